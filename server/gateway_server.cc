@@ -1,0 +1,87 @@
+#include "server/gateway_server.h"
+
+#include <thread>
+#include <utility>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "server/common/log.h"
+#include "server/upstream/curl_transport.h"
+
+namespace tlgw {
+
+GatewayServer::GatewayServer(GatewayOptions options) : options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOptions options) {
+  auto g = std::unique_ptr<GatewayServer>(new GatewayServer(std::move(options)));
+  const GatewayOptions& o = g->options_;
+
+  auto transport = CurlTransport::Create(CurlTransportOptions{});
+  if (!transport.ok()) return transport.status();
+  g->transport_ = *std::move(transport);
+  g->scheduler_ = std::make_unique<ThreadScheduler>();
+  auto client = TwelveLabsClient::Create(o.client, g->transport_.get(), g->scheduler_.get());
+  if (!client.ok()) return client.status();
+  g->client_ = *std::move(client);
+  auto store = SqliteRequestStore::Open(o.state_db);
+  if (!store.ok()) return store.status();
+  g->store_ = *std::move(store);
+
+  g->deps_.client = g->client_.get();
+  g->deps_.requests = g->store_.get();
+  g->deps_.config = &o.config;
+  g->deps_.api_key = o.api_key;
+  g->upload_service_ = std::make_unique<UploadServiceImpl>(&g->deps_);
+  g->task_service_ = std::make_unique<TaskServiceImpl>(&g->deps_);
+  g->integration_service_ = std::make_unique<IntegrationServiceImpl>(&g->deps_);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(o.listen, grpc::InsecureServerCredentials(), &g->port_);
+  builder.RegisterService(g->upload_service_.get());
+  builder.RegisterService(g->task_service_.get());
+  builder.RegisterService(g->integration_service_.get());
+  g->server_ = builder.BuildAndStart();
+  if (g->server_ == nullptr || g->port_ == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--listen: cannot listen on '", o.listen, "' (in use, or not HOST:PORT)"));
+  }
+  auto* health = g->server_->GetHealthCheckService();
+  for (const char* service : {"twelvelabs.gateway.v1.UploadService", "twelvelabs.gateway.v1.TaskService",
+                              "twelvelabs.gateway.v1.IntegrationService"}) {
+    health->SetServingStatus(service, true);
+  }
+  return g;
+}
+
+GatewayServer::~GatewayServer() { Shutdown(); }
+
+void GatewayServer::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  // Retries waiting in the scheduler fail at once from here on, so none can
+  // reach the transport after it is gone.
+  if (scheduler_ != nullptr) scheduler_->Shutdown();
+  if (server_ != nullptr) {
+    server_->GetHealthCheckService()->Shutdown();
+    absl::Notification drained;
+    std::thread stopper([this, &drained] {
+      server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.drain));
+      drained.Notify();
+    });
+    // Calls still waiting on upstream after the drain time are failed by
+    // destroying the transport, which completes their reactors.
+    if (!drained.WaitForNotificationWithTimeout(options_.drain + absl::Seconds(1))) {
+      Log(LogLevel::kWarning, "server", "upstream calls outlived the drain time; failing them");
+      transport_.reset();
+    }
+    stopper.join();
+  }
+  transport_.reset();
+}
+
+}  // namespace tlgw

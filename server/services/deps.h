@@ -1,0 +1,41 @@
+// What the gRPC services share: the REST client, the request_id store, the
+// configuration and the Twelve Labs key. Owned by GatewayServer; services
+// hold pointers that must not outlive it.
+#ifndef TL_GATEWAY_SERVER_SERVICES_DEPS_H_
+#define TL_GATEWAY_SERVER_SERVICES_DEPS_H_
+
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/time/time.h"
+#include "server/config/config.h"
+#include "server/state/request_store.h"
+#include "server/twelvelabs/client.h"
+
+namespace tlgw {
+
+struct ServiceDeps {
+  TwelveLabsClient* client = nullptr;
+  RequestStore* requests = nullptr;
+  const GatewayConfig* config = nullptr;
+  // The one tenant's key until multi-tenant configuration arrives. Never
+  // logged, never put in a message.
+  std::string api_key;
+  std::string tenant = "default";
+};
+
+// The caller's deadline and the key to use for one call.
+inline CallOptions CallOptionsFor(const grpc::CallbackServerContext* ctx, const ServiceDeps& deps) {
+  CallOptions opts;
+  auto deadline = ctx->deadline();
+  opts.deadline = deadline == std::chrono::system_clock::time_point::max()
+                      ? absl::InfiniteFuture()
+                      : absl::FromChrono(deadline);
+  opts.api_key = deps.api_key;
+  return opts;
+}
+
+}  // namespace tlgw
+
+#endif  // TL_GATEWAY_SERVER_SERVICES_DEPS_H_

@@ -1,0 +1,44 @@
+// twelvelabs.gateway.v1.IntegrationService unary methods on the gRPC
+// callback API. Integrations are named in the gateway's configuration; a
+// caller may name one by its configured name or its integration id.
+// WatchImport is not served yet and answers UNIMPLEMENTED.
+#ifndef TL_GATEWAY_SERVER_SERVICES_INTEGRATION_SERVICE_H_
+#define TL_GATEWAY_SERVER_SERVICES_INTEGRATION_SERVICE_H_
+
+#include "server/services/deps.h"
+#include "twelvelabs/gateway/v1/integration_service.grpc.pb.h"
+
+namespace tlgw {
+
+class IntegrationServiceImpl final
+    : public twelvelabs::gateway::v1::IntegrationService::CallbackService {
+ public:
+  // `deps` is not owned and must outlive the service.
+  explicit IntegrationServiceImpl(const ServiceDeps* deps) : deps_(deps) {}
+
+  grpc::ServerUnaryReactor* ListIntegrations(
+      grpc::CallbackServerContext* ctx, const twelvelabs::gateway::v1::ListIntegrationsRequest* req,
+      twelvelabs::gateway::v1::ListIntegrationsResponse* resp) override;
+  grpc::ServerUnaryReactor* ImportVideos(grpc::CallbackServerContext* ctx,
+                                         const twelvelabs::gateway::v1::ImportVideosRequest* req,
+                                         twelvelabs::gateway::v1::ImportVideosResponse* resp) override;
+  grpc::ServerUnaryReactor* GetImportStatus(grpc::CallbackServerContext* ctx,
+                                            const twelvelabs::gateway::v1::GetImportStatusRequest* req,
+                                            twelvelabs::gateway::v1::ImportStatus* resp) override;
+  grpc::ServerUnaryReactor* ListImportLogs(
+      grpc::CallbackServerContext* ctx, const twelvelabs::gateway::v1::ListImportLogsRequest* req,
+      twelvelabs::gateway::v1::ListImportLogsResponse* resp) override;
+  grpc::ServerUnaryReactor* CheckAwsS3Setup(
+      grpc::CallbackServerContext* ctx, const twelvelabs::gateway::v1::CheckAwsS3SetupRequest* req,
+      twelvelabs::gateway::v1::CheckAwsS3SetupResponse* resp) override;
+
+ private:
+  // The configured integration, or NOT_FOUND naming the field.
+  absl::StatusOr<const IntegrationConfig*> Resolve(const std::string& name_or_id) const;
+
+  const ServiceDeps* const deps_;
+};
+
+}  // namespace tlgw
+
+#endif  // TL_GATEWAY_SERVER_SERVICES_INTEGRATION_SERVICE_H_

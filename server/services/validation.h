@@ -1,0 +1,26 @@
+// Checks on request fields made before any REST call, so a bad request
+// costs no upstream quota and the caller learns which field to fix.
+// Every failure is INVALID_ARGUMENT "<field>: <what to fix>" with a
+// google.rpc.BadRequest naming the field.
+#ifndef TL_GATEWAY_SERVER_SERVICES_VALIDATION_H_
+#define TL_GATEWAY_SERVER_SERVICES_VALIDATION_H_
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace tlgw {
+
+// Task, index, video and integration ids are 24 lowercase hex characters.
+absl::Status ValidateId(absl::string_view field, absl::string_view value);
+// An absolute http(s) URL with a host, no spaces or control characters.
+absl::Status ValidateHttpUrl(absl::string_view field, absl::string_view value);
+// A YouTube watch/shorts/embed/youtu.be URL.
+bool IsYouTubeUrl(absl::string_view url);
+// Empty, or 1-128 of [A-Za-z0-9_-] (a UUID fits).
+absl::Status ValidateRequestId(absl::string_view field, absl::string_view value);
+// 0 (= default) or 1..max.
+absl::Status ValidatePageSize(absl::string_view field, int value, int max);
+
+}  // namespace tlgw
+
+#endif  // TL_GATEWAY_SERVER_SERVICES_VALIDATION_H_

@@ -1,0 +1,154 @@
+#include "server/state/request_store.h"
+
+#include <sqlite3.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace tlgw {
+namespace {
+
+sqlite3* Db(void* p) { return static_cast<sqlite3*>(p); }
+
+// A prepared statement that finalizes itself.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  bool ok() const { return rc_ == SQLITE_OK; }
+  Stmt& Bind(int i, const std::string& s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  int Step() { return sqlite3_step(stmt_); }
+  std::string Text(int col) {
+    const unsigned char* t = sqlite3_column_text(stmt_, col);
+    return t == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(t));
+  }
+  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+absl::Status DbError(sqlite3* db, absl::string_view what) {
+  return absl::InternalError(absl::StrCat("request_id store: ", what, ": ", sqlite3_errmsg(db)));
+}
+
+constexpr int kInProgress = 0;
+constexpr int kDone = 1;
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SqliteRequestStore>> SqliteRequestStore::Open(
+    const std::string& path, absl::Duration stale_after, absl::Duration keep_for) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return absl::InvalidArgumentError(absl::StrCat("--state_db: cannot open '", path, "': ", msg));
+  }
+  sqlite3_busy_timeout(db, 5000);
+  auto store = std::unique_ptr<SqliteRequestStore>(new SqliteRequestStore(db, stale_after, keep_for));
+  absl::MutexLock lock(&store->mu_);
+  for (const char* sql : {
+           "PRAGMA journal_mode=WAL",
+           "PRAGMA synchronous=NORMAL",
+           "CREATE TABLE IF NOT EXISTS request_ids ("
+           "  scope TEXT NOT NULL, request_id TEXT NOT NULL, fingerprint TEXT NOT NULL,"
+           "  state INTEGER NOT NULL, task_id TEXT NOT NULL DEFAULT '',"
+           "  updated_at INTEGER NOT NULL, PRIMARY KEY (scope, request_id))",
+       }) {
+    if (auto s = store->ExecLocked(sql); !s.ok()) return s;
+  }
+  return store;
+}
+
+SqliteRequestStore::SqliteRequestStore(void* db, absl::Duration stale_after, absl::Duration keep_for)
+    : db_(db), stale_after_(stale_after), keep_for_(keep_for) {}
+
+SqliteRequestStore::~SqliteRequestStore() {
+  absl::MutexLock lock(&mu_);
+  sqlite3_close(Db(db_));
+}
+
+absl::Status SqliteRequestStore::ExecLocked(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(Db(db_), sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err != nullptr ? err : "unknown error";
+    sqlite3_free(err);
+    return absl::InternalError(absl::StrCat("request_id store: ", msg));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RequestStore::ClaimResult> SqliteRequestStore::Claim(const std::string& scope,
+                                                                     const std::string& request_id,
+                                                                     const std::string& fingerprint) {
+  absl::MutexLock lock(&mu_);
+  sqlite3* db = Db(db_);
+  const int64_t now = absl::ToUnixMillis(absl::Now());
+  if (++claims_since_sweep_ >= 1000) {
+    claims_since_sweep_ = 0;
+    Stmt sweep(db, "DELETE FROM request_ids WHERE updated_at < ?");
+    sweep.Bind(1, now - absl::ToInt64Milliseconds(keep_for_)).Step();
+  }
+  if (auto s = ExecLocked("BEGIN IMMEDIATE"); !s.ok()) return s;
+  auto finish = [&](absl::StatusOr<ClaimResult> r) -> absl::StatusOr<ClaimResult> {
+    absl::Status s = ExecLocked(r.ok() ? "COMMIT" : "ROLLBACK");
+    if (!s.ok()) return s;
+    return r;
+  };
+  Stmt find(db, "SELECT fingerprint, state, task_id, updated_at FROM request_ids "
+                "WHERE scope = ? AND request_id = ?");
+  if (!find.ok()) return finish(DbError(db, "prepare"));
+  find.Bind(1, scope).Bind(2, request_id);
+  int rc = find.Step();
+  if (rc == SQLITE_ROW) {
+    std::string fp = find.Text(0);
+    int state = static_cast<int>(find.Int(1));
+    std::string task_id = find.Text(2);
+    int64_t updated = find.Int(3);
+    bool stale = state == kInProgress && now - updated > absl::ToInt64Milliseconds(stale_after_);
+    if (!stale) {
+      if (fp != fingerprint) return finish(ClaimResult{Outcome::kConflict, ""});
+      if (state == kDone) return finish(ClaimResult{Outcome::kDone, task_id});
+      return finish(ClaimResult{Outcome::kInProgress, ""});
+    }
+  } else if (rc != SQLITE_DONE) {
+    return finish(DbError(db, "select"));
+  }
+  Stmt put(db, "INSERT OR REPLACE INTO request_ids (scope, request_id, fingerprint, state, task_id, "
+               "updated_at) VALUES (?, ?, ?, 0, '', ?)");
+  put.Bind(1, scope).Bind(2, request_id).Bind(3, fingerprint).Bind(4, now);
+  if (put.Step() != SQLITE_DONE) return finish(DbError(db, "insert"));
+  return finish(ClaimResult{Outcome::kNew, ""});
+}
+
+absl::Status SqliteRequestStore::Complete(const std::string& scope, const std::string& request_id,
+                                          const std::string& task_id) {
+  absl::MutexLock lock(&mu_);
+  Stmt s(Db(db_), "UPDATE request_ids SET state = ?, task_id = ?, updated_at = ? "
+                  "WHERE scope = ? AND request_id = ?");
+  s.Bind(1, static_cast<int64_t>(kDone)).Bind(2, task_id).Bind(3, absl::ToUnixMillis(absl::Now()));
+  s.Bind(4, scope).Bind(5, request_id);
+  if (s.Step() != SQLITE_DONE) return DbError(Db(db_), "update");
+  return absl::OkStatus();
+}
+
+absl::Status SqliteRequestStore::Release(const std::string& scope, const std::string& request_id) {
+  absl::MutexLock lock(&mu_);
+  Stmt s(Db(db_), "DELETE FROM request_ids WHERE scope = ? AND request_id = ? AND state = 0");
+  s.Bind(1, scope).Bind(2, request_id);
+  if (s.Step() != SQLITE_DONE) return DbError(Db(db_), "delete");
+  return absl::OkStatus();
+}
+
+}  // namespace tlgw

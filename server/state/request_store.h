@@ -1,0 +1,75 @@
+// Durable records of idempotent creates: request_id -> the task it created.
+//
+// A caller that repeats a create with the same request_id (after a timeout,
+// say) gets the first task instead of a second upload. Records live in
+// SQLite so they survive a restart; the interface lets a deployment of
+// several replicas put them in a shared database instead.
+#ifndef TL_GATEWAY_SERVER_STATE_REQUEST_STORE_H_
+#define TL_GATEWAY_SERVER_STATE_REQUEST_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace tlgw {
+
+class RequestStore {
+ public:
+  enum class Outcome {
+    kNew,         // first use: go ahead, then Complete() or Release()
+    kDone,        // completed before: `task_id` is the task it created
+    kInProgress,  // another call with this id is running now
+    kConflict,    // used before with different request fields
+  };
+  struct ClaimResult {
+    Outcome outcome;
+    std::string task_id;
+  };
+  virtual ~RequestStore() = default;
+  // `scope` separates tenants and methods; `fingerprint` identifies the
+  // request's fields. Thread-safe.
+  virtual absl::StatusOr<ClaimResult> Claim(const std::string& scope, const std::string& request_id,
+                                            const std::string& fingerprint) = 0;
+  virtual absl::Status Complete(const std::string& scope, const std::string& request_id,
+                                const std::string& task_id) = 0;
+  // Forgets a claim whose create failed, so the caller may try again.
+  virtual absl::Status Release(const std::string& scope, const std::string& request_id) = 0;
+};
+
+// SQLite implementation. One connection, serialized by a mutex (the store
+// sees one write per create, far below SQLite's limits). A claim left in
+// progress longer than `stale_after` (a crash mid-create) may be taken over;
+// records older than `keep_for` are deleted.
+class SqliteRequestStore : public RequestStore {
+ public:
+  // `path` ":memory:" keeps nothing across restarts.
+  static absl::StatusOr<std::unique_ptr<SqliteRequestStore>> Open(
+      const std::string& path, absl::Duration stale_after = absl::Minutes(10),
+      absl::Duration keep_for = absl::Hours(24 * 7));
+  ~SqliteRequestStore() override;
+
+  absl::StatusOr<ClaimResult> Claim(const std::string& scope, const std::string& request_id,
+                                    const std::string& fingerprint) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Complete(const std::string& scope, const std::string& request_id,
+                        const std::string& task_id) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Release(const std::string& scope, const std::string& request_id) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  SqliteRequestStore(void* db, absl::Duration stale_after, absl::Duration keep_for);
+  absl::Status ExecLocked(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Mutex mu_;
+  void* const db_ ABSL_PT_GUARDED_BY(mu_);  // sqlite3*
+  const absl::Duration stale_after_;
+  const absl::Duration keep_for_;
+  int64_t claims_since_sweep_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace tlgw
+
+#endif  // TL_GATEWAY_SERVER_STATE_REQUEST_STORE_H_

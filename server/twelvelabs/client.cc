@@ -1,0 +1,283 @@
+#include "server/twelvelabs/client.h"
+
+#include <algorithm>
+#include <random>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "server/twelvelabs/error_mapping.h"
+
+namespace tlgw {
+
+namespace gw = ::twelvelabs::gateway::v1;
+
+struct TwelveLabsClient::Attempt {
+  CallOptions opts;
+  RestCall call;
+  Safety safety;
+  Done<HttpResponse> done;
+  absl::Time deadline;
+  int number = 0;  // attempts sent so far
+};
+
+namespace {
+
+// Keeps the key out of anything a caller or a log sees, whatever upstream
+// echoed back.
+absl::Status Redact(absl::Status status, const std::string& key) {
+  if (status.ok() || key.empty() || status.message().find(key) == absl::string_view::npos) {
+    return status;
+  }
+  absl::Status out(status.code(), absl::StrReplaceAll(status.message(), {{key, "[redacted]"}}));
+  status.ForEachPayload([&out](absl::string_view url, const absl::Cord& p) { out.SetPayload(url, p); });
+  return out;
+}
+
+bool RetryableHttp(int http, TwelveLabsClient::Safety safety) {
+  switch (safety) {
+    case TwelveLabsClient::Safety::kRead:
+      return http == 408 || (http >= 500 && http <= 599);
+    case TwelveLabsClient::Safety::kKeyedCreate:
+      return http == 502 || http == 503 || http == 504;
+    case TwelveLabsClient::Safety::kUnsafe:
+      return false;
+  }
+  return false;
+}
+
+bool RetryableTransport(const absl::Status& s, TwelveLabsClient::Safety safety) {
+  if (NotSent(s)) return s.code() == absl::StatusCode::kUnavailable;
+  if (safety != TwelveLabsClient::Safety::kRead) return false;
+  return s.code() == absl::StatusCode::kUnavailable ||
+         s.code() == absl::StatusCode::kDeadlineExceeded;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<TwelveLabsClient>> TwelveLabsClient::Create(
+    const ClientOptions& options, HttpTransport* transport, Scheduler* scheduler) {
+  auto version = VersionFromBaseUrl(options.base_url);
+  if (!version.ok()) return version.status();
+  if (options.max_attempts < 1) return absl::InvalidArgumentError("max_attempts must be >= 1");
+  return std::unique_ptr<TwelveLabsClient>(
+      new TwelveLabsClient(options, *version, transport, scheduler));
+}
+
+TwelveLabsClient::TwelveLabsClient(const ClientOptions& options, ApiVersion version,
+                                   HttpTransport* transport, Scheduler* scheduler)
+    : options_(options),
+      version_(version),
+      base_url_(absl::StripSuffix(options.base_url, "/")),
+      transport_(transport),
+      scheduler_(scheduler),
+      budget_tokens_(options.retry_budget_max) {}
+
+void TwelveLabsClient::Execute(const CallOptions& opts, RestCall call, Safety safety,
+                               Done<HttpResponse> done) {
+  auto a = std::make_shared<Attempt>();
+  a->opts = opts;
+  a->call = std::move(call);
+  a->safety = safety;
+  a->done = std::move(done);
+  a->deadline = std::min(opts.deadline, absl::Now() + options_.default_deadline);
+  EarnRetryToken();
+  SendAttempt(std::move(a));
+}
+
+void TwelveLabsClient::SendAttempt(std::shared_ptr<Attempt> a) {
+  absl::Duration left = a->deadline - absl::Now();
+  if (left <= absl::ZeroDuration()) {
+    a->done(absl::DeadlineExceededError(
+        "the call's deadline passed before the Twelve Labs API could be asked"));
+    return;
+  }
+  HttpRequest req;
+  req.method = a->call.method;
+  req.url = base_url_ + a->call.path;
+  req.headers.emplace_back("x-api-key", a->opts.api_key);
+  req.headers.emplace_back("accept", "application/json");
+  req.headers.emplace_back("user-agent", "tl-gateway/1");
+  if (!a->call.json_body.empty()) {
+    req.headers.emplace_back("content-type", "application/json");
+    req.body = a->call.json_body;
+  }
+  req.form = a->call.form;
+  req.timeout = std::min(left, options_.attempt_timeout);
+  ++a->number;
+  ++stats_.requests;
+  transport_->Send(std::move(req), [this, a](absl::StatusOr<HttpResponse> r) mutable {
+    OnResult(std::move(a), std::move(r));
+  });
+}
+
+void TwelveLabsClient::OnResult(std::shared_ptr<Attempt> a, absl::StatusOr<HttpResponse> result) {
+  const absl::Time now = absl::Now();
+  absl::Status error;
+  bool retryable = false;
+  std::optional<absl::Duration> asked;
+  if (result.ok()) {
+    if (IsSuccess(result->status)) {
+      a->done(std::move(result));
+      return;
+    }
+    error = MapHttpError(*result, now);
+    retryable = RetryableHttp(result->status, a->safety);
+    if (retryable) asked = RetryAfter(*result, now);
+  } else {
+    error = result.status();
+    retryable = RetryableTransport(error, a->safety);
+  }
+  if (retryable && a->number < options_.max_attempts) {
+    absl::Duration delay = std::max(Backoff(a->number), asked.value_or(absl::ZeroDuration()));
+    // Only retry when the attempt after the wait still has time to finish.
+    if (now + delay + absl::Milliseconds(50) < a->deadline) {
+      if (SpendRetryToken()) {
+        ++stats_.retries;
+        scheduler_->RunAfter(delay, [this, a](bool cancelled) mutable {
+          if (cancelled) {
+            a->done(absl::UnavailableError("the gateway is shutting down; retry the call"));
+            return;
+          }
+          SendAttempt(std::move(a));
+        });
+        return;
+      }
+      ++stats_.retries_denied_by_budget;
+    }
+  }
+  if (error.code() == absl::StatusCode::kDeadlineExceeded && now < a->deadline &&
+      a->safety == Safety::kRead) {
+    // One attempt timed out but the caller's deadline had not: the upstream
+    // hangs, which is an availability problem.
+    error = absl::UnavailableError(absl::StrCat(error.message(), "; retry later"));
+  }
+  a->done(Redact(std::move(error), a->opts.api_key));
+}
+
+absl::Duration TwelveLabsClient::Backoff(int retry) {
+  // Full jitter: uniform in [0, min(max, initial * 2^retry)].
+  absl::Duration cap = options_.initial_backoff;
+  for (int i = 1; i < retry && cap < options_.max_backoff; ++i) cap *= 2;
+  cap = std::min(cap, options_.max_backoff);
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::uniform_real_distribution<double> u(0.5, 1.0);
+  return cap * u(rng);
+}
+
+bool TwelveLabsClient::SpendRetryToken() {
+  absl::MutexLock lock(&budget_mu_);
+  if (budget_tokens_ < 1.0) return false;
+  budget_tokens_ -= 1.0;
+  return true;
+}
+
+void TwelveLabsClient::EarnRetryToken() {
+  absl::MutexLock lock(&budget_mu_);
+  budget_tokens_ = std::min(options_.retry_budget_max, budget_tokens_ + options_.retry_budget_ratio);
+}
+
+// ---- Operations -----------------------------------------------------------
+
+namespace {
+
+template <typename T, typename Parse>
+absl::AnyInvocable<void(absl::StatusOr<HttpResponse>)> Parsed(TwelveLabsClient::Done<T> done,
+                                                              Parse parse) {
+  return [done = std::move(done), parse](absl::StatusOr<HttpResponse> r) mutable {
+    if (!r.ok()) {
+      done(r.status());
+      return;
+    }
+    done(parse(r->body));
+  };
+}
+
+TwelveLabsClient::Safety CreateSafety(const std::string& request_id) {
+  return request_id.empty() ? TwelveLabsClient::Safety::kUnsafe
+                            : TwelveLabsClient::Safety::kKeyedCreate;
+}
+
+}  // namespace
+
+void TwelveLabsClient::CreateExternalProviderTask(
+    const CallOptions& opts, const gw::CreateExternalProviderTaskRequest& req,
+    Done<CreatedTask> done) {
+  auto call = CreateExternalProviderCall(version_, req);
+  if (!call.ok()) {
+    done(call.status());
+    return;
+  }
+  Execute(opts, *std::move(call), CreateSafety(req.request_id()),
+          Parsed<CreatedTask>(std::move(done), [](const std::string& b) { return ParseCreatedTask(b); }));
+}
+
+void TwelveLabsClient::CreateUrlTask(const CallOptions& opts, const gw::CreateUrlTaskRequest& req,
+                                     Done<CreatedTask> done) {
+  auto call = CreateUrlTaskCall(version_, req);
+  if (!call.ok()) {
+    done(call.status());
+    return;
+  }
+  Execute(opts, *std::move(call), CreateSafety(req.request_id()),
+          Parsed<CreatedTask>(std::move(done), [](const std::string& b) { return ParseCreatedTask(b); }));
+}
+
+void TwelveLabsClient::GetTask(const CallOptions& opts, const std::string& task_id,
+                               Done<gw::Task> done) {
+  Execute(opts, GetTaskCall(task_id), Safety::kRead,
+          Parsed<gw::Task>(std::move(done), [v = version_](const std::string& b) { return ParseTask(b, v); }));
+}
+
+void TwelveLabsClient::ListTasks(const CallOptions& opts, const gw::ListTasksRequest& req, int page,
+                                 int page_limit, Done<TaskPage> done) {
+  Execute(opts, ListTasksCall(version_, req, page, page_limit), Safety::kRead,
+          Parsed<TaskPage>(std::move(done),
+                           [v = version_](const std::string& b) { return ParseTaskPage(b, v); }));
+}
+
+void TwelveLabsClient::DeleteTask(const CallOptions& opts, const std::string& task_id,
+                                  DoneStatus done) {
+  // DELETE is idempotent on the wire, but a retry after a lost 2xx would
+  // answer NOT_FOUND for a delete that worked, so it is not retried.
+  Execute(opts, DeleteTaskCall(task_id), Safety::kUnsafe,
+          [done = std::move(done)](absl::StatusOr<HttpResponse> r) mutable { done(r.status()); });
+}
+
+void TwelveLabsClient::GetIndexTaskCounts(const CallOptions& opts, const std::string& index_id,
+                                          Done<gw::IndexTaskCounts> done) {
+  Execute(opts, IndexTaskCountsCall(index_id), Safety::kRead,
+          Parsed<gw::IndexTaskCounts>(std::move(done),
+                                      [](const std::string& b) { return ParseIndexTaskCounts(b); }));
+}
+
+void TwelveLabsClient::ImportVideos(const CallOptions& opts, const std::string& integration_id,
+                                    const gw::ImportVideosRequest& req,
+                                    Done<gw::ImportVideosResponse> done) {
+  auto call = ImportVideosCall(integration_id, req);
+  if (!call.ok()) {
+    done(call.status());
+    return;
+  }
+  Execute(opts, *std::move(call), Safety::kUnsafe,
+          Parsed<gw::ImportVideosResponse>(std::move(done),
+                                           [](const std::string& b) { return ParseImportVideos(b); }));
+}
+
+void TwelveLabsClient::GetImportStatus(const CallOptions& opts, const std::string& integration_id,
+                                       const std::string& index_id, Done<gw::ImportStatus> done) {
+  Execute(opts, ImportStatusCall(integration_id, index_id), Safety::kRead,
+          Parsed<gw::ImportStatus>(std::move(done),
+                                   [](const std::string& b) { return ParseImportStatus(b); }));
+}
+
+void TwelveLabsClient::ListImportLogs(const CallOptions& opts, const std::string& integration_id,
+                                      Done<gw::ListImportLogsResponse> done) {
+  Execute(opts, ImportLogsCall(integration_id), Safety::kRead,
+          Parsed<gw::ListImportLogsResponse>(std::move(done),
+                                             [](const std::string& b) { return ParseImportLogs(b); }));
+}
+
+}  // namespace tlgw

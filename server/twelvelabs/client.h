@@ -1,0 +1,141 @@
+// The asynchronous Twelve Labs REST client the gRPC services call.
+//
+// It turns an operation into a RestCall (requests.h), sends it through an
+// HttpTransport with the caller's key and a timeout derived from the
+// caller's deadline, retries what is safe to retry, maps failures
+// (error_mapping.h) and bodies (json_mapping.h). Thread-safe.
+//
+// Retry rules:
+//  - Reads (GET) retry on UNAVAILABLE-class failures (5xx, 408, resets,
+//    timeouts of one attempt) with exponential backoff and full jitter,
+//    waiting at least what Retry-After asks, while the deadline allows.
+//  - Creates retry only when the caller gave a request_id, and then only
+//    when the request surely did not create anything (502/503/504), since
+//    the API itself has no idempotency key.
+//  - Any request is re-sent when the connection could not be made at all.
+//  - 429 is never retried here: the caller gets RESOURCE_EXHAUSTED with
+//    RetryInfo and decides, because retrying inside would spend the quota
+//    every other caller shares.
+//  - A retry budget (tokens earned by first attempts) stops a failing
+//    upstream from being hammered by retries.
+// Error messages never contain the API key.
+#ifndef TL_GATEWAY_SERVER_TWELVELABS_CLIENT_H_
+#define TL_GATEWAY_SERVER_TWELVELABS_CLIENT_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/common/scheduler.h"
+#include "server/twelvelabs/api_version.h"
+#include "server/twelvelabs/json_mapping.h"
+#include "server/twelvelabs/requests.h"
+#include "server/upstream/http.h"
+
+namespace tlgw {
+
+struct ClientOptions {
+  std::string base_url;  // e.g. https://api.twelvelabs.io/v1.2
+  // Used when the caller set no deadline.
+  absl::Duration default_deadline = absl::Seconds(60);
+  // One attempt never waits longer than this, so a hung connection leaves
+  // time for a retry.
+  absl::Duration attempt_timeout = absl::Seconds(20);
+  int max_attempts = 4;
+  absl::Duration initial_backoff = absl::Milliseconds(100);
+  absl::Duration max_backoff = absl::Seconds(5);
+  // Retry budget: each first attempt earns this many tokens, each retry
+  // spends one; at most `retry_budget_max` tokens are kept.
+  double retry_budget_ratio = 0.2;
+  double retry_budget_max = 20;
+};
+
+// Per-call inputs from the gRPC layer.
+struct CallOptions {
+  absl::Time deadline = absl::InfiniteFuture();
+  std::string api_key;
+};
+
+// Counts for metrics and tests.
+struct ClientStats {
+  std::atomic<int64_t> requests{0};
+  std::atomic<int64_t> retries{0};
+  std::atomic<int64_t> retries_denied_by_budget{0};
+};
+
+class TwelveLabsClient {
+ public:
+  template <typename T>
+  using Done = absl::AnyInvocable<void(absl::StatusOr<T>)>;
+  using DoneStatus = absl::AnyInvocable<void(absl::Status)>;
+
+  // `transport` and `scheduler` are not owned and must outlive the client.
+  static absl::StatusOr<std::unique_ptr<TwelveLabsClient>> Create(const ClientOptions& options,
+                                                                  HttpTransport* transport,
+                                                                  Scheduler* scheduler);
+
+  ApiVersion version() const { return version_; }
+  const ClientStats& stats() const { return stats_; }
+
+  // Every `done` runs exactly once, on a transport or scheduler thread.
+  void CreateExternalProviderTask(const CallOptions& opts,
+                                  const twelvelabs::gateway::v1::CreateExternalProviderTaskRequest& req,
+                                  Done<CreatedTask> done);
+  void CreateUrlTask(const CallOptions& opts,
+                     const twelvelabs::gateway::v1::CreateUrlTaskRequest& req, Done<CreatedTask> done);
+  void GetTask(const CallOptions& opts, const std::string& task_id, Done<gw::Task> done);
+  void ListTasks(const CallOptions& opts, const twelvelabs::gateway::v1::ListTasksRequest& req,
+                 int page, int page_limit, Done<TaskPage> done);
+  void DeleteTask(const CallOptions& opts, const std::string& task_id, DoneStatus done);
+  void GetIndexTaskCounts(const CallOptions& opts, const std::string& index_id,
+                          Done<gw::IndexTaskCounts> done);
+  void ImportVideos(const CallOptions& opts, const std::string& integration_id,
+                    const twelvelabs::gateway::v1::ImportVideosRequest& req,
+                    Done<gw::ImportVideosResponse> done);
+  void GetImportStatus(const CallOptions& opts, const std::string& integration_id,
+                       const std::string& index_id, Done<gw::ImportStatus> done);
+  void ListImportLogs(const CallOptions& opts, const std::string& integration_id,
+                      Done<gw::ListImportLogsResponse> done);
+
+  enum class Safety {
+    kRead,           // idempotent: retried on UNAVAILABLE-class failures
+    kKeyedCreate,    // create with a request_id: retried on 502/503/504
+    kUnsafe,         // retried only when nothing was sent
+  };
+
+  // Sends `call` with retries; `done` receives the 2xx response or the
+  // mapped error. Public for operations added later (watch polling).
+  void Execute(const CallOptions& opts, RestCall call, Safety safety, Done<HttpResponse> done);
+
+ private:
+  struct Attempt;
+  TwelveLabsClient(const ClientOptions& options, ApiVersion version, HttpTransport* transport,
+                   Scheduler* scheduler);
+  void SendAttempt(std::shared_ptr<Attempt> a);
+  void OnResult(std::shared_ptr<Attempt> a, absl::StatusOr<HttpResponse> result);
+  absl::Duration Backoff(int retry);
+  bool SpendRetryToken() ABSL_LOCKS_EXCLUDED(budget_mu_);
+  void EarnRetryToken() ABSL_LOCKS_EXCLUDED(budget_mu_);
+
+  const ClientOptions options_;
+  const ApiVersion version_;
+  const std::string base_url_;  // without a trailing '/'
+  HttpTransport* const transport_;
+  Scheduler* const scheduler_;
+  ClientStats stats_;
+  absl::Mutex budget_mu_;
+  double budget_tokens_ ABSL_GUARDED_BY(budget_mu_);
+};
+
+// True for HTTP 2xx.
+inline bool IsSuccess(int http_status) { return http_status >= 200 && http_status <= 299; }
+
+}  // namespace tlgw
+
+#endif  // TL_GATEWAY_SERVER_TWELVELABS_CLIENT_H_

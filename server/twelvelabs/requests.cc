@@ -1,0 +1,154 @@
+#include "server/twelvelabs/requests.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/common/status_details.h"
+#include "server/twelvelabs/json_mapping.h"
+#include <nlohmann/json.hpp>
+
+namespace tlgw {
+namespace {
+
+namespace gw = ::twelvelabs::gateway::v1;
+using nlohmann::json;
+
+void AddQuery(std::string* path, absl::string_view key, absl::string_view value) {
+  absl::StrAppend(path, path->find('?') == std::string::npos ? "?" : "&", key, "=",
+                  UrlEncode(value));
+}
+
+std::string FormatNumber(double d) {
+  json j = d;
+  return j.dump();
+}
+
+}  // namespace
+
+std::string UrlEncode(absl::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<RestCall> CreateExternalProviderCall(
+    ApiVersion v, const gw::CreateExternalProviderTaskRequest& req) {
+  if (!HasExternalProvider(v)) {
+    return WithErrorInfo(
+        absl::FailedPreconditionError(absl::StrCat(
+            "CreateExternalProviderTask needs Twelve Labs API v1.2 (POST /tasks/external-provider); "
+            "this gateway speaks ", VersionName(v),
+            ", which indexes only direct video URLs: use CreateUrlTask, or run the gateway with an "
+            "--upstream_url ending in /v1.2")),
+        "METHOD_NOT_IN_API_VERSION", kGatewayDomain, {{"api_version", VersionName(v)}});
+  }
+  json body = {{"index_id", req.index_id()}, {"url", req.url()}};
+  return RestCall{"POST", "/tasks/external-provider",
+                  body.dump(-1, ' ', false, json::error_handler_t::replace), {}};
+}
+
+absl::StatusOr<RestCall> CreateUrlTaskCall(ApiVersion v, const gw::CreateUrlTaskRequest& req) {
+  RestCall call{"POST", "/tasks", "", {}};
+  call.form.push_back({"index_id", req.index_id(), std::nullopt});
+  call.form.push_back({"video_url", req.video_url(), std::nullopt});
+  if (TakesLanguage(v)) {
+    if (!req.language().empty()) call.form.push_back({"language", req.language(), std::nullopt});
+    if (!req.transcription_url().empty()) {
+      call.form.push_back({"transcription_url", req.transcription_url(), std::nullopt});
+      call.form.push_back({"provide_transcription", "true", std::nullopt});
+    }
+  }
+  if (req.has_enable_video_stream()) {
+    if (UsesEnableVideoStream(v)) {
+      call.form.push_back(
+          {"enable_video_stream", req.enable_video_stream() ? "true" : "false", std::nullopt});
+    } else {
+      call.form.push_back(
+          {"disable_video_stream", req.enable_video_stream() ? "false" : "true", std::nullopt});
+    }
+  }
+  if (TakesUserMetadata(v) && req.has_user_metadata() && req.user_metadata().fields_size() > 0) {
+    auto meta = UserMetadataJson(req.user_metadata(), "user_metadata");
+    if (!meta.ok()) return meta.status();
+    call.form.push_back({"user_metadata", *meta, std::nullopt});
+  }
+  return call;
+}
+
+RestCall GetTaskCall(const std::string& task_id) {
+  return RestCall{"GET", absl::StrCat("/tasks/", UrlEncode(task_id)), "", {}};
+}
+
+RestCall ListTasksCall(ApiVersion v, const gw::ListTasksRequest& req, int page, int page_limit) {
+  std::string path = "/tasks";
+  AddQuery(&path, "page", std::to_string(page));
+  AddQuery(&path, "page_limit", std::to_string(page_limit));
+  if (req.sort_by() == gw::TASK_SORT_FIELD_CREATE_TIME) AddQuery(&path, "sort_by", "created_at");
+  if (req.sort_by() == gw::TASK_SORT_FIELD_UPDATE_TIME) AddQuery(&path, "sort_by", "updated_at");
+  if (req.sort_order() == gw::SORT_ORDER_ASCENDING) AddQuery(&path, "sort_option", "asc");
+  if (req.sort_order() == gw::SORT_ORDER_DESCENDING) AddQuery(&path, "sort_option", "desc");
+  if (!req.index_id().empty()) AddQuery(&path, "index_id", req.index_id());
+  std::vector<std::string> statuses;
+  for (int s : req.statuses()) statuses.push_back(TaskStatusText(static_cast<gw::TaskStatus>(s)));
+  if (!statuses.empty()) {
+    if (StatusFilterRepeated(v)) {
+      for (const auto& s : statuses) AddQuery(&path, "status", s);
+    } else {
+      AddQuery(&path, "status", absl::StrJoin(statuses, ","));
+    }
+  }
+  if (!req.filename().empty()) AddQuery(&path, "filename", req.filename());
+  if (req.has_duration_seconds()) AddQuery(&path, "duration", FormatNumber(req.duration_seconds()));
+  if (req.has_width()) AddQuery(&path, "width", std::to_string(req.width()));
+  if (req.has_height()) AddQuery(&path, "height", std::to_string(req.height()));
+  if (req.has_create_time()) AddQuery(&path, "created_at", FormatRfc3339(req.create_time()));
+  if (req.has_update_time()) AddQuery(&path, "updated_at", FormatRfc3339(req.update_time()));
+  return RestCall{"GET", path, "", {}};
+}
+
+RestCall DeleteTaskCall(const std::string& task_id) {
+  return RestCall{"DELETE", absl::StrCat("/tasks/", UrlEncode(task_id)), "", {}};
+}
+
+RestCall IndexTaskCountsCall(const std::string& index_id) {
+  std::string path = "/tasks/status";
+  AddQuery(&path, "index_id", index_id);
+  return RestCall{"GET", path, "", {}};
+}
+
+absl::StatusOr<RestCall> ImportVideosCall(const std::string& integration_id,
+                                          const gw::ImportVideosRequest& req) {
+  json body = {{"index_id", req.index_id()}};
+  if (req.has_incremental_import()) body["incremental_import"] = req.incremental_import();
+  if (req.has_retry_failed()) body["retry_failed"] = req.retry_failed();
+  if (req.has_user_metadata() && req.user_metadata().fields_size() > 0) {
+    auto meta = UserMetadataJson(req.user_metadata(), "user_metadata");
+    if (!meta.ok()) return meta.status();
+    body["user_metadata"] = json::parse(*meta, nullptr, false);
+  }
+  return RestCall{"POST", absl::StrCat("/tasks/transfers/import/", UrlEncode(integration_id)),
+                  body.dump(-1, ' ', false, json::error_handler_t::replace), {}};
+}
+
+RestCall ImportStatusCall(const std::string& integration_id, const std::string& index_id) {
+  std::string path = absl::StrCat("/tasks/transfers/import/", UrlEncode(integration_id), "/status");
+  AddQuery(&path, "index_id", index_id);
+  return RestCall{"GET", path, "", {}};
+}
+
+RestCall ImportLogsCall(const std::string& integration_id) {
+  return RestCall{"GET", absl::StrCat("/tasks/transfers/import/", UrlEncode(integration_id), "/logs"),
+                  "", {}};
+}
+
+}  // namespace tlgw

@@ -1,0 +1,244 @@
+#include "server/upstream/curl_transport.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+
+namespace tlgw {
+namespace {
+
+CURLM* Multi(void* p) { return static_cast<CURLM*>(p); }
+
+absl::Status NotSentError(std::string message) {
+  absl::Status s = absl::UnavailableError(std::move(message));
+  s.SetPayload(kNotSentPayload, absl::Cord("1"));
+  return s;
+}
+
+}  // namespace
+
+// One request in flight. Owned by the event thread once started.
+struct CurlTransport::Transfer {
+  HttpRequest request;
+  Callback done;
+  HttpResponse response;
+  size_t max_body = 0;
+  bool too_large = false;
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  curl_mime* mime = nullptr;
+  char error[CURL_ERROR_SIZE] = {0};
+
+  ~Transfer() {
+    if (mime != nullptr) curl_mime_free(mime);
+    if (headers != nullptr) curl_slist_free_all(headers);
+    if (easy != nullptr) curl_easy_cleanup(easy);
+  }
+
+  static size_t OnBody(char* data, size_t size, size_t n, void* self) {
+    auto* t = static_cast<Transfer*>(self);
+    size_t len = size * n;
+    if (t->response.body.size() + len > t->max_body) {
+      t->too_large = true;
+      return 0;  // Makes curl fail the transfer with CURLE_WRITE_ERROR.
+    }
+    t->response.body.append(data, len);
+    return len;
+  }
+
+  static size_t OnHeader(char* data, size_t size, size_t n, void* self) {
+    auto* t = static_cast<Transfer*>(self);
+    absl::string_view line(data, size * n);
+    if (absl::StartsWith(line, "HTTP/")) {
+      t->response.headers.clear();  // A new response (after 100 or a redirect).
+      return line.size();
+    }
+    size_t colon = line.find(':');
+    if (colon != absl::string_view::npos) {
+      std::string name = absl::AsciiStrToLower(line.substr(0, colon));
+      std::string value(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+      t->response.headers.emplace_back(std::move(name), std::move(value));
+    }
+    return line.size();
+  }
+};
+
+absl::StatusOr<std::unique_ptr<CurlTransport>> CurlTransport::Create(
+    const CurlTransportOptions& options) {
+  static std::once_flag once;
+  static CURLcode global = CURLE_OK;
+  std::call_once(once, [] { global = curl_global_init(CURL_GLOBAL_DEFAULT); });
+  if (global != CURLE_OK) {
+    return absl::InternalError(absl::StrCat("curl_global_init: ", curl_easy_strerror(global)));
+  }
+  CURLM* multi = curl_multi_init();
+  if (multi == nullptr) return absl::InternalError("curl_multi_init failed");
+  curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(options.max_cached_connections));
+  return std::unique_ptr<CurlTransport>(new CurlTransport(options, multi));
+}
+
+CurlTransport::CurlTransport(const CurlTransportOptions& options, void* multi)
+    : options_(options), multi_(multi), thread_([this] { Loop(); }) {}
+
+CurlTransport::~CurlTransport() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  curl_multi_wakeup(Multi(multi_));
+  thread_.join();
+  curl_multi_cleanup(Multi(multi_));
+}
+
+void CurlTransport::Send(HttpRequest request, Callback done) {
+  auto t = std::make_unique<Transfer>();
+  t->request = std::move(request);
+  t->done = std::move(done);
+  t->max_body = options_.max_response_bytes;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      queued_.push_back(std::move(t));
+      t = nullptr;
+    }
+  }
+  if (t != nullptr) {
+    t->done(NotSentError("the upstream client is shutting down"));
+    return;
+  }
+  curl_multi_wakeup(Multi(multi_));
+}
+
+void CurlTransport::Loop() {
+  std::unordered_map<CURL*, std::unique_ptr<Transfer>> active;
+  while (true) {
+    std::vector<std::unique_ptr<Transfer>> batch;
+    bool stopping;
+    {
+      absl::MutexLock lock(&mu_);
+      batch.swap(queued_);
+      stopping = stopping_;
+    }
+    for (auto& t : batch) {
+      if (stopping) {
+        t->done(NotSentError("the upstream client is shutting down"));
+        continue;
+      }
+      CURL* easy = curl_easy_init();
+      if (easy == nullptr) {
+        t->done(NotSentError("curl_easy_init failed"));
+        continue;
+      }
+      t->easy = easy;
+      const HttpRequest& r = t->request;
+      curl_easy_setopt(easy, CURLOPT_URL, r.url.c_str());
+      curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+      curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+      long timeout_ms = std::max<long>(1, absl::ToInt64Milliseconds(r.timeout));
+      curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
+      curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                       std::min<long>(timeout_ms, absl::ToInt64Milliseconds(options_.connect_timeout)));
+      curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error);
+      curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Transfer::OnBody);
+      curl_easy_setopt(easy, CURLOPT_WRITEDATA, t.get());
+      curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Transfer::OnHeader);
+      curl_easy_setopt(easy, CURLOPT_HEADERDATA, t.get());
+      curl_easy_setopt(easy, CURLOPT_PRIVATE, t.get());
+      // No "Expect: 100-continue" round trip before request bodies.
+      t->headers = curl_slist_append(t->headers, "Expect:");
+      for (const auto& [k, v] : r.headers) {
+        t->headers = curl_slist_append(t->headers, absl::StrCat(k, ": ", v).c_str());
+      }
+      curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers);
+      if (!r.form.empty()) {
+        t->mime = curl_mime_init(easy);
+        for (const FormPart& p : r.form) {
+          curl_mimepart* part = curl_mime_addpart(t->mime);
+          curl_mime_name(part, p.name.c_str());
+          curl_mime_data(part, p.value.data(), p.value.size());
+          if (p.filename) curl_mime_filename(part, p.filename->c_str());
+        }
+        curl_easy_setopt(easy, CURLOPT_MIMEPOST, t->mime);
+      } else if (r.method == "POST" || r.method == "PUT" || r.method == "PATCH") {
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, r.body.data());
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+      }
+      if (r.method != "GET" && r.method != "POST") {
+        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+      }
+      CURLMcode mc = curl_multi_add_handle(Multi(multi_), easy);
+      if (mc != CURLM_OK) {
+        t->done(NotSentError(absl::StrCat("curl_multi_add_handle: ", curl_multi_strerror(mc))));
+        continue;
+      }
+      active.emplace(easy, std::move(t));
+    }
+    if (stopping) {
+      for (auto& [easy, t] : active) {
+        curl_multi_remove_handle(Multi(multi_), easy);
+        t->done(absl::CancelledError("the upstream client shut down before the reply"));
+      }
+      return;
+    }
+    int running = 0;
+    curl_multi_perform(Multi(multi_), &running);
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(Multi(multi_), &left)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      auto it = active.find(msg->easy_handle);
+      if (it == active.end()) continue;
+      std::unique_ptr<Transfer> t = std::move(it->second);
+      active.erase(it);
+      curl_multi_remove_handle(Multi(multi_), t->easy);
+      Finish(t.get(), msg->data.result);
+    }
+    curl_multi_poll(Multi(multi_), nullptr, 0, 1000, nullptr);
+  }
+}
+
+void CurlTransport::Finish(Transfer* t, int code) {
+  const auto result = static_cast<CURLcode>(code);
+  const std::string detail = t->error[0] != '\0' ? t->error : curl_easy_strerror(result);
+  Callback done = std::move(t->done);
+  switch (result) {
+    case CURLE_OK: {
+      long status = 0;
+      curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+      t->response.status = static_cast<int>(status);
+      done(std::move(t->response));
+      return;
+    }
+    case CURLE_OPERATION_TIMEDOUT:
+      done(absl::DeadlineExceededError(absl::StrCat(
+          "Twelve Labs API did not answer within ",
+          absl::FormatDuration(t->request.timeout), " (", detail, ")")));
+      return;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+      done(NotSentError(absl::StrCat("cannot connect to the Twelve Labs API: ", detail)));
+      return;
+    case CURLE_WRITE_ERROR:
+      if (t->too_large) {
+        done(absl::InternalError(absl::StrCat(
+            "Twelve Labs API response is larger than ", t->max_body, " bytes")));
+        return;
+      }
+      break;
+    default:
+      break;
+  }
+  done(absl::UnavailableError(absl::StrCat("Twelve Labs API connection failed: ", detail)));
+}
+
+}  // namespace tlgw

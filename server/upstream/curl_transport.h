@@ -1,0 +1,56 @@
+// HttpTransport over libcurl's multi interface, driven by one event thread.
+//
+// Requests are queued from any thread and started on the event thread, which
+// waits in curl_multi_poll() and is woken by curl_multi_wakeup(). The multi
+// handle keeps a cache of kept-alive connections, so consecutive requests to
+// the same host reuse TCP connections. Completion callbacks run on the event
+// thread; a slow callback delays every other request, so callbacks only hand
+// results on. This is the only component that links libcurl.
+#ifndef TL_GATEWAY_SERVER_UPSTREAM_CURL_TRANSPORT_H_
+#define TL_GATEWAY_SERVER_UPSTREAM_CURL_TRANSPORT_H_
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "server/upstream/http.h"
+
+namespace tlgw {
+
+struct CurlTransportOptions {
+  // Kept-alive connections the multi handle may cache.
+  int max_cached_connections = 256;
+  // Connect phase limit, within the request's own timeout.
+  absl::Duration connect_timeout = absl::Seconds(10);
+  // A response body larger than this fails (protects gateway memory).
+  size_t max_response_bytes = 64 << 20;
+};
+
+class CurlTransport : public HttpTransport {
+ public:
+  static absl::StatusOr<std::unique_ptr<CurlTransport>> Create(
+      const CurlTransportOptions& options);
+  ~CurlTransport() override;  // Fails pending requests with CANCELLED.
+
+  void Send(HttpRequest request, Callback done) override ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Transfer;
+  explicit CurlTransport(const CurlTransportOptions& options, void* multi);
+  void Loop();
+  void Finish(Transfer* t, int curl_code);
+
+  const CurlTransportOptions options_;
+  void* const multi_;  // CURLM*, used only on the event thread after start.
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<Transfer>> queued_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace tlgw
+
+#endif  // TL_GATEWAY_SERVER_UPSTREAM_CURL_TRANSPORT_H_

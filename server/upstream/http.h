@@ -1,0 +1,76 @@
+// The gateway's view of one HTTP exchange with the REST API, and the
+// asynchronous transport interface that carries it.
+//
+// An HTTP error status (4xx, 5xx) is a *successful* transport result: the
+// caller turns it into a Status in one place (twelvelabs/error_mapping).
+// Transport failures are absl::Status values:
+//   UNAVAILABLE        connection refused, reset, empty or truncated reply
+//   DEADLINE_EXCEEDED  the request's timeout passed
+//   CANCELLED          the transport shut down first
+// A failure that happened before any byte was sent carries the payload
+// kNotSentPayload, which tells the retry logic a create may be re-sent.
+#ifndef TL_GATEWAY_SERVER_UPSTREAM_HTTP_H_
+#define TL_GATEWAY_SERVER_UPSTREAM_HTTP_H_
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/strings/cord.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace tlgw {
+
+inline constexpr char kNotSentPayload[] = "tl-gateway/upstream-not-sent";
+
+// One part of a multipart/form-data body.
+struct FormPart {
+  std::string name;
+  std::string value;
+  // When set, the part is sent as a file with this file name.
+  std::optional<std::string> filename;
+};
+
+struct HttpRequest {
+  std::string method = "GET";  // GET, POST, DELETE, ...
+  std::string url;             // absolute, query included
+  // Extra headers (x-api-key, content-type of `body`, ...).
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  // When non-empty, the body is multipart/form-data made of these parts and
+  // `body` is ignored.
+  std::vector<FormPart> form;
+  // The whole exchange must finish within this time.
+  absl::Duration timeout = absl::Seconds(30);
+};
+
+struct HttpResponse {
+  int status = 0;
+  // Header names are lower-cased; values keep their case.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+
+  // The first header named `name` (lower-case), if any.
+  std::optional<std::string> Header(absl::string_view name) const;
+};
+
+class HttpTransport {
+ public:
+  using Callback = absl::AnyInvocable<void(absl::StatusOr<HttpResponse>)>;
+  virtual ~HttpTransport() = default;
+  // Starts `request`; `done` runs exactly once, on the transport's own
+  // thread, and must not block. Safe to call from any thread.
+  virtual void Send(HttpRequest request, Callback done) = 0;
+};
+
+// True when `status` says the request never left the gateway.
+bool NotSent(const absl::Status& status);
+
+}  // namespace tlgw
+
+#endif  // TL_GATEWAY_SERVER_UPSTREAM_HTTP_H_
