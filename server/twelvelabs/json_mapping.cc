@@ -52,7 +52,10 @@ class Reader {
     return true;
   }
 
-  bool Time(const char* key, google::protobuf::Timestamp* out) {
+  // Sets `*out` only when the field is present, so an absent time stays
+  // unset in the message (callers pass a setter, not mutable_*()).
+  template <typename Set>
+  bool Time(const char* key, Set set) {
     std::string text;
     if (!String(key, &text)) return false;
     auto ts = ParseRfc3339(text);
@@ -60,7 +63,7 @@ class Reader {
       SetError(absl::StrCat(path_, key, ": '", text, "' is not an RFC 3339 time"));
       return false;
     }
-    *out = *ts;
+    set(*ts);
     return true;
   }
 
@@ -138,9 +141,9 @@ bool TaskFromJson(const json& j, ApiVersion version, const std::string& path, gw
   if (r.String("status", task->mutable_status_text())) {
     task->set_status(TaskStatusFromText(task->status_text()));
   }
-  r.Time("created_at", task->mutable_create_time());
-  r.Time("updated_at", task->mutable_update_time());
-  r.Time("estimated_time", task->mutable_estimated_time());
+  r.Time("created_at", [&](const auto& t) { *task->mutable_create_time() = t; });
+  r.Time("updated_at", [&](const auto& t) { *task->mutable_update_time() = t; });
+  r.Time("estimated_time", [&](const auto& t) { *task->mutable_estimated_time() = t; });
   // The version's own key first; the other one too, so nothing is lost if a
   // deployment answers with the newer shape.
   absl::string_view key = TaskMetadataKey(version);
@@ -160,7 +163,7 @@ bool TaskFromJson(const json& j, ApiVersion version, const std::string& path, gw
     if (h.String("status", out->mutable_status_text())) {
       out->set_status(HlsStatusFromText(out->status_text()));
     }
-    h.Time("updated_at", out->mutable_update_time());
+    h.Time("updated_at", [&](const auto& t) { *out->mutable_update_time() = t; });
     r.Absorb(h);
   }
   if (const json* process = r.Object("process")) {
@@ -181,7 +184,7 @@ void ReadFailedFile(Reader& parent, const json& j, const std::string& path, gw::
   Reader r(j, path);
   r.String("filename", out->mutable_filename());
   r.String("error_message", out->mutable_error_message());
-  r.Time("created_at", out->mutable_create_time());
+  r.Time("created_at", [&](const auto& t) { *out->mutable_create_time() = t; });
   parent.Absorb(r);
 }
 
@@ -356,7 +359,7 @@ absl::StatusOr<gw::ImportStatus> ParseImportStatus(absl::string_view body) {
       auto* item = items->Add();
       v.String("video_id", item->mutable_video_id());
       v.String("filename", item->mutable_filename());
-      v.Time("created_at", item->mutable_create_time());
+      v.Time("created_at", [&](const auto& t) { *item->mutable_create_time() = t; });
       r.Absorb(v);
     }
   };
@@ -386,8 +389,8 @@ absl::StatusOr<gw::ListImportLogsResponse> ParseImportLogs(absl::string_view bod
       gw::ImportLog* log = out.add_logs();
       l.String("index_id", log->mutable_index_id());
       l.String("index_name", log->mutable_index_name());
-      l.Time("created_at", log->mutable_create_time());
-      l.Time("ended_at", log->mutable_end_time());
+      l.Time("created_at", [&](const auto& t) { *log->mutable_create_time() = t; });
+      l.Time("ended_at", [&](const auto& t) { *log->mutable_end_time() = t; });
       if (const json* vs = l.Object("video_status")) {
         Reader s(*vs, path + "video_status.");
         auto* c = log->mutable_video_status();

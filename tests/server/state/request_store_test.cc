@@ -1,0 +1,66 @@
+#include "server/state/request_store.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+
+namespace tlgw {
+namespace {
+
+std::string TempDb() {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  static int n = 0;
+  return std::string(dir != nullptr ? dir : "/tmp") + "/store" + std::to_string(++n) + ".db";
+}
+
+TEST(SqliteRequestStore, ClaimCompleteRepeat) {
+  auto store = *SqliteRequestStore::Open(":memory:");
+  auto first = store->Claim("t/Create", "r1", "fp");
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->outcome, RequestStore::Outcome::kNew);
+  EXPECT_EQ(store->Claim("t/Create", "r1", "fp")->outcome, RequestStore::Outcome::kInProgress);
+  EXPECT_EQ(store->Claim("t/Create", "r1", "other")->outcome, RequestStore::Outcome::kConflict);
+  ASSERT_TRUE(store->Complete("t/Create", "r1", "task1").ok());
+  auto again = store->Claim("t/Create", "r1", "fp");
+  EXPECT_EQ(again->outcome, RequestStore::Outcome::kDone);
+  EXPECT_EQ(again->task_id, "task1");
+  // Scopes are separate.
+  EXPECT_EQ(store->Claim("u/Create", "r1", "fp")->outcome, RequestStore::Outcome::kNew);
+}
+
+TEST(SqliteRequestStore, ReleaseAllowsATryAgain) {
+  auto store = *SqliteRequestStore::Open(":memory:");
+  store->Claim("s", "r", "fp").IgnoreError();
+  ASSERT_TRUE(store->Release("s", "r").ok());
+  EXPECT_EQ(store->Claim("s", "r", "fp")->outcome, RequestStore::Outcome::kNew);
+}
+
+TEST(SqliteRequestStore, StaleClaimIsTakenOver) {
+  auto store = *SqliteRequestStore::Open(":memory:", absl::ZeroDuration());
+  store->Claim("s", "r", "fp").IgnoreError();
+  absl::SleepFor(absl::Milliseconds(5));
+  EXPECT_EQ(store->Claim("s", "r", "fp")->outcome, RequestStore::Outcome::kNew);
+}
+
+TEST(SqliteRequestStore, SurvivesReopen) {
+  std::string path = TempDb();
+  {
+    auto store = *SqliteRequestStore::Open(path);
+    store->Claim("s", "r", "fp").IgnoreError();
+    ASSERT_TRUE(store->Complete("s", "r", "task9").ok());
+  }
+  auto store = *SqliteRequestStore::Open(path);
+  auto claim = store->Claim("s", "r", "fp");
+  EXPECT_EQ(claim->outcome, RequestStore::Outcome::kDone);
+  EXPECT_EQ(claim->task_id, "task9");
+}
+
+TEST(SqliteRequestStore, UnopenablePathIsAClearError) {
+  auto store = SqliteRequestStore::Open("/nonexistent-dir/x/state.db");
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find("--state_db"), absl::string_view::npos);
+}
+
+}  // namespace
+}  // namespace tlgw

@@ -1,0 +1,225 @@
+// The REST client against a scripted transport: retries, deadlines, the
+// retry budget and key redaction, without sockets or sleeping.
+#include "server/twelvelabs/client.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
+#include "server/common/status_details.h"
+
+namespace tlgw {
+namespace {
+
+class ScriptedTransport : public HttpTransport {
+ public:
+  void Send(HttpRequest request, Callback done) override {
+    sent.push_back(request);
+    absl::StatusOr<HttpResponse> r = absl::UnavailableError("script ran out");
+    if (!script.empty()) {
+      r = script.front();
+      script.pop_front();
+    }
+    done(std::move(r));
+  }
+  std::deque<absl::StatusOr<HttpResponse>> script;
+  std::vector<HttpRequest> sent;
+};
+
+// Runs callbacks at once and records the delays asked for.
+class InstantScheduler : public Scheduler {
+ public:
+  void RunAfter(absl::Duration delay, absl::AnyInvocable<void(bool)> fn) override {
+    delays.push_back(delay);
+    fn(false);
+  }
+  std::vector<absl::Duration> delays;
+};
+
+HttpResponse Http(int status, std::string body = "{}",
+                  std::vector<std::pair<std::string, std::string>> headers = {}) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  r.headers = std::move(headers);
+  return r;
+}
+
+absl::Status NotSentError() {
+  absl::Status s = absl::UnavailableError("connect failed");
+  s.SetPayload(kNotSentPayload, absl::Cord("1"));
+  return s;
+}
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ClientOptions o;
+    o.base_url = "http://sim/v1.3";
+    o.initial_backoff = absl::Milliseconds(100);
+    client_ = *TwelveLabsClient::Create(o, &transport_, &scheduler_);
+    opts_.api_key = "tlk_secret_key";
+    opts_.deadline = absl::Now() + absl::Seconds(30);
+  }
+  absl::StatusOr<gw::Task> Get() {
+    absl::StatusOr<gw::Task> out = absl::InternalError("not called");
+    client_->GetTask(opts_, "61e1789761c43d6d9b7362f3", [&](absl::StatusOr<gw::Task> r) { out = std::move(r); });
+    return out;
+  }
+  ScriptedTransport transport_;
+  InstantScheduler scheduler_;
+  std::unique_ptr<TwelveLabsClient> client_;
+  CallOptions opts_;
+};
+
+TEST_F(ClientTest, SendsKeyAndUrl) {
+  transport_.script.push_back(Http(200, R"({"_id":"61e1789761c43d6d9b7362f3","status":"ready"})"));
+  ASSERT_TRUE(Get().ok());
+  ASSERT_EQ(transport_.sent.size(), 1u);
+  EXPECT_EQ(transport_.sent[0].url, "http://sim/v1.3/tasks/61e1789761c43d6d9b7362f3");
+  EXPECT_EQ(transport_.sent[0].method, "GET");
+  bool has_key = false;
+  for (auto& [k, v] : transport_.sent[0].headers) has_key |= (k == "x-api-key" && v == "tlk_secret_key");
+  EXPECT_TRUE(has_key);
+  EXPECT_LE(transport_.sent[0].timeout, absl::Seconds(30));
+}
+
+TEST_F(ClientTest, ReadRetriesOn5xxAndResetThenSucceeds) {
+  transport_.script.push_back(Http(503, R"({"code":"internal_error","message":"x"})"));
+  transport_.script.push_back(absl::UnavailableError("Twelve Labs API connection failed: reset"));
+  transport_.script.push_back(Http(200, R"({"_id":"61e1789761c43d6d9b7362f3","status":"ready"})"));
+  auto task = Get();
+  ASSERT_TRUE(task.ok()) << task.status();
+  EXPECT_EQ(transport_.sent.size(), 3u);
+  EXPECT_EQ(client_->stats().retries.load(), 2);
+  ASSERT_EQ(scheduler_.delays.size(), 2u);
+  // Exponential with jitter: the second wait's cap is twice the first's.
+  EXPECT_LE(scheduler_.delays[0], absl::Milliseconds(100));
+  EXPECT_GE(scheduler_.delays[0], absl::Milliseconds(50));
+  EXPECT_LE(scheduler_.delays[1], absl::Milliseconds(200));
+  EXPECT_GE(scheduler_.delays[1], absl::Milliseconds(100));
+}
+
+TEST_F(ClientTest, RetryAfterIsHonoured) {
+  transport_.script.push_back(Http(503, "{}", {{"retry-after", "2"}}));
+  transport_.script.push_back(Http(200, R"({"_id":"a"})"));
+  ASSERT_TRUE(Get().ok());
+  ASSERT_EQ(scheduler_.delays.size(), 1u);
+  EXPECT_GE(scheduler_.delays[0], absl::Seconds(2));
+}
+
+TEST_F(ClientTest, NoRetryWhenTheWaitWouldPassTheDeadline) {
+  opts_.deadline = absl::Now() + absl::Seconds(1);
+  transport_.script.push_back(Http(503, "{}", {{"retry-after", "5"}}));
+  auto task = Get();
+  EXPECT_EQ(task.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(transport_.sent.size(), 1u);
+}
+
+TEST_F(ClientTest, AttemptsAreBounded) {
+  for (int i = 0; i < 10; ++i) transport_.script.push_back(Http(500));
+  EXPECT_EQ(Get().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(transport_.sent.size(), 4u);
+}
+
+TEST_F(ClientTest, ClientErrorsAndRateLimitsAreNotRetried) {
+  transport_.script.push_back(Http(400, R"({"code":"resource_not_exist","message":"no such task"})"));
+  EXPECT_EQ(Get().status().code(), absl::StatusCode::kNotFound);
+  transport_.script.push_back(Http(429, R"({"code":"too_many_requests","message":"x"})", {{"retry-after", "1"}}));
+  auto limited = Get();
+  EXPECT_EQ(limited.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(RetryDelay(limited.status()), absl::Seconds(1));
+  EXPECT_EQ(transport_.sent.size(), 2u);
+}
+
+TEST_F(ClientTest, CreateWithoutRequestIdIsNeverRetriedAfterSending) {
+  gw::CreateUrlTaskRequest req;
+  req.set_index_id("0123456789abcdef01234567");
+  req.set_video_url("https://x/a.mp4");
+  transport_.script.push_back(Http(503));
+  absl::StatusOr<CreatedTask> out = absl::InternalError("not called");
+  client_->CreateUrlTask(opts_, req, [&](absl::StatusOr<CreatedTask> r) { out = std::move(r); });
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(transport_.sent.size(), 1u);
+}
+
+TEST_F(ClientTest, CreateIsResentWhenNothingWasSent) {
+  gw::CreateUrlTaskRequest req;
+  req.set_index_id("0123456789abcdef01234567");
+  req.set_video_url("https://x/a.mp4");
+  transport_.script.push_back(NotSentError());
+  transport_.script.push_back(Http(201, R"({"_id":"t1","video_id":"t1"})"));
+  absl::StatusOr<CreatedTask> out = absl::InternalError("not called");
+  client_->CreateUrlTask(opts_, req, [&](absl::StatusOr<CreatedTask> r) { out = std::move(r); });
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->id, "t1");
+  EXPECT_EQ(transport_.sent.size(), 2u);
+}
+
+TEST_F(ClientTest, KeyedCreateRetriesOnlyOnGatewayErrors) {
+  gw::CreateUrlTaskRequest req;
+  req.set_index_id("0123456789abcdef01234567");
+  req.set_video_url("https://x/a.mp4");
+  req.set_request_id("r1");
+  transport_.script.push_back(Http(503));
+  transport_.script.push_back(Http(201, R"({"_id":"t1"})"));
+  absl::StatusOr<CreatedTask> out = absl::InternalError("not called");
+  client_->CreateUrlTask(opts_, req, [&](absl::StatusOr<CreatedTask> r) { out = std::move(r); });
+  ASSERT_TRUE(out.ok()) << out.status();
+  transport_.sent.clear();
+  transport_.script.push_back(Http(500));  // may have created: not retried
+  client_->CreateUrlTask(opts_, req, [&](absl::StatusOr<CreatedTask> r) { out = std::move(r); });
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(transport_.sent.size(), 1u);
+}
+
+TEST_F(ClientTest, RetryBudgetStopsRetryStorms) {
+  // The budget starts full (20 tokens); a dead upstream drains it, then
+  // calls fail after one attempt each.
+  for (int i = 0; i < 400; ++i) transport_.script.push_back(Http(503));
+  for (int i = 0; i < 20; ++i) Get().IgnoreError();
+  int64_t denied_before = client_->stats().retries_denied_by_budget.load();
+  EXPECT_GT(denied_before, 0);
+  // From now on retries are paid for by first attempts: at most 0.2 per
+  // call (+1 for a leftover fraction), instead of 3 per call.
+  transport_.sent.clear();
+  for (int i = 0; i < 10; ++i) Get().IgnoreError();
+  EXPECT_LE(transport_.sent.size(), 10u + 3u);
+}
+
+TEST_F(ClientTest, PassedDeadlineFailsWithoutSending) {
+  opts_.deadline = absl::Now() - absl::Seconds(1);
+  EXPECT_EQ(Get().status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(transport_.sent.empty());
+}
+
+TEST_F(ClientTest, KeyIsRedactedFromErrors) {
+  transport_.script.push_back(Http(400, R"({"code":"parameter_invalid","message":"bad key tlk_secret_key here"})"));
+  auto task = Get();
+  ASSERT_FALSE(task.ok());
+  EXPECT_FALSE(absl::StrContains(task.status().message(), "tlk_secret_key")) << task.status();
+  EXPECT_TRUE(absl::StrContains(task.status().message(), "[redacted]"));
+}
+
+TEST_F(ClientTest, MalformedSuccessBodyIsInternal) {
+  transport_.script.push_back(Http(200, R"({"_id": )"));
+  auto task = Get();
+  EXPECT_EQ(task.status().code(), absl::StatusCode::kInternal);
+  EXPECT_TRUE(absl::StrContains(task.status().message(), "not valid JSON")) << task.status();
+}
+
+TEST(ClientCreate, RejectsUrlWithoutVersion) {
+  ScriptedTransport t;
+  InstantScheduler s;
+  ClientOptions o;
+  o.base_url = "https://api.twelvelabs.io";
+  auto c = TwelveLabsClient::Create(o, &t, &s);
+  ASSERT_FALSE(c.ok());
+  EXPECT_TRUE(absl::StrContains(c.status().message(), "upstream_url")) << c.status();
+}
+
+}  // namespace
+}  // namespace tlgw
