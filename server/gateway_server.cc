@@ -3,6 +3,7 @@
 #include <thread>
 #include <utility>
 
+#include <grpc/grpc.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
@@ -45,6 +46,9 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOpti
   builder.RegisterService(g->upload_service_.get());
   builder.RegisterService(g->task_service_.get());
   builder.RegisterService(g->integration_service_.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(g->calls_.Factory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   g->server_ = builder.BuildAndStart();
   if (g->server_ == nullptr || g->port_ == 0) {
     return absl::InvalidArgumentError(
@@ -69,16 +73,22 @@ void GatewayServer::Shutdown() {
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->Shutdown();
     absl::Notification drained;
+    // Closes the listeners at once and waits for calls and connections.
     std::thread stopper([this, &drained] {
       server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.drain));
       drained.Notify();
     });
-    // Calls still waiting on upstream after the drain time are failed by
-    // destroying the transport, which completes their reactors.
-    if (!drained.WaitForNotificationWithTimeout(options_.drain + absl::Seconds(1))) {
-      Log(LogLevel::kWarning, "server", "upstream calls outlived the drain time; failing them");
-      transport_.reset();
+    absl::Time deadline = absl::Now() + options_.drain;
+    while (calls_.in_flight() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+    if (calls_.in_flight() > 0) {
+      Log(LogLevel::kWarning, "server", "calls outlived the drain time; cancelling them",
+          {{"in_flight", std::to_string(calls_.in_flight())}});
     }
+    // Cancels what is left and disconnects idle clients, which gRPC would
+    // otherwise wait for until the deadline.
+    grpc_server_cancel_all_calls(server_->c_server());
+    // A handler still waiting on upstream finishes when the transport goes.
+    if (!drained.WaitForNotificationWithTimeout(absl::Seconds(2))) transport_.reset();
     stopper.join();
   }
   transport_.reset();

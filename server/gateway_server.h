@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/common/call_counter.h"
 #include "server/common/scheduler.h"
 #include "server/config/config.h"
 #include "server/services/deps.h"
@@ -43,7 +44,8 @@ class GatewayServer {
   int port() const { return port_; }
   const TwelveLabsClient& client() const { return *client_; }
   // Stops accepting calls, lets calls in flight finish within the drain
-  // time, then fails what is left. Idempotent.
+  // time, then cancels what is left and closes idle client connections
+  // (gRPC alone would wait for clients to hang up). Idempotent.
   void Shutdown();
 
  private:
@@ -59,6 +61,7 @@ class GatewayServer {
   std::unique_ptr<UploadServiceImpl> upload_service_;
   std::unique_ptr<TaskServiceImpl> task_service_;
   std::unique_ptr<IntegrationServiceImpl> integration_service_;
+  CallCounter calls_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HttpTransport> transport_;
   int port_ = 0;

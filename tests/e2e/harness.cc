@@ -1,0 +1,92 @@
+#include "tests/e2e/harness.h"
+
+#include <fstream>
+#include <stdexcept>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include <httplib.h>
+
+namespace tltest {
+
+absl::StatusOr<SimProcess> StartSim(std::vector<std::string> extra_args) {
+  SimProcess sim;
+  std::string port_file = TempPath("sim.port");
+  std::vector<std::string> argv = {Runfile("sim/twelvelabs_sim"), "--listen=127.0.0.1:0",
+                                   "--port_file=" + port_file, "--manual_clock",
+                                   std::string("--api_keys=") + kTestApiKey};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  auto p = Process::Start(argv, {}, TempPath("sim.log"));
+  if (!p.ok()) return p.status();
+  sim.process = *std::move(p);
+  auto port = WaitForPortFile(port_file, sim.process.get());
+  if (!port.ok()) return port.status();
+  sim.port = *port;
+  return sim;
+}
+
+absl::StatusOr<GatewayProcess> StartGateway(const GatewayArgs& args) {
+  GatewayProcess gw;
+  std::string port_file = TempPath("gateway.port");
+  gw.log_path = TempPath("gateway.log");
+  std::vector<std::string> argv = {Runfile("server/gateway"), "--listen=127.0.0.1:0",
+                                   "--port_file=" + port_file, "--state_db=" + args.state_db};
+  if (!args.upstream_url.empty()) argv.push_back("--upstream_url=" + args.upstream_url);
+  if (!args.config_json.empty()) {
+    std::string path = TempPath("gateway-config.json");
+    std::ofstream(path) << args.config_json;
+    argv.push_back("--config=" + path);
+  }
+  argv.insert(argv.end(), args.extra_args.begin(), args.extra_args.end());
+  std::map<std::string, std::string> env;
+  env["TWELVELABS_API_KEY"] = args.api_key;
+  auto p = Process::Start(argv, env, gw.log_path);
+  if (!p.ok()) return p.status();
+  gw.process = *std::move(p);
+  auto port = WaitForPortFile(port_file, gw.process.get());
+  if (!port.ok()) return port.status();
+  gw.port = *port;
+  gw.channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", gw.port), grpc::InsecureChannelCredentials());
+  if (!gw.channel->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::Seconds(10)))) {
+    return absl::DeadlineExceededError("gateway port open but gRPC did not connect");
+  }
+  return gw;
+}
+
+nlohmann::json SimControl::Call(const std::string& method, const std::string& path, const std::string& body) {
+  httplib::Client client("127.0.0.1", port_);
+  client.set_read_timeout(10, 0);
+  httplib::Result r = method == "GET"      ? client.Get(path.c_str())
+                      : method == "DELETE" ? client.Delete(path.c_str())
+                                           : client.Post(path.c_str(), body, "application/json");
+  if (!r || r->status / 100 != 2) {
+    throw std::runtime_error(absl::StrCat("sim control ", method, " ", path, " failed: ",
+                                          r ? std::to_string(r->status) + " " + r->body : "no answer"));
+  }
+  if (r->body.empty()) return nlohmann::json();
+  return nlohmann::json::parse(r->body, nullptr, false);
+}
+
+nlohmann::json SimControl::Requests(const std::string& path_contains) {
+  std::string path = "/_sim/requests";
+  if (!path_contains.empty()) path += "?path_contains=" + httplib::detail::encode_query_param(path_contains);
+  return Call("GET", path)["requests"];
+}
+
+void SimControl::ClearRequests() { Call("DELETE", "/_sim/requests"); }
+int SimControl::AddFault(const nlohmann::json& fault) { return Call("POST", "/_sim/faults", fault.dump())["id"]; }
+void SimControl::ClearFaults() { Call("DELETE", "/_sim/faults"); }
+void SimControl::AdvanceClock(double seconds) {
+  Call("POST", "/_sim/clock/advance", nlohmann::json({{"seconds", seconds}}).dump());
+}
+void SimControl::ForceStatus(const std::string& task_id, const std::string& status) {
+  Call("POST", "/_sim/tasks/" + task_id + "/status", nlohmann::json({{"status", status}}).dump());
+}
+
+std::unique_ptr<grpc::ClientContext> Ctx(absl::Duration timeout) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  return ctx;
+}
+
+}  // namespace tltest

@@ -1,0 +1,74 @@
+// End-to-end fixtures: the real simulator and the real gateway as separate
+// processes on loopback, a gRPC channel to the gateway, and the simulator's
+// control API (request log, faults, clock).
+#ifndef TL_GATEWAY_TESTS_E2E_HARNESS_H_
+#define TL_GATEWAY_TESTS_E2E_HARNESS_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "tests/e2e/process.h"
+#include <nlohmann/json.hpp>
+
+namespace tltest {
+
+inline constexpr char kTestApiKey[] = "tlk_e2e_Zq8sLw3v9Xy2";
+inline constexpr char kSeedIndex[] = "0123456789abcdef01234567";
+inline constexpr char kSeedIntegration[] = "0123456789abcdef89abcdef";
+
+struct SimProcess {
+  std::unique_ptr<Process> process;
+  int port = 0;
+  std::string Url(const std::string& version) const {
+    return "http://127.0.0.1:" + std::to_string(port) + "/" + version;
+  }
+};
+
+// Starts //sim:twelvelabs_sim with a manual clock and kTestApiKey.
+absl::StatusOr<SimProcess> StartSim(std::vector<std::string> extra_args = {});
+
+struct GatewayProcess {
+  std::unique_ptr<Process> process;
+  int port = 0;
+  std::string log_path;
+  std::shared_ptr<grpc::Channel> channel;
+};
+
+struct GatewayArgs {
+  std::string upstream_url;
+  std::string api_key = kTestApiKey;
+  std::string config_json;  // written to a file and passed as --config
+  std::string state_db = ":memory:";
+  std::vector<std::string> extra_args;
+};
+
+absl::StatusOr<GatewayProcess> StartGateway(const GatewayArgs& args);
+
+// The simulator's /_sim/ control API.
+class SimControl {
+ public:
+  explicit SimControl(int port) : port_(port) {}
+  // The REST requests received, oldest first, optionally only those whose
+  // path contains `path_contains`.
+  nlohmann::json Requests(const std::string& path_contains = "");
+  void ClearRequests();
+  int AddFault(const nlohmann::json& fault);
+  void ClearFaults();
+  void AdvanceClock(double seconds);
+  void ForceStatus(const std::string& task_id, const std::string& status);
+
+ private:
+  nlohmann::json Call(const std::string& method, const std::string& path, const std::string& body = "");
+  int port_;
+};
+
+// A context with a deadline, the default for every test call.
+std::unique_ptr<grpc::ClientContext> Ctx(absl::Duration timeout = absl::Seconds(20));
+
+}  // namespace tltest
+
+#endif  // TL_GATEWAY_TESTS_E2E_HARNESS_H_
