@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian package tl-gateway needs to build, test and run.
+# Safe to run again: it installs only what is missing. Debian 12 (bookworm).
+set -euo pipefail
+
+PACKAGES=(
+  # Build: Bazel 4 from Debian plus its Java rules, and the C++ toolchain.
+  bazel-bootstrap bazel-rules-java g++
+  # Libraries the gateway, the simulator and the tests link.
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libcurl4-openssl-dev nlohmann-json3-dev libgtest-dev libgmock-dev
+  libcpp-httplib-dev libsqlite3-dev libssl-dev zlib1g-dev libbrotli-dev
+  # TLS to the real Twelve Labs API.
+  ca-certificates
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: run as root, or install sudo" >&2; exit 1; }
+  SUDO="sudo"
+fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
