@@ -22,8 +22,7 @@ std::string HttpResult::Describe() const {
   return absl::StrCat("HTTP ", status, " ", body);
 }
 
-SimClient::SimClient(int port, std::string api_key)
-    : port_(port), api_key_(std::move(api_key)) {}
+SimClient::SimClient(int port, std::string api_key) : port_(port), api_key_(std::move(api_key)) {}
 
 httplib::Headers SimClient::KeyHeaders() const {
   if (api_key_.empty()) return {};
@@ -72,9 +71,9 @@ HttpResult SimClient::PostForm(const std::string& path,
   return From(cli.Post(path, KeyHeaders(), items));
 }
 
-HttpResult SimClient::PostForm(
-    const std::string& path, const httplib::MultipartFormDataItems& items,
-    const httplib::MultipartFormDataProviderItems& providers) {
+HttpResult SimClient::PostForm(const std::string& path,
+                               const httplib::MultipartFormDataItems& items,
+                               const httplib::MultipartFormDataProviderItems& providers) {
   httplib::Client cli("127.0.0.1", port_);
   cli.set_read_timeout(10, 0);
   return From(cli.Post(path, KeyHeaders(), items, providers));
@@ -101,8 +100,7 @@ void SimClient::AddFault(const json& spec) {
   ASSERT_TRUE(r.json.contains("id")) << r.Describe();
 }
 
-::testing::AssertionResult IsApiError(const HttpResult& r, int status,
-                                      const std::string& code) {
+::testing::AssertionResult IsApiError(const HttpResult& r, int status, const std::string& code) {
   if (!r.transport_ok) {
     return ::testing::AssertionFailure() << r.Describe();
   }
@@ -111,22 +109,19 @@ void SimClient::AddFault(const json& spec) {
            << "want HTTP " << status << " " << code << ", got " << r.Describe();
   }
   if (r.json.is_discarded() || !r.json.is_object() || !r.json.contains("code") ||
-      r.json["code"] != code || !r.json.contains("message") ||
-      !r.json.contains("docs_url")) {
+      r.json["code"] != code || !r.json.contains("message") || !r.json.contains("docs_url")) {
     return ::testing::AssertionFailure()
            << "want error body with code " << code << ", got " << r.body;
   }
   if (r.Header("Content-Type") != "application/json") {
-    return ::testing::AssertionFailure()
-           << "Content-Type is '" << r.Header("Content-Type") << "'";
+    return ::testing::AssertionFailure() << "Content-Type is '" << r.Header("Content-Type") << "'";
   }
   return ::testing::AssertionSuccess();
 }
 
 ::testing::AssertionResult IsJsonStatus(const HttpResult& r, int status) {
   if (!r.transport_ok || r.status != status) {
-    return ::testing::AssertionFailure()
-           << "want HTTP " << status << ", got " << r.Describe();
+    return ::testing::AssertionFailure() << "want HTTP " << status << ", got " << r.Describe();
   }
   if (r.json.is_discarded()) {
     return ::testing::AssertionFailure() << "body is not JSON: " << r.body;
@@ -150,11 +145,10 @@ std::unique_ptr<Simulator> StartOrDie(const SimulatorOptions& options) {
   return std::move(*sim);
 }
 
-std::string CreateUrlTask(SimClient& client, const std::string& version,
-                          const std::string& url, const std::string& index_id) {
+std::string CreateUrlTask(SimClient& client, const std::string& version, const std::string& url,
+                          const std::string& index_id) {
   HttpResult r = client.PostForm(absl::StrCat("/", version, "/tasks"),
-                                 {{"index_id", index_id, "", ""},
-                                  {"video_url", url, "", ""}});
+                                 {{"index_id", index_id, "", ""}, {"video_url", url, "", ""}});
   const int want = version == "v1.2" ? 200 : 201;
   EXPECT_TRUE(IsJsonStatus(r, want));
   if (r.status != want || !r.json.contains("_id") || !r.json["_id"].is_string()) {

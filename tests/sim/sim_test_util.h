@@ -41,10 +41,8 @@ class SimClient {
   HttpResult PostJson(const std::string& path, const nlohmann::json& body);
   HttpResult PostRaw(const std::string& path, const std::string& body,
                      const std::string& content_type);
-  HttpResult PostForm(const std::string& path,
-                      const httplib::MultipartFormDataItems& items);
-  HttpResult PostForm(const std::string& path,
-                      const httplib::MultipartFormDataItems& items,
+  HttpResult PostForm(const std::string& path, const httplib::MultipartFormDataItems& items);
+  HttpResult PostForm(const std::string& path, const httplib::MultipartFormDataItems& items,
                       const httplib::MultipartFormDataProviderItems& providers);
 
   // Control API (no key).
@@ -64,12 +62,11 @@ class SimClient {
 };
 
 // Status and error code of a REST error response.
-ABSL_MUST_USE_RESULT ::testing::AssertionResult IsApiError(
-    const HttpResult& r, int status, const std::string& code);
+ABSL_MUST_USE_RESULT ::testing::AssertionResult IsApiError(const HttpResult& r, int status,
+                                                           const std::string& code);
 
 // Status 2xx-or-given with a JSON body.
-ABSL_MUST_USE_RESULT ::testing::AssertionResult IsJsonStatus(
-    const HttpResult& r, int status);
+ABSL_MUST_USE_RESULT ::testing::AssertionResult IsJsonStatus(const HttpResult& r, int status);
 
 // Default options for tests: manual clock, 2 s stages, 1 MiB upload cap.
 SimulatorOptions TestOptions();
@@ -79,8 +76,7 @@ std::unique_ptr<Simulator> StartOrDie(const SimulatorOptions& options);
 
 // Creates a task with video_url through `version` ("v1.2"/"v1.3");
 // returns its id or "" (with a test failure).
-std::string CreateUrlTask(SimClient& client, const std::string& version,
-                          const std::string& url,
+std::string CreateUrlTask(SimClient& client, const std::string& version, const std::string& url,
                           const std::string& index_id = kSeedIndex);
 
 }  // namespace tlsim::testing

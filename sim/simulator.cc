@@ -1,0 +1,717 @@
+#include "sim/simulator.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/memory/memory.h"
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "sim/clock.h"
+#include "sim/common.h"
+#include "sim/faults.h"
+#include "sim/model.h"
+#include "sim/multipart.h"
+#include "sim/rest_api.h"
+
+namespace tlsim {
+namespace {
+
+using nlohmann::json;
+
+// Bounds memory when a developer leaves the simulator running for days.
+constexpr size_t kMaxLoggedRequests = 10000;
+constexpr size_t kMaxJsonBodyBytes = 16 << 20;
+constexpr size_t kMaxFormValueBytes = 1 << 20;
+// Paths can carry a decoded newline; "." would not match it.
+constexpr char kAnyPath[] = "[\\s\\S]*";
+
+int PortOf(const sockaddr_storage& addr) {
+  if (addr.ss_family == AF_INET) {
+    return ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
+  }
+  if (addr.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6&>(addr).sin6_port);
+  }
+  return -1;
+}
+
+// Calls `fn(fd, remote_port)` for every connected socket of this process
+// whose local port is `local_port`. httplib 0.11 does not hand handlers
+// their socket, so this is how one is found.
+template <typename Fn>
+void ForEachConnection(int local_port, Fn fn) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return;
+  const int dir_fd = dirfd(dir);
+  while (dirent* entry = readdir(dir)) {
+    int fd;
+    if (!absl::SimpleAtoi(entry->d_name, &fd) || fd == dir_fd) continue;
+    sockaddr_storage local{};
+    socklen_t len = sizeof(local);
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0 ||
+        PortOf(local) != local_port) {
+      continue;
+    }
+    sockaddr_storage peer{};
+    len = sizeof(peer);
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) {
+      continue;  // the listener, or not connected
+    }
+    fn(fd, PortOf(peer));
+  }
+  closedir(dir);
+}
+
+// Aborts the connection with a TCP RST and nothing written. The fd number
+// stays valid (now /dev/null) because httplib still owns and closes it;
+// its later writes fail and it drops the connection.
+bool ResetConnection(int local_port, int remote_port) {
+  bool found = false;
+  ForEachConnection(local_port, [remote_port, &found](int fd, int peer_port) {
+    if (peer_port != remote_port || found) return;
+    found = true;
+    linger abort_on_close{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof(abort_on_close));
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull >= 0) {
+      dup2(devnull, fd);  // closes the socket atomically: RST goes out
+      close(devnull);
+    }
+  });
+  return found;
+}
+
+json QueryJson(const httplib::Params& params) {
+  json q = json::object();
+  for (const auto& [k, v] : params) {
+    if (!q.contains(k)) q[k] = json::array();
+    q[k].push_back(v);
+  }
+  return q;
+}
+
+json HeadersJson(const httplib::Headers& headers) {
+  json h = json::object();
+  for (const auto& [k, v] : headers) {
+    std::string name = absl::AsciiStrToLower(k);
+    if (h.contains(name)) {
+      h[name] = absl::StrCat(h[name].get<std::string>(), ", ", v);
+    } else {
+      h[name] = v;
+    }
+  }
+  return h;
+}
+
+void WriteJson(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(DumpJson(body), "application/json");
+}
+
+}  // namespace
+
+class Simulator::Impl {
+ public:
+  explicit Impl(const SimulatorOptions& options);
+
+  absl::Status Start();
+  void Stop();
+  int port() const { return port_; }
+  const SimulatorOptions& options() const { return options_; }
+
+ private:
+  // What the body of a REST request turned out to be.
+  struct Body {
+    bool ok = true;  // false: malformed multipart; the rest was not read
+    std::string raw;
+    bool too_large = false;
+    std::optional<MultipartCollector> multipart;
+  };
+
+  void OnRequest(const httplib::Request& req, httplib::Response& res,
+                 const httplib::ContentReader* reader);
+  void HandleRest(const httplib::Request& req, httplib::Response& res,
+                  const httplib::ContentReader* reader) ABSL_LOCKS_EXCLUDED(mu_);
+  void HandleControl(const httplib::Request& req, httplib::Response& res, const std::string& body)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  Body ReadBody(const httplib::Request& req, const httplib::ContentReader* reader) const;
+  // Serves an injected fault; returns the status answered.
+  int ServeFault(const Fault& fault, httplib::Response& res) ABSL_LOCKS_EXCLUDED(mu_);
+  void AppendLogLocked(json entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const SimulatorOptions options_;
+  httplib::Server server_;
+  std::thread listener_;
+  int port_ = -1;
+  absl::Notification stopping_;  // wakes latency faults early on Stop
+  std::once_flag stop_once_;
+
+  mutable absl::Mutex mu_;
+  SimClock clock_ ABSL_GUARDED_BY(mu_);
+  RestApi api_ ABSL_GUARDED_BY(mu_);
+  FaultList faults_ ABSL_GUARDED_BY(mu_);
+  std::deque<json> log_ ABSL_GUARDED_BY(mu_);
+  int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+};
+
+namespace {
+
+RestApiOptions ToRestApiOptions(const SimulatorOptions& o) {
+  RestApiOptions r;
+  r.api_keys = o.api_keys;
+  r.stage = absl::Seconds(o.stage_seconds);
+  r.create_rate_limit = o.create_rate_limit;
+  r.rate_window = absl::Seconds(o.rate_window_seconds);
+  r.send_retry_after = o.send_retry_after;
+  r.max_video_file_bytes = o.max_video_file_bytes;
+  r.seed_index_id = o.seed_index_id;
+  r.seed_integration_id = o.seed_integration_id;
+  return r;
+}
+
+}  // namespace
+
+Simulator::Impl::Impl(const SimulatorOptions& options)
+    : options_(options),
+      clock_(options.manual_clock),
+      api_(ToRestApiOptions(options), clock_.Now()) {}
+
+absl::Status Simulator::Impl::Start() {
+  const SimulatorOptions& o = options_;
+  if (o.stage_seconds < 0 || o.create_rate_limit < 0 || o.rate_window_seconds <= 0 ||
+      o.num_threads < 1 || o.keep_alive_timeout_seconds < 0) {
+    return absl::InvalidArgumentError(
+        "stage_seconds, create_rate_limit and keep_alive_timeout_seconds must "
+        "be >= 0; rate_window_seconds and num_threads > 0");
+  }
+  for (const std::string* id : {&o.seed_index_id, &o.seed_integration_id}) {
+    if (!id->empty() && !IsObjectId(*id)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("seed id '", *id, "' is not 24 lowercase hex"));
+    }
+  }
+  const size_t threads = static_cast<size_t>(o.num_threads);
+  server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server_.set_keep_alive_max_count(1000000);  // httplib's default is 5
+  server_.set_keep_alive_timeout(o.keep_alive_timeout_seconds);
+  // httplib's default sets SO_REUSEPORT, which lets a second server bind a
+  // busy port and silently share its traffic; a busy port must fail.
+  server_.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+  auto plain = [this](const httplib::Request& req, httplib::Response& res) {
+    OnRequest(req, res, nullptr);
+  };
+  server_.Get(kAnyPath, plain);
+  server_.Delete(kAnyPath, plain);
+  server_.Put(kAnyPath, plain);
+  server_.Patch(kAnyPath, plain);
+  server_.Post(kAnyPath,
+               [this](const httplib::Request& req, httplib::Response& res,
+                      const httplib::ContentReader& reader) { OnRequest(req, res, &reader); });
+  server_.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        WriteJson(res, 500, ErrorBody("internal_error", "Simulator error."));
+      });
+
+  port_ = o.port == 0 ? server_.bind_to_any_port(o.host)
+                      : (server_.bind_to_port(o.host, o.port) ? o.port : -1);
+  if (port_ <= 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", o.host, ":", o.port));
+  }
+  listener_ = std::thread([this] { server_.listen_after_bind(); });
+  // stop() is a no-op until the listen loop runs, so wait for it.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!server_.is_running()) {
+    if (absl::Now() > deadline) {
+      return absl::InternalError("the HTTP listener did not start");
+    }
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return absl::OkStatus();
+}
+
+void Simulator::Impl::Stop() {
+  std::call_once(stop_once_, [this] {
+    stopping_.Notify();
+    if (!listener_.joinable()) return;
+    server_.stop();
+    // Idle keep-alive connections would hold worker threads (and this join)
+    // for the keep-alive timeout; end them now.
+    ForEachConnection(port_, [](int fd, int) { shutdown(fd, SHUT_RDWR); });
+    listener_.join();
+  });
+}
+
+void Simulator::Impl::OnRequest(const httplib::Request& req, httplib::Response& res,
+                                const httplib::ContentReader* reader) {
+  if (req.path == "/_sim" || absl::StartsWith(req.path, "/_sim/")) {
+    Body body = ReadBody(req, reader);
+    HandleControl(req, res, reader != nullptr ? body.raw : req.body);
+    return;
+  }
+  HandleRest(req, res, reader);
+}
+
+Simulator::Impl::Body Simulator::Impl::ReadBody(const httplib::Request& req,
+                                                const httplib::ContentReader* reader) const {
+  Body body;
+  if (reader == nullptr) {
+    body.raw = req.body;
+    return body;
+  }
+  if (req.is_multipart_form_data()) {
+    // Stream: file parts are hashed and counted, never held in memory.
+    body.multipart.emplace(TaskFileFieldNames(), TaskValueFieldNames(),
+                           options_.max_video_file_bytes, kMaxFormValueBytes);
+    MultipartCollector& c = *body.multipart;
+    body.ok = (*reader)(
+        [&c](const httplib::MultipartFormData& part) {
+          return c.OnPart(part.name, part.filename, part.content_type);
+        },
+        [&c](const char* data, size_t size) { return c.OnData(data, size); });
+    c.Finish();
+    return body;
+  }
+  body.ok = (*reader)([&body](const char* data, size_t size) {
+    if (body.raw.size() + size > kMaxJsonBodyBytes) {
+      body.too_large = true;  // keep draining so the client gets an answer
+    } else {
+      body.raw.append(data, size);
+    }
+    return true;
+  });
+  return body;
+}
+
+void Simulator::Impl::HandleRest(const httplib::Request& req, httplib::Response& res,
+                                 const httplib::ContentReader* reader) {
+  std::optional<ApiVersion> version;
+  std::string rest_path;
+  for (ApiVersion v : {ApiVersion::kV1_2, ApiVersion::kV1_3}) {
+    const std::string prefix = absl::StrCat("/", VersionName(v));
+    if (req.path == prefix || absl::StartsWith(req.path, prefix + "/")) {
+      version = v;
+      rest_path = req.path.substr(prefix.size());
+    }
+  }
+  json entry = {
+      {"method", req.method},
+      {"path", req.path},
+      {"query", QueryJson(req.params)},
+      {"api_key",
+       req.has_header("x-api-key") ? json(req.get_header_value("x-api-key")) : json(nullptr)},
+      {"content_type", req.get_header_value("Content-Type")},
+      {"headers", HeadersJson(req.headers)},
+      {"json", nullptr},
+      {"form", json::object()},
+      {"files", json::object()},
+  };
+  std::optional<Fault> fault;
+  {
+    absl::MutexLock lock(&mu_);
+    entry["seq"] = next_seq_++;
+    fault = faults_.Take(req.method, req.path);
+  }
+  if (fault.has_value() && fault->kind == FaultKind::kLatency) {
+    stopping_.WaitForNotificationWithTimeout(absl::Milliseconds(fault->latency_ms));
+    fault.reset();
+  }
+  if (fault.has_value() && fault->kind == FaultKind::kReset) {
+    entry["status"] = 0;  // never answered
+    {
+      // Logged first: the client may ask for the log as soon as it sees
+      // the reset.
+      absl::MutexLock lock(&mu_);
+      AppendLogLocked(std::move(entry));
+    }
+    if (!ResetConnection(req.local_port, req.remote_port)) {
+      res.set_header("Connection", "close");
+      WriteJson(res, 500,
+                ErrorBody("internal_error", "The simulator could not reset this connection."));
+    }
+    return;
+  }
+
+  // Read the whole body before answering, even for faults, so clients see
+  // the response rather than a broken pipe.
+  Body body = ReadBody(req, reader);
+  ApiRequest api_request;
+  api_request.method = req.method;
+  api_request.version = version.value_or(ApiVersion::kV1_3);
+  api_request.path = rest_path;
+  api_request.query = std::multimap<std::string, std::string>(req.params.begin(), req.params.end());
+  if (req.has_header("x-api-key")) {
+    api_request.api_key = req.get_header_value("x-api-key");
+  }
+  api_request.content_type = req.get_header_value("Content-Type");
+  if (body.multipart.has_value()) {
+    api_request.multipart = true;
+    api_request.form = body.multipart->values();
+    api_request.files = body.multipart->files();
+    api_request.oversized_values = body.multipart->oversized_values();
+    for (const auto& [name, value] : api_request.form) entry["form"][name] = value;
+    for (const auto& [name, f] : api_request.files) {
+      entry["files"][name] = {{"filename", f.filename},
+                              {"content_type", f.content_type},
+                              {"size", f.size},
+                              {"sha256", f.sha256}};
+    }
+  } else {
+    api_request.body = body.raw;
+    if (!body.raw.empty()) {
+      json parsed = json::parse(body.raw, nullptr, false);
+      if (!parsed.is_discarded()) entry["json"] = std::move(parsed);
+    }
+  }
+
+  int status;
+  if (fault.has_value()) {
+    status = ServeFault(*fault, res);
+  } else if (!body.ok || body.too_large) {
+    // The body was not (fully) read; the connection cannot be reused.
+    res.set_header("Connection", "close");
+    status = body.too_large ? 413 : 400;
+    WriteJson(res, status,
+              ErrorBody("parameter_invalid", body.too_large ? "The request body is too large."
+                                                            : "The multipart body is malformed."));
+  } else if (!version.has_value()) {
+    status = 404;
+    WriteJson(
+        res, status,
+        ErrorBody("resource_not_exist", absl::StrCat("No endpoint ", req.method, " ", req.path,
+                                                     "; paths start with /v1.2 or /v1.3.")));
+  } else {
+    ApiResponse api_response;
+    {
+      absl::MutexLock lock(&mu_);
+      api_response = api_.Handle(api_request, clock_.Now());
+    }
+    status = api_response.status;
+    res.status = status;
+    for (const auto& [name, value] : api_response.headers) {
+      res.set_header(name, value);
+    }
+    if (api_response.body.has_value()) {
+      res.set_content(DumpJson(*api_response.body), "application/json");
+    }
+  }
+  if (version.has_value()) res.set_header("X-Api-Version", VersionName(*version));
+  entry["status"] = status;
+  absl::MutexLock lock(&mu_);
+  AppendLogLocked(std::move(entry));
+}
+
+int Simulator::Impl::ServeFault(const Fault& fault, httplib::Response& res) {
+  switch (fault.kind) {
+    case FaultKind::kStatus:
+      if (fault.retry_after_seconds >= 0) {
+        res.set_header("Retry-After", absl::StrCat(fault.retry_after_seconds));
+      }
+      WriteJson(
+          res, fault.status,
+          ErrorBody("internal_error", absl::StrCat("Injected fault: HTTP ", fault.status, ".")));
+      return fault.status;
+    case FaultKind::kMalformedJson:
+      res.status = fault.status;
+      res.set_content("{\"_id\": ", "application/json");
+      return fault.status;
+    case FaultKind::kWrongType:
+      WriteJson(res, fault.status,
+                json{{"_id", 5},
+                     {"video_id", false},
+                     {"index_id", json::object()},
+                     {"status", json::array({"x"})},
+                     {"created_at", 12},
+                     {"data", "oops"},
+                     {"page_info", json::array()}});
+      return fault.status;
+    case FaultKind::kTruncatedJson: {
+      res.status = fault.status;
+      const std::string full = DumpJson(json{{"_id", "0123456789abcdef0123abcd"},
+                                             {"index_id", options_.seed_index_id},
+                                             {"status", "ready"},
+                                             {"created_at", "2024-01-01T00:00:00.000Z"},
+                                             {"updated_at", "2024-01-01T00:00:10.000Z"}});
+      // Content-Length says `full`, half of it is sent, then the provider
+      // fails and httplib drops the connection.
+      res.set_content_provider(full.size(), "application/json",
+                               [full](size_t, size_t, httplib::DataSink& sink) {
+                                 sink.write(full.data(), full.size() / 2);
+                                 return false;
+                               });
+      return fault.status;
+    }
+    case FaultKind::kRateLimit: {
+      ApiResponse r;
+      {
+        absl::MutexLock lock(&mu_);
+        r = api_.TooManyRequests(fault.retry_after_seconds,
+                                 fault.send_retry_after.value_or(options_.send_retry_after),
+                                 clock_.Now());
+      }
+      for (const auto& [name, value] : r.headers) res.set_header(name, value);
+      WriteJson(res, r.status, *r.body);
+      return r.status;
+    }
+    case FaultKind::kLatency:
+    case FaultKind::kReset:
+      break;  // handled before the body is read
+  }
+  return res.status;
+}
+
+void Simulator::Impl::AppendLogLocked(json entry) {
+  log_.push_back(std::move(entry));
+  if (log_.size() > kMaxLoggedRequests) log_.pop_front();
+}
+
+void Simulator::Impl::HandleControl(const httplib::Request& req, httplib::Response& res,
+                                    const std::string& raw_body) {
+  const std::vector<std::string> seg =
+      absl::StrSplit(req.path.substr(1), '/', absl::SkipEmpty());  // "_sim", ...
+  const std::string& m = req.method;
+  const size_t n = seg.size();
+  auto bad = [&res](absl::string_view message) {
+    WriteJson(res, 400, ErrorBody("parameter_invalid", message));
+  };
+  auto parse_body = [&](json* out) {
+    *out = raw_body.empty() ? json::object() : json::parse(raw_body, nullptr, false);
+    if (out->is_discarded() || !out->is_object()) {
+      bad("The body must be a JSON object.");
+      return false;
+    }
+    return true;
+  };
+
+  if (n == 2 && seg[1] == "health" && m == "GET") {
+    WriteJson(res, 200, json{{"status", "ok"}});
+    return;
+  }
+  if (n == 2 && seg[1] == "requests" && m == "GET") {
+    const std::string filter = req.get_param_value("path_contains");
+    std::vector<json> entries;
+    {
+      absl::MutexLock lock(&mu_);
+      for (const json& e : log_) {
+        if (filter.empty() || absl::StrContains(e["path"].get<std::string>(), filter)) {
+          entries.push_back(e);
+        }
+      }
+    }
+    // Entries are appended when answered; list them in arrival order.
+    std::sort(entries.begin(), entries.end(), [](const json& a, const json& b) {
+      return a["seq"].get<int64_t>() < b["seq"].get<int64_t>();
+    });
+    WriteJson(res, 200, json{{"requests", entries}});
+    return;
+  }
+  if (n == 2 && seg[1] == "requests" && m == "DELETE") {
+    absl::MutexLock lock(&mu_);
+    log_.clear();
+    WriteJson(res, 200, json::object());
+    return;
+  }
+  if (n == 2 && seg[1] == "faults") {
+    if (m == "POST") {
+      json spec;
+      if (!parse_body(&spec)) return;
+      absl::StatusOr<int> id;
+      {
+        absl::MutexLock lock(&mu_);
+        id = faults_.Add(spec);
+      }
+      if (!id.ok()) return bad(id.status().message());
+      WriteJson(res, 200, json{{"id", *id}});
+      return;
+    }
+    if (m == "GET") {
+      absl::MutexLock lock(&mu_);
+      WriteJson(res, 200, json{{"faults", faults_.ToJson()}});
+      return;
+    }
+    if (m == "DELETE") {
+      absl::MutexLock lock(&mu_);
+      faults_.Clear();
+      WriteJson(res, 200, json::object());
+      return;
+    }
+  }
+  if (n == 3 && seg[1] == "faults" && m == "DELETE") {
+    int id = 0;
+    bool removed = false;
+    if (absl::SimpleAtoi(seg[2], &id)) {
+      absl::MutexLock lock(&mu_);
+      removed = faults_.Remove(id);
+    }
+    if (!removed) {
+      WriteJson(res, 404, ErrorBody("resource_not_exist", "No such fault."));
+      return;
+    }
+    WriteJson(res, 200, json::object());
+    return;
+  }
+  if (n == 2 && seg[1] == "clock" && m == "GET") {
+    absl::MutexLock lock(&mu_);
+    WriteJson(res, 200, json{{"now", FormatRfc3339(clock_.Now())}, {"manual", clock_.manual()}});
+    return;
+  }
+  if (n == 3 && seg[1] == "clock" && seg[2] == "advance" && m == "POST") {
+    json body;
+    if (!parse_body(&body)) return;
+    auto seconds = body.find("seconds");
+    if (seconds == body.end() || !seconds->is_number() || seconds->get<double>() < 0) {
+      return bad("seconds must be a number >= 0.");
+    }
+    absl::MutexLock lock(&mu_);
+    clock_.Advance(absl::Seconds(seconds->get<double>()));
+    WriteJson(res, 200, json{{"now", FormatRfc3339(clock_.Now())}});
+    return;
+  }
+  if (n == 2 && seg[1] == "indexes" && m == "POST") {
+    json body;
+    if (!parse_body(&body)) return;
+    auto name = body.find("index_name");
+    auto id = body.find("index_id");
+    if (name == body.end() || !name->is_string()) {
+      return bad("index_name (string) is required.");
+    }
+    if (id != body.end() && !id->is_string()) return bad("index_id must be a string.");
+    absl::StatusOr<std::string> created;
+    {
+      absl::MutexLock lock(&mu_);
+      created = api_.AddIndex(
+          id == body.end() ? std::nullopt : std::optional<std::string>(id->get<std::string>()),
+          name->get<std::string>(), clock_.Now());
+    }
+    if (!created.ok()) {
+      if (absl::IsAlreadyExists(created.status())) {
+        WriteJson(res, 409, ErrorBody("index_name_already_exists", created.status().message()));
+        return;
+      }
+      return bad(created.status().message());
+    }
+    WriteJson(res, 200, json{{"_id", *created}});
+    return;
+  }
+  if (n == 2 && seg[1] == "integrations" && m == "POST") {
+    json body;
+    if (!parse_body(&body)) return;
+    auto id = body.find("integration_id");
+    auto files = body.find("files");
+    if (id != body.end() && !id->is_string()) {
+      return bad("integration_id must be a string.");
+    }
+    if (files == body.end() || !files->is_array()) {
+      return bad("files (array) is required.");
+    }
+    std::vector<IntegrationFile> list;
+    for (const json& f : *files) {
+      auto filename = f.is_object() ? f.find("filename") : f.end();
+      if (!f.is_object() || filename == f.end() || !filename->is_string()) {
+        return bad("each file needs a filename (string).");
+      }
+      auto broken = f.find("broken");
+      if (broken != f.end() && !broken->is_boolean()) {
+        return bad("broken must be a boolean.");
+      }
+      list.push_back({filename->get<std::string>(), broken != f.end() && broken->get<bool>()});
+    }
+    absl::StatusOr<std::string> created;
+    {
+      absl::MutexLock lock(&mu_);
+      created = api_.PutIntegration(
+          id == body.end() ? std::nullopt : std::optional<std::string>(id->get<std::string>()),
+          std::move(list));
+    }
+    if (!created.ok()) return bad(created.status().message());
+    WriteJson(res, 200, json{{"_id", *created}});
+    return;
+  }
+  if (n == 4 && seg[1] == "tasks" && seg[3] == "status" && m == "POST") {
+    json body;
+    if (!parse_body(&body)) return;
+    auto status = body.find("status");
+    std::optional<TaskStatus> parsed;
+    if (status != body.end() && status->is_string()) {
+      parsed = ParseTaskStatus(status->get<std::string>());
+    }
+    if (!parsed.has_value()) {
+      return bad(
+          "status must be one of validating, pending, queued, "
+          "indexing, ready, failed.");
+    }
+    absl::StatusOr<TaskState> state;
+    {
+      absl::MutexLock lock(&mu_);
+      state = api_.ForceStatus(seg[2], *parsed, clock_.Now());
+    }
+    if (!state.ok()) {
+      WriteJson(res, 404, ErrorBody("resource_not_exist", state.status().message()));
+      return;
+    }
+    WriteJson(res, 200,
+              json{{"_id", seg[2]},
+                   {"status", TaskStatusName(state->status)},
+                   {"updated_at", FormatRfc3339(state->updated_at)}});
+    return;
+  }
+  if (n == 2 && seg[1] == "reset" && m == "POST") {
+    absl::MutexLock lock(&mu_);
+    api_.Reset(clock_.Now());
+    faults_.Clear();
+    log_.clear();
+    WriteJson(res, 200, json::object());
+    return;
+  }
+  WriteJson(
+      res, 404,
+      ErrorBody("resource_not_exist", absl::StrCat("No control endpoint ", m, " ", req.path, ".")));
+}
+
+// ---- Simulator ----------------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Start(const SimulatorOptions& options) {
+  auto impl = std::make_unique<Impl>(options);
+  if (absl::Status s = impl->Start(); !s.ok()) {
+    impl->Stop();
+    return s;
+  }
+  return absl::WrapUnique(new Simulator(std::move(impl)));
+}
+
+Simulator::Simulator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Simulator::~Simulator() { Stop(); }
+
+int Simulator::port() const { return impl_->port(); }
+
+std::string Simulator::base_url(const std::string& version) const {
+  return absl::StrCat("http://", impl_->options().host, ":", impl_->port(), "/", version);
+}
+
+void Simulator::Stop() { impl_->Stop(); }
+
+}  // namespace tlsim
