@@ -5,6 +5,7 @@
 // Without a key the gateway refuses to start unless --simulate asks for the
 // built-in simulator, so a deployment that lost its key cannot silently
 // serve made-up data.
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -66,6 +67,11 @@ int Fail(absl::string_view message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Upload chunks are ~1 MiB. glibc raises its mmap threshold after the
+  // first such block is freed, after which freed chunks stay in the heap
+  // and resident memory creeps up with concurrent uploads; a fixed
+  // threshold returns every large block to the system when freed.
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   absl::SetProgramUsageMessage("tl-gateway: gRPC gateway to the Twelve Labs API");
   absl::ParseCommandLine(argc, argv);
   std::string level = absl::GetFlag(FLAGS_log_level);

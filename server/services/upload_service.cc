@@ -4,6 +4,7 @@
 
 #include "server/services/create_flow.h"
 #include "server/services/reactor_util.h"
+#include "server/services/upload_reactor.h"
 #include "server/services/validation.h"
 #include "server/twelvelabs/json_mapping.h"
 
@@ -65,6 +66,11 @@ grpc::ServerUnaryReactor* UploadServiceImpl::CreateUrlTask(grpc::CallbackServerC
             },
             FinishWith(reactor, resp));
   return reactor;
+}
+
+grpc::ServerReadReactor<gw::UploadVideoFileRequest>* UploadServiceImpl::UploadVideoFile(
+    grpc::CallbackServerContext* ctx, gw::Task* resp) {
+  return NewUploadReactor(deps_, ctx, resp);
 }
 
 }  // namespace tlgw

@@ -20,6 +20,8 @@ class UploadServiceImpl final : public twelvelabs::gateway::v1::UploadService::C
   grpc::ServerUnaryReactor* CreateUrlTask(grpc::CallbackServerContext* ctx,
                                           const twelvelabs::gateway::v1::CreateUrlTaskRequest* req,
                                           twelvelabs::gateway::v1::Task* resp) override;
+  grpc::ServerReadReactor<twelvelabs::gateway::v1::UploadVideoFileRequest>* UploadVideoFile(
+      grpc::CallbackServerContext* ctx, twelvelabs::gateway::v1::Task* resp) override;
 
  private:
   const ServiceDeps* const deps_;

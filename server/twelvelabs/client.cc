@@ -43,12 +43,15 @@ bool RetryableHttp(int http, TwelveLabsClient::Safety safety) {
     case TwelveLabsClient::Safety::kKeyedCreate:
       return http == 502 || http == 503 || http == 504;
     case TwelveLabsClient::Safety::kUnsafe:
+    case TwelveLabsClient::Safety::kStreamed:
       return false;
   }
   return false;
 }
 
 bool RetryableTransport(const absl::Status& s, TwelveLabsClient::Safety safety) {
+  // A streamed body cannot be read twice.
+  if (safety == TwelveLabsClient::Safety::kStreamed) return false;
   if (NotSent(s)) return s.code() == absl::StatusCode::kUnavailable;
   if (safety != TwelveLabsClient::Safety::kRead) return false;
   return s.code() == absl::StatusCode::kUnavailable ||
@@ -82,7 +85,9 @@ void TwelveLabsClient::Execute(const CallOptions& opts, RestCall call, Safety sa
   a->call = std::move(call);
   a->safety = safety;
   a->done = std::move(done);
-  a->deadline = std::min(opts.deadline, absl::Now() + options_.default_deadline);
+  a->deadline = safety == Safety::kStreamed
+                    ? opts.deadline
+                    : std::min(opts.deadline, absl::Now() + options_.default_deadline);
   EarnRetryToken();
   SendAttempt(std::move(a));
 }
@@ -105,7 +110,7 @@ void TwelveLabsClient::SendAttempt(std::shared_ptr<Attempt> a) {
     req.body = a->call.json_body;
   }
   req.form = a->call.form;
-  req.timeout = std::min(left, options_.attempt_timeout);
+  req.timeout = a->safety == Safety::kStreamed ? left : std::min(left, options_.attempt_timeout);
   ++a->number;
   ++stats_.requests;
   transport_->Send(std::move(req), [this, a](absl::StatusOr<HttpResponse> r) mutable {
@@ -222,6 +227,17 @@ void TwelveLabsClient::CreateUrlTask(const CallOptions& opts, const gw::CreateUr
     return;
   }
   Execute(opts, *std::move(call), CreateSafety(req.request_id()),
+          Parsed<CreatedTask>(std::move(done), [](const std::string& b) { return ParseCreatedTask(b); }));
+}
+
+void TwelveLabsClient::UploadVideoFile(const CallOptions& opts, const gw::UploadVideoFileHeader& header,
+                                       std::shared_ptr<BodySource> source, Done<CreatedTask> done) {
+  auto call = UploadVideoFileCall(version_, header, std::move(source));
+  if (!call.ok()) {
+    done(call.status());
+    return;
+  }
+  Execute(opts, *std::move(call), Safety::kStreamed,
           Parsed<CreatedTask>(std::move(done), [](const std::string& b) { return ParseCreatedTask(b); }));
 }
 

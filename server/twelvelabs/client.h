@@ -89,6 +89,11 @@ class TwelveLabsClient {
                                   Done<CreatedTask> done);
   void CreateUrlTask(const CallOptions& opts,
                      const twelvelabs::gateway::v1::CreateUrlTaskRequest& req, Done<CreatedTask> done);
+  // Streams `source` as the video_file part; never retried, and limited
+  // only by the caller's own deadline (a large file takes long).
+  void UploadVideoFile(const CallOptions& opts,
+                       const twelvelabs::gateway::v1::UploadVideoFileHeader& header,
+                       std::shared_ptr<BodySource> source, Done<CreatedTask> done);
   void GetTask(const CallOptions& opts, const std::string& task_id, Done<gw::Task> done);
   void ListTasks(const CallOptions& opts, const twelvelabs::gateway::v1::ListTasksRequest& req,
                  int page, int page_limit, Done<TaskPage> done);
@@ -107,6 +112,7 @@ class TwelveLabsClient {
     kRead,           // idempotent: retried on UNAVAILABLE-class failures
     kKeyedCreate,    // create with a request_id: retried on 502/503/504
     kUnsafe,         // retried only when nothing was sent
+    kStreamed,       // a streamed body: never retried, no default deadline
   };
 
   // Sends `call` with retries; `done` receives the 2xx response or the

@@ -57,31 +57,54 @@ absl::StatusOr<RestCall> CreateExternalProviderCall(
                   body.dump(-1, ' ', false, json::error_handler_t::replace), {}};
 }
 
-absl::StatusOr<RestCall> CreateUrlTaskCall(ApiVersion v, const gw::CreateUrlTaskRequest& req) {
-  RestCall call{"POST", "/tasks", "", {}};
-  call.form.push_back({"index_id", req.index_id(), std::nullopt});
-  call.form.push_back({"video_url", req.video_url(), std::nullopt});
-  if (TakesLanguage(v)) {
-    if (!req.language().empty()) call.form.push_back({"language", req.language(), std::nullopt});
-    if (!req.transcription_url().empty()) {
-      call.form.push_back({"transcription_url", req.transcription_url(), std::nullopt});
-      call.form.push_back({"provide_transcription", "true", std::nullopt});
-    }
+namespace {
+
+// The fields both ways of `POST /tasks` share, in the version's own names.
+template <typename Req>
+absl::Status AddTaskOptions(ApiVersion v, const Req& req, std::vector<FormPart>* form) {
+  if (TakesLanguage(v) && !req.language().empty()) {
+    form->push_back({"language", req.language(), std::nullopt});
   }
   if (req.has_enable_video_stream()) {
     if (UsesEnableVideoStream(v)) {
-      call.form.push_back(
+      form->push_back(
           {"enable_video_stream", req.enable_video_stream() ? "true" : "false", std::nullopt});
     } else {
-      call.form.push_back(
+      form->push_back(
           {"disable_video_stream", req.enable_video_stream() ? "false" : "true", std::nullopt});
     }
   }
   if (TakesUserMetadata(v) && req.has_user_metadata() && req.user_metadata().fields_size() > 0) {
     auto meta = UserMetadataJson(req.user_metadata(), "user_metadata");
     if (!meta.ok()) return meta.status();
-    call.form.push_back({"user_metadata", *meta, std::nullopt});
+    form->push_back({"user_metadata", *meta, std::nullopt});
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<RestCall> CreateUrlTaskCall(ApiVersion v, const gw::CreateUrlTaskRequest& req) {
+  RestCall call{"POST", "/tasks", "", {}};
+  call.form.push_back({"index_id", req.index_id(), std::nullopt});
+  call.form.push_back({"video_url", req.video_url(), std::nullopt});
+  if (TakesLanguage(v) && !req.transcription_url().empty()) {
+    call.form.push_back({"transcription_url", req.transcription_url(), std::nullopt});
+    call.form.push_back({"provide_transcription", "true", std::nullopt});
+  }
+  if (auto s = AddTaskOptions(v, req, &call.form); !s.ok()) return s;
+  return call;
+}
+
+absl::StatusOr<RestCall> UploadVideoFileCall(ApiVersion v, const gw::UploadVideoFileHeader& header,
+                                             std::shared_ptr<BodySource> source) {
+  RestCall call{"POST", "/tasks", "", {}};
+  call.form.push_back({"index_id", header.index_id(), std::nullopt});
+  if (auto s = AddTaskOptions(v, header, &call.form); !s.ok()) return s;
+  FormPart file{"video_file", "", header.filename()};
+  file.source = std::move(source);
+  file.size = header.size_bytes();
+  call.form.push_back(std::move(file));
   return call;
 }
 

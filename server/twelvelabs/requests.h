@@ -35,6 +35,10 @@ absl::StatusOr<RestCall> CreateExternalProviderCall(
 // INVALID_ARGUMENT when user_metadata holds values the API refuses.
 absl::StatusOr<RestCall> CreateUrlTaskCall(
     ApiVersion v, const twelvelabs::gateway::v1::CreateUrlTaskRequest& req);
+// `video_file` comes from `source`, exactly header.size_bytes() bytes.
+absl::StatusOr<RestCall> UploadVideoFileCall(
+    ApiVersion v, const twelvelabs::gateway::v1::UploadVideoFileHeader& header,
+    std::shared_ptr<BodySource> source);
 RestCall GetTaskCall(const std::string& task_id);
 // `page` is 1-based; `page_limit` 1..50.
 RestCall ListTasksCall(ApiVersion v, const twelvelabs::gateway::v1::ListTasksRequest& req,

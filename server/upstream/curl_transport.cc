@@ -29,6 +29,8 @@ absl::Status NotSentError(std::string message) {
 
 // One request in flight. Owned by the event thread once started.
 struct CurlTransport::Transfer {
+  uint64_t id = 0;
+  bool aborted_by_source = false;
   HttpRequest request;
   Callback done;
   HttpResponse response;
@@ -54,6 +56,25 @@ struct CurlTransport::Transfer {
     }
     t->response.body.append(data, len);
     return len;
+  }
+
+  // The read callback of a streamed part: one per part, pointing back at
+  // the transfer so an abort can be told apart from a network failure.
+  struct StreamedPart {
+    Transfer* transfer;
+    BodySource* source;
+  };
+  std::vector<std::unique_ptr<StreamedPart>> streamed;
+
+  static size_t OnRead(char* buf, size_t size, size_t n, void* arg) {
+    auto* part = static_cast<StreamedPart*>(arg);
+    int64_t got = part->source->Read(buf, size * n);
+    if (got == BodySource::kPause) return CURL_READFUNC_PAUSE;
+    if (got < 0) {
+      part->transfer->aborted_by_source = true;
+      return CURL_READFUNC_ABORT;
+    }
+    return static_cast<size_t>(got);
   }
 
   static size_t OnHeader(char* data, size_t size, size_t n, void* self) {
@@ -107,6 +128,7 @@ void CurlTransport::Send(HttpRequest request, Callback done) {
   t->max_body = options_.max_response_bytes;
   {
     absl::MutexLock lock(&mu_);
+    t->id = next_id_++;
     if (!stopping_) {
       queued_.push_back(std::move(t));
       t = nullptr;
@@ -119,15 +141,31 @@ void CurlTransport::Send(HttpRequest request, Callback done) {
   curl_multi_wakeup(Multi(multi_));
 }
 
+void CurlTransport::Resume(uint64_t id) {
+  {
+    absl::MutexLock lock(&mu_);
+    resumed_.push_back(id);
+  }
+  curl_multi_wakeup(Multi(multi_));
+}
+
 void CurlTransport::Loop() {
   std::unordered_map<CURL*, std::unique_ptr<Transfer>> active;
+  std::unordered_map<uint64_t, CURL*> by_id;
   while (true) {
     std::vector<std::unique_ptr<Transfer>> batch;
+    std::vector<uint64_t> resumed;
     bool stopping;
     {
       absl::MutexLock lock(&mu_);
       batch.swap(queued_);
+      resumed.swap(resumed_);
       stopping = stopping_;
+    }
+    for (uint64_t id : resumed) {
+      auto it = by_id.find(id);
+      // May call the read callback at once; the transfer may have ended.
+      if (it != by_id.end()) curl_easy_pause(it->second, CURLPAUSE_CONT);
     }
     for (auto& t : batch) {
       if (stopping) {
@@ -144,10 +182,13 @@ void CurlTransport::Loop() {
       curl_easy_setopt(easy, CURLOPT_URL, r.url.c_str());
       curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
       curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-      long timeout_ms = std::max<long>(1, absl::ToInt64Milliseconds(r.timeout));
-      curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
-      curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                       std::min<long>(timeout_ms, absl::ToInt64Milliseconds(options_.connect_timeout)));
+      long connect_ms = absl::ToInt64Milliseconds(options_.connect_timeout);
+      if (r.timeout != absl::InfiniteDuration()) {
+        long timeout_ms = std::max<long>(1, absl::ToInt64Milliseconds(r.timeout));
+        curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
+        connect_ms = std::min(connect_ms, timeout_ms);
+      }
+      curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
       curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error);
       curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Transfer::OnBody);
       curl_easy_setopt(easy, CURLOPT_WRITEDATA, t.get());
@@ -165,10 +206,23 @@ void CurlTransport::Loop() {
         for (const FormPart& p : r.form) {
           curl_mimepart* part = curl_mime_addpart(t->mime);
           curl_mime_name(part, p.name.c_str());
-          curl_mime_data(part, p.value.data(), p.value.size());
+          if (p.source != nullptr) {
+            t->streamed.push_back(std::make_unique<Transfer::StreamedPart>(
+                Transfer::StreamedPart{t.get(), p.source.get()}));
+            uint64_t id = t->id;
+            p.source->Attach([this, id] { Resume(id); });
+            curl_mime_data_cb(part, static_cast<curl_off_t>(p.size), &Transfer::OnRead, nullptr,
+                              nullptr, t->streamed.back().get());
+            curl_mime_type(part, "application/octet-stream");
+          } else {
+            curl_mime_data(part, p.value.data(), p.value.size());
+          }
           if (p.filename) curl_mime_filename(part, p.filename->c_str());
         }
         curl_easy_setopt(easy, CURLOPT_MIMEPOST, t->mime);
+        if (!t->streamed.empty()) {
+          curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, options_.upload_buffer_bytes);
+        }
       } else if (r.method == "POST" || r.method == "PUT" || r.method == "PATCH") {
         curl_easy_setopt(easy, CURLOPT_POSTFIELDS, r.body.data());
         curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
@@ -181,6 +235,7 @@ void CurlTransport::Loop() {
         t->done(NotSentError(absl::StrCat("curl_multi_add_handle: ", curl_multi_strerror(mc))));
         continue;
       }
+      by_id.emplace(t->id, easy);
       active.emplace(easy, std::move(t));
     }
     if (stopping) {
@@ -199,6 +254,7 @@ void CurlTransport::Loop() {
       if (it == active.end()) continue;
       std::unique_ptr<Transfer> t = std::move(it->second);
       active.erase(it);
+      by_id.erase(t->id);
       curl_multi_remove_handle(Multi(multi_), t->easy);
       Finish(t.get(), msg->data.result);
     }
@@ -228,6 +284,12 @@ void CurlTransport::Finish(Transfer* t, int code) {
     case CURLE_COULDNT_CONNECT:
       done(NotSentError(absl::StrCat("cannot connect to the Twelve Labs API: ", detail)));
       return;
+    case CURLE_ABORTED_BY_CALLBACK:
+      if (t->aborted_by_source) {
+        done(absl::CancelledError("the upload was aborted before it reached the Twelve Labs API"));
+        return;
+      }
+      break;
     case CURLE_WRITE_ERROR:
       if (t->too_large) {
         done(absl::InternalError(absl::StrCat(

@@ -27,6 +27,8 @@ struct CurlTransportOptions {
   absl::Duration connect_timeout = absl::Seconds(10);
   // A response body larger than this fails (protects gateway memory).
   size_t max_response_bytes = 64 << 20;
+  // libcurl's upload buffer: larger means fewer read callbacks per MiB.
+  long upload_buffer_bytes = 512 * 1024;
 };
 
 class CurlTransport : public HttpTransport {
@@ -42,11 +44,15 @@ class CurlTransport : public HttpTransport {
   explicit CurlTransport(const CurlTransportOptions& options, void* multi);
   void Loop();
   void Finish(Transfer* t, int curl_code);
+  void Resume(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
 
   const CurlTransportOptions options_;
   void* const multi_;  // CURLM*, used only on the event thread after start.
   absl::Mutex mu_;
   std::vector<std::unique_ptr<Transfer>> queued_ ABSL_GUARDED_BY(mu_);
+  // Transfers whose BodySource asked to be read again after a pause.
+  std::vector<uint64_t> resumed_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };

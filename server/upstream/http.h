@@ -6,12 +6,16 @@
 // Transport failures are absl::Status values:
 //   UNAVAILABLE        connection refused, reset, empty or truncated reply
 //   DEADLINE_EXCEEDED  the request's timeout passed
-//   CANCELLED          the transport shut down first
+//   CANCELLED          the transport shut down first, or a BodySource
+//                      aborted the request
 // A failure that happened before any byte was sent carries the payload
 // kNotSentPayload, which tells the retry logic a create may be re-sent.
 #ifndef TL_GATEWAY_SERVER_UPSTREAM_HTTP_H_
 #define TL_GATEWAY_SERVER_UPSTREAM_HTTP_H_
 
+#include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -28,12 +32,33 @@ namespace tlgw {
 
 inline constexpr char kNotSentPayload[] = "tl-gateway/upstream-not-sent";
 
+// A request body produced while the request is under way (a file streamed
+// through the gateway). The transport pulls bytes with Read() on its own
+// thread; a source with nothing to give yet answers kPause, and calls the
+// resume callback (from any thread) once it has more.
+class BodySource {
+ public:
+  static constexpr int64_t kPause = -1;
+  static constexpr int64_t kAbort = -2;
+  virtual ~BodySource() = default;
+  // Called once, on the transport thread, before the first Read().
+  // `resume` is thread-safe and may be called any number of times.
+  virtual void Attach(std::function<void()> resume) = 0;
+  // Copies up to `max` bytes to `buf`: returns the count, 0 at the end,
+  // kPause when no byte is ready, or kAbort to fail the request.
+  virtual int64_t Read(char* buf, size_t max) = 0;
+};
+
 // One part of a multipart/form-data body.
 struct FormPart {
   std::string name;
   std::string value;
   // When set, the part is sent as a file with this file name.
   std::optional<std::string> filename;
+  // When set, the part's bytes come from `source` instead of `value`, and
+  // exactly `size` of them are sent.
+  std::shared_ptr<BodySource> source;
+  int64_t size = 0;
 };
 
 struct HttpRequest {
@@ -45,7 +70,8 @@ struct HttpRequest {
   // When non-empty, the body is multipart/form-data made of these parts and
   // `body` is ignored.
   std::vector<FormPart> form;
-  // The whole exchange must finish within this time.
+  // The whole exchange must finish within this time; InfiniteDuration()
+  // sets no limit (a streamed upload bounded by the caller's cancellation).
   absl::Duration timeout = absl::Seconds(30);
 };
 

@@ -1,0 +1,201 @@
+#include "server/services/upload_reactor.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/common/log.h"
+#include "server/common/serial_queue.h"
+#include "server/common/status_details.h"
+#include "server/services/create_flow.h"
+#include "server/services/upload_pipe.h"
+#include "server/services/validation.h"
+#include "server/twelvelabs/json_mapping.h"
+
+namespace tlgw {
+
+namespace gw = ::twelvelabs::gateway::v1;
+
+namespace {
+
+absl::Status ValidateHeader(const gw::UploadVideoFileHeader& h) {
+  if (auto s = ValidateId("header.index_id", h.index_id()); !s.ok()) return s;
+  if (h.filename().empty()) return FieldError("header.filename", "is required (the video's file name)");
+  if (h.filename().size() > 255) return FieldError("header.filename", "is longer than 255 characters");
+  for (char c : h.filename()) {
+    if (c == '/' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
+      return FieldError("header.filename", "must be a plain file name, without slashes or control characters");
+    }
+  }
+  if (h.size_bytes() <= 0) {
+    return FieldError("header.size_bytes", "must be the file's exact size in bytes; an empty file cannot be indexed");
+  }
+  if (h.size_bytes() > kMaxUploadBytes) {
+    return WithErrorInfo(
+        absl::OutOfRangeError(absl::StrCat("header.size_bytes: ", h.size_bytes(),
+                                           " bytes is over the Twelve Labs limit of 2 GiB (", kMaxUploadBytes,
+                                           " bytes) for one upload")),
+        "FILE_TOO_LARGE", kGatewayDomain);
+  }
+  if (h.language().size() > 16) return FieldError("header.language", "must be a language code such as \"en\"");
+  if (h.has_user_metadata()) {
+    if (auto s = UserMetadataJson(h.user_metadata(), "header.user_metadata").status(); !s.ok()) return s;
+  }
+  return ValidateRequestId("header.request_id", h.request_id());
+}
+
+class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest> {
+ public:
+  UploadReactor(const ServiceDeps* deps, grpc::CallbackServerContext* ctx, gw::Task* response)
+      : state_(std::make_shared<State>(this, deps, CallOptionsFor(ctx, *deps), response)) {
+    state_->Post([s = state_] { s->ReadNext(); });
+  }
+
+  void OnReadDone(bool ok) override {
+    state_->Post([s = state_, ok] { s->OnRead(ok); });
+  }
+  void OnCancel() override {
+    state_->Post([s = state_] { s->Fail(absl::CancelledError("the client cancelled the upload")); });
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  // Everything the events touch. Shared with the pipe's and the upstream's
+  // callbacks, which may outlive the reactor; they reach the reactor only
+  // through actions that check `finished` first.
+  struct State : std::enable_shared_from_this<State> {
+    State(UploadReactor* r, const ServiceDeps* d, CallOptions o, gw::Task* resp)
+        : reactor(r), deps(d), opts(std::move(o)), response(resp) {}
+
+    void Post(absl::AnyInvocable<void()> action) { queue.Run(std::move(action)); }
+
+    void ReadNext() {
+      if (finished || read_pending) return;
+      if (pipe != nullptr && !pipe->HasRoom()) return;  // resumed by the pipe's on_room
+      read_pending = true;
+      reactor->StartRead(&message);
+    }
+
+    void OnRead(bool ok) {
+      read_pending = false;
+      if (finished) return;
+      if (!ok) {  // the client closed its side (or the call died)
+        if (!have_header) {
+          Fail(FieldError("header", "the stream ended before its first message, the header"));
+        } else if (received < header.size_bytes()) {
+          Fail(FieldError("chunk", absl::StrCat("the stream ended after ", received, " bytes, but the "
+                                                "header declared ", header.size_bytes())));
+        }
+        return;  // all bytes sent: the upstream's answer finishes the call
+      }
+      switch (message.payload_case()) {
+        case gw::UploadVideoFileRequest::kHeader:
+          OnHeader();
+          break;
+        case gw::UploadVideoFileRequest::kChunk:
+          OnChunk();
+          break;
+        default:
+          Fail(FieldError("payload", "each message must carry a header or a chunk"));
+      }
+    }
+
+    void OnHeader() {
+      if (have_header) {
+        Fail(FieldError("header", "was sent twice; send it once, first, then only chunks"));
+        return;
+      }
+      if (auto s = ValidateHeader(message.header()); !s.ok()) {
+        Fail(s);
+        return;
+      }
+      have_header = true;
+      header = message.header();
+      std::weak_ptr<State> weak = shared_from_this();
+      pipe = std::make_shared<UploadPipe>(kUploadHighWater, [weak] {
+        if (auto s = weak.lock()) s->Post([s] { s->ReadNext(); });
+      });
+      auto self = shared_from_this();
+      RunCreate(
+          *deps, opts, "UploadVideoFile", header, header.request_id(), header.index_id(),
+          [self](TwelveLabsClient::Done<CreatedTask> done) {
+            self->upstream_started = true;
+            self->deps->client->UploadVideoFile(self->opts, self->header, self->pipe, std::move(done));
+          },
+          [self](absl::StatusOr<gw::Task> task) {
+            self->Post([self, task = std::move(task)]() mutable { self->OnUpstreamDone(std::move(task)); });
+          });
+      ReadNext();
+    }
+
+    void OnChunk() {
+      if (!have_header) {
+        Fail(FieldError("chunk", "arrived before the header; the first message must be the header"));
+        return;
+      }
+      const std::string& chunk = message.chunk();
+      if (received + static_cast<int64_t>(chunk.size()) > header.size_bytes()) {
+        Fail(WithErrorInfo(absl::OutOfRangeError(absl::StrCat(
+                               "chunk: the stream carries more than the ", header.size_bytes(),
+                               " bytes the header declared")),
+                           "MORE_BYTES_THAN_DECLARED", kGatewayDomain));
+        return;
+      }
+      received += static_cast<int64_t>(chunk.size());
+      if (upstream_started) pipe->Push(std::move(*message.mutable_chunk()));
+      ReadNext();
+    }
+
+    void OnUpstreamDone(absl::StatusOr<gw::Task> task) {
+      if (finished) return;
+      if (task.ok() && have_header && upstream_started && received < header.size_bytes()) {
+        // The upstream answered before getting every byte: only possible if
+        // it refused the upload early, which arrives as an error, or a bug.
+        Log(LogLevel::kWarning, "upload", "upstream answered before the whole file was sent");
+      }
+      finished = true;
+      if (!task.ok()) {
+        if (pipe != nullptr) pipe->Abort();
+        reactor->Finish(ToGrpcStatus(task.status()));
+        return;
+      }
+      *response = *std::move(task);
+      reactor->Finish(grpc::Status::OK);
+    }
+
+    void Fail(const absl::Status& status) {
+      if (finished) return;
+      finished = true;
+      // Aborting the pipe fails the upstream request, so no half-uploaded
+      // task is left behind.
+      if (pipe != nullptr) pipe->Abort();
+      reactor->Finish(ToGrpcStatus(status));
+    }
+
+    SerialQueue queue;
+    UploadReactor* const reactor;  // valid until Finish(); unused after
+    const ServiceDeps* const deps;
+    const CallOptions opts;
+    gw::Task* const response;
+    gw::UploadVideoFileRequest message;
+    gw::UploadVideoFileHeader header;
+    std::shared_ptr<UploadPipe> pipe;
+    int64_t received = 0;
+    bool have_header = false;
+    bool upstream_started = false;
+    bool read_pending = false;
+    bool finished = false;
+  };
+
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace
+
+grpc::ServerReadReactor<gw::UploadVideoFileRequest>* NewUploadReactor(const ServiceDeps* deps,
+                                                                    grpc::CallbackServerContext* ctx,
+                                                                    gw::Task* response) {
+  return new UploadReactor(deps, ctx, response);
+}
+
+}  // namespace tlgw

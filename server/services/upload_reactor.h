@@ -1,0 +1,30 @@
+// The UploadVideoFile stream: a header, then byte chunks, relayed into one
+// streamed multipart `POST /tasks` as they arrive.
+//
+// Every event (a message read, the upstream's answer, room in the pipe, a
+// cancel) is handled on a SerialQueue, so the reactor's state needs no
+// lock and StartRead()/Finish() are never called twice at once or after
+// Finish(). Memory per upload is bounded by the pipe's high-water mark plus
+// one message, whatever the file's size.
+#ifndef TL_GATEWAY_SERVER_SERVICES_UPLOAD_REACTOR_H_
+#define TL_GATEWAY_SERVER_SERVICES_UPLOAD_REACTOR_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "server/services/deps.h"
+#include "twelvelabs/gateway/v1/upload_service.pb.h"
+
+namespace tlgw {
+
+// The largest file `POST /tasks` takes (upstream-api.md §2.1).
+inline constexpr int64_t kMaxUploadBytes = int64_t{2} * 1024 * 1024 * 1024;
+// Bytes buffered per upload before the gateway stops reading from the client.
+inline constexpr size_t kUploadHighWater = 4 << 20;
+
+// Creates the reactor for one call; it deletes itself when the call ends.
+grpc::ServerReadReactor<twelvelabs::gateway::v1::UploadVideoFileRequest>* NewUploadReactor(
+    const ServiceDeps* deps, grpc::CallbackServerContext* ctx, twelvelabs::gateway::v1::Task* response);
+
+}  // namespace tlgw
+
+#endif  // TL_GATEWAY_SERVER_SERVICES_UPLOAD_REACTOR_H_

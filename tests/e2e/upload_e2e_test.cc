@@ -1,0 +1,274 @@
+// UploadVideoFile end to end: bytes streamed through the real gateway into
+// the real simulator, checked by checksum, with the gateway's memory read
+// from /proc; and every way an upload stream can be wrong.
+#include <gtest/gtest.h>
+#include <openssl/sha.h>
+
+#include <fstream>
+#include <iostream>
+#include <random>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "tests/e2e/harness.h"
+#include "twelvelabs/gateway/v1/task_service.grpc.pb.h"
+#include "twelvelabs/gateway/v1/upload_service.grpc.pb.h"
+
+namespace tltest {
+namespace {
+
+namespace gw = ::twelvelabs::gateway::v1;
+using nlohmann::json;
+
+constexpr size_t kChunk = 1 << 20;
+
+// Deterministic bytes, so a file of any size needs no disk.
+class ByteSource {
+ public:
+  explicit ByteSource(uint64_t seed) : rng_(seed) {}
+  std::string Next(size_t n) {
+    std::string out(n, '\0');
+    for (size_t i = 0; i < n; i += 8) {
+      uint64_t v = rng_();
+      std::memcpy(&out[i], &v, std::min<size_t>(8, n - i));
+    }
+    return out;
+  }
+
+ private:
+  std::mt19937_64 rng_;
+};
+
+// Peak resident memory of a process, in KiB.
+int64_t PeakRssKib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, "VmHWM:")) {
+      int64_t kib = 0;
+      std::string num = line.substr(6);
+      num.erase(0, num.find_first_not_of(" \t"));
+      num = num.substr(0, num.find(' '));
+      if (absl::SimpleAtoi(num, &kib)) return kib;
+    }
+  }
+  return -1;
+}
+
+std::string Hex(const unsigned char* d, size_t n) {
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(d), n));
+}
+
+class UploadE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto sim = StartSim();
+    ASSERT_TRUE(sim.ok()) << sim.status();
+    sim_ = std::move(*sim);
+    control_ = std::make_unique<SimControl>(sim_.port);
+    GatewayArgs args;
+    args.upstream_url = sim_.Url("v1.3");
+    auto gateway = StartGateway(args);
+    ASSERT_TRUE(gateway.ok()) << gateway.status();
+    gateway_ = std::move(*gateway);
+    upload_ = gw::UploadService::NewStub(gateway_.channel);
+    tasks_ = gw::TaskService::NewStub(gateway_.channel);
+  }
+
+  void TearDown() override {
+    if (gateway_.process == nullptr) return;
+    EXPECT_TRUE(gateway_.process->Running()) << "the gateway died:\n" << gateway_.process->Log();
+    EXPECT_FALSE(absl::StrContains(gateway_.process->Log(), kTestApiKey));
+  }
+
+  static gw::UploadVideoFileRequest Header(int64_t size, const std::string& filename = "clip.mp4") {
+    gw::UploadVideoFileRequest r;
+    r.mutable_header()->set_index_id(kSeedIndex);
+    r.mutable_header()->set_filename(filename);
+    r.mutable_header()->set_size_bytes(size);
+    return r;
+  }
+  static gw::UploadVideoFileRequest Chunk(std::string bytes) {
+    gw::UploadVideoFileRequest r;
+    r.set_chunk(std::move(bytes));
+    return r;
+  }
+
+  // Sends `messages`, closes the stream, returns the call's status.
+  grpc::Status Send(const std::vector<gw::UploadVideoFileRequest>& messages, gw::Task* task) {
+    auto ctx = Ctx(absl::Seconds(60));
+    auto writer = upload_->UploadVideoFile(ctx.get(), task);
+    for (const auto& m : messages) {
+      if (!writer->Write(m)) break;
+    }
+    writer->WritesDone();
+    return writer->Finish();
+  }
+
+  int64_t TasksOnSimulator() {
+    gw::ListTasksRequest req;
+    gw::ListTasksResponse resp;
+    grpc::Status s = tasks_->ListTasks(Ctx().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.total_size();
+  }
+
+  SimProcess sim_;
+  std::unique_ptr<SimControl> control_;
+  GatewayProcess gateway_;
+  std::unique_ptr<gw::UploadService::Stub> upload_;
+  std::unique_ptr<gw::TaskService::Stub> tasks_;
+};
+
+TEST_F(UploadE2E, SmallFileArrivesByteForByteWithTheVersionsFields) {
+  ByteSource bytes(1);
+  std::string data = bytes.Next(3 * kChunk + 12345);
+  auto header = Header(data.size(), "launch.mp4");
+  header.mutable_header()->set_enable_video_stream(false);
+  (*header.mutable_header()->mutable_user_metadata()->mutable_fields())["team"].set_string_value("video");
+  std::vector<gw::UploadVideoFileRequest> messages = {header};
+  for (size_t off = 0; off < data.size(); off += kChunk) messages.push_back(Chunk(data.substr(off, kChunk)));
+  gw::Task task;
+  grpc::Status s = Send(messages, &task);
+  ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  EXPECT_EQ(task.id().size(), 24u);
+  EXPECT_EQ(task.status(), gw::TASK_STATUS_VALIDATING);
+  EXPECT_EQ(task.system_metadata().filename(), "launch.mp4");
+
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  json posts = control_->Requests("/tasks");
+  json post;
+  for (const auto& r : posts) {
+    if (r["method"] == "POST") post = r;
+  }
+  ASSERT_FALSE(post.is_null()) << posts.dump();
+  EXPECT_EQ(post["status"], 201);
+  EXPECT_EQ(post["api_key"], kTestApiKey);
+  EXPECT_EQ(post["files"]["video_file"]["filename"], "launch.mp4");
+  EXPECT_EQ(post["files"]["video_file"]["size"], data.size());
+  EXPECT_EQ(post["files"]["video_file"]["sha256"], Hex(digest, sizeof(digest)));
+  EXPECT_EQ(post["form"]["index_id"], kSeedIndex);
+  EXPECT_EQ(post["form"]["enable_video_stream"], "false");
+  EXPECT_EQ(json::parse(post["form"]["user_metadata"].get<std::string>()), json({{"team", "video"}}));
+}
+
+TEST_F(UploadE2E, LargeFileStreamsWithBoundedGatewayMemory) {
+  constexpr size_t kSize = 400 * kChunk;  // 400 MiB
+  int64_t rss_before = PeakRssKib(gateway_.process->pid());
+  ByteSource bytes(7);
+  SHA256_CTX sha;
+  SHA256_Init(&sha);
+  auto ctx = Ctx(absl::Minutes(5));
+  gw::Task task;
+  auto writer = upload_->UploadVideoFile(ctx.get(), &task);
+  ASSERT_TRUE(writer->Write(Header(kSize, "big.mp4")));
+  for (size_t sent = 0; sent < kSize; sent += kChunk) {
+    std::string chunk = bytes.Next(kChunk);
+    SHA256_Update(&sha, chunk.data(), chunk.size());
+    ASSERT_TRUE(writer->Write(Chunk(std::move(chunk)))) << "write failed at " << sent;
+  }
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256_Final(digest, &sha);
+
+  json post;
+  for (const auto& r : control_->Requests("/tasks")) {
+    if (r["method"] == "POST") post = r;
+  }
+  EXPECT_EQ(post["files"]["video_file"]["size"], kSize);
+  EXPECT_EQ(post["files"]["video_file"]["sha256"], Hex(digest, sizeof(digest)));
+  int64_t rss_after = PeakRssKib(gateway_.process->pid());
+  // Holding the file would need 400 MiB; the pipe holds 4 MiB plus a
+  // message. 96 MiB of growth leaves room for allocator slack and still
+  // catches any buffering of the whole file.
+  EXPECT_LT(rss_after - rss_before, 96 * 1024) << "peak RSS grew from " << rss_before << " KiB to "
+                                              << rss_after << " KiB";
+  std::cout << "gateway peak RSS: before " << rss_before << " KiB, after " << rss_after << " KiB\n";
+}
+
+TEST_F(UploadE2E, BadStreamsFailAtOnceAndLeaveNoTask) {
+  ByteSource bytes(3);
+  struct Case {
+    std::string name;
+    std::vector<gw::UploadVideoFileRequest> messages;
+    grpc::StatusCode code;
+    std::string mentions;
+  };
+  std::vector<Case> cases = {
+      {"more bytes than declared", {Header(10), Chunk(bytes.Next(8)), Chunk(bytes.Next(8))},
+       grpc::StatusCode::OUT_OF_RANGE, "more than the 10 bytes"},
+      {"fewer bytes than declared", {Header(100), Chunk(bytes.Next(40))}, grpc::StatusCode::INVALID_ARGUMENT,
+       "after 40 bytes"},
+      {"over the 2 GiB limit", {Header(int64_t{3} << 30)}, grpc::StatusCode::OUT_OF_RANGE, "2 GiB"},
+      {"empty file", {Header(0)}, grpc::StatusCode::INVALID_ARGUMENT, "header.size_bytes"},
+      {"no header", {Chunk(bytes.Next(8))}, grpc::StatusCode::INVALID_ARGUMENT, "before the header"},
+      {"header twice", {Header(16), Header(16)}, grpc::StatusCode::INVALID_ARGUMENT, "twice"},
+      {"nothing at all", {}, grpc::StatusCode::INVALID_ARGUMENT, "header"},
+      {"bad index", {[] {
+                       auto h = Header(8);
+                       h.mutable_header()->set_index_id("nope");
+                       return h;
+                     }()},
+       grpc::StatusCode::INVALID_ARGUMENT, "header.index_id"},
+      {"path in filename", {Header(8, "../etc/passwd")}, grpc::StatusCode::INVALID_ARGUMENT, "header.filename"},
+  };
+  for (const auto& c : cases) {
+    gw::Task task;
+    grpc::Status s = Send(c.messages, &task);
+    EXPECT_EQ(s.error_code(), c.code) << c.name << ": " << s.error_message();
+    EXPECT_TRUE(absl::StrContains(s.error_message(), c.mentions)) << c.name << ": " << s.error_message();
+  }
+  EXPECT_EQ(TasksOnSimulator(), 0);
+}
+
+TEST_F(UploadE2E, CancelMidUploadAbortsTheUpstreamRequest) {
+  ByteSource bytes(5);
+  auto ctx = Ctx(absl::Seconds(60));
+  gw::Task task;
+  auto writer = upload_->UploadVideoFile(ctx.get(), &task);
+  ASSERT_TRUE(writer->Write(Header(100 * kChunk)));
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(writer->Write(Chunk(bytes.Next(kChunk))));
+  ctx->TryCancel();
+  grpc::Status s = writer->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::CANCELLED);
+  // The upstream request was cut short, so no task exists.
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(TasksOnSimulator(), 0);
+  EXPECT_TRUE(gateway_.process->Running());
+}
+
+TEST_F(UploadE2E, UpstreamFailureReachesTheClientAsItsMappedStatus) {
+  control_->AddFault({{"method", "POST"}, {"path_regex", "/tasks$"}, {"kind", "status"}, {"status", 503}, {"count", 1}});
+  ByteSource bytes(9);
+  std::vector<gw::UploadVideoFileRequest> messages = {Header(4 * kChunk)};
+  for (int i = 0; i < 4; ++i) messages.push_back(Chunk(bytes.Next(kChunk)));
+  gw::Task task;
+  grpc::Status s = Send(messages, &task);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  // An upload is never retried inside the gateway: the stream cannot be replayed.
+  int posts = 0;
+  for (const auto& r : control_->Requests("/tasks")) posts += r["method"] == "POST";
+  EXPECT_EQ(posts, 1);
+}
+
+TEST_F(UploadE2E, RepeatedRequestIdReturnsTheFirstTask) {
+  ByteSource bytes(11);
+  std::string data = bytes.Next(kChunk);
+  auto header = Header(data.size());
+  header.mutable_header()->set_request_id("upload-0001");
+  gw::Task first, second;
+  ASSERT_TRUE(Send({header, Chunk(data)}, &first).ok());
+  grpc::Status s = Send({header, Chunk(data)}, &second);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(first.id(), second.id());
+  EXPECT_EQ(TasksOnSimulator(), 1);
+}
+
+}  // namespace
+}  // namespace tltest
