@@ -31,7 +31,11 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOpti
   if (!store.ok()) return store.status();
   g->store_ = *std::move(store);
 
+  g->poll_budget_ = std::make_unique<PollBudget>(o.watch.max_polls_per_second);
+  g->task_hub_ = std::make_unique<TaskWatchHub>(o.watch, g->client_.get(), g->scheduler_.get(),
+                                                g->poll_budget_.get());
   g->deps_.client = g->client_.get();
+  g->deps_.task_hub = g->task_hub_.get();
   g->deps_.requests = g->store_.get();
   g->deps_.config = &o.config;
   g->deps_.api_key = o.api_key;
@@ -54,6 +58,20 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOpti
     return absl::InvalidArgumentError(
         absl::StrCat("--listen: cannot listen on '", o.listen, "' (in use, or not HOST:PORT)"));
   }
+  if (!o.admin_host.empty()) {
+    GatewayServer* raw = g.get();
+    auto admin = AdminServer::Start(
+        AdminOptions{o.admin_host, o.admin_port}, [raw] { return raw->MetricsText(); },
+        [raw](std::string* why) {
+          if (raw->shutting_down_) {
+            *why = "shutting down";
+            return false;
+          }
+          return true;
+        });
+    if (!admin.ok()) return admin.status();
+    g->admin_ = *std::move(admin);
+  }
   auto* health = g->server_->GetHealthCheckService();
   for (const char* service : {"twelvelabs.gateway.v1.UploadService", "twelvelabs.gateway.v1.TaskService",
                               "twelvelabs.gateway.v1.IntegrationService"}) {
@@ -64,9 +82,50 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOpti
 
 GatewayServer::~GatewayServer() { Shutdown(); }
 
+namespace {
+
+// Appends one sample, with its HELP and TYPE lines the first time.
+void Metric(std::string* out, const char* name, const char* type, const char* help, int64_t value,
+            const std::string& labels = "") {
+  if (out->find(absl::StrCat("# TYPE ", name, " ")) == std::string::npos) {
+    absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
+  }
+  absl::StrAppend(out, name, labels.empty() ? "" : absl::StrCat("{", labels, "}"), " ", value, "\n");
+}
+
+}  // namespace
+
+std::string GatewayServer::MetricsText() {
+  std::string out;
+  Metric(&out, "tl_gateway_grpc_calls_in_flight", "gauge", "gRPC calls and streams being served.",
+         calls_.in_flight());
+  const ClientStats& cs = client_->stats();
+  Metric(&out, "tl_gateway_upstream_requests_total", "counter",
+         "Requests sent to the Twelve Labs API, retries included.", cs.requests.load());
+  Metric(&out, "tl_gateway_upstream_retries_total", "counter", "Upstream requests that were retries.",
+         cs.retries.load());
+  Metric(&out, "tl_gateway_upstream_retries_denied_total", "counter",
+         "Retries not made because the retry budget was spent.", cs.retries_denied_by_budget.load());
+  TaskWatchHub::Stats ts = task_hub_->stats();
+  Metric(&out, "tl_gateway_watch_entries", "gauge", "Watched tasks or indexes (one poll loop each).",
+         ts.entries, "kind=\"task\"");
+  Metric(&out, "tl_gateway_watch_subscribers", "gauge", "Open watch streams.", ts.subscribers,
+         "kind=\"task\"");
+  Metric(&out, "tl_gateway_watch_polls_total", "counter", "Upstream reads made by watches.", ts.polls,
+         "kind=\"task\"");
+  Metric(&out, "tl_gateway_watch_polls_saved_total", "counter",
+         "Upstream reads avoided by sharing one poll among subscribers.", ts.polls_saved,
+         "kind=\"task\"");
+  Metric(&out, "tl_gateway_watch_webhook_refreshes_total", "counter",
+         "Watched tasks refreshed at once because a webhook named them.", ts.webhook_refreshes,
+         "kind=\"task\"");
+  return out;
+}
+
 void GatewayServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  shutting_down_ = true;
   // Retries waiting in the scheduler fail at once from here on, so none can
   // reach the transport after it is gone.
   if (scheduler_ != nullptr) scheduler_->Shutdown();
@@ -92,6 +151,7 @@ void GatewayServer::Shutdown() {
     stopper.join();
   }
   transport_.reset();
+  if (admin_ != nullptr) admin_->Stop();
 }
 
 }  // namespace tlgw

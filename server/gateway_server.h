@@ -6,6 +6,7 @@
 #ifndef TL_GATEWAY_SERVER_GATEWAY_SERVER_H_
 #define TL_GATEWAY_SERVER_GATEWAY_SERVER_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -13,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/admin/admin_server.h"
 #include "server/common/call_counter.h"
 #include "server/common/scheduler.h"
 #include "server/config/config.h"
@@ -23,6 +25,9 @@
 #include "server/state/request_store.h"
 #include "server/twelvelabs/client.h"
 #include "server/upstream/http.h"
+#include "server/watch/poll_budget.h"
+#include "server/watch/task_watch_hub.h"
+#include "server/watch/watch_options.h"
 
 namespace tlgw {
 
@@ -32,6 +37,10 @@ struct GatewayOptions {
   std::string api_key;                      // never logged
   GatewayConfig config;
   std::string state_db = ":memory:";
+  WatchOptions watch;
+  // The admin HTTP endpoint (/healthz, /readyz, /metrics); empty host = off.
+  std::string admin_host;
+  int admin_port = 0;
   // Unary calls in flight get this long to finish on Shutdown().
   absl::Duration drain = absl::Seconds(5);
 };
@@ -42,7 +51,11 @@ class GatewayServer {
   ~GatewayServer();  // Shuts down.
 
   int port() const { return port_; }
+  int admin_port() const { return admin_ != nullptr ? admin_->port() : 0; }
+  // The Prometheus text of /metrics.
+  std::string MetricsText();
   const TwelveLabsClient& client() const { return *client_; }
+  TaskWatchHub& task_hub() { return *task_hub_; }
   // Stops accepting calls, lets calls in flight finish within the drain
   // time, then cancels what is left and closes idle client connections
   // (gRPC alone would wait for clients to hang up). Idempotent.
@@ -57,15 +70,19 @@ class GatewayServer {
   std::unique_ptr<ThreadScheduler> scheduler_;
   std::unique_ptr<RequestStore> store_;
   std::unique_ptr<TwelveLabsClient> client_;
+  std::unique_ptr<PollBudget> poll_budget_;
+  std::unique_ptr<TaskWatchHub> task_hub_;
   ServiceDeps deps_;
   std::unique_ptr<UploadServiceImpl> upload_service_;
   std::unique_ptr<TaskServiceImpl> task_service_;
   std::unique_ptr<IntegrationServiceImpl> integration_service_;
   CallCounter calls_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<HttpTransport> transport_;
   int port_ = 0;
   bool shut_down_ = false;
+  std::atomic<bool> shutting_down_{false};  // read by /readyz
 };
 
 }  // namespace tlgw

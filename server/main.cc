@@ -20,6 +20,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/common/log.h"
 #include "server/gateway_server.h"
@@ -37,8 +38,18 @@ ABSL_FLAG(std::string, state_db, "tl-gateway-state.db",
           "SQLite file for state that must survive a restart (request_id records); ':memory:' "
           "keeps none");
 ABSL_FLAG(std::string, port_file, "", "write the bound gRPC port here once serving (for tests)");
+ABSL_FLAG(std::string, admin_listen, "",
+          "admin HTTP address for /healthz, /readyz and /metrics, HOST:PORT; empty = off");
+ABSL_FLAG(std::string, admin_port_file, "", "write the bound admin port here once serving");
 ABSL_FLAG(double, request_timeout_seconds, 60,
           "upstream time budget of a call that carries no gRPC deadline");
+ABSL_FLAG(double, watch_interval_seconds, 5,
+          "usual time between two upstream polls of a watched task or index");
+ABSL_FLAG(double, watch_min_interval_seconds, 1, "shortest time between two polls of one watch");
+ABSL_FLAG(double, watch_max_interval_seconds, 60, "longest time between two polls of one watch");
+ABSL_FLAG(double, webhook_safety_interval_seconds, 60,
+          "poll interval while signed webhooks are arriving (a safety net for a lost one)");
+ABSL_FLAG(double, max_polls_per_second, 20, "upstream polls per second across all watches");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
 namespace {
@@ -57,6 +68,14 @@ std::string RandomKey() {
   std::string key = "tlk_sim_";
   for (int i = 0; i < 32; ++i) key.push_back(kHex[rd() % 16]);
   return key;
+}
+
+// Written atomically (rename), so a reader never sees half a number.
+void WritePortFile(const std::string& path, int port) {
+  if (path.empty()) return;
+  std::string tmp = path + ".tmp";
+  std::ofstream(tmp) << port << "\n";
+  std::rename(tmp.c_str(), path.c_str());
 }
 
 int Fail(absl::string_view message) {
@@ -100,6 +119,26 @@ int main(int argc, char** argv) {
   double timeout = absl::GetFlag(FLAGS_request_timeout_seconds);
   if (!(timeout > 0)) return Fail("--request_timeout_seconds: must be positive");
   options.client.default_deadline = absl::Seconds(timeout);
+  options.watch.base_interval = absl::Seconds(absl::GetFlag(FLAGS_watch_interval_seconds));
+  options.watch.min_interval = absl::Seconds(absl::GetFlag(FLAGS_watch_min_interval_seconds));
+  options.watch.max_interval = absl::Seconds(absl::GetFlag(FLAGS_watch_max_interval_seconds));
+  options.watch.webhook_safety_interval =
+      absl::Seconds(absl::GetFlag(FLAGS_webhook_safety_interval_seconds));
+  options.watch.max_polls_per_second = absl::GetFlag(FLAGS_max_polls_per_second);
+  if (!(options.watch.min_interval > absl::ZeroDuration()) ||
+      options.watch.min_interval > options.watch.base_interval ||
+      options.watch.base_interval > options.watch.max_interval) {
+    return Fail("--watch_*interval_seconds: need 0 < min <= interval <= max");
+  }
+  if (!(options.watch.max_polls_per_second > 0)) return Fail("--max_polls_per_second: must be positive");
+  if (std::string admin = absl::GetFlag(FLAGS_admin_listen); !admin.empty()) {
+    size_t colon = admin.rfind(':');
+    if (colon == std::string::npos || colon == 0 ||
+        !absl::SimpleAtoi(admin.substr(colon + 1), &options.admin_port)) {
+      return Fail("--admin_listen: must be HOST:PORT, e.g. 127.0.0.1:9464");
+    }
+    options.admin_host = admin.substr(0, colon);
+  }
   std::string upstream = absl::GetFlag(FLAGS_upstream_url);
   if (!absl::GetFlag(FLAGS_config).empty()) {
     auto config = tlgw::LoadConfigFile(absl::GetFlag(FLAGS_config));
@@ -145,13 +184,11 @@ int main(int argc, char** argv) {
   if (!server.ok()) return Fail(server.status().message());
   tlgw::Log(tlgw::LogLevel::kInfo, "main", "tl-gateway listening",
             {{"grpc_port", std::to_string((*server)->port())},
+             {"admin_port", std::to_string((*server)->admin_port())},
              {"upstream_url", upstream},
              {"api_version", tlgw::VersionName(*version)}});
-  if (std::string path = absl::GetFlag(FLAGS_port_file); !path.empty()) {
-    std::string tmp = path + ".tmp";
-    std::ofstream(tmp) << (*server)->port() << "\n";
-    std::rename(tmp.c_str(), path.c_str());
-  }
+  WritePortFile(absl::GetFlag(FLAGS_admin_port_file), (*server)->admin_port());
+  WritePortFile(absl::GetFlag(FLAGS_port_file), (*server)->port());
 
   while (true) {
     int sig = 0;

@@ -12,12 +12,14 @@
 #include "server/config/config.h"
 #include "server/state/request_store.h"
 #include "server/twelvelabs/client.h"
+#include "server/watch/task_watch_hub.h"
 
 namespace tlgw {
 
 struct ServiceDeps {
   TwelveLabsClient* client = nullptr;
   RequestStore* requests = nullptr;
+  TaskWatchHub* task_hub = nullptr;
   const GatewayConfig* config = nullptr;
   // The one tenant's key until multi-tenant configuration arrives. Never
   // logged, never put in a message.

@@ -8,6 +8,7 @@
 #include "server/services/page_token.h"
 #include "server/services/reactor_util.h"
 #include "server/services/validation.h"
+#include "server/services/watch_task_reactor.h"
 
 namespace tlgw {
 
@@ -115,6 +116,32 @@ grpc::ServerUnaryReactor* TaskServiceImpl::GetIndexTaskCounts(
         reactor->Finish(ToGrpcStatus(counts.status()));
       });
   return reactor;
+}
+
+namespace {
+
+// A stream that ends at once with `status`.
+template <typename T>
+grpc::ServerWriteReactor<T>* FailedStream(const absl::Status& status) {
+  class Failed : public grpc::ServerWriteReactor<T> {
+   public:
+    explicit Failed(const absl::Status& s) { this->Finish(ToGrpcStatus(s)); }
+    void OnDone() override { delete this; }
+  };
+  return new Failed(status);
+}
+
+}  // namespace
+
+grpc::ServerWriteReactor<gw::TaskEvent>* TaskServiceImpl::WatchTask(grpc::CallbackServerContext* ctx,
+                                                                    const gw::WatchTaskRequest* req) {
+  absl::Status s = ValidateId("task_id", req->task_id());
+  if (s.ok() && req->resume_after() < 0) {
+    s = FieldError("resume_after", "must be 0 or the sequence of the last event received");
+  }
+  if (!s.ok()) return FailedStream<gw::TaskEvent>(s);
+  return NewWatchTaskReactor(deps_->task_hub, deps_->tenant, req->task_id(), deps_->api_key,
+                             req->resume_after());
 }
 
 }  // namespace tlgw

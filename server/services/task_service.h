@@ -1,6 +1,5 @@
-// twelvelabs.gateway.v1.TaskService unary methods on the gRPC callback API.
-// The streaming methods (WatchTask, WatchIndexTasks) are not served yet and
-// answer UNIMPLEMENTED.
+// twelvelabs.gateway.v1.TaskService on the gRPC callback API: unary methods
+// become one REST call each; watches subscribe to the shared watch hubs.
 #ifndef TL_GATEWAY_SERVER_SERVICES_TASK_SERVICE_H_
 #define TL_GATEWAY_SERVER_SERVICES_TASK_SERVICE_H_
 
@@ -26,6 +25,8 @@ class TaskServiceImpl final : public twelvelabs::gateway::v1::TaskService::Callb
   grpc::ServerUnaryReactor* GetIndexTaskCounts(
       grpc::CallbackServerContext* ctx, const twelvelabs::gateway::v1::GetIndexTaskCountsRequest* req,
       twelvelabs::gateway::v1::IndexTaskCounts* resp) override;
+  grpc::ServerWriteReactor<twelvelabs::gateway::v1::TaskEvent>* WatchTask(
+      grpc::CallbackServerContext* ctx, const twelvelabs::gateway::v1::WatchTaskRequest* req) override;
 
  private:
   const ServiceDeps* const deps_;

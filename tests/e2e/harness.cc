@@ -28,9 +28,11 @@ absl::StatusOr<SimProcess> StartSim(std::vector<std::string> extra_args) {
 absl::StatusOr<GatewayProcess> StartGateway(const GatewayArgs& args) {
   GatewayProcess gw;
   std::string port_file = TempPath("gateway.port");
+  std::string admin_port_file = TempPath("gateway-admin.port");
   gw.log_path = TempPath("gateway.log");
   std::vector<std::string> argv = {Runfile("server/gateway"), "--listen=127.0.0.1:0",
-                                   "--port_file=" + port_file, "--state_db=" + args.state_db};
+                                   "--port_file=" + port_file, "--state_db=" + args.state_db,
+                                   "--admin_listen=127.0.0.1:0", "--admin_port_file=" + admin_port_file};
   if (!args.upstream_url.empty()) argv.push_back("--upstream_url=" + args.upstream_url);
   if (!args.config_json.empty()) {
     std::string path = TempPath("gateway-config.json");
@@ -46,6 +48,9 @@ absl::StatusOr<GatewayProcess> StartGateway(const GatewayArgs& args) {
   auto port = WaitForPortFile(port_file, gw.process.get());
   if (!port.ok()) return port.status();
   gw.port = *port;
+  auto admin_port = WaitForPortFile(admin_port_file, gw.process.get());
+  if (!admin_port.ok()) return admin_port.status();
+  gw.admin_port = *admin_port;
   gw.channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", gw.port), grpc::InsecureChannelCredentials());
   if (!gw.channel->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::Seconds(10)))) {
     return absl::DeadlineExceededError("gateway port open but gRPC did not connect");
@@ -81,6 +86,27 @@ void SimControl::AdvanceClock(double seconds) {
 }
 void SimControl::ForceStatus(const std::string& task_id, const std::string& status) {
   Call("POST", "/_sim/tasks/" + task_id + "/status", nlohmann::json({{"status", status}}).dump());
+}
+
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(10, 0);
+  httplib::Result r = client.Get(path.c_str());
+  if (!r) return absl::UnavailableError("no answer from " + path);
+  if (r->status != 200) return absl::InternalError(absl::StrCat(path, " answered ", r->status, ": ", r->body));
+  return r->body;
+}
+
+double MetricValue(const std::string& metrics, const std::string& name_and_labels) {
+  size_t pos = 0;
+  while ((pos = metrics.find(name_and_labels + " ", pos)) != std::string::npos) {
+    if (pos == 0 || metrics[pos - 1] == '\n') {
+      size_t start = pos + name_and_labels.size() + 1;
+      return std::stod(metrics.substr(start, metrics.find('\n', start) - start));
+    }
+    pos += name_and_labels.size();
+  }
+  return -1;
 }
 
 std::unique_ptr<grpc::ClientContext> Ctx(absl::Duration timeout) {

@@ -34,6 +34,7 @@ absl::StatusOr<SimProcess> StartSim(std::vector<std::string> extra_args = {});
 struct GatewayProcess {
   std::unique_ptr<Process> process;
   int port = 0;
+  int admin_port = 0;
   std::string log_path;
   std::shared_ptr<grpc::Channel> channel;
 };
@@ -65,6 +66,11 @@ class SimControl {
   nlohmann::json Call(const std::string& method, const std::string& path, const std::string& body = "");
   int port_;
 };
+
+// GET http://127.0.0.1:<port><path>; the body, or an error.
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
+// The value of the sample `name{labels}` in Prometheus text, or -1.
+double MetricValue(const std::string& metrics, const std::string& name_and_labels);
 
 // A context with a deadline, the default for every test call.
 std::unique_ptr<grpc::ClientContext> Ctx(absl::Duration timeout = absl::Seconds(20));

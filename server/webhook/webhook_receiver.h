@@ -1,0 +1,88 @@
+// The gateway's webhook endpoint: an HTTP server (cpp-httplib) on its own
+// port that accepts Twelve Labs event deliveries on POST `path`, verifies
+// them with WebhookVerifier and hands each new event to a callback.
+//
+// It answers from what it already has: it never calls upstream (or anything
+// slow) from a request, so Twelve Labs gets its 2xx quickly. It never logs
+// or answers with a secret or an expected signature.
+//
+// Answers (JSON; errors are {"error": "<reason>", "message": "..."}):
+//   200 {"status":"accepted"}   new, authentic event (on_event runs)
+//   200 {"status":"duplicate"}  event id accepted before; nothing changes
+//   400 missing_signature / malformed_signature / malformed_body
+//   401 bad_signature / stale
+//   413 too_large    404 not_found (other paths)    405 wrong_method
+#ifndef TL_GATEWAY_SERVER_WEBHOOK_WEBHOOK_RECEIVER_H_
+#define TL_GATEWAY_SERVER_WEBHOOK_WEBHOOK_RECEIVER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "server/webhook/webhook_verifier.h"
+
+namespace tlgw {
+
+struct WebhookReceiverOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;  // 0 picks a free port; see WebhookReceiver::port()
+  std::string path = "/webhooks/twelvelabs";
+  WebhookVerifierOptions verifier;
+  size_t max_body_bytes = 1 << 20;  // larger bodies get 413
+  // Each open connection (keep-alive included) holds one thread, so this
+  // bounds concurrent senders; httplib's default pool is only a few.
+  int num_threads = 32;
+  // Idle keep-alive connections are closed after this long.
+  int keep_alive_timeout_seconds = 5;
+};
+
+// Thread-safe.
+class WebhookReceiver {
+ public:
+  // Runs on a receiver thread once for each accepted, non-duplicate event,
+  // after the 200 is decided and before it is sent; it must not block (hand
+  // the event to a queue). Never runs for rejected or duplicate deliveries.
+  using EventCallback = std::function<void(const WebhookEvent&)>;
+
+  // Binds before returning (so port() is valid) and serves on its own
+  // threads. Fails if the address cannot be bound (a busy port fails: the
+  // socket uses SO_REUSEADDR, never SO_REUSEPORT).
+  static absl::StatusOr<std::unique_ptr<WebhookReceiver>> Start(WebhookReceiverOptions options,
+                                                                EventCallback on_event);
+
+  ~WebhookReceiver();  // Stops.
+  WebhookReceiver(const WebhookReceiver&) = delete;
+  WebhookReceiver& operator=(const WebhookReceiver&) = delete;
+
+  int port() const;
+
+  // Closes the listener and open connections and waits for requests in
+  // flight. Idempotent.
+  void Stop();
+
+  // Rotation: deliveries verified after this use `secrets`.
+  void SetSecrets(std::vector<std::string> secrets);
+
+  struct Stats {
+    int64_t accepted = 0;
+    int64_t duplicates = 0;
+    // By RejectionName(), plus "too_large" and "wrong_method" (404s for
+    // other paths are not counted: they are not deliveries).
+    std::map<std::string, int64_t> rejected;
+  };
+  Stats stats() const;
+
+  class Impl;
+
+ private:
+  explicit WebhookReceiver(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tlgw
+
+#endif  // TL_GATEWAY_SERVER_WEBHOOK_WEBHOOK_RECEIVER_H_
