@@ -35,7 +35,15 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOpti
   g->task_hub_ = std::make_unique<TaskWatchHub>(o.watch, g->client_.get(), g->scheduler_.get(),
                                                 g->poll_budget_.get());
   g->deps_.client = g->client_.get();
+  TaskWatchHub* task_hub = g->task_hub_.get();
+  g->index_hub_ = std::make_unique<IndexWatchHub>(o.watch, g->client_.get(), g->scheduler_.get(),
+                                                  g->poll_budget_.get(),
+                                                  [task_hub] { return task_hub->WebhooksActive(); });
   g->deps_.task_hub = g->task_hub_.get();
+  g->deps_.index_hub = g->index_hub_.get();
+  g->deps_.scheduler = g->scheduler_.get();
+  g->deps_.poll_budget = g->poll_budget_.get();
+  g->deps_.watch = o.watch;
   g->deps_.requests = g->store_.get();
   g->deps_.config = &o.config;
   g->deps_.api_key = o.api_key;
@@ -119,6 +127,11 @@ std::string GatewayServer::MetricsText() {
   Metric(&out, "tl_gateway_watch_webhook_refreshes_total", "counter",
          "Watched tasks refreshed at once because a webhook named them.", ts.webhook_refreshes,
          "kind=\"task\"");
+  IndexWatchHub::Stats is = index_hub_->stats();
+  Metric(&out, "tl_gateway_watch_entries", "gauge", "", is.entries, "kind=\"index\"");
+  Metric(&out, "tl_gateway_watch_subscribers", "gauge", "", is.subscribers, "kind=\"index\"");
+  Metric(&out, "tl_gateway_watch_polls_total", "counter", "", is.polls, "kind=\"index\"");
+  Metric(&out, "tl_gateway_watch_polls_saved_total", "counter", "", is.polls_saved, "kind=\"index\"");
   return out;
 }
 

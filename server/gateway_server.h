@@ -25,6 +25,7 @@
 #include "server/state/request_store.h"
 #include "server/twelvelabs/client.h"
 #include "server/upstream/http.h"
+#include "server/watch/index_watch_hub.h"
 #include "server/watch/poll_budget.h"
 #include "server/watch/task_watch_hub.h"
 #include "server/watch/watch_options.h"
@@ -72,6 +73,7 @@ class GatewayServer {
   std::unique_ptr<TwelveLabsClient> client_;
   std::unique_ptr<PollBudget> poll_budget_;
   std::unique_ptr<TaskWatchHub> task_hub_;
+  std::unique_ptr<IndexWatchHub> index_hub_;
   ServiceDeps deps_;
   std::unique_ptr<UploadServiceImpl> upload_service_;
   std::unique_ptr<TaskServiceImpl> task_service_;

@@ -12,7 +12,11 @@
 #include "server/config/config.h"
 #include "server/state/request_store.h"
 #include "server/twelvelabs/client.h"
+#include "server/watch/index_watch_hub.h"
 #include "server/watch/task_watch_hub.h"
+#include "server/watch/poll_budget.h"
+#include "server/watch/watch_options.h"
+#include "server/common/scheduler.h"
 
 namespace tlgw {
 
@@ -20,6 +24,10 @@ struct ServiceDeps {
   TwelveLabsClient* client = nullptr;
   RequestStore* requests = nullptr;
   TaskWatchHub* task_hub = nullptr;
+  IndexWatchHub* index_hub = nullptr;
+  Scheduler* scheduler = nullptr;
+  PollBudget* poll_budget = nullptr;
+  WatchOptions watch;
   const GatewayConfig* config = nullptr;
   // The one tenant's key until multi-tenant configuration arrives. Never
   // logged, never put in a message.

@@ -9,6 +9,7 @@
 #include "server/services/reactor_util.h"
 #include "server/services/s3_setup_check.h"
 #include "server/services/validation.h"
+#include "server/services/watch_import_reactor.h"
 #include "server/twelvelabs/json_mapping.h"
 
 namespace tlgw {
@@ -109,6 +110,15 @@ grpc::ServerUnaryReactor* IntegrationServiceImpl::CheckAwsS3Setup(
     gw::CheckAwsS3SetupResponse* resp) {
   *resp = tlgw::CheckAwsS3Setup(*req);
   return FinishNow(ctx, absl::OkStatus());
+}
+
+grpc::ServerWriteReactor<gw::ImportStatusEvent>* IntegrationServiceImpl::WatchImport(
+    grpc::CallbackServerContext* ctx, const gw::WatchImportRequest* req) {
+  auto ic = Resolve(req->integration());
+  absl::Status s = ic.status();
+  if (s.ok()) s = ValidateId("index_id", req->index_id());
+  if (!s.ok()) return FailedStream<gw::ImportStatusEvent>(s);
+  return NewWatchImportReactor(deps_, CallOptionsFor(ctx, *deps_), (*ic)->integration_id, req->index_id());
 }
 
 }  // namespace tlgw

@@ -1,7 +1,6 @@
 // twelvelabs.gateway.v1.IntegrationService unary methods on the gRPC
 // callback API. Integrations are named in the gateway's configuration; a
 // caller may name one by its configured name or its integration id.
-// WatchImport is not served yet and answers UNIMPLEMENTED.
 #ifndef TL_GATEWAY_SERVER_SERVICES_INTEGRATION_SERVICE_H_
 #define TL_GATEWAY_SERVER_SERVICES_INTEGRATION_SERVICE_H_
 
@@ -31,6 +30,8 @@ class IntegrationServiceImpl final
   grpc::ServerUnaryReactor* CheckAwsS3Setup(
       grpc::CallbackServerContext* ctx, const twelvelabs::gateway::v1::CheckAwsS3SetupRequest* req,
       twelvelabs::gateway::v1::CheckAwsS3SetupResponse* resp) override;
+  grpc::ServerWriteReactor<twelvelabs::gateway::v1::ImportStatusEvent>* WatchImport(
+      grpc::CallbackServerContext* ctx, const twelvelabs::gateway::v1::WatchImportRequest* req) override;
 
  private:
   // The configured integration, or NOT_FOUND naming the field.

@@ -27,6 +27,17 @@ auto FinishWith(grpc::ServerUnaryReactor* reactor, T* out) {
   };
 }
 
+// A server stream that ends at once with `status` (a bad request).
+template <typename T>
+grpc::ServerWriteReactor<T>* FailedStream(const absl::Status& status) {
+  class Failed : public grpc::ServerWriteReactor<T> {
+   public:
+    explicit Failed(const absl::Status& s) { this->Finish(ToGrpcStatus(s)); }
+    void OnDone() override { delete this; }
+  };
+  return new Failed(status);
+}
+
 }  // namespace tlgw
 
 #endif  // TL_GATEWAY_SERVER_SERVICES_REACTOR_UTIL_H_

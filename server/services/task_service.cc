@@ -8,7 +8,7 @@
 #include "server/services/page_token.h"
 #include "server/services/reactor_util.h"
 #include "server/services/validation.h"
-#include "server/services/watch_task_reactor.h"
+#include "server/services/watch_reactor.h"
 
 namespace tlgw {
 
@@ -118,20 +118,30 @@ grpc::ServerUnaryReactor* TaskServiceImpl::GetIndexTaskCounts(
   return reactor;
 }
 
-namespace {
-
-// A stream that ends at once with `status`.
-template <typename T>
-grpc::ServerWriteReactor<T>* FailedStream(const absl::Status& status) {
-  class Failed : public grpc::ServerWriteReactor<T> {
-   public:
-    explicit Failed(const absl::Status& s) { this->Finish(ToGrpcStatus(s)); }
-    void OnDone() override { delete this; }
+grpc::ServerWriteReactor<gw::TaskEvent>* TaskServiceImpl::WatchIndexTasks(
+    grpc::CallbackServerContext* ctx, const gw::WatchIndexTasksRequest* req) {
+  absl::Status s = ValidateId("index_id", req->index_id());
+  if (s.ok() && req->resume_after() < 0) {
+    s = FieldError("resume_after", "must be 0 or the sequence of the last event received");
+  }
+  WatchStreamOptions o;
+  for (int i = 0; s.ok() && i < req->statuses_size(); ++i) {
+    auto st = static_cast<gw::TaskStatus>(req->statuses(i));
+    if (st == gw::TASK_STATUS_UNSPECIFIED || !gw::TaskStatus_IsValid(st)) {
+      s = FieldError(absl::StrCat("statuses[", i, "]"), "must be a status such as TASK_STATUS_READY");
+    }
+    o.statuses.insert(st);
+  }
+  if (!s.ok()) return FailedStream<gw::TaskEvent>(s);
+  IndexWatchHub* hub = deps_->index_hub;
+  std::string scope = deps_->tenant, index_id = req->index_id(), key = deps_->api_key;
+  o.subscribe = [hub, scope, index_id, key](std::shared_ptr<TaskEventSink> sink) {
+    return hub->Subscribe(scope, index_id, key, std::move(sink));
   };
-  return new Failed(status);
+  o.unsubscribe = [hub, scope, index_id](uint64_t id) { hub->Unsubscribe(scope, index_id, id); };
+  o.resume_after = req->resume_after();
+  return NewWatchReactor(std::move(o));
 }
-
-}  // namespace
 
 grpc::ServerWriteReactor<gw::TaskEvent>* TaskServiceImpl::WatchTask(grpc::CallbackServerContext* ctx,
                                                                     const gw::WatchTaskRequest* req) {
@@ -140,8 +150,16 @@ grpc::ServerWriteReactor<gw::TaskEvent>* TaskServiceImpl::WatchTask(grpc::Callba
     s = FieldError("resume_after", "must be 0 or the sequence of the last event received");
   }
   if (!s.ok()) return FailedStream<gw::TaskEvent>(s);
-  return NewWatchTaskReactor(deps_->task_hub, deps_->tenant, req->task_id(), deps_->api_key,
-                             req->resume_after());
+  WatchStreamOptions o;
+  TaskWatchHub* hub = deps_->task_hub;
+  std::string scope = deps_->tenant, task_id = req->task_id(), key = deps_->api_key;
+  o.subscribe = [hub, scope, task_id, key](std::shared_ptr<TaskEventSink> sink) {
+    return hub->Subscribe(scope, task_id, key, std::move(sink));
+  };
+  o.unsubscribe = [hub, scope, task_id](uint64_t id) { hub->Unsubscribe(scope, task_id, id); };
+  o.resume_after = req->resume_after();
+  o.end_on_terminal = true;
+  return NewWatchReactor(std::move(o));
 }
 
 }  // namespace tlgw

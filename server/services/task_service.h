@@ -27,6 +27,9 @@ class TaskServiceImpl final : public twelvelabs::gateway::v1::TaskService::Callb
       twelvelabs::gateway::v1::IndexTaskCounts* resp) override;
   grpc::ServerWriteReactor<twelvelabs::gateway::v1::TaskEvent>* WatchTask(
       grpc::CallbackServerContext* ctx, const twelvelabs::gateway::v1::WatchTaskRequest* req) override;
+  grpc::ServerWriteReactor<twelvelabs::gateway::v1::TaskEvent>* WatchIndexTasks(
+      grpc::CallbackServerContext* ctx,
+      const twelvelabs::gateway::v1::WatchIndexTasksRequest* req) override;
 
  private:
   const ServiceDeps* const deps_;

@@ -27,49 +27,13 @@ struct TaskWatchHub::Entry {
   int failures = 0;
 };
 
-std::string TaskFingerprint(const gw::Task& t) {
-  return absl::StrCat(t.status_text(), "|", t.has_progress() ? t.progress().percentage() : -1.0, "|",
-                      t.estimated_time().seconds(), ".", t.estimated_time().nanos(), "|",
-                      t.hls().status_text(), "|", t.video_id());
-}
-
 namespace {
-
-gw::TaskEvent MakeEvent(const gw::Task& task, int64_t sequence, gw::EventSource source, absl::Time now) {
-  gw::TaskEvent event;
-  *event.mutable_task() = task;
-  event.set_sequence(sequence);
-  event.set_source(source);
-  int64_t us = absl::ToUnixMicros(now);
-  event.mutable_observe_time()->set_seconds(us / 1000000);
-  event.mutable_observe_time()->set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
-  return event;
-}
 
 std::string Key(const std::string& scope, const std::string& task_id) {
   return absl::StrCat(scope, "/", task_id);
 }
 
-bool Permanent(const absl::Status& s) {
-  switch (s.code()) {
-    case absl::StatusCode::kNotFound:
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kPermissionDenied:
-    case absl::StatusCode::kFailedPrecondition:
-      return true;
-    default:
-      return false;
-  }
-}
-
 }  // namespace
-
-void TaskWatchHub::Outbox::Send() {
-  for (auto& d : deliveries) {
-    if (d.event) d.sink->OnEvent(*d.event);
-    else d.sink->OnError(d.error);
-  }
-}
 
 TaskWatchHub::TaskWatchHub(const WatchOptions& options, TwelveLabsClient* client, Scheduler* scheduler,
                            PollBudget* budget)
@@ -101,12 +65,12 @@ uint64_t TaskWatchHub::Subscribe(const std::string& scope, const std::string& ta
     e.sinks.emplace(id, sink);
     ++subscribers_;
     if (e.latest) {
-      out.deliveries.push_back({sink, MakeEvent(*e.latest, e.sequence, gw::EVENT_SOURCE_SNAPSHOT, now), {}});
+      out.deliveries.push_back({sink, MakeTaskEvent(*e.latest, e.sequence, gw::EVENT_SOURCE_SNAPSHOT, now), {}});
     } else {
       RequestFetchLocked(e, gw::EVENT_SOURCE_SNAPSHOT, &out);
     }
   }
-  out.Send();
+  out.Deliver();
   for (const auto& f : out.fetches) StartFetch(f.key, f.generation, f.source);
   return id;
 }
@@ -210,7 +174,7 @@ void TaskWatchHub::PublishLocked(Entry& e, const gw::Task& task, gw::EventSource
     return;
   }
   e.latest = task;
-  gw::TaskEvent event = MakeEvent(task, e.sequence, source, now);
+  gw::TaskEvent event = MakeTaskEvent(task, e.sequence, source, now);
   for (const auto& [id, sink] : e.sinks) out->deliveries.push_back({sink, event, {}});
 }
 
@@ -223,9 +187,9 @@ void TaskWatchHub::OnFetched(const std::string& key, uint64_t generation, gw::Ev
     if (it == entries_.end() || it->second->generation != generation) return;
     Entry& e = *it->second;
     e.fetching = false;
-    if (!result.ok() && (Permanent(result.status()) || ++e.failures >= options_.max_consecutive_failures)) {
+    if (!result.ok() && (PermanentWatchError(result.status()) || ++e.failures >= options_.max_consecutive_failures)) {
       absl::Status error = result.status();
-      if (!Permanent(error)) {
+      if (!PermanentWatchError(error)) {
         error = absl::Status(error.code(), absl::StrCat("the task can no longer be watched: ", e.failures,
                                                         " reads in a row failed; last: ", error.message()));
       }
@@ -255,7 +219,7 @@ void TaskWatchHub::OnFetched(const std::string& key, uint64_t generation, gw::Ev
       }
     }
   }
-  out.Send();
+  out.Deliver();
   for (const auto& f : out.fetches) StartFetch(f.key, f.generation, f.source);
 }
 

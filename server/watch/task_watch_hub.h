@@ -23,23 +23,12 @@
 #include "absl/synchronization/mutex.h"
 #include "server/common/scheduler.h"
 #include "server/twelvelabs/client.h"
+#include "server/watch/fanout.h"
 #include "server/watch/poll_budget.h"
 #include "server/watch/watch_options.h"
 #include "twelvelabs/gateway/v1/task.pb.h"
 
 namespace tlgw {
-
-// A subscriber. Calls come from any thread, possibly concurrently, and must
-// not block; events can arrive out of order, so a sink ignores any event
-// whose sequence is not above the last it handled.
-class TaskEventSink {
- public:
-  virtual ~TaskEventSink() = default;
-  virtual void OnEvent(const twelvelabs::gateway::v1::TaskEvent& event) = 0;
-  // The task can no longer be watched (it does not exist, or upstream kept
-  // failing). No event follows.
-  virtual void OnError(const absl::Status& status) = 0;
-};
 
 class TaskWatchHub {
  public:
@@ -77,23 +66,6 @@ class TaskWatchHub {
     std::string fingerprint;
     absl::Time expires;
   };
-  struct Delivery {
-    std::shared_ptr<TaskEventSink> sink;
-    std::optional<twelvelabs::gateway::v1::TaskEvent> event;
-    absl::Status error;
-  };
-  // Work decided under the lock and done after it.
-  struct Outbox {
-    std::vector<Delivery> deliveries;
-    struct Fetch {
-      std::string key;
-      uint64_t generation;
-      twelvelabs::gateway::v1::EventSource source;
-    };
-    std::vector<Fetch> fetches;
-    void Send();
-  };
-
   void StartFetch(const std::string& key, uint64_t generation,
                   twelvelabs::gateway::v1::EventSource source) ABSL_LOCKS_EXCLUDED(mu_);
   void OnFetched(const std::string& key, uint64_t generation, twelvelabs::gateway::v1::EventSource source,
@@ -125,10 +97,6 @@ class TaskWatchHub {
   int64_t polls_saved_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t webhook_refreshes_ ABSL_GUARDED_BY(mu_) = 0;
 };
-
-// What counts as a change worth an event: status, progress, estimate, HLS
-// state and video id (not updated_at alone).
-std::string TaskFingerprint(const twelvelabs::gateway::v1::Task& task);
 
 }  // namespace tlgw
 

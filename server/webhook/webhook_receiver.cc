@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -29,8 +30,8 @@ using nlohmann::json;
 constexpr char kSignatureHeader[] = "TL-Signature";
 // Paths can carry a decoded newline; "." would not match it.
 constexpr char kAnyPath[] = "[\\s\\S]*";
-// A too-large body is still read (and dropped) up to this much, so the
-// sender sees the 413 rather than a reset; past it the connection is
+// A too-large chunked body is still read (and dropped) up to this much, so
+// the sender sees the 413 rather than a reset; past it the connection is
 // dropped instead.
 constexpr size_t kMaxDrainBytes = 8 << 20;
 
@@ -149,8 +150,8 @@ absl::Status WebhookReceiver::Impl::Start() {
   server_.set_keep_alive_timeout(o.keep_alive_timeout_seconds);
   server_.set_read_timeout(10, 0);
   server_.set_write_timeout(10, 0);
-  // Bodies of the non-POST handlers are read by httplib itself; this caps
-  // them. POST bodies are counted in OnRequest.
+  // A body whose Content-Length exceeds this is skipped (read and dropped)
+  // by httplib, never buffered; chunked bodies are counted in OnRequest.
   server_.set_payload_max_length(o.max_body_bytes);
   // httplib's default sets SO_REUSEPORT, which lets a second server bind a
   // busy port and silently share its traffic; a busy port must fail.
@@ -236,8 +237,9 @@ void WebhookReceiver::Impl::OnRequest(const httplib::Request& req, httplib::Resp
     return;
   }
 
-  // Counted as it arrives (chunked bodies have no Content-Length), and
-  // never held beyond max_body_bytes.
+  // Counted as it arrives, since chunked bodies have no Content-Length
+  // (httplib refuses an over-long declared one itself), and never held
+  // beyond max_body_bytes.
   std::string body;
   size_t received = 0;
   bool too_large = false;
@@ -252,6 +254,11 @@ void WebhookReceiver::Impl::OnRequest(const httplib::Request& req, httplib::Resp
     body.append(data, size);
     return true;
   });
+  uint64_t declared = 0;
+  if (!read_ok && absl::SimpleAtoi(req.get_header_value("Content-Length"), &declared) &&
+      declared > options_.max_body_bytes) {
+    too_large = true;  // httplib skipped it because of set_payload_max_length
+  }
   if (too_large) {
     res.set_header("Connection", "close");
     CountRejected("too_large");

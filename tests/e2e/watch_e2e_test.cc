@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "tests/e2e/harness.h"
+#include "twelvelabs/gateway/v1/integration_service.grpc.pb.h"
 #include "twelvelabs/gateway/v1/task_service.grpc.pb.h"
 #include "twelvelabs/gateway/v1/upload_service.grpc.pb.h"
 
@@ -21,6 +22,52 @@ namespace gw = ::twelvelabs::gateway::v1;
 using nlohmann::json;
 
 constexpr double kIntervalSeconds = 0.2;
+
+// A WatchIndexTasks stream, read on its own thread.
+class IndexSubscriber {
+ public:
+  IndexSubscriber(gw::TaskService::Stub* stub, std::vector<gw::TaskStatus> statuses = {}) {
+    gw::WatchIndexTasksRequest req;
+    req.set_index_id(kSeedIndex);
+    for (auto s : statuses) req.add_statuses(s);
+    ctx_.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
+    reader_ = stub->WatchIndexTasks(&ctx_, req);
+    thread_ = std::thread([this] {
+      gw::TaskEvent e;
+      while (reader_->Read(&e)) {
+        absl::MutexLock lock(&mu_);
+        events_.push_back(e);
+      }
+      grpc::Status s = reader_->Finish();
+      absl::MutexLock lock(&mu_);
+      status_ = s;
+    });
+  }
+  ~IndexSubscriber() {
+    ctx_.TryCancel();
+    thread_.join();
+  }
+  std::vector<gw::TaskEvent> events() {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+  // How many events say `status`, one task counted once.
+  size_t TasksIn(const std::string& status) {
+    std::map<std::string, std::string> latest;
+    for (const auto& e : events()) latest[e.task().id()] = e.task().status_text();
+    size_t n = 0;
+    for (const auto& [id, s] : latest) n += s == status;
+    return n;
+  }
+
+ private:
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReader<gw::TaskEvent>> reader_;
+  std::thread thread_;
+  absl::Mutex mu_;
+  std::vector<gw::TaskEvent> events_ ABSL_GUARDED_BY(mu_);
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
+};
 
 // A WatchTask stream read with the callback API, so a test can hold
 // thousands open on a few threads.
@@ -111,6 +158,7 @@ class WatchE2E : public ::testing::Test {
     control_ = std::make_unique<SimControl>(sim_.port);
     GatewayArgs args;
     args.upstream_url = sim_.Url("v1.3");
+    args.config_json = R"({"integrations":[{"name":"marketing","integration_id":"0123456789abcdef89abcdef"}]})";
     args.extra_args = {absl::StrCat("--watch_interval_seconds=", kIntervalSeconds),
                        "--watch_min_interval_seconds=0.1", "--watch_max_interval_seconds=2",
                        "--max_polls_per_second=200"};
@@ -119,6 +167,7 @@ class WatchE2E : public ::testing::Test {
     gateway_ = std::move(*gateway);
     upload_ = gw::UploadService::NewStub(gateway_.channel);
     tasks_ = gw::TaskService::NewStub(gateway_.channel);
+    integrations_ = gw::IntegrationService::NewStub(gateway_.channel);
   }
   void TearDown() override {
     if (gateway_.process == nullptr) return;
@@ -152,6 +201,7 @@ class WatchE2E : public ::testing::Test {
   GatewayProcess gateway_;
   std::unique_ptr<gw::UploadService::Stub> upload_;
   std::unique_ptr<gw::TaskService::Stub> tasks_;
+  std::unique_ptr<gw::IntegrationService::Stub> integrations_;
 };
 
 const std::vector<std::string> kLifecycle = {"validating", "pending", "queued", "indexing", "ready"};
@@ -324,6 +374,67 @@ TEST_F(WatchE2E, FailedTaskEndsTheStreamWithTheFailedEvent) {
   ASSERT_TRUE(sub.WaitDone());
   EXPECT_TRUE(sub.status().ok());
   EXPECT_EQ(sub.last_status(), "failed");
+}
+
+TEST_F(WatchE2E, IndexWatchSnapshotsThenFollowsEveryTaskIncludingNewOnes) {
+  std::string a = CreateTask("https://cdn.example.com/a.mp4");
+  std::string b = CreateTask("https://cdn.example.com/b.mp4");
+  control_->ClearRequests();
+  absl::Time start = absl::Now();
+  IndexSubscriber all(tasks_.get());
+  IndexSubscriber all2(tasks_.get());
+  IndexSubscriber ready_only(tasks_.get(), {gw::TASK_STATUS_READY});
+  ASSERT_TRUE(Eventually([&] { return all.TasksIn("validating") == 2 && all2.TasksIn("validating") == 2; },
+                         "snapshot of both tasks"));
+  for (const auto& e : all.events()) EXPECT_EQ(e.source(), gw::EVENT_SOURCE_SNAPSHOT);
+  std::string c = CreateTask("https://cdn.example.com/c.mp4");
+  ASSERT_TRUE(Eventually([&] { return all.TasksIn("validating") == 3; }, "the new task"));
+  control_->AdvanceClock(2.0);
+  ASSERT_TRUE(Eventually([&] { return all.TasksIn("pending") == 3; }, "three pending"));
+  control_->AdvanceClock(6.0);
+  ASSERT_TRUE(Eventually([&] { return all.TasksIn("ready") == 3; }, "three ready"));
+  ASSERT_TRUE(Eventually([&] { return ready_only.TasksIn("ready") == 3; }, "filtered stream: three ready"));
+  for (const auto& e : ready_only.events()) EXPECT_EQ(e.task().status_text(), "ready");
+  auto events = all.events();
+  for (size_t i = 1; i < events.size(); ++i) EXPECT_GT(events[i].sequence(), events[i - 1].sequence());
+  // Three streams, one shared list poll per interval.
+  double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+  int lists = 0;
+  for (const auto& r : control_->Requests("/tasks")) lists += r["method"] == "GET" && r["path"] == "/v1.3/tasks";
+  EXPECT_LE(lists, static_cast<int>(elapsed / kIntervalSeconds) + 2) << lists << " lists in " << elapsed << " s";
+  EXPECT_EQ(Metric("tl_gateway_watch_entries{kind=\"index\"}"), 1);
+}
+
+TEST_F(WatchE2E, ImportWatchEndsWhenEveryFileIsDone) {
+  gw::ImportVideosRequest imp;
+  imp.set_integration("marketing");
+  imp.set_index_id(kSeedIndex);
+  gw::ImportVideosResponse started;
+  ASSERT_TRUE(integrations_->ImportVideos(Ctx().get(), imp, &started).ok());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  gw::WatchImportRequest req;
+  req.set_integration("marketing");
+  req.set_index_id(kSeedIndex);
+  auto reader = integrations_->WatchImport(&ctx, req);
+  gw::ImportStatusEvent event;
+  ASSERT_TRUE(reader->Read(&event));
+  EXPECT_EQ(event.status().validating_size(), 2);
+  EXPECT_FALSE(event.done());
+  control_->AdvanceClock(10.0);
+  gw::ImportStatusEvent last = event;
+  while (reader->Read(&event)) last = event;
+  grpc::Status s = reader->Finish();
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(last.done());
+  EXPECT_EQ(last.status().ready_size(), 2);
+  EXPECT_GT(last.sequence(), 0);
+
+  grpc::ClientContext bad_ctx;
+  req.set_integration("sales");
+  auto bad = integrations_->WatchImport(&bad_ctx, req);
+  EXPECT_FALSE(bad->Read(&event));
+  EXPECT_EQ(bad->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
 }  // namespace

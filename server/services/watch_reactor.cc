@@ -1,7 +1,7 @@
-#include "server/services/watch_task_reactor.h"
+#include "server/services/watch_reactor.h"
 
 #include <atomic>
-#include <memory>
+#include <map>
 #include <optional>
 
 #include "server/common/serial_queue.h"
@@ -14,23 +14,22 @@ namespace gw = ::twelvelabs::gateway::v1;
 
 namespace {
 
-class WatchTaskReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
+class WatchReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
  public:
   // The sink. Shared with the hub, which may call it after the call ended;
   // every action checks `finished` before touching the reactor. It also
   // holds the subscription, so unsubscribing never needs the reactor.
   struct State : TaskEventSink {
-    State(WatchTaskReactor* r, TaskWatchHub* h, std::string sc, std::string id, int64_t resume)
-        : reactor(r), hub(h), scope(std::move(sc)), task_id(std::move(id)), last_sequence(resume) {}
+    State(WatchReactor* r, WatchStreamOptions o) : reactor(r), options(std::move(o)) {}
 
-    void Subscribe(const std::string& api_key, const std::shared_ptr<State>& self) {
-      subscription = hub->Subscribe(scope, task_id, api_key, self);
+    void Subscribe(const std::shared_ptr<State>& self) {
+      subscription = options.subscribe(self);
       // The call may have ended while subscribing (OnDone found no id yet).
       if (done) Unsubscribe();
     }
     void Unsubscribe() {
       uint64_t id = subscription.exchange(0);
-      if (id != 0) hub->Unsubscribe(scope, task_id, id);
+      if (id != 0) options.unsubscribe(id);
     }
 
     void OnEvent(const gw::TaskEvent& event) override {
@@ -42,21 +41,34 @@ class WatchTaskReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
 
     void Accept(const gw::TaskEvent& event) {
       if (finished) return;
-      if (event.sequence() <= last_sequence) {
-        // Seen before (resume_after, or an older event arriving late). If it
-        // is the terminal state, the client has it: end the stream.
-        if (IsTerminal(event.task().status()) && !writing && !pending) End(grpc::Status::OK);
+      const std::string& id = event.task().id();
+      int64_t& last = last_sequence[id];
+      if (event.sequence() <= std::max(last, options.resume_after)) {
+        // Seen before (resume_after, or an older event arriving late). A
+        // task's terminal state the client already has ends a WatchTask.
+        if (options.end_on_terminal && IsTerminal(event.task().status()) && !writing && pending.empty()) {
+          End(grpc::Status::OK);
+        }
         return;
       }
-      last_sequence = event.sequence();
-      pending = event;  // replaces an unsent older state
+      last = event.sequence();
+      if (!options.statuses.empty() && options.statuses.count(event.task().status()) == 0) {
+        pending.erase(id);  // an unsent older state no longer matches
+        return;
+      }
+      pending[id] = event;  // replaces an unsent older state of the task
       MaybeWrite();
     }
 
     void MaybeWrite() {
-      if (finished || writing || !pending) return;
-      current = *std::move(pending);
-      pending.reset();
+      if (finished || writing || pending.empty()) return;
+      // The oldest change first.
+      auto next = pending.begin();
+      for (auto it = pending.begin(); it != pending.end(); ++it) {
+        if (it->second.sequence() < next->second.sequence()) next = it;
+      }
+      current = std::move(next->second);
+      pending.erase(next);
       writing = true;
       reactor->StartWrite(&current);
     }
@@ -71,7 +83,7 @@ class WatchTaskReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
         End(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
         return;
       }
-      if (IsTerminal(current.task().status()) && !pending) {
+      if (options.end_on_terminal && IsTerminal(current.task().status()) && pending.empty()) {
         End(grpc::Status::OK);
         return;
       }
@@ -89,23 +101,21 @@ class WatchTaskReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
     }
 
     SerialQueue queue;
-    WatchTaskReactor* const reactor;  // used only while !finished
-    TaskWatchHub* const hub;
-    const std::string scope;
-    const std::string task_id;
+    WatchReactor* const reactor;  // used only while !finished
+    const WatchStreamOptions options;
     std::atomic<uint64_t> subscription{0};
     std::atomic<bool> done{false};
     // Touched only inside `queue` actions:
-    int64_t last_sequence;
-    std::optional<gw::TaskEvent> pending;
+    std::map<std::string, int64_t> last_sequence;  // per task
+    std::map<std::string, gw::TaskEvent> pending;  // latest unsent state per task
     gw::TaskEvent current;
     std::optional<grpc::Status> deferred_end;
     bool writing = false;
     bool finished = false;
   };
 
-  WatchTaskReactor(TaskWatchHub* hub, std::string scope, std::string task_id, int64_t resume_after)
-      : state_(std::make_shared<State>(this, hub, std::move(scope), std::move(task_id), resume_after)) {}
+  explicit WatchReactor(WatchStreamOptions options)
+      : state_(std::make_shared<State>(this, std::move(options))) {}
 
   std::shared_ptr<State> state() const { return state_; }
 
@@ -128,15 +138,12 @@ class WatchTaskReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
 
 }  // namespace
 
-grpc::ServerWriteReactor<gw::TaskEvent>* NewWatchTaskReactor(TaskWatchHub* hub, const std::string& scope,
-                                                             const std::string& task_id,
-                                                             const std::string& api_key,
-                                                             int64_t resume_after) {
-  auto* reactor = new WatchTaskReactor(hub, scope, task_id, resume_after);
+grpc::ServerWriteReactor<gw::TaskEvent>* NewWatchReactor(WatchStreamOptions options) {
+  auto* reactor = new WatchReactor(std::move(options));
   // Only the shared state is used from here on: the call may end (and the
   // reactor be deleted) while subscribing.
-  std::shared_ptr<WatchTaskReactor::State> state = reactor->state();
-  state->Subscribe(api_key, state);
+  std::shared_ptr<WatchReactor::State> state = reactor->state();
+  state->Subscribe(state);
   return reactor;
 }
 

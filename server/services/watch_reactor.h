@@ -1,0 +1,37 @@
+// The TaskEvent streams (WatchTask, WatchIndexTasks): a watch-hub
+// subscriber that writes to the client the latest state of each task it
+// hears about, in sequence order. A slow reader is sent the latest state,
+// never a backlog (a status is a state, not a log), and never misses a
+// terminal event.
+#ifndef TL_GATEWAY_SERVER_SERVICES_WATCH_REACTOR_H_
+#define TL_GATEWAY_SERVER_SERVICES_WATCH_REACTOR_H_
+
+#include <functional>
+#include <memory>
+#include <set>
+
+#include <grpcpp/grpcpp.h>
+
+#include "server/watch/fanout.h"
+#include "twelvelabs/gateway/v1/task.pb.h"
+
+namespace tlgw {
+
+struct WatchStreamOptions {
+  // Subscribes the stream's sink to its hub; returns the subscription id.
+  std::function<uint64_t(std::shared_ptr<TaskEventSink>)> subscribe;
+  std::function<void(uint64_t)> unsubscribe;
+  // Events with a sequence at or below this were seen before a reconnect.
+  int64_t resume_after = 0;
+  // WatchTask: end with OK after the terminal event.
+  bool end_on_terminal = false;
+  // WatchIndexTasks: only events of tasks in these states (empty = all).
+  std::set<int> statuses;
+};
+
+// Creates and starts the reactor; it deletes itself when the call ends.
+grpc::ServerWriteReactor<twelvelabs::gateway::v1::TaskEvent>* NewWatchReactor(WatchStreamOptions options);
+
+}  // namespace tlgw
+
+#endif  // TL_GATEWAY_SERVER_SERVICES_WATCH_REACTOR_H_
