@@ -35,6 +35,12 @@ ABSL_FLAG(bool, send_retry_after, true, "send Retry-After on 429 responses");
 ABSL_FLAG(int, threads, 128, "HTTP worker threads; each open connection holds one");
 ABSL_FLAG(int64_t, max_video_file_bytes, int64_t{2} << 30,
           "video_file parts larger than this get video_filesize_too_large");
+ABSL_FLAG(std::string, webhook_url, "",
+          "POST signed index.task.ready/failed events here; empty = off (can also be set with "
+          "POST /_sim/webhooks/config)");
+ABSL_FLAG(std::string, webhook_secret, "",
+          "webhook signing secret; default: $TWELVELABS_SIM_WEBHOOK_SECRET (preferred: a flag "
+          "shows in ps)");
 
 namespace {
 
@@ -80,6 +86,12 @@ int main(int argc, char** argv) {
   options.num_threads = absl::GetFlag(FLAGS_threads);
   options.max_video_file_bytes =
       static_cast<uint64_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_max_video_file_bytes)));
+  options.webhook_url = absl::GetFlag(FLAGS_webhook_url);
+  options.webhook_secret = absl::GetFlag(FLAGS_webhook_secret);
+  if (options.webhook_secret.empty()) {
+    const char* env = std::getenv("TWELVELABS_SIM_WEBHOOK_SECRET");
+    if (env != nullptr) options.webhook_secret = env;
+  }
 
   // Block the stop signals before any thread starts so every thread inherits
   // the mask and sigwait below receives them.
@@ -102,11 +114,14 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  // Never print the keys themselves.
+  // Never print the keys or the webhook secret themselves.
   std::cerr << "twelvelabs_sim: serving http://" << options.host << ":" << (*sim)->port()
             << "/{v1.2,v1.3} seed_index_id=" << options.seed_index_id
             << " seed_integration_id=" << options.seed_integration_id
-            << " api_keys=" << options.api_keys.size() << std::endl;
+            << " api_keys=" << options.api_keys.size()
+            << " webhook_url=" << (options.webhook_url.empty() ? "off" : options.webhook_url)
+            << " webhook_secret_set=" << (options.webhook_secret.empty() ? "no" : "yes")
+            << std::endl;
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);

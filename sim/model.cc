@@ -83,6 +83,10 @@ TaskState ComputeState(const Task& task, absl::Time now) {
   return {kHappyPath[i], task.created_at + task.stage * i};
 }
 
+absl::Time NaturalTerminalTime(const Task& task) {
+  return task.created_at + task.stage * (task.broken ? 1 : 4);
+}
+
 nlohmann::json RenderTask(const Task& task, ApiVersion version, absl::Time now, bool with_hls) {
   const TaskState state = ComputeState(task, now);
   nlohmann::json j;

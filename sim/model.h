@@ -59,6 +59,12 @@ struct Task {
   absl::Time forced_at;
   // DELETE /indexes/{index-id}/videos/{video-id} ran; the task may go now.
   bool video_deleted = false;
+  // The version it was created through; its webhook bodies follow it.
+  ApiVersion version = ApiVersion::kV1_3;
+  // The terminal status a webhook event was last emitted for; cleared when
+  // a forced status takes the task out of ready/failed, so each arrival at
+  // ready or failed is reported once.
+  std::optional<TaskStatus> notified_terminal;
 };
 
 struct TaskState {
@@ -69,6 +75,9 @@ struct TaskState {
 // validating -> pending -> queued -> indexing -> ready, each lasting
 // `task.stage`; a broken task goes validating -> failed after one stage.
 TaskState ComputeState(const Task& task, absl::Time now);
+
+// When the unforced lifecycle reaches ready (or failed, for a broken task).
+absl::Time NaturalTerminalTime(const Task& task);
 
 // Task JSON as GET /tasks/{id} returns it (with_hls) or as a list item.
 nlohmann::json RenderTask(const Task& task, ApiVersion version, absl::Time now, bool with_hls);

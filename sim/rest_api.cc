@@ -177,6 +177,7 @@ void RestApi::Reset(absl::Time now) {
   tasks_.clear();
   integrations_.clear();
   rate_windows_.clear();
+  unsettled_.clear();
   Seed(now);
 }
 
@@ -348,11 +349,13 @@ ApiResponse RestApi::DeleteVideo(const ApiRequest& request, const std::string& i
 
 // ---- Tasks ------------------------------------------------------------------
 
-Task& RestApi::AddTask(const std::string& index_id, absl::Time now) {
+Task& RestApi::AddTask(const std::string& index_id, ApiVersion version, absl::Time now) {
   const std::string id = NewId();
   Task& task = tasks_[id];
   task.id = id;
   task.index_id = index_id;
+  task.version = version;
+  unsettled_.insert(id);
   task.seq = next_seq_++;
   task.created_at = FloorMillis(now);
   task.stage = options_.stage;
@@ -499,7 +502,7 @@ ApiResponse RestApi::CreateTask(const ApiRequest& request, absl::Time now) {
     }
   }
 
-  Task& task = AddTask(*index_id, now);
+  Task& task = AddTask(*index_id, request.version, now);
   std::string filename;
   std::string source;
   if (has_file) {
@@ -552,7 +555,7 @@ ApiResponse RestApi::CreateExternalTask(const ApiRequest& request, absl::Time no
     return with_rate(Invalid("url", "only YouTube URLs are supported"));
   }
   const std::string u = url->get<std::string>();
-  Task& task = AddTask(index_id->get<std::string>(), now);
+  Task& task = AddTask(index_id->get<std::string>(), request.version, now);
   task.video_url = u;
   // youtube.com/watch?v=ID or youtu.be/ID: name the video after its ID.
   std::string name = UrlLastPathSegment(u);
@@ -846,7 +849,7 @@ ApiResponse RestApi::Import(const ApiRequest& request, const std::string& id, ab
       failed_files.push_back({{"filename", file.filename}, {"error_message", kBrokenVideoError}});
       continue;
     }
-    Task& task = AddTask(index_id, now);
+    Task& task = AddTask(index_id, request.version, now);
     task.metadata = MetadataFor(file.filename, absl::StrCat("s3:", id));
     task.user_metadata = user_metadata;
     run.task_ids.push_back(task.id);
@@ -981,7 +984,56 @@ absl::StatusOr<TaskState> RestApi::ForceStatus(const std::string& task_id, TaskS
   }
   it->second.forced_status = status;
   it->second.forced_at = FloorMillis(now);
+  unsettled_.insert(task_id);
   return ComputeState(it->second, now);
+}
+
+// ---- Webhooks -----------------------------------------------------------------
+
+std::vector<TerminalTransition> RestApi::TakeTerminalTransitions(absl::Time now, absl::Time* next) {
+  struct Found {
+    TerminalTransition transition;
+    int64_t seq;
+  };
+  std::vector<Found> found;
+  *next = absl::InfiniteFuture();
+  for (auto it = unsettled_.begin(); it != unsettled_.end();) {
+    auto task_it = tasks_.find(*it);
+    if (task_it == tasks_.end()) {  // deleted
+      it = unsettled_.erase(it);
+      continue;
+    }
+    Task& task = task_it->second;
+    const TaskState state = ComputeState(task, now);
+    if (IsTerminal(state.status)) {
+      if (task.notified_terminal != state.status) {
+        task.notified_terminal = state.status;
+        found.push_back({{task.id, state.status, state.updated_at}, task.seq});
+      }
+      it = unsettled_.erase(it);  // nothing moves it again unless forced
+      continue;
+    }
+    task.notified_terminal.reset();
+    if (task.forced_status.has_value()) {
+      it = unsettled_.erase(it);  // held here until forced again
+      continue;
+    }
+    *next = std::min(*next, NaturalTerminalTime(task));
+    ++it;
+  }
+  std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) {
+    if (a.transition.at != b.transition.at) return a.transition.at < b.transition.at;
+    return a.seq < b.seq;
+  });
+  std::vector<TerminalTransition> out;
+  out.reserve(found.size());
+  for (Found& f : found) out.push_back(std::move(f.transition));
+  return out;
+}
+
+const Task* RestApi::FindTask(const std::string& id) const {
+  auto it = tasks_.find(id);
+  return it == tasks_.end() ? nullptr : &it->second;
 }
 
 }  // namespace tlsim

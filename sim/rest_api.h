@@ -65,6 +65,13 @@ struct ApiResponse {
 const std::set<std::string>& TaskFileFieldNames();
 const std::set<std::string>& TaskValueFieldNames();
 
+// A task's arrival at ready or failed, for webhooks.
+struct TerminalTransition {
+  std::string task_id;
+  TaskStatus status;
+  absl::Time at;  // simulated time it happened
+};
+
 class RestApi {
  public:
   // Seeds the index and the S3 integration named in `options`.
@@ -86,6 +93,16 @@ class RestApi {
   // Forgets all state (tasks, indexes, integrations, rate windows) and seeds
   // again.
   void Reset(absl::Time now);
+
+  // Arrivals at ready or failed up to `now` not reported before, oldest
+  // first; a task is reported again only after a forced status took it out
+  // of ready/failed. Sets `*next` to the earliest later time at which
+  // another arrival happens by itself (InfiniteFuture if none will). Costs
+  // O(tasks not yet settled), not O(all tasks).
+  std::vector<TerminalTransition> TakeTerminalTransitions(absl::Time now, absl::Time* next);
+
+  // nullptr if there is no such task.
+  const Task* FindTask(const std::string& id) const;
 
  private:
   std::string NewId();
@@ -112,7 +129,7 @@ class RestApi {
       const std::string& api_key, absl::Time now,
       std::vector<std::pair<std::string, std::string>>* headers);
 
-  Task& AddTask(const std::string& index_id, absl::Time now);
+  Task& AddTask(const std::string& index_id, ApiVersion version, absl::Time now);
 
   // Where a file of an integration stands for one index, judged from the
   // newest run that touched it.
@@ -131,6 +148,9 @@ class RestApi {
   std::map<std::string, Index> indexes_;
   std::map<std::string, Task> tasks_;
   std::map<std::string, Integration> integrations_;
+  // Tasks whose terminal arrival may still need reporting: new ones and
+  // ones whose status was forced. See TakeTerminalTransitions.
+  std::set<std::string> unsettled_;
   struct RateWindow {
     absl::Time start;
     int used = 0;

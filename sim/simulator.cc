@@ -33,6 +33,7 @@
 #include "sim/model.h"
 #include "sim/multipart.h"
 #include "sim/rest_api.h"
+#include "sim/webhooks.h"
 
 namespace tlsim {
 namespace {
@@ -159,6 +160,26 @@ class Simulator::Impl {
   // Serves an injected fault; returns the status answered.
   int ServeFault(const Fault& fault, httplib::Response& res) ABSL_LOCKS_EXCLUDED(mu_);
   void AppendLogLocked(json entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The /_sim/webhooks endpoints; true if `req` was one of them.
+  bool HandleWebhookControl(const httplib::Request& req, httplib::Response& res,
+                            const std::vector<std::string>& seg, const std::string& raw_body)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Emits the events of every arrival at ready/failed up to now, with the
+  // webhook configuration of now, and tells the scanner when the next one
+  // is due. Called before anything that changes time, statuses or the
+  // configuration, so an arrival is judged by the configuration current
+  // when it happened, whether or not the scanner thread got to it yet.
+  void SettleTransitionsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues one event for `task`; returns its id, or nullopt if no webhook
+  // URL is configured.
+  std::optional<std::string> SendEventLocked(const Task& task, TaskStatus status,
+                                             const std::string& type, absl::Time created_at,
+                                             WebhookSigning signing)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Simulated time moves by itself with the real clock, so this thread
+  // sleeps until the next arrival is due (or it is woken) and settles.
+  void ScanLoop() ABSL_LOCKS_EXCLUDED(mu_);
 
   const SimulatorOptions options_;
   httplib::Server server_;
@@ -173,6 +194,14 @@ class Simulator::Impl {
   FaultList faults_ ABSL_GUARDED_BY(mu_);
   std::deque<json> log_ ABSL_GUARDED_BY(mu_);
   int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+
+  // Webhooks. The sender has its own lock, taken after mu_ when both are.
+  WebhookSender webhooks_;
+  std::thread scanner_;
+  absl::CondVar scan_cv_;  // signalled when the next arrival may be earlier
+  bool scanner_stop_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time next_transition_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  absl::BitGen rng_ ABSL_GUARDED_BY(mu_);  // event ids
 };
 
 namespace {
@@ -195,7 +224,8 @@ RestApiOptions ToRestApiOptions(const SimulatorOptions& o) {
 Simulator::Impl::Impl(const SimulatorOptions& options)
     : options_(options),
       clock_(options.manual_clock),
-      api_(ToRestApiOptions(options), clock_.Now()) {}
+      api_(ToRestApiOptions(options), clock_.Now()),
+      webhooks_(WebhookSenderOptions()) {}
 
 absl::Status Simulator::Impl::Start() {
   const SimulatorOptions& o = options_;
@@ -210,6 +240,9 @@ absl::Status Simulator::Impl::Start() {
       return absl::InvalidArgumentError(
           absl::StrCat("seed id '", *id, "' is not 24 lowercase hex"));
     }
+  }
+  if (absl::Status s = webhooks_.Configure(o.webhook_url, o.webhook_secret); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("webhook_url: ", s.message()));
   }
   const size_t threads = static_cast<size_t>(o.num_threads);
   server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -242,6 +275,7 @@ absl::Status Simulator::Impl::Start() {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", o.host, ":", o.port));
   }
   listener_ = std::thread([this] { server_.listen_after_bind(); });
+  scanner_ = std::thread([this] { ScanLoop(); });
   // stop() is a no-op until the listen loop runs, so wait for it.
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (!server_.is_running()) {
@@ -256,6 +290,15 @@ absl::Status Simulator::Impl::Start() {
 void Simulator::Impl::Stop() {
   std::call_once(stop_once_, [this] {
     stopping_.Notify();
+    if (scanner_.joinable()) {
+      {
+        absl::MutexLock lock(&mu_);
+        scanner_stop_ = true;
+        scan_cv_.Signal();
+      }
+      scanner_.join();
+    }
+    webhooks_.Stop();
     if (!listener_.joinable()) return;
     server_.stop();
     // Idle keep-alive connections would hold worker threads (and this join)
@@ -407,7 +450,11 @@ void Simulator::Impl::HandleRest(const httplib::Request& req, httplib::Response&
     ApiResponse api_response;
     {
       absl::MutexLock lock(&mu_);
+      // Settled first, so e.g. a task deleted right after it became ready
+      // still gets its event.
+      SettleTransitionsLocked();
       api_response = api_.Handle(api_request, clock_.Now());
+      if (req.method == "POST") SettleTransitionsLocked();  // new tasks
     }
     status = api_response.status;
     res.status = status;
@@ -586,7 +633,10 @@ void Simulator::Impl::HandleControl(const httplib::Request& req, httplib::Respon
       return bad("seconds must be a number >= 0.");
     }
     absl::MutexLock lock(&mu_);
+    SettleTransitionsLocked();
     clock_.Advance(absl::Seconds(seconds->get<double>()));
+    // Every arrival the jump passed over is sent before this answers.
+    SettleTransitionsLocked();
     WriteJson(res, 200, json{{"now", FormatRfc3339(clock_.Now())}});
     return;
   }
@@ -666,7 +716,9 @@ void Simulator::Impl::HandleControl(const httplib::Request& req, httplib::Respon
     absl::StatusOr<TaskState> state;
     {
       absl::MutexLock lock(&mu_);
+      SettleTransitionsLocked();
       state = api_.ForceStatus(seg[2], *parsed, clock_.Now());
+      SettleTransitionsLocked();
     }
     if (!state.ok()) {
       WriteJson(res, 404, ErrorBody("resource_not_exist", state.status().message()));
@@ -678,17 +730,186 @@ void Simulator::Impl::HandleControl(const httplib::Request& req, httplib::Respon
                    {"updated_at", FormatRfc3339(state->updated_at)}});
     return;
   }
+  if (HandleWebhookControl(req, res, seg, raw_body)) return;
   if (n == 2 && seg[1] == "reset" && m == "POST") {
     absl::MutexLock lock(&mu_);
+    SettleTransitionsLocked();
     api_.Reset(clock_.Now());
+    SettleTransitionsLocked();
     faults_.Clear();
     log_.clear();
+    webhooks_.ClearDeliveries();
     WriteJson(res, 200, json::object());
     return;
   }
   WriteJson(
       res, 404,
       ErrorBody("resource_not_exist", absl::StrCat("No control endpoint ", m, " ", req.path, ".")));
+}
+
+// ---- Webhooks -----------------------------------------------------------------
+
+void Simulator::Impl::SettleTransitionsLocked() {
+  absl::Time next;
+  const std::vector<TerminalTransition> transitions =
+      api_.TakeTerminalTransitions(clock_.Now(), &next);
+  if (next < next_transition_) scan_cv_.Signal();
+  next_transition_ = next;
+  for (const TerminalTransition& t : transitions) {
+    const Task* task = api_.FindTask(t.task_id);
+    if (task == nullptr) continue;
+    // Without a URL the arrival is settled all the same: configuring one
+    // later does not replay the past.
+    if (!SendEventLocked(*task, t.status, WebhookEventType(t.status), t.at, WebhookSigning::kGood)
+             .has_value()) {
+      break;
+    }
+  }
+}
+
+std::optional<std::string> Simulator::Impl::SendEventLocked(const Task& task, TaskStatus status,
+                                                            const std::string& type,
+                                                            absl::Time created_at,
+                                                            WebhookSigning signing) {
+  if (!webhooks_.enabled()) return std::nullopt;
+  std::string id = NewWebhookEventId(rng_);
+  const json body = WebhookEventBody(id, type, task, status, created_at);
+  // Only queued here: the HTTP call happens on the sender's threads,
+  // never under mu_.
+  if (!webhooks_.Send(id, type, task.id, DumpJson(body), signing)) return std::nullopt;
+  return id;
+}
+
+void Simulator::Impl::ScanLoop() {
+  absl::MutexLock lock(&mu_);
+  while (!scanner_stop_) {
+    SettleTransitionsLocked();
+    if (clock_.manual() || next_transition_ == absl::InfiniteFuture()) {
+      // Only a request (new task, forced status, advance) changes anything,
+      // and those settle themselves and signal.
+      scan_cv_.Wait(&mu_);
+    } else {
+      // Simulated time runs at the real rate; 1 ms past the arrival so it
+      // has surely happened.
+      scan_cv_.WaitWithTimeout(
+          &mu_,
+          std::max(next_transition_ - clock_.Now(), absl::ZeroDuration()) + absl::Milliseconds(1));
+    }
+  }
+}
+
+bool Simulator::Impl::HandleWebhookControl(const httplib::Request& req, httplib::Response& res,
+                                           const std::vector<std::string>& seg,
+                                           const std::string& raw_body) {
+  const size_t n = seg.size();
+  if (n < 2 || seg[1] != "webhooks") return false;
+  const std::string& m = req.method;
+  auto bad = [&res](absl::string_view message) {
+    WriteJson(res, 400, ErrorBody("parameter_invalid", message));
+    return true;
+  };
+  // A JSON object with only the `allowed` keys.
+  auto parse_body = [&](std::initializer_list<absl::string_view> allowed, json* out) {
+    *out = raw_body.empty() ? json::object() : json::parse(raw_body, nullptr, false);
+    if (out->is_discarded() || !out->is_object()) {
+      bad("The body must be a JSON object.");
+      return false;
+    }
+    for (const auto& item : out->items()) {
+      if (std::find(allowed.begin(), allowed.end(), item.key()) == allowed.end()) {
+        bad(absl::StrCat("Unknown field ", item.key(), "."));
+        return false;
+      }
+    }
+    return true;
+  };
+  auto config_json = [this] {
+    // Whether a secret is set, never the secret.
+    return json{{"url", webhooks_.url()}, {"secret_set", webhooks_.has_secret()}};
+  };
+
+  if (n == 2 && m == "GET") {
+    WriteJson(res, 200, webhooks_.DeliveriesJson());
+    return true;
+  }
+  if (n == 2 && m == "DELETE") {
+    webhooks_.ClearDeliveries();
+    WriteJson(res, 200, json::object());
+    return true;
+  }
+  if (n == 3 && seg[2] == "config" && m == "GET") {
+    WriteJson(res, 200, config_json());
+    return true;
+  }
+  if (n == 3 && seg[2] == "config" && m == "POST") {
+    json body;
+    if (!parse_body({"url", "secret"}, &body)) return true;
+    std::optional<std::string> url, secret;
+    for (auto [name, out] : {std::make_pair("url", &url), std::make_pair("secret", &secret)}) {
+      auto it = body.find(name);
+      if (it == body.end()) continue;
+      if (!it->is_string()) return bad(absl::StrCat(name, " must be a string."));
+      *out = it->get<std::string>();
+    }
+    absl::Status status;
+    {
+      absl::MutexLock lock(&mu_);
+      // Arrivals so far go out under the configuration they happened in.
+      SettleTransitionsLocked();
+      status = webhooks_.Configure(std::move(url), std::move(secret));
+    }
+    if (!status.ok()) return bad(absl::StrCat("url: ", status.message(), "."));
+    WriteJson(res, 200, config_json());
+    return true;
+  }
+  if (n == 3 && seg[2] == "send" && m == "POST") {
+    json body;
+    if (!parse_body({"task_id", "type", "signature"}, &body)) return true;
+    auto task_id = body.find("task_id");
+    auto type = body.find("type");
+    auto signature = body.find("signature");
+    if (task_id == body.end() || !task_id->is_string()) {
+      return bad("task_id (string) is required.");
+    }
+    if (type != body.end() && (!type->is_string() || type->get<std::string>().empty())) {
+      return bad("type must be a non-empty string.");
+    }
+    std::optional<WebhookSigning> signing = WebhookSigning::kGood;
+    if (signature != body.end()) {
+      signing = signature->is_string() ? ParseWebhookSigning(signature->get<std::string>())
+                                       : std::nullopt;
+      if (!signing.has_value()) return bad("signature must be good, bad or stale.");
+    }
+    if (!webhooks_.enabled()) {
+      return bad("No webhook URL is configured; POST /_sim/webhooks/config first.");
+    }
+    std::optional<std::string> id;
+    {
+      absl::MutexLock lock(&mu_);
+      const Task* task = api_.FindTask(task_id->get<std::string>());
+      if (task == nullptr) {
+        WriteJson(
+            res, 404,
+            ErrorBody("resource_not_exist",
+                      absl::StrCat("The task ", task_id->get<std::string>(), " does not exist.")));
+        return true;
+      }
+      const absl::Time now = clock_.Now();
+      const TaskStatus status = ComputeState(*task, now).status;
+      const std::string event_type =
+          type != body.end() ? type->get<std::string>() : WebhookEventType(status);
+      id = SendEventLocked(*task, status, event_type, now, *signing);
+    }
+    if (!id.has_value()) {
+      return bad("No webhook URL is configured; POST /_sim/webhooks/config first.");
+    }
+    WriteJson(res, 200, json{{"event_id", *id}});
+    return true;
+  }
+  WriteJson(
+      res, 404,
+      ErrorBody("resource_not_exist", absl::StrCat("No control endpoint ", m, " ", req.path, ".")));
+  return true;
 }
 
 // ---- Simulator ----------------------------------------------------------------

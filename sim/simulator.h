@@ -1,10 +1,11 @@
 // A Twelve Labs REST API simulator: a real HTTP server on loopback serving
 // the task, index and import endpoints under /v1.2 and /v1.3, plus a control
-// API under /_sim/ (request log, fault injection, clock, fixtures) for tests.
-// Tests and developers use it as the upstream; it never calls out.
+// API under /_sim/ (request log, fault injection, clock, fixtures, webhooks)
+// for tests. Tests and developers use it as the upstream. The only calls it
+// makes out are signed webhooks to the URL it is given.
 //
 // Thread-safe. Requests are served on an internal thread pool; all state
-// sits behind one mutex. Never logs API keys.
+// sits behind one mutex. Never logs API keys or the webhook secret.
 #ifndef TL_GATEWAY_SIM_SIMULATOR_H_
 #define TL_GATEWAY_SIM_SIMULATOR_H_
 
@@ -39,6 +40,11 @@ struct SimulatorOptions {
   int num_threads = 128;
   // Idle keep-alive connections are closed after this long.
   int keep_alive_timeout_seconds = 5;
+  // Where index.task.ready / index.task.failed events are POSTed, signed
+  // with `webhook_secret` (TL-Signature). Empty = off. Both can be changed
+  // at run time with POST /_sim/webhooks/config.
+  std::string webhook_url;
+  std::string webhook_secret;
 };
 
 class Simulator {

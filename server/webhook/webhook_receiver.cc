@@ -164,9 +164,7 @@ absl::Status WebhookReceiver::Impl::Start() {
     OnRequest(req, res, nullptr);
   };
   auto with_reader = [this](const httplib::Request& req, httplib::Response& res,
-                            const httplib::ContentReader& reader) {
-    OnRequest(req, res, &reader);
-  };
+                            const httplib::ContentReader& reader) { OnRequest(req, res, &reader); };
   server_.Get(kAnyPath, plain);  // also HEAD
   server_.Options(kAnyPath, plain);
   server_.Post(kAnyPath, with_reader);
@@ -175,8 +173,8 @@ absl::Status WebhookReceiver::Impl::Start() {
   server_.Delete(kAnyPath, with_reader);
   // What httplib answers on its own (unknown methods, bad request lines,
   // 413 on other methods, ...) still gets a JSON error body.
-  server_.set_error_handler(httplib::Server::HandlerWithResponse(
-      [](const httplib::Request&, httplib::Response& res) {
+  server_.set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
         const bool too_large = res.status == 413;
         WriteError(res, res.status, too_large ? "too_large" : "bad_request",

@@ -19,7 +19,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr size_t kSha256HexSize = 64;
 // Bounds the HMAC work one request can cause; real headers carry one.
 constexpr size_t kMaxSignatures = 8;
 // 18 digits fit in int64 and cover any plausible unix time.

@@ -26,11 +26,11 @@ namespace tlgw {
 // The fields of an event the gateway acts on. Other body fields (models,
 // engines, tags, ...) differ between API versions and are not kept.
 struct WebhookEvent {
-  std::string id;          // "whe_..."
-  std::string type;        // "index.task.ready", "index.task.failed", or others (kept as-is)
-  std::string task_id;     // data.id
-  std::string status;      // data.status ("ready", "failed", ...); "" when absent
-  std::optional<double> duration_seconds;  // data.metadata.duration when present
+  std::string id;       // "whe_..."
+  std::string type;     // "index.task.ready", "index.task.failed", or others (kept as-is)
+  std::string task_id;  // data.id
+  std::string status;   // data.status ("ready", "failed", ...); "" when absent
+  std::optional<double> duration_seconds;        // data.metadata.duration when present
   absl::Time created_at = absl::InfinitePast();  // when parseable (RFC 3339, any offset)
 };
 

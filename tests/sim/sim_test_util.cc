@@ -1,8 +1,15 @@
 #include "tests/sim/sim_test_util.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <sys/socket.h>
+
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 
 namespace tlsim::testing {
 
@@ -155,6 +162,116 @@ std::string CreateUrlTask(SimClient& client, const std::string& version, const s
     return "";
   }
   return r.json["_id"].get<std::string>();
+}
+
+WebhookSink::WebhookSink() {
+  // SO_REUSEADDR only: httplib's default SO_REUSEPORT could share a port.
+  server_.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+  server_.Post("[\\s\\S]*", [this](const httplib::Request& req, httplib::Response& res) {
+    absl::MutexLock lock(&mu_);
+    deliveries_.push_back(
+        {req.path, req.has_header("TL-Signature") ? req.get_header_value("TL-Signature") : "",
+         req.get_header_value("Content-Type"), req.body});
+    int status = 200;
+    if (fail_count_ > 0) {
+      --fail_count_;
+      status = fail_status_;
+    }
+    res.status = status;
+    res.set_content(status == 200 ? "{}" : R"({"error":"injected"})", "application/json");
+  });
+  port_ = server_.bind_to_any_port("127.0.0.1");
+  EXPECT_GT(port_, 0);
+  thread_ = std::thread([this] { server_.listen_after_bind(); });
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!server_.is_running() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+}
+
+WebhookSink::~WebhookSink() {
+  server_.stop();
+  thread_.join();
+}
+
+std::string WebhookSink::url(const std::string& path) const {
+  return absl::StrCat("http://127.0.0.1:", port_, path);
+}
+
+void WebhookSink::FailNext(int count, int status) {
+  absl::MutexLock lock(&mu_);
+  fail_count_ = count;
+  fail_status_ = status;
+}
+
+std::vector<WebhookSink::Delivery> WebhookSink::deliveries() const {
+  absl::MutexLock lock(&mu_);
+  return deliveries_;
+}
+
+std::vector<WebhookSink::Delivery> WebhookSink::WaitFor(size_t count,
+                                                        absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto enough = [this, count]()
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return deliveries_.size() >= count; };
+  mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+  return deliveries_;
+}
+
+std::string HmacSha256Hex(const std::string& key, const std::string& payload) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), mac, &len);
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i) absl::StrAppend(&hex, absl::Hex(mac[i], absl::kZeroPad2));
+  return hex;
+}
+
+::testing::AssertionResult SignedWith(const WebhookSink::Delivery& d, const std::string& secret,
+                                      absl::Time expected_t, absl::Duration max_skew) {
+  std::string t, v1;
+  for (absl::string_view element : absl::StrSplit(d.signature, ',')) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(element, absl::MaxSplits('=', 1));
+    if (kv.first == "t") t = kv.second;
+    if (kv.first == "v1") v1 = kv.second;
+  }
+  int64_t seconds = 0;
+  if (!absl::SimpleAtoi(t, &seconds) || v1.empty()) {
+    return ::testing::AssertionFailure() << "malformed TL-Signature '" << d.signature << "'";
+  }
+  if (expected_t == absl::InfinitePast()) expected_t = absl::Now();
+  const absl::Duration skew = absl::AbsDuration(absl::FromUnixSeconds(seconds) - expected_t);
+  if (skew > max_skew) {
+    return ::testing::AssertionFailure() << "t is " << skew << " from the expected time";
+  }
+  const std::string want = HmacSha256Hex(secret, absl::StrCat(t, ".", d.body));
+  if (v1 != want) {
+    return ::testing::AssertionFailure() << "v1 does not match the secret";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+json WaitForDeliveries(SimClient& client, size_t count) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  json list = json::array();
+  for (;;) {
+    HttpResult r = client.Control("GET", "/_sim/webhooks");
+    if (r.status == 200 && r.json.is_object() && r.json.contains("deliveries")) {
+      list = r.json["deliveries"];
+      bool all_done = list.size() >= count;
+      for (const json& d : list) all_done = all_done && d.value("done", false);
+      if (all_done) return list;
+    }
+    if (absl::Now() > deadline) {
+      ADD_FAILURE() << "want " << count << " finished deliveries, have " << list.dump();
+      return list;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
 }
 
 }  // namespace tlsim::testing

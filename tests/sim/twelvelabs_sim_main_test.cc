@@ -120,6 +120,26 @@ TEST(TwelvelabsSimMainTest, KeysFromEnvironmentAndSigint) {
   EXPECT_EQ(sim.StopWith(SIGINT, std::chrono::seconds(10)), 0);
 }
 
+TEST(TwelvelabsSimMainTest, WebhookUrlFlagAndSecretFromEnvironment) {
+  WebhookSink sink;
+  const std::string port_file = TempPath("port_webhooks");
+  Process sim({BinaryPath(), "--listen=127.0.0.1:0", "--port_file=" + port_file,
+               "--stage_seconds=0", "--webhook_url=" + sink.url("/from-flag")},
+              {"TWELVELABS_SIM_WEBHOOK_SECRET=env-secret"});
+  ASSERT_GT(sim.pid(), 0);
+  const int port = WaitForPort(port_file);
+  ASSERT_GT(port, 0);
+  SimClient client(port);
+  // With stage 0 the task is ready as soon as it exists.
+  const std::string id = CreateUrlTask(client, "v1.3", "https://c/now.mp4");
+  std::vector<WebhookSink::Delivery> got = sink.WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].path, "/from-flag");
+  EXPECT_NE(got[0].body.find(id), std::string::npos) << got[0].body;
+  EXPECT_TRUE(SignedWith(got[0], "env-secret"));
+  EXPECT_EQ(sim.StopWith(SIGTERM, std::chrono::seconds(10)), 0);
+}
+
 TEST(TwelvelabsSimMainTest, BadListenFlagFails) {
   Process sim({BinaryPath(), "--listen=nonsense"}, {});
   ASSERT_GT(sim.pid(), 0);

@@ -95,8 +95,8 @@ class WebhookReceiverTest : public ::testing::Test {
                                      const std::string& reason) {
     if (!r) return ::testing::AssertionFailure() << "transport " << httplib::to_string(r.error());
     if (r->status != status) {
-      return ::testing::AssertionFailure() << "want " << status << ", got " << r->status << " "
-                                           << r->body;
+      return ::testing::AssertionFailure()
+             << "want " << status << ", got " << r->status << " " << r->body;
     }
     json body = json::parse(r->body, nullptr, false);
     if (body.is_discarded() || !body.is_object() || body.value("error", "") != reason ||
@@ -105,7 +105,8 @@ class WebhookReceiverTest : public ::testing::Test {
       return ::testing::AssertionFailure() << "want error " << reason << ", got " << r->body;
     }
     if (r->get_header_value("Content-Type") != "application/json") {
-      return ::testing::AssertionFailure() << "Content-Type " << r->get_header_value("Content-Type");
+      return ::testing::AssertionFailure()
+             << "Content-Type " << r->get_header_value("Content-Type");
     }
     if (r->body.find(kSecret) != std::string::npos) {
       return ::testing::AssertionFailure() << "the secret leaked: " << r->body;
@@ -172,8 +173,8 @@ TEST_F(WebhookReceiverTest, SignatureProblemsAre400Or401) {
 
   // Two TL-Signature headers are ambiguous.
   httplib::Headers two = {{"TL-Signature", Signature(body)}, {"TL-Signature", Signature(body)}};
-  EXPECT_TRUE(IsError(client_->Post(kPath, two, body, "application/json"), 400,
-                      "malformed_signature"));
+  EXPECT_TRUE(
+      IsError(client_->Post(kPath, two, body, "application/json"), 400, "malformed_signature"));
 
   EXPECT_TRUE(events().empty());
   // None of these made the id "seen": the genuine delivery is accepted.

@@ -96,25 +96,24 @@ TEST(WebhookVerifierTest, AcceptsV13EventAndParsesFields) {
   ASSERT_TRUE(r.event->duration_seconds.has_value());
   EXPECT_DOUBLE_EQ(*r.event->duration_seconds, 30);
   // 17:22:18.372553 at +09:00 is 08:22:18.372553 UTC.
-  EXPECT_EQ(r.event->created_at, absl::FromCivil(absl::CivilSecond(2022, 8, 1, 8, 22, 18),
-                                                 absl::UTCTimeZone()) +
-                                     absl::Microseconds(372553));
+  EXPECT_EQ(r.event->created_at,
+            absl::FromCivil(absl::CivilSecond(2022, 8, 1, 8, 22, 18), absl::UTCTimeZone()) +
+                absl::Microseconds(372553));
 }
 
 TEST(WebhookVerifierTest, AcceptsV12EngineBodyAndUnknownTypes) {
   WebhookVerifier verifier(Options());
-  const std::string body =
-      json{{"id", "whe_v12"},
-           {"created_at", "2024-01-16T07:59:40.879Z"},
-           {"type", "index.task.failed"},
-           {"data",
-            {{"id", "0123456789abcdef01234567"},
-             {"status", "failed"},
-             {"engines",
-              {{{"name", "marengo2.6"},
-                {"options", {"visual", "conversation", "text_in_video", "logo"}}}}},
-             {"tags", json::array()}}}}
-          .dump();
+  const json event = {{"id", "whe_v12"},
+                      {"created_at", "2024-01-16T07:59:40.879Z"},
+                      {"type", "index.task.failed"},
+                      {"data",
+                       {{"id", "0123456789abcdef01234567"},
+                        {"status", "failed"},
+                        {"engines",
+                         {{{"name", "marengo2.6"},
+                           {"options", {"visual", "conversation", "text_in_video", "logo"}}}}},
+                        {"tags", json::array()}}}};
+  const std::string body = event.dump();
   WebhookVerifier::Result r = verifier.Verify(Header(kT, body), body, At(kT));
   ASSERT_TRUE(r.event.has_value()) << r.message;
   EXPECT_EQ(r.event->type, "index.task.failed");
@@ -196,16 +195,16 @@ TEST(WebhookVerifierTest, MissingAndMalformedHeaders) {
   }
   for (const std::string& malformed : std::vector<std::string>{
            "garbage",
-           "v1=" + v1,                                  // no t
-           absl::StrCat("t=", kT),                      // no v1
-           absl::StrCat("t=", kT, ",v0=", v1),          // only an unknown scheme
-           "t=abc,v1=" + v1,                            // t not a number
-           "t=-5,v1=" + v1,                             // signed
-           "t=,v1=" + v1,                               // empty
-           "t=1659342128.5,v1=" + v1,                   // fraction
-           "t=99999999999999999999,v1=" + v1,           // overflows
+           "v1=" + v1,                                     // no t
+           absl::StrCat("t=", kT),                         // no v1
+           absl::StrCat("t=", kT, ",v0=", v1),             // only an unknown scheme
+           "t=abc,v1=" + v1,                               // t not a number
+           "t=-5,v1=" + v1,                                // signed
+           "t=,v1=" + v1,                                  // empty
+           "t=1659342128.5,v1=" + v1,                      // fraction
+           "t=99999999999999999999,v1=" + v1,              // overflows
            absl::StrCat("t=", kT, ",t=", kT, ",v1=", v1),  // two t
-           absl::StrCat("t=", kT, ",", v1),             // element without '='
+           absl::StrCat("t=", kT, ",", v1),                // element without '='
            absl::StrCat("t=", kT, ",v1=a,v1=b,v1=c,v1=d,v1=e,v1=f,v1=g,v1=h,v1=", v1),  // 9 v1
        }) {
     WebhookVerifier::Result r = verifier.Verify(malformed, body, At(kT));
@@ -219,8 +218,8 @@ TEST(WebhookVerifierTest, ToleratesSpacesAndUnknownElements) {
   const std::string body = EventBody();
   const std::string v1 = HmacHex(kSecret, absl::StrCat(kT, ".", body));
   // Split on the first '=' only: a value may contain '='.
-  WebhookVerifier::Result r = verifier.Verify(
-      absl::StrCat(" t = ", kT, " , v0=x=y ,, v1= ", v1, " "), body, At(kT));
+  WebhookVerifier::Result r =
+      verifier.Verify(absl::StrCat(" t = ", kT, " , v0=x=y ,, v1= ", v1, " "), body, At(kT));
   EXPECT_FALSE(r.rejection.has_value()) << r.message;
 }
 
@@ -240,9 +239,8 @@ TEST(WebhookVerifierTest, SignaturesOfOtherLengthsOrCaseAreRejected) {
   WebhookVerifier verifier(Options());
   const std::string body = EventBody();
   const std::string v1 = HmacHex(kSecret, absl::StrCat(kT, ".", body));
-  for (const std::string& candidate :
-       {v1 + "00", v1.substr(0, 63), v1.substr(0, 32), std::string(), absl::AsciiStrToUpper(v1),
-        v1 + v1}) {
+  for (const std::string& candidate : {v1 + "00", v1.substr(0, 63), v1.substr(0, 32), std::string(),
+                                       absl::AsciiStrToUpper(v1), v1 + v1}) {
     EXPECT_EQ(verifier.Verify(absl::StrCat("t=", kT, ",v1=", candidate), body, At(kT)).rejection,
               WebhookRejection::kBadSignature)
         << candidate;
