@@ -16,6 +16,39 @@ namespace tlgw {
 
 GatewayServer::GatewayServer(GatewayOptions options) : options_(std::move(options)) {}
 
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> GatewayServer::ServerCredentials(
+    const TlsOptions& tls) {
+  if (tls.cert_pem.empty() && tls.key_pem.empty()) {
+    if (!tls.client_ca_pem.empty()) {
+      return absl::InvalidArgumentError("--tls_client_ca: needs --tls_cert and --tls_key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (tls.cert_pem.empty() || tls.key_pem.empty()) {
+    return absl::InvalidArgumentError("--tls_cert and --tls_key: give both or neither");
+  }
+  grpc::SslServerCredentialsOptions ssl(tls.client_ca_pem.empty()
+                                            ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                            : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  ssl.pem_root_certs = tls.client_ca_pem;
+  ssl.pem_key_cert_pairs.push_back({tls.key_pem, tls.cert_pem});
+  return grpc::SslServerCredentials(ssl);
+}
+
+std::shared_ptr<const GatewayConfig> GatewayServer::config() const {
+  absl::MutexLock lock(&config_mu_);
+  return config_;
+}
+
+absl::StatusOr<std::string> GatewayServer::Reload(const GatewayConfig& config) {
+  // Permissions and keys first: if they are refused, nothing changes.
+  auto changes = auth_->Reload(config);
+  if (!changes.ok()) return changes.status();
+  absl::MutexLock lock(&config_mu_);
+  config_ = std::make_shared<const GatewayConfig>(config);
+  return changes;
+}
+
 absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOptions options) {
   auto g = std::unique_ptr<GatewayServer>(new GatewayServer(std::move(options)));
   const GatewayOptions& o = g->options_;
@@ -30,23 +63,37 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOpti
   auto store = SqliteRequestStore::Open(o.state_db);
   if (!store.ok()) return store.status();
   g->store_ = *std::move(store);
+  auto auth = Authenticator::Create(o.config, o.api_key);
+  if (!auth.ok()) return auth.status();
+  g->auth_ = *std::move(auth);
+  if (o.audit_log != "none") {
+    auto audit = AuditLog::Open(o.audit_log);
+    if (!audit.ok()) return audit.status();
+    g->audit_ = *std::move(audit);
+  }
+  g->config_ = std::make_shared<const GatewayConfig>(o.config);
 
+  Authenticator* authn = g->auth_.get();
+  auto key_for = [authn](const std::string& tenant) { return authn->CurrentKey(tenant); };
   g->poll_budget_ = std::make_unique<PollBudget>(o.watch.max_polls_per_second);
   g->task_hub_ = std::make_unique<TaskWatchHub>(o.watch, g->client_.get(), g->scheduler_.get(),
-                                                g->poll_budget_.get());
+                                                g->poll_budget_.get(), key_for);
   g->deps_.client = g->client_.get();
   TaskWatchHub* task_hub = g->task_hub_.get();
   g->index_hub_ = std::make_unique<IndexWatchHub>(o.watch, g->client_.get(), g->scheduler_.get(),
                                                   g->poll_budget_.get(),
-                                                  [task_hub] { return task_hub->WebhooksActive(); });
+                                                  [task_hub] { return task_hub->WebhooksActive(); }, key_for);
   g->deps_.task_hub = g->task_hub_.get();
   g->deps_.index_hub = g->index_hub_.get();
   g->deps_.scheduler = g->scheduler_.get();
   g->deps_.poll_budget = g->poll_budget_.get();
   g->deps_.watch = o.watch;
   g->deps_.requests = g->store_.get();
-  g->deps_.config = &o.config;
-  g->deps_.api_key = o.api_key;
+  g->deps_.owners = g->store_.get();
+  g->deps_.auth = g->auth_.get();
+  g->deps_.audit = g->audit_.get();
+  GatewayServer* self = g.get();
+  g->deps_.config = [self] { return self->config(); };
   g->upload_service_ = std::make_unique<UploadServiceImpl>(&g->deps_);
   g->task_service_ = std::make_unique<TaskServiceImpl>(&g->deps_);
   g->integration_service_ = std::make_unique<IntegrationServiceImpl>(&g->deps_);
@@ -54,12 +101,15 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOpti
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(o.listen, grpc::InsecureServerCredentials(), &g->port_);
+  auto credentials = ServerCredentials(o.tls);
+  if (!credentials.ok()) return credentials.status();
+  builder.AddListeningPort(o.listen, *credentials, &g->port_);
   builder.RegisterService(g->upload_service_.get());
   builder.RegisterService(g->task_service_.get());
   builder.RegisterService(g->integration_service_.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(g->calls_.Factory());
+  if (g->audit_ != nullptr) interceptors.push_back(g->audit_->Factory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   g->server_ = builder.BuildAndStart();
   if (g->server_ == nullptr || g->port_ == 0) {
@@ -79,6 +129,19 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOpti
         });
     if (!admin.ok()) return admin.status();
     g->admin_ = *std::move(admin);
+  }
+  if (!o.webhook_host.empty()) {
+    IndexWatchHub* index_hub = g->index_hub_.get();
+    WebhookReceiverOptions wo;
+    wo.host = o.webhook_host;
+    wo.port = o.webhook_port;
+    wo.verifier.secrets = o.webhook_secrets;
+    auto receiver = WebhookReceiver::Start(wo, [task_hub, index_hub](const WebhookEvent& e) {
+      task_hub->OnWebhook(e.task_id, e.status);
+      index_hub->OnWebhook(e.task_id);
+    });
+    if (!receiver.ok()) return receiver.status();
+    g->webhooks_ = *std::move(receiver);
   }
   auto* health = g->server_->GetHealthCheckService();
   for (const char* service : {"twelvelabs.gateway.v1.UploadService", "twelvelabs.gateway.v1.TaskService",
@@ -132,6 +195,16 @@ std::string GatewayServer::MetricsText() {
   Metric(&out, "tl_gateway_watch_subscribers", "gauge", "", is.subscribers, "kind=\"index\"");
   Metric(&out, "tl_gateway_watch_polls_total", "counter", "", is.polls, "kind=\"index\"");
   Metric(&out, "tl_gateway_watch_polls_saved_total", "counter", "", is.polls_saved, "kind=\"index\"");
+  if (webhooks_ != nullptr) {
+    WebhookReceiver::Stats ws = webhooks_->stats();
+    Metric(&out, "tl_gateway_webhook_events_total", "counter", "Webhook deliveries by outcome.", ws.accepted,
+           "outcome=\"accepted\"");
+    Metric(&out, "tl_gateway_webhook_events_total", "counter", "", ws.duplicates, "outcome=\"duplicate\"");
+    for (const auto& [reason, n] : ws.rejected) {
+      Metric(&out, "tl_gateway_webhook_events_total", "counter", "", n,
+             absl::StrCat("outcome=\"rejected\",reason=\"", reason, "\""));
+    }
+  }
   return out;
 }
 
@@ -165,6 +238,7 @@ void GatewayServer::Shutdown() {
   }
   transport_.reset();
   if (admin_ != nullptr) admin_->Stop();
+  if (webhooks_ != nullptr) webhooks_->Stop();
 }
 
 }  // namespace tlgw

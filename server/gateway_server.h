@@ -15,6 +15,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/admin/admin_server.h"
+#include "server/audit/audit_log.h"
+#include "server/auth/authenticator.h"
 #include "server/common/call_counter.h"
 #include "server/common/scheduler.h"
 #include "server/config/config.h"
@@ -29,14 +31,29 @@
 #include "server/watch/poll_budget.h"
 #include "server/watch/task_watch_hub.h"
 #include "server/watch/watch_options.h"
+#include "server/webhook/webhook_receiver.h"
 
 namespace tlgw {
+
+struct TlsOptions {
+  std::string cert_pem;
+  std::string key_pem;       // never logged
+  std::string client_ca_pem;  // when set, clients must present a certificate it signed
+};
 
 struct GatewayOptions {
   std::string listen = "127.0.0.1:50051";  // port 0 picks a free one
   ClientOptions client;                     // client.base_url is the upstream URL
-  std::string api_key;                      // never logged
-  GatewayConfig config;
+  // Open single-key mode's key (no clients configured); never logged.
+  std::string api_key;
+  GatewayConfig config;  // keys resolved
+  TlsOptions tls;
+  // "-" or "" = stderr, "none" = off, else a file appended to.
+  std::string audit_log = "-";
+  // The webhook receiver; empty host = off.
+  std::string webhook_host;
+  int webhook_port = 0;
+  std::vector<std::string> webhook_secrets;
   std::string state_db = ":memory:";
   WatchOptions watch;
   // The admin HTTP endpoint (/healthz, /readyz, /metrics); empty host = off.
@@ -53,6 +70,13 @@ class GatewayServer {
 
   int port() const { return port_; }
   int admin_port() const { return admin_ != nullptr ? admin_->port() : 0; }
+  int webhook_port() const { return webhooks_ != nullptr ? webhooks_->port() : 0; }
+  // Applies a new configuration (keys resolved): clients, tenants, keys and
+  // integrations change for new calls at once; calls in flight finish as
+  // they began; streams of revoked clients end. Returns what changed (no
+  // secrets), or why it was refused (the old configuration stays).
+  absl::StatusOr<std::string> Reload(const GatewayConfig& config);
+  std::shared_ptr<const GatewayConfig> config() const;
   // The Prometheus text of /metrics.
   std::string MetricsText();
   const TwelveLabsClient& client() const { return *client_; }
@@ -64,12 +88,17 @@ class GatewayServer {
 
  private:
   explicit GatewayServer(GatewayOptions options);
+  static absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const TlsOptions& tls);
 
   GatewayOptions options_;
   // Destroyed in reverse order: the transport first (its destructor fails
   // pending requests, whose callbacks still use the client and the store).
   std::unique_ptr<ThreadScheduler> scheduler_;
-  std::unique_ptr<RequestStore> store_;
+  std::unique_ptr<SqliteRequestStore> store_;
+  std::unique_ptr<Authenticator> auth_;
+  std::unique_ptr<AuditLog> audit_;
+  mutable absl::Mutex config_mu_;
+  std::shared_ptr<const GatewayConfig> config_ ABSL_GUARDED_BY(config_mu_);
   std::unique_ptr<TwelveLabsClient> client_;
   std::unique_ptr<PollBudget> poll_budget_;
   std::unique_ptr<TaskWatchHub> task_hub_;
@@ -81,6 +110,7 @@ class GatewayServer {
   CallCounter calls_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<WebhookReceiver> webhooks_;
   std::unique_ptr<HttpTransport> transport_;
   int port_ = 0;
   bool shut_down_ = false;

@@ -7,11 +7,16 @@
 // serve made-up data.
 #include <malloc.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <atomic>
 #include <fstream>
+#include <iostream>
+#include <optional>
+#include <thread>
 #include <random>
 #include <sstream>
 #include <string>
@@ -19,12 +24,19 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/reflection.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/common/log.h"
 #include "server/gateway_server.h"
+#include "server/auth/authenticator.h"
 #include "sim/simulator.h"
+#include <httplib.h>
+#include <nlohmann/json.hpp>
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC address, HOST:PORT (port 0 picks one)");
 ABSL_FLAG(std::string, upstream_url, "https://api.twelvelabs.io/v1.2",
@@ -50,6 +62,22 @@ ABSL_FLAG(double, watch_max_interval_seconds, 60, "longest time between two poll
 ABSL_FLAG(double, webhook_safety_interval_seconds, 60,
           "poll interval while signed webhooks are arriving (a safety net for a lost one)");
 ABSL_FLAG(double, max_polls_per_second, 20, "upstream polls per second across all watches");
+ABSL_FLAG(bool, allow_unauthenticated, false,
+          "without clients in --config, serve callers without tokens even when not listening on "
+          "loopback (by default open single-key mode is loopback-only)");
+ABSL_FLAG(std::string, audit_log, "-",
+          "audit trail, one JSON line per call: a file to append to, '-' for stderr, 'none' for off");
+ABSL_FLAG(std::string, webhook_listen, "",
+          "HOST:PORT of the webhook receiver (POST /webhooks/twelvelabs); empty = off. Secret from "
+          "TWELVELABS_WEBHOOK_SECRET or --webhook_secret_file");
+ABSL_FLAG(std::string, webhook_secret_file, "", "a file holding the webhook secret");
+ABSL_FLAG(std::string, webhook_port_file, "", "write the bound webhook port here once serving");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain for TLS on the gRPC port");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle: clients must present a certificate it signed (mutual TLS)");
+ABSL_FLAG(double, config_poll_seconds, 2,
+          "how often to check --config for changes (0 = only on SIGHUP)");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
 namespace {
@@ -78,6 +106,55 @@ void WritePortFile(const std::string& path, int port) {
   std::rename(tmp.c_str(), path.c_str());
 }
 
+// "HOST:PORT" -> host, port; false if malformed.
+bool SplitHostPort(const std::string& hp, std::string* host, int* port) {
+  size_t colon = hp.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  *host = hp.substr(0, colon);
+  return absl::SimpleAtoi(hp.substr(colon + 1), port) && *port >= 0 && *port < 65536;
+}
+
+bool IsLoopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || absl::StartsWith(host, "127.");
+}
+
+std::optional<std::string> GetEnv(const std::string& name) {
+  const char* v = std::getenv(name.c_str());
+  if (v == nullptr) return std::nullopt;
+  return std::string(v);
+}
+
+// Loads --config with its keys resolved.
+absl::StatusOr<tlgw::GatewayConfig> LoadConfig(const std::string& path) {
+  auto config = tlgw::LoadConfigFile(path);
+  if (!config.ok()) return config.status();
+  if (auto s = tlgw::ResolveKeys(&*config, GetEnv); !s.ok()) return s;
+  return config;
+}
+
+// `gateway hash-token`: makes a new client token and prints it with the
+// SHA-256 to put in the config; `gateway hash-token -` hashes a token read
+// from standard input instead.
+int HashToken(int argc, char** argv) {
+  if (argc > 2 && std::string(argv[2]) == "-") {
+    std::string token;
+    std::getline(std::cin, token);
+    token = std::string(absl::StripAsciiWhitespace(token));
+    if (token.empty()) {
+      std::cerr << "hash-token: no token on standard input\n";
+      return 2;
+    }
+    std::cout << tlgw::TokenSha256(token) << "\n";
+    return 0;
+  }
+  std::string token = tlgw::NewToken();
+  std::cout << "token:        " << token << "\n"
+            << "token_sha256: " << tlgw::TokenSha256(token) << "\n"
+            << "Give the token to the client (it sends 'authorization: Bearer <token>'); put only\n"
+            << "token_sha256 in the gateway's config file.\n";
+  return 0;
+}
+
 int Fail(absl::string_view message) {
   tlgw::Log(tlgw::LogLevel::kError, "main", message);
   return 2;
@@ -91,7 +168,9 @@ int main(int argc, char** argv) {
   // and resident memory creeps up with concurrent uploads; a fixed
   // threshold returns every large block to the system when freed.
   mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-  absl::SetProgramUsageMessage("tl-gateway: gRPC gateway to the Twelve Labs API");
+  if (argc > 1 && std::string(argv[1]) == "hash-token") return HashToken(argc, argv);
+  absl::SetProgramUsageMessage(
+      "tl-gateway: gRPC gateway to the Twelve Labs API\n  gateway [flags]\n  gateway hash-token [-]");
   absl::ParseCommandLine(argc, argv);
   std::string level = absl::GetFlag(FLAGS_log_level);
   if (level == "debug") tlgw::SetMinLogLevel(tlgw::LogLevel::kDebug);
@@ -132,16 +211,41 @@ int main(int argc, char** argv) {
   }
   if (!(options.watch.max_polls_per_second > 0)) return Fail("--max_polls_per_second: must be positive");
   if (std::string admin = absl::GetFlag(FLAGS_admin_listen); !admin.empty()) {
-    size_t colon = admin.rfind(':');
-    if (colon == std::string::npos || colon == 0 ||
-        !absl::SimpleAtoi(admin.substr(colon + 1), &options.admin_port)) {
+    if (!SplitHostPort(admin, &options.admin_host, &options.admin_port)) {
       return Fail("--admin_listen: must be HOST:PORT, e.g. 127.0.0.1:9464");
     }
-    options.admin_host = admin.substr(0, colon);
+  }
+  if (std::string hook = absl::GetFlag(FLAGS_webhook_listen); !hook.empty()) {
+    if (!SplitHostPort(hook, &options.webhook_host, &options.webhook_port)) {
+      return Fail("--webhook_listen: must be HOST:PORT, e.g. 0.0.0.0:8443");
+    }
+    std::string secret;
+    if (std::string f = absl::GetFlag(FLAGS_webhook_secret_file); !f.empty()) {
+      secret = ReadKeyFile(f);
+      if (secret.empty()) return Fail("--webhook_secret_file: the file is missing or empty");
+    } else if (auto v = GetEnv("TWELVELABS_WEBHOOK_SECRET")) {
+      secret = *v;
+    }
+    if (secret.empty() && !absl::GetFlag(FLAGS_simulate)) {
+      return Fail("--webhook_listen: needs the webhook secret in TWELVELABS_WEBHOOK_SECRET or "
+                  "--webhook_secret_file (the dashboard's \"Reveal Secret\")");
+    }
+    if (secret.empty()) secret = RandomKey();  // simulated webhooks: any shared secret will do
+    options.webhook_secrets = {secret};
+  }
+  options.audit_log = absl::GetFlag(FLAGS_audit_log);
+  for (auto [flag, out] : {std::make_pair(&FLAGS_tls_cert, &options.tls.cert_pem),
+                           std::make_pair(&FLAGS_tls_key, &options.tls.key_pem),
+                           std::make_pair(&FLAGS_tls_client_ca, &options.tls.client_ca_pem)}) {
+    std::string path = absl::GetFlag(*flag);
+    if (path.empty()) continue;
+    *out = ReadKeyFile(path);
+    if (out->empty()) return Fail(absl::StrCat("--", absl::GetFlagReflectionHandle(*flag).Name(), ": cannot read '", path, "'"));
   }
   std::string upstream = absl::GetFlag(FLAGS_upstream_url);
-  if (!absl::GetFlag(FLAGS_config).empty()) {
-    auto config = tlgw::LoadConfigFile(absl::GetFlag(FLAGS_config));
+  const std::string config_path = absl::GetFlag(FLAGS_config);
+  if (!config_path.empty()) {
+    auto config = LoadConfig(config_path);
     if (!config.ok()) return Fail(config.status().message());
     options.config = *std::move(config);
     if (!options.config.upstream_url.empty()) upstream = options.config.upstream_url;
@@ -163,6 +267,10 @@ int main(int argc, char** argv) {
     tlsim::SimulatorOptions sim_options;
     key = RandomKey();  // a throwaway key shared only with the in-process simulator
     sim_options.api_keys = {key};
+    // Configured tenants' keys work against the simulator too.
+    for (const auto& t : options.config.tenants) {
+      sim_options.api_keys.insert(sim_options.api_keys.end(), t.resolved_keys.begin(), t.resolved_keys.end());
+    }
     sim_options.stage_seconds = absl::GetFlag(FLAGS_sim_stage_seconds);
     auto started = tlsim::Simulator::Start(sim_options);
     if (!started.ok()) return Fail(absl::StrCat("simulator: ", started.status().message()));
@@ -173,12 +281,27 @@ int main(int argc, char** argv) {
               {{"simulator_url", upstream},
                {"seed_index_id", sim_options.seed_index_id},
                {"seed_integration_id", sim_options.seed_integration_id}});
-  } else if (key.empty()) {
+  } else if (key.empty() && options.config.tenants.empty()) {
     return Fail("no Twelve Labs API key: set TWELVELABS_API_KEY (or TWELVELABS_API_KEY_FILE), "
-                "or pass --simulate to use the built-in simulator");
+                "configure tenants in --config, or pass --simulate to use the built-in simulator");
+  }
+  if (options.config.clients.empty()) {
+    std::string host;
+    int port = 0;
+    if (!SplitHostPort(options.listen, &host, &port)) return Fail("--listen: must be HOST:PORT");
+    if (!IsLoopback(host) && !absl::GetFlag(FLAGS_allow_unauthenticated)) {
+      return Fail("--listen: without clients in --config the gateway serves anyone with its key, "
+                  "so it listens only on loopback; configure clients, or pass "
+                  "--allow_unauthenticated to accept callers without tokens");
+    }
+    tlgw::Log(tlgw::LogLevel::kWarning, "main",
+              "open single-key mode: callers need no token (no clients configured)",
+              {{"listen", options.listen}});
   }
   options.client.base_url = upstream;
   options.api_key = key;
+  const std::string options_webhook_secret =
+      options.webhook_secrets.empty() ? std::string() : options.webhook_secrets.front();
 
   auto server = tlgw::GatewayServer::Create(std::move(options));
   if (!server.ok()) return Fail(server.status().message());
@@ -188,18 +311,62 @@ int main(int argc, char** argv) {
              {"upstream_url", upstream},
              {"api_version", tlgw::VersionName(*version)}});
   WritePortFile(absl::GetFlag(FLAGS_admin_port_file), (*server)->admin_port());
+  WritePortFile(absl::GetFlag(FLAGS_webhook_port_file), (*server)->webhook_port());
+  if (sim != nullptr && (*server)->webhook_port() != 0) {
+    // Point the in-process simulator's webhooks at the receiver.
+    httplib::Client control("127.0.0.1", sim->port());
+    nlohmann::json body = {{"url", absl::StrCat("http://127.0.0.1:", (*server)->webhook_port(),
+                                                "/webhooks/twelvelabs")},
+                           {"secret", options_webhook_secret}};
+    auto r = control.Post("/_sim/webhooks/config", body.dump(), "application/json");
+    if (!r || r->status != 200) tlgw::Log(tlgw::LogLevel::kWarning, "main", "simulator webhooks not configured");
+  }
+  // Config changes are noticed by polling the file's mtime and size; a
+  // change raises SIGHUP, so every reload takes the same path.
+  absl::Notification stop_watcher;
+  std::thread watcher;
+  double poll = absl::GetFlag(FLAGS_config_poll_seconds);
+  if (!config_path.empty() && poll > 0) {
+    watcher = std::thread([&stop_watcher, config_path, poll] {
+      struct stat last {};
+      stat(config_path.c_str(), &last);
+      while (!stop_watcher.WaitForNotificationWithTimeout(absl::Seconds(poll))) {
+        struct stat now {};
+        if (stat(config_path.c_str(), &now) != 0) continue;
+        if (now.st_mtim.tv_sec != last.st_mtim.tv_sec || now.st_mtim.tv_nsec != last.st_mtim.tv_nsec ||
+            now.st_size != last.st_size) {
+          last = now;
+          kill(getpid(), SIGHUP);
+        }
+      }
+    });
+  }
   WritePortFile(absl::GetFlag(FLAGS_port_file), (*server)->port());
 
   while (true) {
     int sig = 0;
     sigwait(&signals, &sig);
     if (sig == SIGHUP) {
-      tlgw::Log(tlgw::LogLevel::kInfo, "main", "SIGHUP ignored: configuration is read only at start-up");
+      if (config_path.empty()) {
+        tlgw::Log(tlgw::LogLevel::kInfo, "main", "SIGHUP: no --config to reload");
+        continue;
+      }
+      auto config = LoadConfig(config_path);
+      absl::StatusOr<std::string> changed =
+          config.ok() ? (*server)->Reload(*config) : absl::StatusOr<std::string>(config.status());
+      if (changed.ok()) {
+        tlgw::Log(tlgw::LogLevel::kInfo, "main", "configuration reloaded", {{"changes", *changed}});
+      } else {
+        tlgw::Log(tlgw::LogLevel::kError, "main", "configuration NOT reloaded; the previous one stays",
+                  {{"error", std::string(changed.status().message())}});
+      }
       continue;
     }
     tlgw::Log(tlgw::LogLevel::kInfo, "main", "shutting down", {{"signal", strsignal(sig)}});
     break;
   }
+  stop_watcher.Notify();
+  if (watcher.joinable()) watcher.join();
   (*server)->Shutdown();
   server->reset();
   if (sim != nullptr) sim->Stop();

@@ -58,11 +58,12 @@ void ReadCreated(const ServiceDeps& deps, const CallOptions& opts, CreatedTask c
 
 }  // namespace
 
-void RunCreate(const ServiceDeps& deps, const CallOptions& opts, const std::string& method,
+void RunCreate(const ServiceDeps& deps, const CallOptions& opts, const std::string& tenant,
+               const std::string& method,
                const google::protobuf::Message& request, const std::string& request_id,
                const std::string& index_id, StartCreate start,
                absl::AnyInvocable<void(absl::StatusOr<gw::Task>)> done) {
-  std::string scope = absl::StrCat(deps.tenant, "/", method);
+  std::string scope = absl::StrCat(tenant, "/", method);
   if (!request_id.empty()) {
     auto claim = deps.requests->Claim(scope, request_id, RequestFingerprint(request));
     if (!claim.ok()) {
@@ -93,8 +94,14 @@ void RunCreate(const ServiceDeps& deps, const CallOptions& opts, const std::stri
     }
   }
   const ServiceDeps* d = &deps;
-  start([d, opts, scope, request_id, index_id,
+  start([d, opts, scope, tenant, request_id, index_id,
          done = std::move(done)](absl::StatusOr<CreatedTask> created) mutable {
+    if (created.ok()) {
+      // Before anything else, so no tenant can ever see it unowned.
+      if (absl::Status s = d->owners->RecordOwner(created->id, tenant); !s.ok()) {
+        Log(LogLevel::kError, "create", "task owner not recorded", {{"task_id", created->id}});
+      }
+    }
     if (!request_id.empty()) {
       absl::Status s = created.ok() ? d->requests->Complete(scope, request_id, created->id)
                                     : d->requests->Release(scope, request_id);

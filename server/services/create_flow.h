@@ -26,7 +26,9 @@ using StartCreate = absl::AnyInvocable<void(TwelveLabsClient::Done<CreatedTask>)
 // read fails the create still succeeded, so `done` gets a Task holding what
 // the create returned (id, index id, video id) rather than an error that
 // would make the caller create again.
-void RunCreate(const ServiceDeps& deps, const CallOptions& opts, const std::string& method,
+// The created task is recorded as `tenant`'s.
+void RunCreate(const ServiceDeps& deps, const CallOptions& opts, const std::string& tenant,
+               const std::string& method,
                const google::protobuf::Message& request, const std::string& request_id,
                const std::string& index_id, StartCreate start,
                absl::AnyInvocable<void(absl::StatusOr<gw::Task>)> done);

@@ -1,50 +1,69 @@
-// What the gRPC services share: the REST client, the request_id store, the
-// configuration and the Twelve Labs key. Owned by GatewayServer; services
-// hold pointers that must not outlive it.
+// What the gRPC services share, and the admission step every call goes
+// through: authentication, permissions, rate limit and the audit record.
+// Owned by GatewayServer; services hold pointers that must not outlive it.
 #ifndef TL_GATEWAY_SERVER_SERVICES_DEPS_H_
 #define TL_GATEWAY_SERVER_SERVICES_DEPS_H_
 
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
 #include <string>
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/audit/audit_log.h"
+#include "server/auth/authenticator.h"
+#include "server/common/scheduler.h"
 #include "server/config/config.h"
 #include "server/state/request_store.h"
 #include "server/twelvelabs/client.h"
 #include "server/watch/index_watch_hub.h"
-#include "server/watch/task_watch_hub.h"
 #include "server/watch/poll_budget.h"
+#include "server/watch/task_watch_hub.h"
 #include "server/watch/watch_options.h"
-#include "server/common/scheduler.h"
 
 namespace tlgw {
 
 struct ServiceDeps {
   TwelveLabsClient* client = nullptr;
   RequestStore* requests = nullptr;
+  OwnershipStore* owners = nullptr;
+  Authenticator* auth = nullptr;
+  AuditLog* audit = nullptr;  // may be null: no audit trail
   TaskWatchHub* task_hub = nullptr;
   IndexWatchHub* index_hub = nullptr;
   Scheduler* scheduler = nullptr;
   PollBudget* poll_budget = nullptr;
   WatchOptions watch;
-  const GatewayConfig* config = nullptr;
-  // The one tenant's key until multi-tenant configuration arrives. Never
-  // logged, never put in a message.
-  std::string api_key;
-  std::string tenant = "default";
+  // The configuration in force (it can be reloaded).
+  std::function<std::shared_ptr<const GatewayConfig>()> config;
 };
 
-// The caller's deadline and the key to use for one call.
-inline CallOptions CallOptionsFor(const grpc::CallbackServerContext* ctx, const ServiceDeps& deps) {
+// An admitted call: who called, and the options for its upstream calls.
+struct Admitted {
+  CallIdentity who;
   CallOptions opts;
-  auto deadline = ctx->deadline();
-  opts.deadline = deadline == std::chrono::system_clock::time_point::max()
-                      ? absl::InfiniteFuture()
-                      : absl::FromChrono(deadline);
-  opts.api_key = deps.api_key;
-  return opts;
-}
+};
+
+// Authorizes the call for `method` ("TaskService.GetTask") and
+// `resources`, and attaches its audit record (`audit_ids` are the ids the
+// call names). The error is what the caller must get.
+absl::StatusOr<Admitted> Admit(const ServiceDeps& deps, grpc::CallbackServerContext* ctx,
+                               absl::string_view method, const CallResources& resources,
+                               std::map<std::string, std::string> audit_ids);
+
+// Whether `who` may see task `task_id`: its tenant created it, or the
+// gateway has no record of it and the tenant alone uses its upstream key.
+bool TaskVisible(const ServiceDeps& deps, const CallIdentity& who, const std::string& task_id);
+
+// The NOT_FOUND every "no such task" answer uses, whether upstream has no
+// such task or another tenant owns it, so the two cannot be told apart.
+absl::Status TaskNotFound(const std::string& task_id);
+// `s` with a NOT_FOUND from upstream replaced by TaskNotFound(task_id).
+absl::Status UniformNotFound(absl::Status s, const std::string& task_id);
 
 }  // namespace tlgw
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/log.h"
 #include "server/common/status_details.h"
 #include "server/services/page_token.h"
 #include "server/services/reactor_util.h"
@@ -16,29 +17,50 @@ namespace tlgw {
 
 namespace gw = ::twelvelabs::gateway::v1;
 
-absl::StatusOr<const IntegrationConfig*> IntegrationServiceImpl::Resolve(
-    const std::string& name_or_id) const {
+namespace {
+
+absl::Status NotConfigured(const std::string& name_or_id) {
+  return WithErrorInfo(
+      absl::NotFoundError(absl::StrCat("integration: '", name_or_id.size() > 100 ? "(long value)" : name_or_id,
+                                       "' is not configured in this gateway; ListIntegrations "
+                                       "shows the ones that are")),
+      "INTEGRATION_NOT_CONFIGURED", kGatewayDomain);
+}
+
+}  // namespace
+
+absl::StatusOr<std::pair<Admitted, IntegrationConfig>> IntegrationServiceImpl::AdmitIntegration(
+    grpc::CallbackServerContext* ctx, absl::string_view method, const std::string& name_or_id,
+    const std::string& index_id) const {
   if (name_or_id.empty()) {
     return FieldError("integration", "is required: a configured integration name or its id "
                                      "(ListIntegrations shows them)");
   }
-  const IntegrationConfig* ic = FindIntegration(*deps_->config, name_or_id);
-  if (ic == nullptr) {
-    return WithErrorInfo(
-        absl::NotFoundError(absl::StrCat("integration: '", name_or_id.size() > 100 ? "(long value)" : name_or_id,
-                                         "' is not configured in this gateway; ListIntegrations "
-                                         "shows the ones that are")),
-        "INTEGRATION_NOT_CONFIGURED", kGatewayDomain);
+  if (!index_id.empty()) {
+    if (auto s = ValidateId("index_id", index_id); !s.ok()) return s;
   }
-  return ic;
+  std::shared_ptr<const GatewayConfig> config = deps_->config();
+  const IntegrationConfig* found = FindIntegration(*config, name_or_id);
+  IntegrationConfig ic = found != nullptr ? *found : IntegrationConfig{};
+  auto call = Admit(*deps_, ctx, method, {index_id, ic.name, ic.integration_id},
+                    {{"integration", name_or_id}, {"index_id", index_id}});
+  if (!call.ok()) return call.status();
+  // Another tenant's integration does not exist for this caller.
+  if (found == nullptr || ic.tenant != call->who.tenant) return NotConfigured(name_or_id);
+  return std::make_pair(*std::move(call), std::move(ic));
 }
 
 grpc::ServerUnaryReactor* IntegrationServiceImpl::ListIntegrations(
     grpc::CallbackServerContext* ctx, const gw::ListIntegrationsRequest* req,
     gw::ListIntegrationsResponse* resp) {
   if (auto s = ValidatePageSize("page_size", req->page_size(), 100); !s.ok()) return FinishNow(ctx, s);
+  auto call = Admit(*deps_, ctx, "IntegrationService.ListIntegrations", {}, {});
+  if (!call.ok()) return FinishNow(ctx, call.status());
+  std::shared_ptr<const GatewayConfig> config = deps_->config();
   std::vector<const IntegrationConfig*> all;
-  for (const auto& ic : deps_->config->integrations) all.push_back(&ic);
+  for (const auto& ic : config->integrations) {
+    if (ic.tenant == call->who.tenant) all.push_back(&ic);  // only the caller's tenant's
+  }
   std::sort(all.begin(), all.end(), [](auto* a, auto* b) { return a->name < b->name; });
   // Local listing: the token's page is a 1-based position in the sorted list.
   PageToken token{1, req->page_size() > 0 ? req->page_size() : static_cast<int64_t>(all.size()), "i"};
@@ -68,28 +90,41 @@ grpc::ServerUnaryReactor* IntegrationServiceImpl::ListIntegrations(
 grpc::ServerUnaryReactor* IntegrationServiceImpl::ImportVideos(grpc::CallbackServerContext* ctx,
                                                                const gw::ImportVideosRequest* req,
                                                                gw::ImportVideosResponse* resp) {
-  auto ic = Resolve(req->integration());
-  if (!ic.ok()) return FinishNow(ctx, ic.status());
-  if (auto s = ValidateId("index_id", req->index_id()); !s.ok()) return FinishNow(ctx, s);
+  if (req->index_id().empty()) return FinishNow(ctx, ValidateId("index_id", req->index_id()));
   if (req->has_user_metadata()) {
     if (auto s = UserMetadataJson(req->user_metadata(), "user_metadata").status(); !s.ok()) {
       return FinishNow(ctx, s);
     }
   }
+  auto call = AdmitIntegration(ctx, "IntegrationService.ImportVideos", req->integration(), req->index_id());
+  if (!call.ok()) return FinishNow(ctx, call.status());
   auto* reactor = ctx->DefaultReactor();
-  deps_->client->ImportVideos(CallOptionsFor(ctx, *deps_), (*ic)->integration_id, *req,
-                              FinishWith(reactor, resp));
+  const ServiceDeps* deps = deps_;
+  deps_->client->ImportVideos(
+      call->first.opts, call->second.integration_id, *req,
+      [reactor, resp, deps, tenant = call->first.who.tenant](absl::StatusOr<gw::ImportVideosResponse> r) {
+        if (r.ok()) {
+          // Imported videos are tasks of the importing tenant.
+          for (const auto& v : r->videos()) {
+            if (!deps->owners->RecordOwner(v.video_id(), tenant).ok()) {
+              Log(LogLevel::kError, "import", "video owner not recorded", {{"video_id", v.video_id()}});
+            }
+          }
+          *resp = *std::move(r);
+        }
+        reactor->Finish(ToGrpcStatus(r.status()));
+      });
   return reactor;
 }
 
 grpc::ServerUnaryReactor* IntegrationServiceImpl::GetImportStatus(grpc::CallbackServerContext* ctx,
                                                                   const gw::GetImportStatusRequest* req,
                                                                   gw::ImportStatus* resp) {
-  auto ic = Resolve(req->integration());
-  if (!ic.ok()) return FinishNow(ctx, ic.status());
-  if (auto s = ValidateId("index_id", req->index_id()); !s.ok()) return FinishNow(ctx, s);
+  if (req->index_id().empty()) return FinishNow(ctx, ValidateId("index_id", req->index_id()));
+  auto call = AdmitIntegration(ctx, "IntegrationService.GetImportStatus", req->integration(), req->index_id());
+  if (!call.ok()) return FinishNow(ctx, call.status());
   auto* reactor = ctx->DefaultReactor();
-  deps_->client->GetImportStatus(CallOptionsFor(ctx, *deps_), (*ic)->integration_id, req->index_id(),
+  deps_->client->GetImportStatus(call->first.opts, call->second.integration_id, req->index_id(),
                                  FinishWith(reactor, resp));
   return reactor;
 }
@@ -97,28 +132,30 @@ grpc::ServerUnaryReactor* IntegrationServiceImpl::GetImportStatus(grpc::Callback
 grpc::ServerUnaryReactor* IntegrationServiceImpl::ListImportLogs(grpc::CallbackServerContext* ctx,
                                                                  const gw::ListImportLogsRequest* req,
                                                                  gw::ListImportLogsResponse* resp) {
-  auto ic = Resolve(req->integration());
-  if (!ic.ok()) return FinishNow(ctx, ic.status());
+  auto call = AdmitIntegration(ctx, "IntegrationService.ListImportLogs", req->integration(), "");
+  if (!call.ok()) return FinishNow(ctx, call.status());
   auto* reactor = ctx->DefaultReactor();
-  deps_->client->ListImportLogs(CallOptionsFor(ctx, *deps_), (*ic)->integration_id,
-                                FinishWith(reactor, resp));
+  deps_->client->ListImportLogs(call->first.opts, call->second.integration_id, FinishWith(reactor, resp));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* IntegrationServiceImpl::CheckAwsS3Setup(
     grpc::CallbackServerContext* ctx, const gw::CheckAwsS3SetupRequest* req,
     gw::CheckAwsS3SetupResponse* resp) {
+  auto call = Admit(*deps_, ctx, "IntegrationService.CheckAwsS3Setup", {}, {{"bucket", req->bucket()}});
+  if (!call.ok()) return FinishNow(ctx, call.status());
   *resp = tlgw::CheckAwsS3Setup(*req);
   return FinishNow(ctx, absl::OkStatus());
 }
 
 grpc::ServerWriteReactor<gw::ImportStatusEvent>* IntegrationServiceImpl::WatchImport(
     grpc::CallbackServerContext* ctx, const gw::WatchImportRequest* req) {
-  auto ic = Resolve(req->integration());
-  absl::Status s = ic.status();
-  if (s.ok()) s = ValidateId("index_id", req->index_id());
-  if (!s.ok()) return FailedStream<gw::ImportStatusEvent>(s);
-  return NewWatchImportReactor(deps_, CallOptionsFor(ctx, *deps_), (*ic)->integration_id, req->index_id());
+  if (req->index_id().empty()) {
+    return FailedStream<gw::ImportStatusEvent>(ValidateId("index_id", req->index_id()));
+  }
+  auto call = AdmitIntegration(ctx, "IntegrationService.WatchImport", req->integration(), req->index_id());
+  if (!call.ok()) return FailedStream<gw::ImportStatusEvent>(call.status());
+  return NewWatchImportReactor(deps_, call->first.opts, call->second.integration_id, req->index_id());
 }
 
 }  // namespace tlgw

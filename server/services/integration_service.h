@@ -34,8 +34,12 @@ class IntegrationServiceImpl final
       grpc::CallbackServerContext* ctx, const twelvelabs::gateway::v1::WatchImportRequest* req) override;
 
  private:
-  // The configured integration, or NOT_FOUND naming the field.
-  absl::StatusOr<const IntegrationConfig*> Resolve(const std::string& name_or_id) const;
+  // Admits the call to `method` on the integration named `name_or_id`:
+  // the integration must be configured, belong to the caller's tenant (or
+  // it is NOT_FOUND) and be one the client may use.
+  absl::StatusOr<std::pair<Admitted, IntegrationConfig>> AdmitIntegration(
+      grpc::CallbackServerContext* ctx, absl::string_view method, const std::string& name_or_id,
+      const std::string& index_id) const;
 
   const ServiceDeps* const deps_;
 };

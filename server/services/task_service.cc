@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/status_details.h"
 #include "server/services/create_flow.h"
 #include "server/services/page_token.h"
 #include "server/services/reactor_util.h"
@@ -40,13 +41,29 @@ absl::Status ValidateListTasks(const gw::ListTasksRequest& req) {
   return ValidatePageSize("page_size", req.page_size(), kMaxTaskPageSize);
 }
 
+absl::Status IndexDenied(const CallIdentity& who, const std::string& index_id) {
+  return WithErrorInfo(absl::PermissionDeniedError(absl::StrCat("client '", who.client_id,
+                                                                "' may not use index ", index_id)),
+                       "INDEX_NOT_ALLOWED", kGatewayDomain);
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* TaskServiceImpl::GetTask(grpc::CallbackServerContext* ctx,
                                                    const gw::GetTaskRequest* req, gw::Task* resp) {
   if (auto s = ValidateId("task_id", req->task_id()); !s.ok()) return FinishNow(ctx, s);
+  auto call = Admit(*deps_, ctx, "TaskService.GetTask", {}, {{"task_id", req->task_id()}});
+  if (!call.ok()) return FinishNow(ctx, call.status());
+  if (!TaskVisible(*deps_, call->who, req->task_id())) return FinishNow(ctx, TaskNotFound(req->task_id()));
   auto* reactor = ctx->DefaultReactor();
-  deps_->client->GetTask(CallOptionsFor(ctx, *deps_), req->task_id(), FinishWith(reactor, resp));
+  deps_->client->GetTask(call->opts, req->task_id(),
+                         [reactor, resp, who = call->who, id = req->task_id()](absl::StatusOr<gw::Task> task) {
+                           if (task.ok() && !Authenticator::IndexAllowed(who, task->index_id())) {
+                             task = IndexDenied(who, task->index_id());
+                           }
+                           if (task.ok()) *resp = *std::move(task);
+                           reactor->Finish(ToGrpcStatus(UniformNotFound(task.status(), id)));
+                         });
   return reactor;
 }
 
@@ -54,6 +71,12 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ListTasks(grpc::CallbackServerContext
                                                      const gw::ListTasksRequest* req,
                                                      gw::ListTasksResponse* resp) {
   if (auto s = ValidateListTasks(*req); !s.ok()) return FinishNow(ctx, s);
+  auto call = Admit(*deps_, ctx, "TaskService.ListTasks", {req->index_id(), "", ""},
+                    {{"index_id", req->index_id()}});
+  if (!call.ok()) return FinishNow(ctx, call.status());
+  if (req->index_id().empty() && !call->who.indexes.empty()) {
+    return FinishNow(ctx, FieldError("index_id", "is required: this client may list only its own indexes"));
+  }
   // The filters' fingerprint ties a page token to its listing.
   gw::ListTasksRequest filters = *req;
   filters.clear_page_size();
@@ -68,19 +91,28 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ListTasks(grpc::CallbackServerContext
     token = *decoded;
   }
   auto* reactor = ctx->DefaultReactor();
+  const ServiceDeps* deps = deps_;
   deps_->client->ListTasks(
-      CallOptionsFor(ctx, *deps_), *req, static_cast<int>(token.page),
-      static_cast<int>(token.page_size), [reactor, resp, token](absl::StatusOr<TaskPage> page) {
+      call->opts, *req, static_cast<int>(token.page), static_cast<int>(token.page_size),
+      [reactor, resp, token, deps, who = call->who](absl::StatusOr<TaskPage> page) {
         if (!page.ok()) {
           reactor->Finish(ToGrpcStatus(page.status()));
           return;
         }
-        *resp = std::move(page->tasks);
         // More pages when upstream says so; if it sent no page_info, a full
         // page suggests there may be more.
         bool more = page->total_pages > 0
                         ? token.page < page->total_pages
-                        : resp->tasks_size() >= token.page_size && resp->tasks_size() > 0;
+                        : page->tasks.tasks_size() >= token.page_size && page->tasks.tasks_size() > 0;
+        if (who.shares_upstream_key) {
+          // Another tenant's tasks come back from the shared key: drop them.
+          // The page may then be short, and the total is unknown (0).
+          for (auto& t : *page->tasks.mutable_tasks()) {
+            if (TaskVisible(*deps, who, t.id())) *resp->add_tasks() = std::move(t);
+          }
+        } else {
+          *resp = std::move(page->tasks);
+        }
         if (more) {
           PageToken next = token;
           next.page = token.page + 1;
@@ -95,9 +127,31 @@ grpc::ServerUnaryReactor* TaskServiceImpl::DeleteTask(grpc::CallbackServerContex
                                                       const gw::DeleteTaskRequest* req,
                                                       google::protobuf::Empty*) {
   if (auto s = ValidateId("task_id", req->task_id()); !s.ok()) return FinishNow(ctx, s);
+  auto call = Admit(*deps_, ctx, "TaskService.DeleteTask", {}, {{"task_id", req->task_id()}});
+  if (!call.ok()) return FinishNow(ctx, call.status());
+  if (!TaskVisible(*deps_, call->who, req->task_id())) return FinishNow(ctx, TaskNotFound(req->task_id()));
   auto* reactor = ctx->DefaultReactor();
-  deps_->client->DeleteTask(CallOptionsFor(ctx, *deps_), req->task_id(),
-                            [reactor](absl::Status s) { reactor->Finish(ToGrpcStatus(s)); });
+  TwelveLabsClient* client = deps_->client;
+  auto del = [reactor, client, opts = call->opts, id = req->task_id()]() {
+    client->DeleteTask(opts, id, [reactor, id](absl::Status s) {
+      reactor->Finish(ToGrpcStatus(UniformNotFound(s, id)));
+    });
+  };
+  if (call->who.indexes.empty()) {
+    del();
+  } else {
+    // An index-restricted client: read the task to learn its index first.
+    client->GetTask(call->opts, req->task_id(),
+                    [reactor, del, who = call->who, id = req->task_id()](absl::StatusOr<gw::Task> task) {
+                      if (!task.ok()) {
+                        reactor->Finish(ToGrpcStatus(UniformNotFound(task.status(), id)));
+                      } else if (!Authenticator::IndexAllowed(who, task->index_id())) {
+                        reactor->Finish(ToGrpcStatus(IndexDenied(who, task->index_id())));
+                      } else {
+                        del();
+                      }
+                    });
+  }
   return reactor;
 }
 
@@ -105,9 +159,12 @@ grpc::ServerUnaryReactor* TaskServiceImpl::GetIndexTaskCounts(
     grpc::CallbackServerContext* ctx, const gw::GetIndexTaskCountsRequest* req,
     gw::IndexTaskCounts* resp) {
   if (auto s = ValidateId("index_id", req->index_id()); !s.ok()) return FinishNow(ctx, s);
+  auto call = Admit(*deps_, ctx, "TaskService.GetIndexTaskCounts", {req->index_id(), "", ""},
+                    {{"index_id", req->index_id()}});
+  if (!call.ok()) return FinishNow(ctx, call.status());
   auto* reactor = ctx->DefaultReactor();
   deps_->client->GetIndexTaskCounts(
-      CallOptionsFor(ctx, *deps_), req->index_id(),
+      call->opts, req->index_id(),
       [reactor, resp, index_id = req->index_id()](absl::StatusOr<gw::IndexTaskCounts> counts) {
         if (counts.ok()) {
           *resp = *std::move(counts);
@@ -133,13 +190,21 @@ grpc::ServerWriteReactor<gw::TaskEvent>* TaskServiceImpl::WatchIndexTasks(
     o.statuses.insert(st);
   }
   if (!s.ok()) return FailedStream<gw::TaskEvent>(s);
+  auto call = Admit(*deps_, ctx, "TaskService.WatchIndexTasks", {req->index_id(), "", ""},
+                    {{"index_id", req->index_id()}});
+  if (!call.ok()) return FailedStream<gw::TaskEvent>(call.status());
   IndexWatchHub* hub = deps_->index_hub;
-  std::string scope = deps_->tenant, index_id = req->index_id(), key = deps_->api_key;
-  o.subscribe = [hub, scope, index_id, key](std::shared_ptr<TaskEventSink> sink) {
-    return hub->Subscribe(scope, index_id, key, std::move(sink));
+  std::string scope = call->who.tenant, index_id = req->index_id();
+  o.subscribe = [hub, scope, index_id](std::shared_ptr<TaskEventSink> sink) {
+    return hub->Subscribe(scope, index_id, std::move(sink));
   };
   o.unsubscribe = [hub, scope, index_id](uint64_t id) { hub->Unsubscribe(scope, index_id, id); };
   o.resume_after = req->resume_after();
+  if (call->who.shares_upstream_key) {
+    const ServiceDeps* deps = deps_;
+    o.visible = [deps, who = call->who](const gw::Task& t) { return TaskVisible(*deps, who, t.id()); };
+  }
+  BindRevocation(*deps_, call->who, &o);
   return NewWatchReactor(std::move(o));
 }
 
@@ -150,15 +215,28 @@ grpc::ServerWriteReactor<gw::TaskEvent>* TaskServiceImpl::WatchTask(grpc::Callba
     s = FieldError("resume_after", "must be 0 or the sequence of the last event received");
   }
   if (!s.ok()) return FailedStream<gw::TaskEvent>(s);
+  auto call = Admit(*deps_, ctx, "TaskService.WatchTask", {}, {{"task_id", req->task_id()}});
+  if (!call.ok()) return FailedStream<gw::TaskEvent>(call.status());
+  if (!TaskVisible(*deps_, call->who, req->task_id())) {
+    return FailedStream<gw::TaskEvent>(TaskNotFound(req->task_id()));
+  }
   WatchStreamOptions o;
   TaskWatchHub* hub = deps_->task_hub;
-  std::string scope = deps_->tenant, task_id = req->task_id(), key = deps_->api_key;
-  o.subscribe = [hub, scope, task_id, key](std::shared_ptr<TaskEventSink> sink) {
-    return hub->Subscribe(scope, task_id, key, std::move(sink));
+  std::string scope = call->who.tenant, task_id = req->task_id();
+  o.subscribe = [hub, scope, task_id](std::shared_ptr<TaskEventSink> sink) {
+    return hub->Subscribe(scope, task_id, std::move(sink));
   };
   o.unsubscribe = [hub, scope, task_id](uint64_t id) { hub->Unsubscribe(scope, task_id, id); };
   o.resume_after = req->resume_after();
   o.end_on_terminal = true;
+  o.map_error = [task_id](const absl::Status& e) { return UniformNotFound(e, task_id); };
+  if (!call->who.indexes.empty()) {
+    // The first event reveals the task's index.
+    o.admit = [who = call->who](const gw::Task& t) {
+      return Authenticator::IndexAllowed(who, t.index_id()) ? absl::OkStatus() : IndexDenied(who, t.index_id());
+    };
+  }
+  BindRevocation(*deps_, call->who, &o);
   return NewWatchReactor(std::move(o));
 }
 

@@ -46,8 +46,8 @@ absl::Status ValidateHeader(const gw::UploadVideoFileHeader& h) {
 
 class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest> {
  public:
-  UploadReactor(const ServiceDeps* deps, grpc::CallbackServerContext* ctx, gw::Task* response)
-      : state_(std::make_shared<State>(this, deps, CallOptionsFor(ctx, *deps), response)) {
+  UploadReactor(const ServiceDeps* deps, Admitted call, gw::Task* response)
+      : state_(std::make_shared<State>(this, deps, std::move(call), response)) {
     state_->Post([s = state_] { s->ReadNext(); });
   }
 
@@ -64,8 +64,8 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
   // callbacks, which may outlive the reactor; they reach the reactor only
   // through actions that check `finished` first.
   struct State : std::enable_shared_from_this<State> {
-    State(UploadReactor* r, const ServiceDeps* d, CallOptions o, gw::Task* resp)
-        : reactor(r), deps(d), opts(std::move(o)), response(resp) {}
+    State(UploadReactor* r, const ServiceDeps* d, Admitted call, gw::Task* resp)
+        : reactor(r), deps(d), who(std::move(call.who)), opts(std::move(call.opts)), response(resp) {}
 
     void Post(absl::AnyInvocable<void()> action) { queue.Run(std::move(action)); }
 
@@ -109,6 +109,13 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
         Fail(s);
         return;
       }
+      if (!Authenticator::IndexAllowed(who, message.header().index_id())) {
+        Fail(WithErrorInfo(absl::PermissionDeniedError(absl::StrCat("client '", who.client_id,
+                                                                    "' may not use index ",
+                                                                    message.header().index_id())),
+                           "INDEX_NOT_ALLOWED", kGatewayDomain));
+        return;
+      }
       have_header = true;
       header = message.header();
       std::weak_ptr<State> weak = shared_from_this();
@@ -117,7 +124,7 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
       });
       auto self = shared_from_this();
       RunCreate(
-          *deps, opts, "UploadVideoFile", header, header.request_id(), header.index_id(),
+          *deps, opts, who.tenant, "UploadVideoFile", header, header.request_id(), header.index_id(),
           [self](TwelveLabsClient::Done<CreatedTask> done) {
             self->upstream_started = true;
             self->deps->client->UploadVideoFile(self->opts, self->header, self->pipe, std::move(done));
@@ -175,6 +182,7 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
     SerialQueue queue;
     UploadReactor* const reactor;  // valid until Finish(); unused after
     const ServiceDeps* const deps;
+    const CallIdentity who;
     const CallOptions opts;
     gw::Task* const response;
     gw::UploadVideoFileRequest message;
@@ -193,9 +201,9 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
 }  // namespace
 
 grpc::ServerReadReactor<gw::UploadVideoFileRequest>* NewUploadReactor(const ServiceDeps* deps,
-                                                                    grpc::CallbackServerContext* ctx,
-                                                                    gw::Task* response) {
-  return new UploadReactor(deps, ctx, response);
+                                                                    grpc::CallbackServerContext*,
+                                                                    Admitted call, gw::Task* response) {
+  return new UploadReactor(deps, std::move(call), response);
 }
 
 }  // namespace tlgw

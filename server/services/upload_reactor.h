@@ -23,7 +23,8 @@ inline constexpr size_t kUploadHighWater = 4 << 20;
 
 // Creates the reactor for one call; it deletes itself when the call ends.
 grpc::ServerReadReactor<twelvelabs::gateway::v1::UploadVideoFileRequest>* NewUploadReactor(
-    const ServiceDeps* deps, grpc::CallbackServerContext* ctx, twelvelabs::gateway::v1::Task* response);
+    const ServiceDeps* deps, grpc::CallbackServerContext* ctx, Admitted call,
+    twelvelabs::gateway::v1::Task* response);
 
 }  // namespace tlgw
 

@@ -23,15 +23,17 @@ grpc::ServerUnaryReactor* UploadServiceImpl::CreateExternalProviderTask(
   }
   if (s.ok()) s = ValidateRequestId("request_id", req->request_id());
   if (!s.ok()) return FinishNow(ctx, s);
+  auto call = Admit(*deps_, ctx, "UploadService.CreateExternalProviderTask", {req->index_id(), "", ""},
+                    {{"index_id", req->index_id()}});
+  if (!call.ok()) return FinishNow(ctx, call.status());
   if (!HasExternalProvider(deps_->client->version())) {
     // Answer before touching the request_id store: nothing can be created.
-    auto call = CreateExternalProviderCall(deps_->client->version(), *req);
-    return FinishNow(ctx, call.status());
+    return FinishNow(ctx, CreateExternalProviderCall(deps_->client->version(), *req).status());
   }
   auto* reactor = ctx->DefaultReactor();
-  CallOptions opts = CallOptionsFor(ctx, *deps_);
+  CallOptions opts = call->opts;
   TwelveLabsClient* client = deps_->client;
-  RunCreate(*deps_, opts, "CreateExternalProviderTask", *req, req->request_id(), req->index_id(),
+  RunCreate(*deps_, opts, call->who.tenant, "CreateExternalProviderTask", *req, req->request_id(), req->index_id(),
             [client, opts, req](TwelveLabsClient::Done<CreatedTask> done) {
               client->CreateExternalProviderTask(opts, *req, std::move(done));
             },
@@ -57,10 +59,13 @@ grpc::ServerUnaryReactor* UploadServiceImpl::CreateUrlTask(grpc::CallbackServerC
   if (s.ok() && req->has_user_metadata()) s = UserMetadataJson(req->user_metadata(), "user_metadata").status();
   if (s.ok()) s = ValidateRequestId("request_id", req->request_id());
   if (!s.ok()) return FinishNow(ctx, s);
+  auto call = Admit(*deps_, ctx, "UploadService.CreateUrlTask", {req->index_id(), "", ""},
+                    {{"index_id", req->index_id()}});
+  if (!call.ok()) return FinishNow(ctx, call.status());
   auto* reactor = ctx->DefaultReactor();
-  CallOptions opts = CallOptionsFor(ctx, *deps_);
+  CallOptions opts = call->opts;
   TwelveLabsClient* client = deps_->client;
-  RunCreate(*deps_, opts, "CreateUrlTask", *req, req->request_id(), req->index_id(),
+  RunCreate(*deps_, opts, call->who.tenant, "CreateUrlTask", *req, req->request_id(), req->index_id(),
             [client, opts, req](TwelveLabsClient::Done<CreatedTask> done) {
               client->CreateUrlTask(opts, *req, std::move(done));
             },
@@ -70,7 +75,17 @@ grpc::ServerUnaryReactor* UploadServiceImpl::CreateUrlTask(grpc::CallbackServerC
 
 grpc::ServerReadReactor<gw::UploadVideoFileRequest>* UploadServiceImpl::UploadVideoFile(
     grpc::CallbackServerContext* ctx, gw::Task* resp) {
-  return NewUploadReactor(deps_, ctx, resp);
+  // The index is known only from the header: the reactor checks it then.
+  auto call = Admit(*deps_, ctx, "UploadService.UploadVideoFile", {}, {});
+  if (!call.ok()) {
+    class Refused : public grpc::ServerReadReactor<gw::UploadVideoFileRequest> {
+     public:
+      explicit Refused(const absl::Status& s) { Finish(ToGrpcStatus(s)); }
+      void OnDone() override { delete this; }
+    };
+    return new Refused(call.status());
+  }
+  return NewUploadReactor(deps_, ctx, *std::move(call), resp);
 }
 
 }  // namespace tlgw

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "server/common/serial_queue.h"
+#include "server/services/deps.h"
 #include "server/common/status_details.h"
 #include "server/twelvelabs/json_mapping.h"
 
@@ -23,6 +24,14 @@ class WatchReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
     State(WatchReactor* r, WatchStreamOptions o) : reactor(r), options(std::move(o)) {}
 
     void Subscribe(const std::shared_ptr<State>& self) {
+      if (options.watch_revocation) {
+        std::weak_ptr<State> weak = self;
+        revocation = options.watch_revocation([weak] {
+          if (auto s = weak.lock()) {
+            s->OnError(absl::UnauthenticatedError("the client's credentials were revoked"));
+          }
+        });
+      }
       subscription = options.subscribe(self);
       // The call may have ended while subscribing (OnDone found no id yet).
       if (done) Unsubscribe();
@@ -30,13 +39,16 @@ class WatchReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
     void Unsubscribe() {
       uint64_t id = subscription.exchange(0);
       if (id != 0) options.unsubscribe(id);
+      uint64_t rev = revocation.exchange(0);
+      if (rev != 0) options.unwatch_revocation(rev);
     }
 
     void OnEvent(const gw::TaskEvent& event) override {
       queue.Run([this, event] { Accept(event); });
     }
     void OnError(const absl::Status& status) override {
-      queue.Run([this, status] { End(ToGrpcStatus(status)); });
+      absl::Status mapped = options.map_error ? options.map_error(status) : status;
+      queue.Run([this, mapped] { End(ToGrpcStatus(mapped)); });
     }
 
     void Accept(const gw::TaskEvent& event) {
@@ -52,6 +64,14 @@ class WatchReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
         return;
       }
       last = event.sequence();
+      if (options.admit) {
+        if (absl::Status s = options.admit(event.task()); !s.ok()) {
+          pending.clear();
+          End(ToGrpcStatus(s));
+          return;
+        }
+      }
+      if (options.visible && !options.visible(event.task())) return;
       if (!options.statuses.empty() && options.statuses.count(event.task().status()) == 0) {
         pending.erase(id);  // an unsent older state no longer matches
         return;
@@ -104,6 +124,7 @@ class WatchReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
     WatchReactor* const reactor;  // used only while !finished
     const WatchStreamOptions options;
     std::atomic<uint64_t> subscription{0};
+    std::atomic<uint64_t> revocation{0};
     std::atomic<bool> done{false};
     // Touched only inside `queue` actions:
     std::map<std::string, int64_t> last_sequence;  // per task
@@ -137,6 +158,15 @@ class WatchReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
 };
 
 }  // namespace
+
+void BindRevocation(const ServiceDeps& deps, const CallIdentity& who, WatchStreamOptions* o) {
+  Authenticator* auth = deps.auth;
+  std::string client = who.client_id;
+  o->watch_revocation = [auth, client](std::function<void()> end) {
+    return auth->WatchRevocation(client, std::move(end));
+  };
+  o->unwatch_revocation = [auth](uint64_t id) { auth->Unwatch(id); };
+}
 
 grpc::ServerWriteReactor<gw::TaskEvent>* NewWatchReactor(WatchStreamOptions options) {
   auto* reactor = new WatchReactor(std::move(options));

@@ -27,7 +27,24 @@ struct WatchStreamOptions {
   bool end_on_terminal = false;
   // WatchIndexTasks: only events of tasks in these states (empty = all).
   std::set<int> statuses;
+  // When set, events of tasks for which it is false are dropped (another
+  // tenant's tasks under a shared upstream key).
+  std::function<bool(const twelvelabs::gateway::v1::Task&)> visible;
+  // When set, an event it refuses ends the stream with its status.
+  std::function<absl::Status(const twelvelabs::gateway::v1::Task&)> admit;
+  // When set, rewrites a hub error before it ends the stream.
+  std::function<absl::Status(const absl::Status&)> map_error;
+  // Registers `end` to run if the caller's credentials are revoked;
+  // returns an id for unwatch_revocation.
+  std::function<uint64_t(std::function<void()> end)> watch_revocation;
+  std::function<void(uint64_t)> unwatch_revocation;
 };
+
+// Fills the revocation hooks of `o` so the stream ends with UNAUTHENTICATED
+// if `who`'s credentials are revoked by a reload.
+struct ServiceDeps;
+struct CallIdentity;
+void BindRevocation(const ServiceDeps& deps, const CallIdentity& who, WatchStreamOptions* o);
 
 // Creates and starts the reactor; it deletes itself when the call ends.
 grpc::ServerWriteReactor<twelvelabs::gateway::v1::TaskEvent>* NewWatchReactor(WatchStreamOptions options);

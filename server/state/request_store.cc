@@ -65,6 +65,8 @@ absl::StatusOr<std::unique_ptr<SqliteRequestStore>> SqliteRequestStore::Open(
            "  scope TEXT NOT NULL, request_id TEXT NOT NULL, fingerprint TEXT NOT NULL,"
            "  state INTEGER NOT NULL, task_id TEXT NOT NULL DEFAULT '',"
            "  updated_at INTEGER NOT NULL, PRIMARY KEY (scope, request_id))",
+           "CREATE TABLE IF NOT EXISTS task_owners ("
+           "  task_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, created_at INTEGER NOT NULL)",
        }) {
     if (auto s = store->ExecLocked(sql); !s.ok()) return s;
   }
@@ -149,6 +151,25 @@ absl::Status SqliteRequestStore::Release(const std::string& scope, const std::st
   s.Bind(1, scope).Bind(2, request_id);
   if (s.Step() != SQLITE_DONE) return DbError(Db(db_), "delete");
   return absl::OkStatus();
+}
+
+absl::Status SqliteRequestStore::RecordOwner(const std::string& task_id, const std::string& tenant) {
+  absl::MutexLock lock(&mu_);
+  // The first record wins: a task has one creator.
+  Stmt s(Db(db_), "INSERT OR IGNORE INTO task_owners (task_id, tenant, created_at) VALUES (?, ?, ?)");
+  s.Bind(1, task_id).Bind(2, tenant).Bind(3, absl::ToUnixMillis(absl::Now()));
+  if (s.Step() != SQLITE_DONE) return DbError(Db(db_), "insert owner");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> SqliteRequestStore::Owner(const std::string& task_id) {
+  absl::MutexLock lock(&mu_);
+  Stmt s(Db(db_), "SELECT tenant FROM task_owners WHERE task_id = ?");
+  s.Bind(1, task_id);
+  int rc = s.Step();
+  if (rc == SQLITE_ROW) return s.Text(0);
+  if (rc == SQLITE_DONE) return std::string();
+  return DbError(Db(db_), "select owner");
 }
 
 }  // namespace tlgw

@@ -40,11 +40,21 @@ class RequestStore {
   virtual absl::Status Release(const std::string& scope, const std::string& request_id) = 0;
 };
 
-// SQLite implementation. One connection, serialized by a mutex (the store
+// Which tenant created each task (and imported video), so one tenant never
+// sees another's tasks even when they share an upstream key.
+class OwnershipStore {
+ public:
+  virtual ~OwnershipStore() = default;
+  virtual absl::Status RecordOwner(const std::string& task_id, const std::string& tenant) = 0;
+  // The owner, or "" when the gateway has no record of the task.
+  virtual absl::StatusOr<std::string> Owner(const std::string& task_id) = 0;
+};
+
+// SQLite implementation of both stores. One connection, serialized by a mutex (the store
 // sees one write per create, far below SQLite's limits). A claim left in
 // progress longer than `stale_after` (a crash mid-create) may be taken over;
 // records older than `keep_for` are deleted.
-class SqliteRequestStore : public RequestStore {
+class SqliteRequestStore : public RequestStore, public OwnershipStore {
  public:
   // `path` ":memory:" keeps nothing across restarts.
   static absl::StatusOr<std::unique_ptr<SqliteRequestStore>> Open(
@@ -58,6 +68,9 @@ class SqliteRequestStore : public RequestStore {
                         const std::string& task_id) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Release(const std::string& scope, const std::string& request_id) override
       ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status RecordOwner(const std::string& task_id, const std::string& tenant) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::string> Owner(const std::string& task_id) override ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   SqliteRequestStore(void* db, absl::Duration stale_after, absl::Duration keep_for);

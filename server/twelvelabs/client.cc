@@ -113,6 +113,7 @@ void TwelveLabsClient::SendAttempt(std::shared_ptr<Attempt> a) {
   req.timeout = a->safety == Safety::kStreamed ? left : std::min(left, options_.attempt_timeout);
   ++a->number;
   ++stats_.requests;
+  if (a->opts.upstream_requests != nullptr) ++*a->opts.upstream_requests;
   transport_->Send(std::move(req), [this, a](absl::StatusOr<HttpResponse> r) mutable {
     OnResult(std::move(a), std::move(r));
   });

@@ -60,6 +60,9 @@ struct ClientOptions {
 struct CallOptions {
   absl::Time deadline = absl::InfiniteFuture();
   std::string api_key;
+  // When set, counts the requests sent for the call (retries included),
+  // for the audit trail.
+  std::shared_ptr<std::atomic<int>> upstream_requests;
 };
 
 // Counts for metrics and tests.

@@ -30,7 +30,6 @@ struct IndexWatchHub::Entry {
   uint64_t generation = 0;
   std::string scope;
   std::string index_id;
-  std::string api_key;
   std::map<uint64_t, std::shared_ptr<TaskEventSink>> sinks;
   std::map<std::string, Known> tasks;
   bool initialized = false;
@@ -56,17 +55,19 @@ struct IndexWatchHub::Page {
 };
 
 IndexWatchHub::IndexWatchHub(const WatchOptions& options, TwelveLabsClient* client, Scheduler* scheduler,
-                             PollBudget* budget, std::function<bool()> webhooks_active)
+                             PollBudget* budget, std::function<bool()> webhooks_active,
+                             std::function<std::string(const std::string&)> key_for)
     : options_(options),
       client_(client),
       scheduler_(scheduler),
       budget_(budget),
-      webhooks_active_(std::move(webhooks_active)) {}
+      webhooks_active_(std::move(webhooks_active)),
+      key_for_(std::move(key_for)) {}
 
 IndexWatchHub::~IndexWatchHub() = default;
 
 uint64_t IndexWatchHub::Subscribe(const std::string& scope, const std::string& index_id,
-                                  const std::string& api_key, std::shared_ptr<TaskEventSink> sink) {
+                                  std::shared_ptr<TaskEventSink> sink) {
   Outbox out;
   uint64_t id;
   {
@@ -78,7 +79,6 @@ uint64_t IndexWatchHub::Subscribe(const std::string& scope, const std::string& i
       slot->generation = next_id_++;
       slot->scope = scope;
       slot->index_id = index_id;
-      slot->api_key = api_key;
     }
     Entry& e = *slot;
     id = next_id_++;
@@ -152,7 +152,7 @@ void IndexWatchHub::StartPoll(const std::string& key, uint64_t generation, gw::E
     poll->key = key;
     poll->generation = generation;
     poll->source = source;
-    poll->opts.api_key = e.api_key;
+    poll->opts.api_key = key_for_(e.scope);
     poll->index_id = e.index_id;
     poll->initialized = e.initialized;
     poll->high_water = e.high_water;

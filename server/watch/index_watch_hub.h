@@ -33,10 +33,11 @@ class IndexWatchHub {
  public:
   // Not owned; must outlive the hub and every callback it started.
   IndexWatchHub(const WatchOptions& options, TwelveLabsClient* client, Scheduler* scheduler,
-                PollBudget* budget, std::function<bool()> webhooks_active);
+                PollBudget* budget, std::function<bool()> webhooks_active,
+                std::function<std::string(const std::string&)> key_for);
   ~IndexWatchHub();
 
-  uint64_t Subscribe(const std::string& scope, const std::string& index_id, const std::string& api_key,
+  uint64_t Subscribe(const std::string& scope, const std::string& index_id,
                      std::shared_ptr<TaskEventSink> sink) ABSL_LOCKS_EXCLUDED(mu_);
   void Unsubscribe(const std::string& scope, const std::string& index_id, uint64_t id)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -71,6 +72,7 @@ class IndexWatchHub {
   Scheduler* const scheduler_;
   PollBudget* const budget_;
   const std::function<bool()> webhooks_active_;
+  const std::function<std::string(const std::string&)> key_for_;
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<Entry>> entries_ ABSL_GUARDED_BY(mu_);

@@ -15,7 +15,6 @@ struct TaskWatchHub::Entry {
   uint64_t generation = 0;  // tells a recreated entry from the one a callback started for
   std::string scope;
   std::string task_id;
-  std::string api_key;
   std::map<uint64_t, std::shared_ptr<TaskEventSink>> sinks;
   std::optional<gw::Task> latest;
   int64_t sequence = 0;
@@ -36,13 +35,13 @@ std::string Key(const std::string& scope, const std::string& task_id) {
 }  // namespace
 
 TaskWatchHub::TaskWatchHub(const WatchOptions& options, TwelveLabsClient* client, Scheduler* scheduler,
-                           PollBudget* budget)
-    : options_(options), client_(client), scheduler_(scheduler), budget_(budget) {}
+                           PollBudget* budget, std::function<std::string(const std::string&)> key_for)
+    : options_(options), client_(client), scheduler_(scheduler), budget_(budget), key_for_(std::move(key_for)) {}
 
 TaskWatchHub::~TaskWatchHub() = default;
 
 uint64_t TaskWatchHub::Subscribe(const std::string& scope, const std::string& task_id,
-                                 const std::string& api_key, std::shared_ptr<TaskEventSink> sink) {
+                                 std::shared_ptr<TaskEventSink> sink) {
   Outbox out;
   uint64_t id;
   {
@@ -58,7 +57,6 @@ uint64_t TaskWatchHub::Subscribe(const std::string& scope, const std::string& ta
       slot->generation = next_id_++;
       slot->scope = scope;
       slot->task_id = task_id;
-      slot->api_key = api_key;
     }
     Entry& e = *slot;
     id = next_id_++;
@@ -146,9 +144,9 @@ void TaskWatchHub::StartFetch(const std::string& key, uint64_t generation, gw::E
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(key);
     if (it == entries_.end() || it->second->generation != generation) return;
-    opts.api_key = it->second->api_key;
     task_id = it->second->task_id;
   }
+  opts.api_key = key_for_(key.substr(0, key.rfind('/')));
   opts.deadline = absl::Now() + options_.max_interval;
   client_->GetTask(opts, task_id, [this, key, generation, source](absl::StatusOr<gw::Task> r) {
     OnFetched(key, generation, source, std::move(r));

@@ -12,6 +12,7 @@
 #define TL_GATEWAY_SERVER_WATCH_TASK_WATCH_HUB_H_
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -34,14 +35,16 @@ class TaskWatchHub {
  public:
   // `client`, `scheduler` and `budget` are not owned and must outlive the
   // hub and every callback it started.
+  // `key_for(scope)` gives the key to poll with, looked up at every poll
+  // so a rotated key takes effect without disturbing open streams.
   TaskWatchHub(const WatchOptions& options, TwelveLabsClient* client, Scheduler* scheduler,
-               PollBudget* budget);
+               PollBudget* budget, std::function<std::string(const std::string&)> key_for);
   ~TaskWatchHub();
 
-  // Subscribes to `task_id` as seen with `api_key`; `scope` keeps tenants
-  // apart. The sink gets the current state first (a snapshot), then every
+  // Subscribes to `task_id` as seen by tenant `scope` (tenants never share
+  // an entry). The sink gets the current state first (a snapshot), then every
   // change. Returns an id for Unsubscribe().
-  uint64_t Subscribe(const std::string& scope, const std::string& task_id, const std::string& api_key,
+  uint64_t Subscribe(const std::string& scope, const std::string& task_id,
                      std::shared_ptr<TaskEventSink> sink) ABSL_LOCKS_EXCLUDED(mu_);
   void Unsubscribe(const std::string& scope, const std::string& task_id, uint64_t id)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -86,6 +89,7 @@ class TaskWatchHub {
   TwelveLabsClient* const client_;
   Scheduler* const scheduler_;
   PollBudget* const budget_;
+  const std::function<std::string(const std::string&)> key_for_;
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<Entry>> entries_ ABSL_GUARDED_BY(mu_);
