@@ -15,7 +15,12 @@ class ArgsTest : public ::testing::Test {
     global_ = {{"addr", "HOST:PORT", "address"}, {"verbose", "", "more output"}};
     commands_ = {
         {"get", "TASK_ID", "Show a task.", "", 1, 1, {{"json", "", "as JSON"}}},
-        {"list", "", "List tasks.", "", 0, 0,
+        {"list",
+         "",
+         "List tasks.",
+         "",
+         0,
+         0,
          {{"index", "ID", "index"}, {"status", "S", "states", false, /*repeated=*/true}}},
         {"counts", "", "Count.", "", 0, 0, {{"index", "ID", "index", /*required=*/true}}},
     };

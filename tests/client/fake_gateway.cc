@@ -151,7 +151,8 @@ std::string WriteTestFile(const std::string& name, size_t size) {
   // A fresh directory per file, so `name` is the exact base name.
   static int counter = 0;
   const char* tmp = std::getenv("TEST_TMPDIR");
-  std::string dir = std::string(tmp != nullptr ? tmp : "/tmp") + "/file" + std::to_string(counter++);
+  std::string dir =
+      std::string(tmp != nullptr ? tmp : "/tmp") + "/file" + std::to_string(counter++);
   mkdir(dir.c_str(), 0755);
   std::string path = dir + "/" + name;
   std::ofstream out(path, std::ios::binary);

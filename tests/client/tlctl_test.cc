@@ -1,8 +1,6 @@
 // tlctl run in-process (RunTlctl) with captured output: usage errors and
 // help without any gateway, and upload/watch against a fake gateway, on a
 // "terminal" and off one.
-#include "client/commands.h"
-
 #include <gtest/gtest.h>
 
 #include <sstream>
@@ -10,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "client/commands.h"
 #include "tests/client/fake_gateway.h"
 
 namespace tlclient {
@@ -24,7 +23,7 @@ struct Result {
 };
 
 Result RunCli(std::vector<std::string> args, bool terminal = false, std::string env_token = "",
-           std::string env_addr = "") {
+              std::string env_addr = "") {
   std::ostringstream out, err;
   CliEnvironment env;
   env.address = env_addr;
@@ -47,9 +46,9 @@ TEST(TlctlUsage, NoCommandPrintsUsageAndExits2) {
 TEST(TlctlUsage, HelpGoesToStdoutAndExits0) {
   Result r = RunCli({"--help"});
   EXPECT_EQ(r.code, kExitOk);
-  for (const char* command : {"upload", "create-url", "create-youtube", "get", "list", "delete",
-                              "watch", "counts", "integrations", "import", "import-status",
-                              "import-logs", "check-s3-setup"}) {
+  for (const char* command :
+       {"upload", "create-url", "create-youtube", "get", "list", "delete", "watch", "counts",
+        "integrations", "import", "import-status", "import-logs", "check-s3-setup"}) {
     EXPECT_TRUE(absl::StrContains(r.out, absl::StrCat("\n  ", command, " "))) << command;
   }
   Result upload = RunCli({"help", "upload"});
@@ -78,17 +77,17 @@ TEST(TlctlUsage, BadValuesAreUsageErrorsBeforeAnyCall) {
   EXPECT_EQ(size.code, kExitUsage);
   EXPECT_TRUE(absl::StrContains(size.err, "--page-size must be 1 to 50")) << size.err;
   Result meta = RunCli({"create-url", "https://x.example/a.mp4", "--index", "i", "--metadata",
-                     "novalue", "--addr", "127.0.0.1:1"});
+                        "novalue", "--addr", "127.0.0.1:1"});
   EXPECT_EQ(meta.code, kExitUsage);
   EXPECT_TRUE(absl::StrContains(meta.err, "KEY=VALUE")) << meta.err;
-  Result typed = RunCli({"import", "marketing", "--index", "i", "--metadata", "n:=many", "--addr",
-                      "127.0.0.1:1"});
+  Result typed = RunCli(
+      {"import", "marketing", "--index", "i", "--metadata", "n:=many", "--addr", "127.0.0.1:1"});
   EXPECT_EQ(typed.code, kExitUsage);
 }
 
 TEST(TlctlErrors, UnreachableGatewayIsExit1WithOneLineAndNoToken) {
-  Result r = RunCli({"get", "0123456789abcdef01234567", "--addr", "127.0.0.1:1", "--token",
-                  "tok-do-not-print"});
+  Result r = RunCli(
+      {"get", "0123456789abcdef01234567", "--addr", "127.0.0.1:1", "--token", "tok-do-not-print"});
   EXPECT_EQ(r.code, kExitCallFailed);
   EXPECT_TRUE(absl::StartsWith(r.err, "tlctl: UNAVAILABLE: ")) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
@@ -108,16 +107,16 @@ class TlctlFakeGatewayTest : public ::testing::Test {
 TEST_F(TlctlFakeGatewayTest, UploadPrintsPlainProgressThenTheTask) {
   std::string path = tltest::WriteTestFile("clip.mp4", 5 * (1 << 20));
   Result r = RunCli(With({"upload", path, "--index", "0123456789abcdef01234567", "--language", "en",
-                       "--no-video-stream", "--metadata", "campaign=spring", "--metadata",
-                       "batch:=5", "--request-id", "req-1"})) ;
+                          "--no-video-stream", "--metadata", "campaign=spring", "--metadata",
+                          "batch:=5", "--request-id", "req-1"}));
   ASSERT_EQ(r.code, kExitOk) << r.err;
   std::vector<std::string> lines = absl::StrSplit(r.out, '\n');
   ASSERT_GE(lines.size(), 7u) << r.out;
   EXPECT_EQ(lines[0], absl::StrCat("uploading ", path, " (5.0 MiB)"));
   // One line per chunk here, since each 1 MiB chunk is 20% of the file.
   for (int i = 1; i <= 5; ++i) {
-    EXPECT_TRUE(absl::StartsWith(lines[i], absl::StrCat("uploaded ", i, ".0 MiB of 5.0 MiB (",
-                                                        i * 20, "%)")))
+    EXPECT_TRUE(absl::StartsWith(lines[i],
+                                 absl::StrCat("uploaded ", i, ".0 MiB of 5.0 MiB (", i * 20, "%)")))
         << lines[i];
   }
   EXPECT_FALSE(absl::StrContains(r.out, "\r"));
@@ -140,7 +139,7 @@ TEST_F(TlctlFakeGatewayTest, UploadPrintsPlainProgressThenTheTask) {
 TEST_F(TlctlFakeGatewayTest, UploadOnATerminalDrawsABarInPlace) {
   std::string path = tltest::WriteTestFile("clip.mp4", 3 * (1 << 20));
   Result r = RunCli(With({"upload", path, "--index", "0123456789abcdef01234567"}),
-                 /*terminal=*/true);
+                    /*terminal=*/true);
   ASSERT_EQ(r.code, kExitOk) << r.err;
   EXPECT_TRUE(absl::StrContains(r.out, "\r[")) << r.out;
   EXPECT_TRUE(absl::StrContains(r.out, "100%  3.0 MiB / 3.0 MiB")) << r.out;
@@ -158,8 +157,8 @@ TEST_F(TlctlFakeGatewayTest, UploadJsonKeepsStdoutPureJson) {
 
 TEST_F(TlctlFakeGatewayTest, UploadSendsTheTokenFromTheEnvironment) {
   std::string path = tltest::WriteTestFile("clip.mp4", 10);
-  Result r = RunCli(With({"upload", path, "--index", "0123456789abcdef01234567"}), false,
-                 "env-token");
+  Result r =
+      RunCli(With({"upload", path, "--index", "0123456789abcdef01234567"}), false, "env-token");
   ASSERT_EQ(r.code, kExitOk) << r.err;
   EXPECT_EQ(fake_.authorizations(), std::vector<std::string>{"Bearer env-token"});
   EXPECT_FALSE(absl::StrContains(r.out + r.err, "env-token"));
@@ -172,10 +171,10 @@ TEST_F(TlctlFakeGatewayTest, UploadOfAMissingFileIsExit1) {
 }
 
 TEST_F(TlctlFakeGatewayTest, UploadWithWatchFollowsTheTask) {
-  fake_.SetWatch({tltest::Event("0123456789abcdef00000001", gw::TASK_STATUS_VALIDATING,
-                                "validating", 1),
-                  tltest::Event("0123456789abcdef00000001", gw::TASK_STATUS_READY, "ready", 2)},
-                 grpc::Status::OK);
+  fake_.SetWatch(
+      {tltest::Event("0123456789abcdef00000001", gw::TASK_STATUS_VALIDATING, "validating", 1),
+       tltest::Event("0123456789abcdef00000001", gw::TASK_STATUS_READY, "ready", 2)},
+      grpc::Status::OK);
   std::string path = tltest::WriteTestFile("clip.mp4", 10);
   Result r = RunCli(With({"upload", path, "--index", "0123456789abcdef01234567", "--watch"}));
   EXPECT_EQ(r.code, kExitOk) << r.err;
@@ -213,8 +212,7 @@ TEST_F(TlctlFakeGatewayTest, WatchOfAFailedTaskExits3) {
 }
 
 TEST_F(TlctlFakeGatewayTest, WatchThatEndsEarlyIsAFailure) {
-  fake_.SetWatch({tltest::Event("t1", gw::TASK_STATUS_INDEXING, "indexing", 1)},
-                 grpc::Status::OK);
+  fake_.SetWatch({tltest::Event("t1", gw::TASK_STATUS_INDEXING, "indexing", 1)}, grpc::Status::OK);
   Result r = RunCli(With({"watch", "t1"}));
   EXPECT_EQ(r.code, kExitCallFailed);
   EXPECT_TRUE(absl::StrContains(r.err, "last status: indexing")) << r.err;
@@ -237,12 +235,12 @@ TEST_F(TlctlFakeGatewayTest, WatchJsonIsOneEventPerLine) {
 }
 
 TEST_F(TlctlFakeGatewayTest, ErrorLineCarriesReasonAndUnimplementedGetsAHint) {
-  fake_.SetCallStatus(tltest::StatusWithDetails(grpc::StatusCode::NOT_FOUND,
-                                                "Twelve Labs API: no such task",
-                                                "resource_not_exist"));
+  fake_.SetCallStatus(tltest::StatusWithDetails(
+      grpc::StatusCode::NOT_FOUND, "Twelve Labs API: no such task", "resource_not_exist"));
   Result r = RunCli(With({"get", "aaaaaaaaaaaaaaaaaaaaaaaa"}));
   EXPECT_EQ(r.code, kExitCallFailed);
-  EXPECT_EQ(r.err, "tlctl: NOT_FOUND: Twelve Labs API: no such task (reason: resource_not_exist)\n");
+  EXPECT_EQ(r.err,
+            "tlctl: NOT_FOUND: Twelve Labs API: no such task (reason: resource_not_exist)\n");
 
   Result counts = RunCli(With({"integrations"}));  // the fake has no IntegrationService
   EXPECT_EQ(counts.code, kExitCallFailed);

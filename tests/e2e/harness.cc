@@ -42,6 +42,7 @@ absl::StatusOr<GatewayProcess> StartGateway(const GatewayArgs& args) {
   argv.insert(argv.end(), args.extra_args.begin(), args.extra_args.end());
   std::map<std::string, std::string> env;
   env["TWELVELABS_API_KEY"] = args.api_key;
+  for (const auto& [k, v] : args.env) env[k] = v;
   auto p = Process::Start(argv, env, gw.log_path);
   if (!p.ok()) return p.status();
   gw.process = *std::move(p);
@@ -51,7 +52,9 @@ absl::StatusOr<GatewayProcess> StartGateway(const GatewayArgs& args) {
   auto admin_port = WaitForPortFile(admin_port_file, gw.process.get());
   if (!admin_port.ok()) return admin_port.status();
   gw.admin_port = *admin_port;
-  gw.channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", gw.port), grpc::InsecureChannelCredentials());
+  gw.channel = grpc::CreateChannel(absl::StrCat(args.target_host, ":", gw.port),
+                                   args.channel_credentials ? args.channel_credentials
+                                                            : grpc::InsecureChannelCredentials());
   if (!gw.channel->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::Seconds(10)))) {
     return absl::DeadlineExceededError("gateway port open but gRPC did not connect");
   }

@@ -4,6 +4,7 @@
 #ifndef TL_GATEWAY_TESTS_E2E_HARNESS_H_
 #define TL_GATEWAY_TESTS_E2E_HARNESS_H_
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,10 @@ struct GatewayArgs {
   std::string config_json;  // written to a file and passed as --config
   std::string state_db = ":memory:";
   std::vector<std::string> extra_args;
+  std::map<std::string, std::string> env;  // more environment for the gateway
+  // For TLS: the credentials and host name the test channel uses.
+  std::shared_ptr<grpc::ChannelCredentials> channel_credentials;
+  std::string target_host = "127.0.0.1";
 };
 
 absl::StatusOr<GatewayProcess> StartGateway(const GatewayArgs& args);

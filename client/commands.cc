@@ -1,0 +1,546 @@
+#include "client/commands.h"
+
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "client/args.h"
+#include "client/error_details.h"
+#include "client/format.h"
+#include "client/gateway_client.h"
+
+namespace tlclient {
+
+namespace gw = ::twelvelabs::gateway::v1;
+
+namespace {
+
+constexpr char kTool[] = "tlctl";
+
+// --- The command-line specification ---
+
+OptionSpec Flag(std::string name, std::string help) {
+  return OptionSpec{std::move(name), "", std::move(help)};
+}
+OptionSpec Value(std::string name, std::string value_name, std::string help, bool required = false,
+                 bool repeated = false) {
+  return OptionSpec{std::move(name), std::move(value_name), std::move(help), required, repeated};
+}
+
+const std::vector<OptionSpec>& GlobalOptions() {
+  static const auto* options = new std::vector<OptionSpec>{
+      Value("addr", "HOST:PORT", "gateway address (default: $TLGW_ADDR, else 127.0.0.1:50051)"),
+      // The variable is the safer way: other users can read a command line.
+      Value("token", "TOKEN", "bearer token for the gateway (default: $TLGW_TOKEN)"),
+      Value("timeout", "SECONDS",
+            "deadline of each call (default 30; upload and watch are unbounded unless given)"),
+      Flag("tls", "connect with TLS, verifying the gateway with the system's roots"),
+      Value("ca-file", "PEM", "connect with TLS, verifying the gateway with these CA certificates"),
+      Flag("help", "show help"),
+  };
+  return *options;
+}
+
+std::vector<OptionSpec> CreateOptions() {
+  return {
+      Value("index", "ID", "the index to add the video to", /*required=*/true),
+      Value("language", "CODE", "the video's spoken language, e.g. en (API v1.2)"),
+      Flag("no-video-stream", "do not make an HLS stream"),
+      Value("metadata", "KEY=VALUE",
+            "user metadata; KEY:=VALUE for a number or true/false (API v1.3)",
+            /*required=*/false, /*repeated=*/true),
+      Value("request-id", "ID",
+            "idempotency key (1-128 of A-Z a-z 0-9 _ -): a repeat returns "
+            "the first task"),
+      Flag("watch", "then watch the task until it is ready or failed"),
+      Flag("json", "print the task as JSON"),
+  };
+}
+
+CommandSpec Cmd(std::string name, std::string arguments, size_t min_positional,
+                size_t max_positional, std::string summary, std::string description,
+                std::vector<OptionSpec> options) {
+  return CommandSpec{std::move(name),        std::move(arguments), std::move(summary),
+                     std::move(description), min_positional,       max_positional,
+                     std::move(options)};
+}
+
+const std::vector<CommandSpec>& Commands() {
+  static const auto* commands = [] {
+    const OptionSpec json = Flag("json", "print JSON");
+    const OptionSpec watch = Flag("watch", "then watch the task until it is ready or failed");
+    std::vector<OptionSpec> upload_options = CreateOptions();
+    upload_options.push_back(
+        Value("filename", "NAME", "the name upstream reports (default: FILE's last component)"));
+    std::vector<OptionSpec> url_options = CreateOptions();
+    url_options.push_back(
+        Value("transcription-url", "URL", "an SRT or VTT transcription (API v1.2)"));
+    return new std::vector<CommandSpec>{
+        Cmd("upload", "FILE", 1, 1, "Upload a video file and create an indexing task.",
+            "Streams the file through the gateway in 1 MiB chunks with a progress bar\n"
+            "(plain progress lines every 10% when stdout is not a terminal; on\n"
+            "stderr with --json), then prints the task.",
+            upload_options),
+        Cmd("create-url", "URL", 1, 1, "Create an indexing task from a video URL.", "",
+            url_options),
+        Cmd("create-youtube", "URL", 1, 1,
+            "Create an indexing task from a YouTube video (API v1.2 only).", "",
+            {Value("index", "ID", "the index to add the video to", true),
+             Value("request-id", "ID", "idempotency key"), watch, json}),
+        Cmd("get", "TASK_ID", 1, 1, "Show one task.", "", {json}),
+        Cmd("list", "", 0, 0, "List tasks, newest first.",
+            "Without --all, one page is shown and the token for the next one is\n"
+            "printed on stderr.",
+            {Value("index", "ID", "only tasks of this index"),
+             Value("status", "S1,S2", "only tasks in these states, e.g. ready,indexing", false,
+                   true),
+             Value("filename", "NAME", "only tasks of this file name"),
+             Value("page-size", "N", "tasks per page, 1-50 (default 10; 50 with --all)"),
+             Value("page-token", "TOKEN", "continue a listing"), Flag("all", "list every page"),
+             json}),
+        Cmd("delete", "TASK_ID", 1, 1, "Delete a ready or failed task.", "", {}),
+        Cmd("watch", "TASK_ID", 1, 1, "Watch a task until it is ready or failed.",
+            "Shows a live status line on a terminal, a line per change otherwise.\n"
+            "Exit status: 0 ready, 3 failed, 1 if the watch itself fails.",
+            {Flag("json", "print each event as one line of JSON")}),
+        Cmd("counts", "", 0, 0, "Count an index's tasks by status.", "",
+            {Value("index", "ID", "the index", true), json}),
+        Cmd("integrations", "", 0, 0, "List the S3 integrations the gateway knows.", "", {json}),
+        Cmd("import", "INTEGRATION", 1, 1,
+            "Import videos from an S3 integration (name or id) into an index.", "",
+            {Value("index", "ID", "the index to import into", true),
+             Flag("no-incremental", "import files already in the index again"),
+             Flag("retry-failed", "retry files that failed before"),
+             Value("metadata", "KEY=VALUE",
+                   "user metadata for every video; KEY:=VALUE for a number or true/false", false,
+                   true),
+             json}),
+        Cmd("import-status", "INTEGRATION", 1, 1, "Show an import's files by state.", "",
+            {Value("index", "ID", "the index imported into", true), json}),
+        Cmd("import-logs", "INTEGRATION", 1, 1, "List an integration's import runs.", "", {json}),
+        Cmd("check-s3-setup", "", 0, 0, "Check S3 integration settings before using them.",
+            "Prints each problem with its fix. Exit status 3 when a finding is an error.",
+            {Value("bucket", "NAME", "the S3 bucket"),
+             Value("region", "REGION", "the bucket's AWS region"),
+             Value("account", "ID", "the 12-digit AWS account id"),
+             Value("policy", "NAME", "the IAM policy name"),
+             Value("role", "NAME", "the IAM role name"), json}),
+    };
+  }();
+  return *commands;
+}
+
+const CommandSpec* FindCommand(const std::string& name) {
+  for (const auto& c : Commands()) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+// --- Running a command ---
+
+class CommandRun {
+ public:
+  CommandRun(const ParsedArgs& args, const CliEnvironment& env, GatewayClient* client)
+      : args_(args), env_(env), client_(client) {}
+
+  int Run();
+
+ private:
+  int Upload();
+  int CreateUrl();
+  int CreateYoutube();
+  int Get();
+  int List();
+  int Delete();
+  int Watch();
+  int Counts();
+  int Integrations();
+  int Import();
+  int ImportStatus();
+  int ImportLogs();
+  int CheckS3Setup();
+
+  // After a create: print the task, then watch it if asked.
+  int CreatedTask(const absl::StatusOr<gw::Task>& task);
+  // Watches until the task is ready (0) or failed (kExitNegative).
+  int WatchUntilDone(const std::string& task_id);
+  int PrintMessage(const google::protobuf::Message& message, const std::string& human);
+
+  int Fail(const absl::Status& status);
+  int Usage(const std::string& message);
+  absl::Status ParseMetadata(google::protobuf::Struct* out);
+
+  bool json() const { return args_.Has("json"); }
+  std::ostream& out() { return *env_.out; }
+
+  const ParsedArgs& args_;
+  const CliEnvironment& env_;
+  GatewayClient* client_;
+};
+
+std::string Redact(std::string text, const std::string& token) {
+  if (!token.empty()) absl::StrReplaceAll({{token, "[redacted]"}}, &text);
+  return text;
+}
+
+int CommandRun::Fail(const absl::Status& status) {
+  std::string token = args_.Get("token", env_.token);
+  *env_.err << kTool << ": " << Redact(DescribeStatus(status), token) << "\n";
+  if (status.code() == absl::StatusCode::kUnimplemented) {
+    *env_.err << kTool << ": the gateway does not serve '" << args_.command
+              << "' (an older gateway version?)\n";
+  }
+  return kExitCallFailed;
+}
+
+int CommandRun::Usage(const std::string& message) {
+  *env_.err << kTool << ": " << message << "\nRun '" << kTool << " " << args_.command
+            << " --help' for usage.\n";
+  return kExitUsage;
+}
+
+absl::Status CommandRun::ParseMetadata(google::protobuf::Struct* out) {
+  for (const std::string& item : args_.GetAll("metadata")) {
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--metadata '", item, "' is not KEY=VALUE or KEY:=VALUE"));
+    }
+    bool typed = item[eq - 1] == ':';
+    std::string key = item.substr(0, typed ? eq - 1 : eq);
+    std::string value = item.substr(eq + 1);
+    if (key.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("--metadata '", item, "' has no key"));
+    }
+    google::protobuf::Value& v = (*out->mutable_fields())[key];
+    if (!typed) {
+      // Strings by default: "01234" is a zip code, not the number 1234.
+      v.set_string_value(value);
+    } else if (value == "true" || value == "false") {
+      v.set_bool_value(value == "true");
+    } else if (double d; absl::SimpleAtod(value, &d)) {
+      v.set_number_value(d);
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--metadata ", key, ":= takes a number or true/false, not '", value, "'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+int CommandRun::PrintMessage(const google::protobuf::Message& message, const std::string& human) {
+  if (!json()) {
+    out() << human;
+    return kExitOk;
+  }
+  absl::StatusOr<std::string> text = ToJson(message);
+  if (!text.ok()) return Fail(text.status());
+  out() << *text;
+  return kExitOk;
+}
+
+int CommandRun::CreatedTask(const absl::StatusOr<gw::Task>& task) {
+  if (!task.ok()) return Fail(task.status());
+  int code = PrintMessage(*task, RenderTaskDetail(*task));
+  if (code != kExitOk || !args_.Has("watch")) return code;
+  if (task->status() == gw::TASK_STATUS_READY) return kExitOk;
+  if (task->status() == gw::TASK_STATUS_FAILED) return kExitNegative;
+  if (!json()) out() << "\n";
+  return WatchUntilDone(task->id());
+}
+
+int CommandRun::Upload() {
+  gw::UploadVideoFileHeader header;
+  header.set_index_id(args_.Get("index"));
+  header.set_filename(args_.Get("filename"));
+  header.set_language(args_.Get("language"));
+  if (args_.Has("no-video-stream")) header.set_enable_video_stream(false);
+  header.set_request_id(args_.Get("request-id"));
+  if (absl::Status s = ParseMetadata(header.mutable_user_metadata()); !s.ok()) {
+    return Usage(std::string(s.message()));
+  }
+  // Progress must not mix with JSON on stdout.
+  std::ostream* progress_out = json() ? env_.err : env_.out;
+  bool interactive = json() ? env_.stderr_is_terminal : env_.stdout_is_terminal;
+  const std::string path = args_.positional[0];
+  std::optional<ProgressPrinter> printer;
+  auto progress = [&](int64_t sent, int64_t total) {
+    if (!printer.has_value()) {
+      *progress_out << "uploading " << SanitizeCell(path) << " (" << HumanBytes(total) << ")\n";
+      printer.emplace(progress_out, interactive, env_.now());
+    }
+    printer->Update(sent, total, env_.now());
+  };
+  absl::StatusOr<gw::Task> task = client_->UploadFile(path, header, progress);
+  if (printer.has_value()) printer->Finish();
+  return CreatedTask(task);
+}
+
+int CommandRun::CreateUrl() {
+  gw::CreateUrlTaskRequest request;
+  request.set_index_id(args_.Get("index"));
+  request.set_video_url(args_.positional[0]);
+  request.set_language(args_.Get("language"));
+  if (args_.Has("no-video-stream")) request.set_enable_video_stream(false);
+  request.set_request_id(args_.Get("request-id"));
+  request.set_transcription_url(args_.Get("transcription-url"));
+  if (absl::Status s = ParseMetadata(request.mutable_user_metadata()); !s.ok()) {
+    return Usage(std::string(s.message()));
+  }
+  return CreatedTask(client_->CreateUrlTask(request));
+}
+
+int CommandRun::CreateYoutube() {
+  gw::CreateExternalProviderTaskRequest request;
+  request.set_index_id(args_.Get("index"));
+  request.set_url(args_.positional[0]);
+  request.set_request_id(args_.Get("request-id"));
+  return CreatedTask(client_->CreateExternalProviderTask(request));
+}
+
+int CommandRun::Get() {
+  absl::StatusOr<gw::Task> task = client_->GetTask(args_.positional[0]);
+  if (!task.ok()) return Fail(task.status());
+  return PrintMessage(*task, RenderTaskDetail(*task));
+}
+
+int CommandRun::List() {
+  gw::ListTasksRequest request;
+  request.set_index_id(args_.Get("index"));
+  request.set_filename(args_.Get("filename"));
+  for (const std::string& list : args_.GetAll("status")) {
+    for (absl::string_view name : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
+      gw::TaskStatus status = ParseTaskStatus(name);
+      if (status == gw::TASK_STATUS_UNSPECIFIED) {
+        return Usage(absl::StrCat("unknown status '", absl::StripAsciiWhitespace(name),
+                                  "' (uploading, validating, pending, queued, indexing, ready, "
+                                  "failed)"));
+      }
+      request.add_statuses(status);
+    }
+  }
+  bool all = args_.Has("all");
+  int page_size = all ? 50 : 0;
+  if (args_.Has("page-size")) {
+    if (!absl::SimpleAtoi(args_.Get("page-size"), &page_size) || page_size < 1 || page_size > 50) {
+      return Usage(absl::StrCat("--page-size must be 1 to 50, not '", args_.Get("page-size"), "'"));
+    }
+  }
+  request.set_page_size(page_size);
+  request.set_page_token(args_.Get("page-token"));
+
+  gw::ListTasksResponse merged;
+  std::string next_token;
+  std::string previous_token = request.page_token();
+  while (true) {
+    absl::StatusOr<gw::ListTasksResponse> page = client_->ListTasks(request);
+    if (!page.ok()) return Fail(page.status());
+    if (merged.tasks().empty()) merged.set_total_size(page->total_size());
+    for (auto& t : *page->mutable_tasks()) *merged.add_tasks() = std::move(t);
+    next_token = page->next_page_token();
+    // A token that does not move would loop forever; stop rather than hang.
+    if (!all || next_token.empty() || next_token == previous_token) break;
+    previous_token = next_token;
+    request.set_page_token(next_token);
+  }
+  if (!all) merged.set_next_page_token(next_token);
+
+  if (json()) return PrintMessage(merged, "");
+  if (merged.tasks().empty()) {
+    out() << "no tasks found\n";
+  } else {
+    out() << RenderTaskTable({merged.tasks().begin(), merged.tasks().end()});
+  }
+  if (!all && !next_token.empty()) {
+    // On stderr, so the table on stdout stays clean for scripts.
+    *env_.err << "showing " << merged.tasks_size() << " of " << merged.total_size()
+              << " tasks; --all lists them all, --page-token " << next_token
+              << " shows the next page\n";
+  }
+  return kExitOk;
+}
+
+int CommandRun::Delete() {
+  const std::string& id = args_.positional[0];
+  if (absl::Status s = client_->DeleteTask(id); !s.ok()) return Fail(s);
+  out() << "deleted task " << SanitizeCell(id) << "\n";
+  return kExitOk;
+}
+
+int CommandRun::WatchUntilDone(const std::string& task_id) {
+  gw::WatchTaskRequest request;
+  request.set_task_id(task_id);
+  WatchPrinter printer(env_.out, env_.stdout_is_terminal);
+  std::optional<gw::Task> last;
+  absl::Status json_error = absl::OkStatus();
+  absl::Status status = client_->WatchTask(request, [&](const gw::TaskEvent& event) {
+    last = event.task();
+    if (json()) {
+      absl::StatusOr<std::string> line = ToJson(event, /*multiline=*/false);
+      if (!line.ok()) {
+        json_error = line.status();
+        return false;
+      }
+      out() << *line << std::flush;
+    } else {
+      printer.OnEvent(event);
+    }
+    // Stop at the terminal event rather than trusting the server to end the
+    // stream right after it.
+    return last->status() != gw::TASK_STATUS_READY && last->status() != gw::TASK_STATUS_FAILED;
+  });
+  printer.Finish();
+  if (!json_error.ok()) return Fail(json_error);
+  if (!status.ok()) return Fail(status);
+  if (last.has_value() && last->status() == gw::TASK_STATUS_READY) return kExitOk;
+  if (last.has_value() && last->status() == gw::TASK_STATUS_FAILED) {
+    *env_.err << kTool << ": task " << SanitizeCell(task_id) << " failed\n";
+    return kExitNegative;
+  }
+  *env_.err << kTool << ": the watch ended before task " << SanitizeCell(task_id)
+            << " was ready or failed"
+            << (last.has_value() ? absl::StrCat(" (last status: ", StatusName(*last), ")") : "")
+            << "\n";
+  return kExitCallFailed;
+}
+
+int CommandRun::Watch() { return WatchUntilDone(args_.positional[0]); }
+
+int CommandRun::Counts() {
+  auto counts = client_->GetIndexTaskCounts(args_.Get("index"));
+  if (!counts.ok()) return Fail(counts.status());
+  return PrintMessage(*counts, RenderIndexTaskCounts(*counts));
+}
+
+int CommandRun::Integrations() {
+  auto list = client_->ListIntegrations();
+  if (!list.ok()) return Fail(list.status());
+  return PrintMessage(*list, RenderIntegrations(*list));
+}
+
+int CommandRun::Import() {
+  gw::ImportVideosRequest request;
+  request.set_integration(args_.positional[0]);
+  request.set_index_id(args_.Get("index"));
+  // Only sent when asked, so the upstream defaults apply otherwise.
+  if (args_.Has("no-incremental")) request.set_incremental_import(false);
+  if (args_.Has("retry-failed")) request.set_retry_failed(true);
+  if (absl::Status s = ParseMetadata(request.mutable_user_metadata()); !s.ok()) {
+    return Usage(std::string(s.message()));
+  }
+  auto response = client_->ImportVideos(request);
+  if (!response.ok()) return Fail(response.status());
+  return PrintMessage(*response, RenderImportStarted(*response));
+}
+
+int CommandRun::ImportStatus() {
+  gw::GetImportStatusRequest request;
+  request.set_integration(args_.positional[0]);
+  request.set_index_id(args_.Get("index"));
+  auto status = client_->GetImportStatus(request);
+  if (!status.ok()) return Fail(status.status());
+  return PrintMessage(*status, RenderImportStatus(*status));
+}
+
+int CommandRun::ImportLogs() {
+  gw::ListImportLogsRequest request;
+  request.set_integration(args_.positional[0]);
+  auto logs = client_->ListImportLogs(request);
+  if (!logs.ok()) return Fail(logs.status());
+  return PrintMessage(*logs, RenderImportLogs(*logs));
+}
+
+int CommandRun::CheckS3Setup() {
+  gw::CheckAwsS3SetupRequest request;
+  request.set_bucket(args_.Get("bucket"));
+  request.set_region(args_.Get("region"));
+  request.set_aws_account_id(args_.Get("account"));
+  request.set_policy_name(args_.Get("policy"));
+  request.set_role_name(args_.Get("role"));
+  auto response = client_->CheckAwsS3Setup(request);
+  if (!response.ok()) return Fail(response.status());
+  int code = PrintMessage(*response, RenderS3Findings(*response));
+  if (code != kExitOk) return code;
+  return response->ok() ? kExitOk : kExitNegative;
+}
+
+int CommandRun::Run() {
+  const std::string& c = args_.command;
+  if (c == "upload") return Upload();
+  if (c == "create-url") return CreateUrl();
+  if (c == "create-youtube") return CreateYoutube();
+  if (c == "get") return Get();
+  if (c == "list") return List();
+  if (c == "delete") return Delete();
+  if (c == "watch") return Watch();
+  if (c == "counts") return Counts();
+  if (c == "integrations") return Integrations();
+  if (c == "import") return Import();
+  if (c == "import-status") return ImportStatus();
+  if (c == "import-logs") return ImportLogs();
+  if (c == "check-s3-setup") return CheckS3Setup();
+  return Usage(absl::StrCat("command '", c, "' is not implemented"));
+}
+
+}  // namespace
+
+int RunTlctl(const std::vector<std::string>& args, const CliEnvironment& env) {
+  absl::StatusOr<ParsedArgs> parsed = ParseArgs(GlobalOptions(), Commands(), args);
+  if (!parsed.ok()) {
+    // Point at the command's own help when the line names a command.
+    std::string help = kTool;
+    for (const std::string& arg : args) {
+      if (FindCommand(arg) != nullptr) {
+        absl::StrAppend(&help, " ", arg);
+        break;
+      }
+    }
+    *env.err << kTool << ": " << parsed.status().message() << "\n"
+             << "Run '" << help << " --help' for usage.\n";
+    return kExitUsage;
+  }
+  if (parsed->help) {
+    const CommandSpec* command = FindCommand(parsed->command);
+    *env.out << (command != nullptr ? CommandUsage(kTool, *command, GlobalOptions())
+                                    : ToolUsage(kTool, "A command-line client for tl-gateway.",
+                                                Commands(), GlobalOptions()));
+    return kExitOk;
+  }
+  if (parsed->command.empty()) {
+    *env.err << ToolUsage(kTool, "A command-line client for tl-gateway.", Commands(),
+                          GlobalOptions());
+    return kExitUsage;
+  }
+
+  GatewayClientOptions options;
+  options.address = parsed->Get("addr", env.address.empty() ? kDefaultAddress : env.address);
+  options.bearer_token = parsed->Get("token", env.token);
+  options.user_agent = "tlctl/1";
+  if (parsed->Has("timeout")) {
+    double seconds = 0;
+    if (!absl::SimpleAtod(parsed->Get("timeout"), &seconds) || !(seconds > 0)) {
+      *env.err << kTool << ": --timeout must be a positive number of seconds\n";
+      return kExitUsage;
+    }
+    options.call_timeout = absl::Seconds(seconds);
+    options.stream_timeout = absl::Seconds(seconds);
+  }
+  options.tls_root_ca_file = parsed->Get("ca-file");
+  options.use_tls = parsed->Has("tls") || !options.tls_root_ca_file.empty();
+  absl::StatusOr<std::unique_ptr<GatewayClient>> client = GatewayClient::Create(options);
+  if (!client.ok()) {
+    *env.err << kTool << ": " << DescribeStatus(client.status()) << "\n";
+    return kExitCallFailed;
+  }
+  return CommandRun(*parsed, env, client->get()).Run();
+}
+
+}  // namespace tlclient
