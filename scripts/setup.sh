@@ -10,9 +10,27 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libcurl4-openssl-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   libcpp-httplib-dev libsqlite3-dev libssl-dev zlib1g-dev libbrotli-dev
+  # The TLS tests make their certificates with the openssl command.
+  openssl
   # TLS to the real Twelve Labs API.
   ca-certificates
 )
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+
+# npm packages pinned by package-lock.json: buf for tools/check-proto.sh and
+# the Node example's gRPC libraries. Run after the apt step (which brings
+# Node.js when the machine lacks it), even when no apt package is missing.
+npm_install() {
+  for dir in tools/buf examples/node; do
+    if [ ! "$root/$dir/node_modules/.package-lock.json" -nt "$root/$dir/package-lock.json" ]; then
+      echo "setup: npm ci in $dir"
+      npm ci --prefix "$root/$dir" --ignore-scripts --no-audit --no-fund
+    fi
+  done
+}
+
+command -v npm >/dev/null || PACKAGES+=(nodejs npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -21,6 +39,7 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#PACKAGES[@]} packages already installed"
+  npm_install
   exit 0
 fi
 
@@ -33,3 +52,4 @@ echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+npm_install

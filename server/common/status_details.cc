@@ -75,7 +75,8 @@ absl::Status FieldError(absl::string_view field, absl::string_view description) 
   auto* v = bad.add_field_violations();
   v->set_field(std::string(field));
   v->set_description(std::string(description));
-  return SetDetail(std::move(status), bad);
+  return WithErrorInfo(SetDetail(std::move(status), bad), "INVALID_FIELD", kGatewayDomain,
+                       {{"field", std::string(field)}});
 }
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
