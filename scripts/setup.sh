@@ -14,6 +14,12 @@ PACKAGES=(
   openssl
   # TLS to the real Twelve Labs API.
   ca-certificates
+  # Examples: gRPC for Python (protoc and grpc_python_plugin come from
+  # protobuf-compiler-grpc above; Debian's python3-grpc-tools bundles a
+  # protoc too old for proto3 `optional`), curl for run-examples.sh.
+  python3-grpcio curl
+  # promtool, which the metrics test uses to check /metrics.
+  prometheus
 )
 
 root="$(cd "$(dirname "$0")/.." && pwd)"

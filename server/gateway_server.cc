@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "server/common/log.h"
+#include "server/services/upload_pipe.h"
 #include "server/upstream/curl_transport.h"
 
 namespace tlgw {
@@ -57,7 +58,13 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOpti
   if (!transport.ok()) return transport.status();
   g->transport_ = *std::move(transport);
   g->scheduler_ = std::make_unique<ThreadScheduler>();
-  auto client = TwelveLabsClient::Create(o.client, g->transport_.get(), g->scheduler_.get());
+  ClientOptions client_options = o.client;
+  RequestMetrics* metrics = &g->metrics_;
+  client_options.on_attempt = [metrics](const std::string& method, const std::string& path, int status,
+                                        absl::Duration latency) {
+    metrics->RecordUpstream(method, path, status, latency);
+  };
+  auto client = TwelveLabsClient::Create(client_options, g->transport_.get(), g->scheduler_.get());
   if (!client.ok()) return client.status();
   g->client_ = *std::move(client);
   auto store = SqliteRequestStore::Open(o.state_db);
@@ -92,6 +99,7 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOpti
   g->deps_.owners = g->store_.get();
   g->deps_.auth = g->auth_.get();
   g->deps_.audit = g->audit_.get();
+  g->deps_.streams = &g->streams_;
   GatewayServer* self = g.get();
   g->deps_.config = [self] { return self->config(); };
   g->upload_service_ = std::make_unique<UploadServiceImpl>(&g->deps_);
@@ -171,12 +179,13 @@ std::string GatewayServer::MetricsText() {
   Metric(&out, "tl_gateway_grpc_calls_in_flight", "gauge", "gRPC calls and streams being served.",
          calls_.in_flight());
   const ClientStats& cs = client_->stats();
-  Metric(&out, "tl_gateway_upstream_requests_total", "counter",
-         "Requests sent to the Twelve Labs API, retries included.", cs.requests.load());
   Metric(&out, "tl_gateway_upstream_retries_total", "counter", "Upstream requests that were retries.",
          cs.retries.load());
   Metric(&out, "tl_gateway_upstream_retries_denied_total", "counter",
          "Retries not made because the retry budget was spent.", cs.retries_denied_by_budget.load());
+  Metric(&out, "tl_gateway_upload_bytes_buffered", "gauge",
+         "Bytes of uploads held in the gateway between client and upstream.", UploadPipe::TotalBuffered());
+  metrics_.Render(&out);
   TaskWatchHub::Stats ts = task_hub_->stats();
   Metric(&out, "tl_gateway_watch_entries", "gauge", "Watched tasks or indexes (one poll loop each).",
          ts.entries, "kind=\"task\"");
@@ -212,11 +221,11 @@ void GatewayServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   shutting_down_ = true;
-  // Retries waiting in the scheduler fail at once from here on, so none can
-  // reach the transport after it is gone.
-  if (scheduler_ != nullptr) scheduler_->Shutdown();
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->Shutdown();
+    // Streams never finish by themselves: end them now, telling clients to
+    // reconnect; unary calls get the drain time.
+    streams_.EndAll();
     absl::Notification drained;
     // Closes the listeners at once and waits for calls and connections.
     std::thread stopper([this, &drained] {
@@ -229,6 +238,9 @@ void GatewayServer::Shutdown() {
       Log(LogLevel::kWarning, "server", "calls outlived the drain time; cancelling them",
           {{"in_flight", std::to_string(calls_.in_flight())}});
     }
+    // Retries still waiting fail at once from here on, so none can reach the
+    // transport after it is gone.
+    scheduler_->Shutdown();
     // Cancels what is left and disconnects idle clients, which gRPC would
     // otherwise wait for until the deadline.
     grpc_server_cancel_all_calls(server_->c_server());
@@ -236,6 +248,7 @@ void GatewayServer::Shutdown() {
     if (!drained.WaitForNotificationWithTimeout(absl::Seconds(2))) transport_.reset();
     stopper.join();
   }
+  if (scheduler_ != nullptr) scheduler_->Shutdown();
   transport_.reset();
   if (admin_ != nullptr) admin_->Stop();
   if (webhooks_ != nullptr) webhooks_->Stop();

@@ -18,6 +18,8 @@
 #include "server/audit/audit_log.h"
 #include "server/auth/authenticator.h"
 #include "server/common/call_counter.h"
+#include "server/common/metrics.h"
+#include "server/common/stream_registry.h"
 #include "server/common/scheduler.h"
 #include "server/config/config.h"
 #include "server/services/deps.h"
@@ -107,7 +109,9 @@ class GatewayServer {
   std::unique_ptr<UploadServiceImpl> upload_service_;
   std::unique_ptr<TaskServiceImpl> task_service_;
   std::unique_ptr<IntegrationServiceImpl> integration_service_;
-  CallCounter calls_;
+  RequestMetrics metrics_;
+  CallCounter calls_{&metrics_};
+  StreamRegistry streams_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<WebhookReceiver> webhooks_;

@@ -367,9 +367,24 @@ int main(int argc, char** argv) {
   }
   stop_watcher.Notify();
   if (watcher.joinable()) watcher.join();
-  (*server)->Shutdown();
-  server->reset();
-  if (sim != nullptr) sim->Stop();
+  // Shut down on another thread, so a second SIGTERM/SIGINT can still end
+  // the process at once (an operator who does not want to wait).
+  absl::Notification stopped;
+  std::thread stopper([&] {
+    (*server)->Shutdown();
+    server->reset();
+    if (sim != nullptr) sim->Stop();
+    stopped.Notify();
+  });
+  while (!stopped.HasBeenNotified()) {
+    timespec tick{0, 50 * 1000 * 1000};
+    int again = sigtimedwait(&signals, nullptr, &tick);
+    if (again == SIGTERM || again == SIGINT) {
+      tlgw::Log(tlgw::LogLevel::kWarning, "main", "second signal: exiting now");
+      _exit(1);
+    }
+  }
+  stopper.join();
   tlgw::Log(tlgw::LogLevel::kInfo, "main", "stopped");
   return 0;
 }

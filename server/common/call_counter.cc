@@ -1,15 +1,33 @@
 #include "server/common/call_counter.h"
 
+#include <string>
+
+#include "absl/time/clock.h"
+
 namespace tlgw {
 
 class CountingInterceptor : public grpc::experimental::Interceptor {
  public:
-  explicit CountingInterceptor(CallCounter* counter) : counter_(counter) { ++counter_->in_flight_; }
-  ~CountingInterceptor() override { --counter_->in_flight_; }
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override { methods->Proceed(); }
+  CountingInterceptor(CallCounter* counter, const char* method)
+      : counter_(counter), method_(method != nullptr ? method : ""), start_(absl::Now()) {
+    ++counter_->in_flight_;
+  }
+  ~CountingInterceptor() override {
+    --counter_->in_flight_;
+    if (counter_->metrics_ != nullptr) counter_->metrics_->RecordGrpc(method_, code_, absl::Now() - start_);
+  }
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      code_ = static_cast<int>(methods->GetSendStatus().error_code());
+    }
+    methods->Proceed();
+  }
 
  private:
   CallCounter* const counter_;
+  const std::string method_;
+  const absl::Time start_;
+  int code_ = static_cast<int>(grpc::StatusCode::CANCELLED);  // no status sent: cut off
 };
 
 namespace {
@@ -17,8 +35,8 @@ namespace {
 class CountingFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   explicit CountingFactory(CallCounter* counter) : counter_(counter) {}
-  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo*) override {
-    return new CountingInterceptor(counter_);
+  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
+    return new CountingInterceptor(counter_, info->method());
   }
 
  private:

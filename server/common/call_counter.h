@@ -11,10 +11,14 @@
 
 #include <grpcpp/support/server_interceptor.h>
 
+#include "server/common/metrics.h"
+
 namespace tlgw {
 
 class CallCounter {
  public:
+  // `metrics`, when set, gets every call's method, code and latency.
+  explicit CallCounter(RequestMetrics* metrics = nullptr) : metrics_(metrics) {}
   int64_t in_flight() const { return in_flight_.load(); }
   // A factory to hand to ServerBuilder; `this` must outlive the server.
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> Factory();
@@ -22,6 +26,7 @@ class CallCounter {
  private:
   friend class CountingInterceptor;
   std::atomic<int64_t> in_flight_{0};
+  RequestMetrics* const metrics_;
 };
 
 }  // namespace tlgw

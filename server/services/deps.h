@@ -17,6 +17,7 @@
 #include "server/audit/audit_log.h"
 #include "server/auth/authenticator.h"
 #include "server/common/scheduler.h"
+#include "server/common/stream_registry.h"
 #include "server/config/config.h"
 #include "server/state/request_store.h"
 #include "server/twelvelabs/client.h"
@@ -33,6 +34,7 @@ struct ServiceDeps {
   OwnershipStore* owners = nullptr;
   Authenticator* auth = nullptr;
   AuditLog* audit = nullptr;  // may be null: no audit trail
+  StreamRegistry* streams = nullptr;  // open watch streams, ended on shutdown
   TaskWatchHub* task_hub = nullptr;
   IndexWatchHub* index_hub = nullptr;
   Scheduler* scheduler = nullptr;

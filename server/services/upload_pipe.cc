@@ -1,9 +1,21 @@
 #include "server/services/upload_pipe.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 namespace tlgw {
+
+namespace {
+std::atomic<int64_t> total_buffered{0};
+}  // namespace
+
+int64_t UploadPipe::TotalBuffered() { return total_buffered.load(); }
+
+UploadPipe::~UploadPipe() {
+  absl::MutexLock lock(&mu_);
+  total_buffered -= static_cast<int64_t>(buffered_);
+}
 
 bool UploadPipe::Push(std::string chunk) {
   std::function<void()> wake;
@@ -12,6 +24,7 @@ bool UploadPipe::Push(std::string chunk) {
     absl::MutexLock lock(&mu_);
     if (aborted_) return false;
     buffered_ += chunk.size();
+    total_buffered += static_cast<int64_t>(chunk.size());
     peak_ = std::max(peak_, buffered_);
     if (!chunk.empty()) chunks_.push_back(std::move(chunk));
     if (reader_paused_ && buffered_ > 0) {
@@ -37,6 +50,7 @@ void UploadPipe::Abort() {
     if (aborted_) return;
     aborted_ = true;
     chunks_.clear();
+    total_buffered -= static_cast<int64_t>(buffered_);
     buffered_ = 0;
     wake = resume_;
   }
@@ -80,6 +94,7 @@ int64_t UploadPipe::Read(char* buf, size_t max) {
       }
     }
     buffered_ -= n;
+    total_buffered -= static_cast<int64_t>(n);
     if (writer_waiting_ && buffered_ < high_water_) {
       writer_waiting_ = false;
       room_now = true;

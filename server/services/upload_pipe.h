@@ -23,6 +23,10 @@ class UploadPipe : public BodySource {
   // takes the buffer below `high_water` after Push() reported it full.
   UploadPipe(size_t high_water, std::function<void()> on_room)
       : high_water_(high_water), on_room_(std::move(on_room)) {}
+  ~UploadPipe() override;
+
+  // Bytes held by every pipe of the process (for the metrics).
+  static int64_t TotalBuffered();
 
   // gRPC side. Returns whether there is room for more; false after Abort().
   bool Push(std::string chunk) ABSL_LOCKS_EXCLUDED(mu_);

@@ -1,5 +1,6 @@
 #include "server/services/watch_import_reactor.h"
 
+#include <atomic>
 #include <memory>
 #include <optional>
 
@@ -134,6 +135,7 @@ class WatchImportReactor : public grpc::ServerWriteReactor<gw::ImportStatusEvent
     std::optional<grpc::Status> deferred_end;
     bool writing = false;
     bool finished = false;
+    std::atomic<uint64_t> registered{0};
   };
 
   WatchImportReactor(const ServiceDeps* deps, CallOptions opts, std::string integration, std::string index)
@@ -147,7 +149,10 @@ class WatchImportReactor : public grpc::ServerWriteReactor<gw::ImportStatusEvent
   void OnCancel() override {
     state_->Post([s = state_] { s->End(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled")); });
   }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    if (uint64_t id = state_->registered.exchange(0); id != 0) state_->deps->streams->Remove(id);
+    delete this;
+  }
 
  private:
   std::shared_ptr<State> state_;
@@ -161,6 +166,17 @@ grpc::ServerWriteReactor<gw::ImportStatusEvent>* NewWatchImportReactor(const Ser
                                                                       const std::string& index_id) {
   auto* reactor = new WatchImportReactor(deps, opts, integration_id, index_id);
   std::shared_ptr<WatchImportReactor::State> state = reactor->state();
+  if (deps->streams != nullptr) {
+    std::weak_ptr<WatchImportReactor::State> weak = state;
+    state->registered = deps->streams->Add([weak] {
+      if (auto s = weak.lock()) {
+        s->Post([s] {
+          s->End(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "the gateway is shutting down; reconnect to go on watching the import"));
+        });
+      }
+    });
+  }
   state->Post([state] { state->Poll(); });
   return reactor;
 }

@@ -4,6 +4,8 @@
 #include <map>
 #include <optional>
 
+#include "absl/strings/str_cat.h"
+
 #include "server/common/serial_queue.h"
 #include "server/services/deps.h"
 #include "server/common/status_details.h"
@@ -32,6 +34,12 @@ class WatchReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
           }
         });
       }
+      if (options.registry != nullptr) {
+        std::weak_ptr<State> weak = self;
+        registered = options.registry->Add([weak] {
+          if (auto s = weak.lock()) s->queue.Run([s] { s->EndForShutdown(); });
+        });
+      }
       subscription = options.subscribe(self);
       // The call may have ended while subscribing (OnDone found no id yet).
       if (done) Unsubscribe();
@@ -41,6 +49,17 @@ class WatchReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
       if (id != 0) options.unsubscribe(id);
       uint64_t rev = revocation.exchange(0);
       if (rev != 0) options.unwatch_revocation(rev);
+      uint64_t reg = registered.exchange(0);
+      if (reg != 0) options.registry->Remove(reg);
+    }
+
+    // Tells the client how to carry on where it left off.
+    void EndForShutdown() {
+      int64_t last = options.resume_after;
+      for (const auto& [task, seq] : last_sequence) last = std::max(last, seq);
+      End(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                       absl::StrCat("the gateway is shutting down; reconnect with resume_after=", last,
+                                    " to continue where this stream stopped")));
     }
 
     void OnEvent(const gw::TaskEvent& event) override {
@@ -125,6 +144,7 @@ class WatchReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
     const WatchStreamOptions options;
     std::atomic<uint64_t> subscription{0};
     std::atomic<uint64_t> revocation{0};
+    std::atomic<uint64_t> registered{0};
     std::atomic<bool> done{false};
     // Touched only inside `queue` actions:
     std::map<std::string, int64_t> last_sequence;  // per task
@@ -166,6 +186,7 @@ void BindRevocation(const ServiceDeps& deps, const CallIdentity& who, WatchStrea
     return auth->WatchRevocation(client, std::move(end));
   };
   o->unwatch_revocation = [auth](uint64_t id) { auth->Unwatch(id); };
+  o->registry = deps.streams;
 }
 
 grpc::ServerWriteReactor<gw::TaskEvent>* NewWatchReactor(WatchStreamOptions options) {

@@ -12,6 +12,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "server/common/stream_registry.h"
 #include "server/watch/fanout.h"
 #include "twelvelabs/gateway/v1/task.pb.h"
 
@@ -38,6 +39,8 @@ struct WatchStreamOptions {
   // returns an id for unwatch_revocation.
   std::function<uint64_t(std::function<void()> end)> watch_revocation;
   std::function<void(uint64_t)> unwatch_revocation;
+  // Where the stream registers so shutdown can end it; may be null.
+  StreamRegistry* registry = nullptr;
 };
 
 // Fills the revocation hooks of `o` so the stream ends with UNAUTHENTICATED

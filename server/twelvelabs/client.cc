@@ -21,6 +21,7 @@ struct TwelveLabsClient::Attempt {
   Done<HttpResponse> done;
   absl::Time deadline;
   int number = 0;  // attempts sent so far
+  absl::Time sent_at;  // of the current attempt
 };
 
 namespace {
@@ -112,6 +113,7 @@ void TwelveLabsClient::SendAttempt(std::shared_ptr<Attempt> a) {
   req.form = a->call.form;
   req.timeout = a->safety == Safety::kStreamed ? left : std::min(left, options_.attempt_timeout);
   ++a->number;
+  a->sent_at = absl::Now();
   ++stats_.requests;
   if (a->opts.upstream_requests != nullptr) ++*a->opts.upstream_requests;
   transport_->Send(std::move(req), [this, a](absl::StatusOr<HttpResponse> r) mutable {
@@ -121,6 +123,9 @@ void TwelveLabsClient::SendAttempt(std::shared_ptr<Attempt> a) {
 
 void TwelveLabsClient::OnResult(std::shared_ptr<Attempt> a, absl::StatusOr<HttpResponse> result) {
   const absl::Time now = absl::Now();
+  if (options_.on_attempt) {
+    options_.on_attempt(a->call.method, a->call.path, result.ok() ? result->status : 0, now - a->sent_at);
+  }
   absl::Status error;
   bool retryable = false;
   std::optional<absl::Duration> asked;

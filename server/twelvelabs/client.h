@@ -54,6 +54,9 @@ struct ClientOptions {
   // spends one; at most `retry_budget_max` tokens are kept.
   double retry_budget_ratio = 0.2;
   double retry_budget_max = 20;
+  // When set, told of every attempt: method, path (with query), HTTP status
+  // (0 if no response) and latency. Runs on the transport thread.
+  std::function<void(const std::string&, const std::string&, int, absl::Duration)> on_attempt;
 };
 
 // Per-call inputs from the gRPC layer.

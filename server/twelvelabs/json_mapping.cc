@@ -45,7 +45,7 @@ class Reader {
   }
 
   bool Int(const char* key, int64_t* out) {
-    double d;
+    double d = 0;
     if (!Number(key, &d)) return false;
     if (!std::isfinite(d) || std::fabs(d) > 9.0e15) return Fail(key, "an integer", *Find(key));
     *out = static_cast<int64_t>(std::llround(d));
