@@ -181,7 +181,9 @@ TEST_P(GatewayE2E, GetTaskFollowsTheLifecycle) {
   EXPECT_GT(ready.system_metadata().duration_seconds(), 0);
   EXPECT_GT(ready.system_metadata().width(), 0);
   EXPECT_TRUE(ready.has_hls());  // streaming is on by default
-  if (v12()) EXPECT_TRUE(ready.has_estimated_time());
+  if (v12()) {
+    EXPECT_TRUE(ready.has_estimated_time());
+  }
   json gets = control_->Requests("/tasks/" + created.id());
   ASSERT_FALSE(gets.empty());
   EXPECT_EQ(gets.back()["path"], Prefix() + "/tasks/" + created.id());
