@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -30,9 +31,18 @@ class AuditInterceptor : public grpc::experimental::Interceptor {
   AuditInterceptor(AuditLog* log, grpc::experimental::ServerRpcInfo* info)
       : log_(log), call_(info->server_context()), method_(info->method()), start_(absl::Now()) {}
   ~AuditInterceptor() override {
-    log_->Write(call_, method_, code_, absl::ToDoubleMilliseconds(absl::Now() - start_));
+    log_->Write(call_, method_, code_, absl::ToDoubleMilliseconds(absl::Now() - start_), request_id_);
   }
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      // A caller's own correlation id, when it sends one, ties its logs to ours.
+      auto* md = methods->GetRecvInitialMetadata();
+      if (md != nullptr) {
+        auto it = md->find("x-request-id");
+        if (it != md->end()) request_id_.assign(it->second.data(), std::min<size_t>(it->second.size(), 128));
+      }
+    }
     if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
       code_ = static_cast<int>(methods->GetSendStatus().error_code());
@@ -45,6 +55,7 @@ class AuditInterceptor : public grpc::experimental::Interceptor {
   const void* const call_;
   const std::string method_;
   const absl::Time start_;
+  std::string request_id_;
   int code_ = static_cast<int>(grpc::StatusCode::CANCELLED);  // no status sent: the call was cut off
 };
 
@@ -85,7 +96,8 @@ std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> AuditLog:
   return std::make_unique<AuditFactory>(this);
 }
 
-void AuditLog::Write(const void* call, const std::string& method, int code, double latency_ms) {
+void AuditLog::Write(const void* call, const std::string& method, int code, double latency_ms,
+                     const std::string& request_id) {
   Record record;
   {
     absl::MutexLock lock(&mu_);
@@ -100,6 +112,8 @@ void AuditLog::Write(const void* call, const std::string& method, int code, doub
   nlohmann::json line;
   line["time"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
   line["type"] = "audit";
+  line["call_id"] = next_call_id_++;
+  if (!request_id.empty()) line["request_id"] = request_id;
   line["client_id"] = record.client_id;
   line["tenant"] = record.tenant;
   line["method"] = method;

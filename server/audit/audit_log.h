@@ -1,5 +1,6 @@
-// The audit trail: one JSON line per gRPC call (time, client id, tenant,
-// method, resource ids, status code, latency, upstream requests made), to
+// The audit trail: one JSON line per gRPC call (time, call id, the caller's
+// x-request-id if sent, client id, tenant, method, resource ids, status
+// code, latency, upstream requests made), to
 // a file or stderr. It records ids and codes only: never a key, a token, a
 // request body or an error message (which may quote input).
 //
@@ -44,13 +45,14 @@ class AuditLog {
  private:
   friend class AuditInterceptor;
   explicit AuditLog(int fd, bool owned) : fd_(fd), owned_(owned) {}
-  void Write(const void* call, const std::string& method, int code, double latency_ms)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  void Write(const void* call, const std::string& method, int code, double latency_ms,
+             const std::string& request_id) ABSL_LOCKS_EXCLUDED(mu_);
 
   const int fd_;
   const bool owned_;
   absl::Mutex mu_;
   std::unordered_map<const void*, Record> records_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int64_t> next_call_id_{1};
 };
 
 }  // namespace tlgw

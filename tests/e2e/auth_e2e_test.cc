@@ -394,7 +394,14 @@ TEST_F(AuthE2E, AuditTrailHasOneLinePerCallWithoutSecrets) {
   std::string audit = TempPath("audit.jsonl");
   StartGatewayWith({"--audit_log=" + audit});
   std::string id = Create(kMediaToken);
-  ASSERT_TRUE(Get(kMediaToken, id).ok());
+  {
+    auto ctx = As(kMediaToken);
+    ctx->AddMetadata("x-request-id", "req-7f3a");
+    gw::GetTaskRequest req;
+    req.set_task_id(id);
+    gw::Task t;
+    ASSERT_TRUE(tasks_->GetTask(ctx.get(), req, &t).ok());
+  }
   Get("bad-token", id).error_code();
   gateway_.process->Stop();
   std::ifstream in(audit);
@@ -410,6 +417,8 @@ TEST_F(AuthE2E, AuditTrailHasOneLinePerCallWithoutSecrets) {
       EXPECT_EQ(j["resources"]["task_id"], id);
       EXPECT_GE(j["upstream_requests"].get<int>(), 1);
       EXPECT_TRUE(j.contains("latency_ms"));
+      EXPECT_EQ(j["request_id"], "req-7f3a");
+      EXPECT_GT(j["call_id"].get<int>(), 0);
     }
     if (j["code"] == "UNAUTHENTICATED") ++unauthenticated;
   }
