@@ -112,16 +112,6 @@ class Stream {
   bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-template <typename Pred>
-::testing::AssertionResult Eventually(Pred pred, const std::string& what, absl::Duration t = absl::Seconds(15)) {
-  absl::Time end = absl::Now() + t;
-  while (absl::Now() < end) {
-    if (pred()) return ::testing::AssertionSuccess();
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return ::testing::AssertionFailure() << "timed out waiting for " << what;
-}
-
 class AuthE2E : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -10,6 +10,9 @@
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "absl/time/clock.h"
 
 #include "absl/status/statusor.h"
 #include "tests/e2e/process.h"
@@ -76,6 +79,19 @@ class SimControl {
 absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
 // The value of the sample `name{labels}` in Prometheus text, or -1.
 double MetricValue(const std::string& metrics, const std::string& name_and_labels);
+
+// Polls `pred` every 10 ms until it is true or `timeout` passes; the
+// failure names `what`, so a hang is a test failure with a message.
+template <typename Pred>
+::testing::AssertionResult Eventually(Pred pred, const std::string& what,
+                                      absl::Duration timeout = absl::Seconds(20)) {
+  absl::Time end = absl::Now() + timeout;
+  while (absl::Now() < end) {
+    if (pred()) return ::testing::AssertionSuccess();
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return ::testing::AssertionFailure() << "timed out waiting for " << what;
+}
 
 // A context with a deadline, the default for every test call.
 std::unique_ptr<grpc::ClientContext> Ctx(absl::Duration timeout = absl::Seconds(20));

@@ -137,18 +137,6 @@ class Subscriber : public grpc::ClientReadReactor<gw::TaskEvent> {
   bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-// Polls `pred` until true or `timeout`.
-template <typename Pred>
-::testing::AssertionResult Eventually(Pred pred, const std::string& what,
-                                      absl::Duration timeout = absl::Seconds(20)) {
-  absl::Time end = absl::Now() + timeout;
-  while (absl::Now() < end) {
-    if (pred()) return ::testing::AssertionSuccess();
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return ::testing::AssertionFailure() << "timed out waiting for " << what;
-}
-
 class WatchE2E : public ::testing::Test {
  protected:
   void SetUp() override {

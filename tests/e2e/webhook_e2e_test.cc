@@ -33,16 +33,6 @@ std::string Sign(const std::string& t, const std::string& body, const std::strin
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(mac), len));
 }
 
-template <typename Pred>
-::testing::AssertionResult Eventually(Pred pred, const std::string& what, absl::Duration t = absl::Seconds(15)) {
-  absl::Time end = absl::Now() + t;
-  while (absl::Now() < end) {
-    if (pred()) return ::testing::AssertionSuccess();
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return ::testing::AssertionFailure() << "timed out waiting for " << what;
-}
-
 class WebhookE2E : public ::testing::Test {
  protected:
   void SetUp() override {
