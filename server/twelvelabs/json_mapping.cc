@@ -119,7 +119,7 @@ gw::HlsStatus HlsStatusFromText(absl::string_view text) {
 
 void ReadMetadata(Reader& parent, const json& m, const std::string& path, gw::VideoMetadata* out) {
   Reader r(m, path);
-  double d;
+  double d = 0;
   int64_t i;
   if (r.Number("duration", &d)) out->set_duration_seconds(d);
   r.String("filename", out->mutable_filename());
@@ -168,7 +168,7 @@ bool TaskFromJson(const json& j, ApiVersion version, const std::string& path, gw
   }
   if (const json* process = r.Object("process")) {
     Reader p(*process, r.Path("process."));
-    double d;
+    double d = 0;
     if (p.Number("percentage", &d)) task->mutable_progress()->set_percentage(d);
     if (p.Number("remain_seconds", &d)) task->mutable_progress()->set_remaining_seconds(d);
     r.Absorb(p);
