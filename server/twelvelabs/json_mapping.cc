@@ -120,7 +120,7 @@ gw::HlsStatus HlsStatusFromText(absl::string_view text) {
 void ReadMetadata(Reader& parent, const json& m, const std::string& path, gw::VideoMetadata* out) {
   Reader r(m, path);
   double d = 0;
-  int64_t i;
+  int64_t i = 0;
   if (r.Number("duration", &d)) out->set_duration_seconds(d);
   r.String("filename", out->mutable_filename());
   if (r.Int("width", &i)) out->set_width(static_cast<int32_t>(i));
@@ -280,7 +280,7 @@ absl::StatusOr<TaskPage> ParseTaskPage(absl::string_view body, ApiVersion versio
   }
   if (const json* info = r.Object("page_info")) {
     Reader p(*info, "page_info.");
-    int64_t v;
+    int64_t v = 0;
     if (p.Int("total_results", &v)) page.tasks.set_total_size(v);
     p.Int("page", &page.page);
     p.Int("total_page", &page.total_pages);
@@ -394,7 +394,7 @@ absl::StatusOr<gw::ListImportLogsResponse> ParseImportLogs(absl::string_view bod
       if (const json* vs = l.Object("video_status")) {
         Reader s(*vs, path + "video_status.");
         auto* c = log->mutable_video_status();
-        int64_t n;
+        int64_t n = 0;
         if (s.Int("ready", &n)) c->set_ready(n);
         if (s.Int("validating", &n)) c->set_validating(n);
         if (s.Int("queued", &n)) c->set_queued(n);
