@@ -137,7 +137,11 @@ absl::StatusOr<CallIdentity> Authenticator::Authorize(const grpc::ServerContextB
     st = state_;
   }
   if (st->open) {
-    CallIdentity id{"anonymous", "default", st->tenant_key.at("default"), false, {}};
+    CallIdentity id;
+    id.client_id = "anonymous";
+    id.tenant = "default";
+    id.api_key = st->tenant_key.at("default");
+    id.only_tenant = true;
     return id;
   }
   const ClientConfig* client = nullptr;
@@ -192,6 +196,7 @@ absl::StatusOr<CallIdentity> Authenticator::Authorize(const grpc::ServerContextB
   id.api_key = st->tenant_key.at(client->tenant);
   id.shares_upstream_key = st->shared_key_tenants.count(client->tenant) > 0;
   id.indexes = client->indexes;
+  id.only_tenant = st->tenant_key.size() == 1;
   return id;
 }
 

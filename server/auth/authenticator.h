@@ -32,6 +32,9 @@ struct CallIdentity {
   // Another tenant uses the same upstream key, so upstream alone cannot
   // keep them apart: tasks need an ownership record to be visible.
   bool shares_upstream_key = false;
+  // The only tenant: every task the gateway knows is this tenant's, so
+  // ownership needs no lookup.
+  bool only_tenant = false;
   std::vector<std::string> indexes;  // allowed indexes; empty = any
 };
 
