@@ -63,6 +63,13 @@ struct GatewayOptions {
   int admin_port = 0;
   // Unary calls in flight get this long to finish on Shutdown().
   absl::Duration drain = absl::Seconds(5);
+  // HTTP/2 flow-control window of each incoming gRPC stream, fixed (gRPC's
+  // BDP probing, which would grow it without bound, is off). It is how far
+  // a client may run ahead of a stream the gateway has stopped reading: an
+  // upload whose upstream is slower holds at most this much in gRPC's
+  // receive buffers, on top of its UploadPipe. Raise it for clients on
+  // high-latency links: one upload's rate is at most window / round trip.
+  int stream_window_bytes = 1 << 20;
 };
 
 class GatewayServer {

@@ -79,6 +79,9 @@ ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA bundle: clients must present a certificate it signed (mutual TLS)");
 ABSL_FLAG(double, config_poll_seconds, 2,
           "how often to check --config for changes (0 = only on SIGHUP)");
+ABSL_FLAG(int, grpc_stream_window_kib, 1024,
+          "HTTP/2 flow-control window of each incoming gRPC stream, in KiB: how far an upload may run ahead "
+          "of the gateway (memory per upload); raise for clients on high-latency links");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
 namespace {
@@ -164,11 +167,17 @@ int Fail(absl::string_view message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Upload chunks are ~1 MiB. glibc raises its mmap threshold after the
-  // first such block is freed, after which freed chunks stay in the heap
-  // and resident memory creeps up with concurrent uploads; a fixed
-  // threshold returns every large block to the system when freed.
-  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  // Upload chunks (up to 4 MiB, usually 1 MiB) are allocated and freed
+  // hundreds of times a second. Served by mmap, or trimmed from the heap's
+  // top on every free (glibc's default once the mmap threshold is fixed),
+  // each costs an munmap/madvise and fresh page faults: about half the
+  // gateway's CPU per uploaded byte. So large blocks come from the heap,
+  // and up to 8 MiB of free heap top is kept for the next chunk. Fixed
+  // values, unlike glibc's self-adjusting ones, keep that bound: memory
+  // stays bounded because each upload's buffers are (the pipe, and gRPC's
+  // --grpc_stream_window_kib), see bench/RESULTS.md.
+  mallopt(M_MMAP_THRESHOLD, 5 << 20);
+  mallopt(M_TRIM_THRESHOLD, 8 << 20);
   // Debian's Abseil checks every Mutex operation for lock-order cycles
   // (about 4% of the gateway's CPU per call in bench/RESULTS.md); the
   // sanitizer and unit-test builds keep the check.
@@ -215,6 +224,11 @@ int main(int argc, char** argv) {
     return Fail("--watch_*interval_seconds: need 0 < min <= interval <= max");
   }
   if (!(options.watch.max_polls_per_second > 0)) return Fail("--max_polls_per_second: must be positive");
+  const int window_kib = absl::GetFlag(FLAGS_grpc_stream_window_kib);
+  if (window_kib < 64 || window_kib > (1 << 20)) {
+    return Fail("--grpc_stream_window_kib: must be 64..1048576 (64 KiB to 1 GiB)");
+  }
+  options.stream_window_bytes = window_kib * 1024;
   if (std::string admin = absl::GetFlag(FLAGS_admin_listen); !admin.empty()) {
     if (!SplitHostPort(admin, &options.admin_host, &options.admin_port)) {
       return Fail("--admin_listen: must be HOST:PORT, e.g. 127.0.0.1:9464");

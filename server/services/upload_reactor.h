@@ -4,8 +4,9 @@
 // Every event (a message read, the upstream's answer, room in the pipe, a
 // cancel) is handled on a SerialQueue, so the reactor's state needs no
 // lock and StartRead()/Finish() are never called twice at once or after
-// Finish(). Memory per upload is bounded by the pipe's high-water mark plus
-// one message, whatever the file's size.
+// Finish(). Memory per upload is bounded by the pipe's high-water mark, one
+// message and gRPC's stream window (GatewayOptions::stream_window_bytes),
+// whatever the file's size.
 #ifndef TL_GATEWAY_SERVER_SERVICES_UPLOAD_REACTOR_H_
 #define TL_GATEWAY_SERVER_SERVICES_UPLOAD_REACTOR_H_
 
@@ -19,7 +20,9 @@ namespace tlgw {
 // The largest file `POST /tasks` takes (upstream-api.md §2.1).
 inline constexpr int64_t kMaxUploadBytes = int64_t{2} * 1024 * 1024 * 1024;
 // Bytes buffered per upload before the gateway stops reading from the client.
-inline constexpr size_t kUploadHighWater = 4 << 20;
+// 2 MiB keeps curl's 512 KiB upload buffer fed (a 2 GiB upload ran at the
+// direct upload's rate with 2 MiB as with 4 MiB, bench/RESULTS.md).
+inline constexpr size_t kUploadHighWater = 2 << 20;
 
 // Creates the reactor for one call; it deletes itself when the call ends.
 grpc::ServerReadReactor<twelvelabs::gateway::v1::UploadVideoFileRequest>* NewUploadReactor(

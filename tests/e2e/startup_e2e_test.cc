@@ -47,6 +47,11 @@ TEST(Startup, UpstreamUrlMustNameTheVersion) {
   ExpectRefusal({"--upstream_url=https://api.twelvelabs.io"}, {{"TWELVELABS_API_KEY", "k"}}, "upstream_url");
 }
 
+TEST(Startup, OutOfRangeTuningFlagsAreRefused) {
+  ExpectRefusal({"--grpc_stream_window_kib=1"}, {{"TWELVELABS_API_KEY", "k"}}, "--grpc_stream_window_kib");
+  ExpectRefusal({"--max_polls_per_second=0"}, {{"TWELVELABS_API_KEY", "k"}}, "--max_polls_per_second");
+}
+
 TEST(Startup, SimulateServesAndSaysSoInTheFirstLogLine) {
   std::string port_file = TempPath("sim-gateway.port");
   auto p = Process::Start({Runfile("server/gateway"), "--listen=127.0.0.1:0", "--simulate",
