@@ -22,6 +22,10 @@ struct TwelveLabsClient::Attempt {
   absl::Time deadline;
   int number = 0;  // attempts sent so far
   absl::Time sent_at;  // of the current attempt
+  // Whether the current attempt's timeout is all the time the call had left
+  // (not the shorter per-attempt cap): its timing out is the caller's
+  // deadline passing, whatever a millisecond of clock skew says.
+  bool until_deadline = false;
 };
 
 namespace {
@@ -112,6 +116,7 @@ void TwelveLabsClient::SendAttempt(std::shared_ptr<Attempt> a) {
   }
   req.form = a->call.form;
   req.timeout = a->safety == Safety::kStreamed ? left : std::min(left, options_.attempt_timeout);
+  a->until_deadline = req.timeout == left;
   ++a->number;
   a->sent_at = absl::Now();
   ++stats_.requests;
@@ -139,7 +144,9 @@ void TwelveLabsClient::OnResult(std::shared_ptr<Attempt> a, absl::StatusOr<HttpR
     if (retryable) asked = RetryAfter(*result, now);
   } else {
     error = result.status();
-    retryable = RetryableTransport(error, a->safety);
+    // An attempt that had all the call's time ran out of the caller's time.
+    retryable = RetryableTransport(error, a->safety) &&
+                !(a->until_deadline && error.code() == absl::StatusCode::kDeadlineExceeded);
   }
   if (retryable && a->number < options_.max_attempts) {
     absl::Duration delay = std::max(Backoff(a->number), asked.value_or(absl::ZeroDuration()));
@@ -159,7 +166,7 @@ void TwelveLabsClient::OnResult(std::shared_ptr<Attempt> a, absl::StatusOr<HttpR
       ++stats_.retries_denied_by_budget;
     }
   }
-  if (error.code() == absl::StatusCode::kDeadlineExceeded && now < a->deadline &&
+  if (error.code() == absl::StatusCode::kDeadlineExceeded && !a->until_deadline && now < a->deadline &&
       a->safety == Safety::kRead) {
     // One attempt timed out but the caller's deadline had not: the upstream
     // hangs, which is an availability problem.

@@ -119,6 +119,28 @@ TEST_F(ClientTest, NoRetryWhenTheWaitWouldPassTheDeadline) {
   EXPECT_EQ(transport_.sent.size(), 1u);
 }
 
+TEST_F(ClientTest, TimeoutOfTheLastOfTheCallersTimeIsDeadlineExceeded) {
+  // The attempt was given all the time the call had left; curl's
+  // millisecond timer fired a hair before the deadline by our clock.
+  opts_.deadline = absl::Now() + absl::Seconds(1);
+  transport_.script.push_back(absl::DeadlineExceededError("did not answer within 999ms"));
+  EXPECT_EQ(Get().status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(transport_.sent.size(), 1u);
+}
+
+TEST_F(ClientTest, TimeoutOfOneCappedAttemptIsRetriedThenUnavailable) {
+  // Far from the caller's deadline, an attempt timing out means the
+  // upstream hangs: retried, and in the end an availability problem.
+  ClientOptions o;
+  o.base_url = "http://sim/v1.3";
+  o.attempt_timeout = absl::Seconds(2);
+  client_ = *TwelveLabsClient::Create(o, &transport_, &scheduler_);
+  for (int i = 0; i < 10; ++i) transport_.script.push_back(absl::DeadlineExceededError("did not answer within 2s"));
+  EXPECT_EQ(Get().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_GT(transport_.sent.size(), 1u);
+  EXPECT_EQ(transport_.sent[0].timeout, absl::Seconds(2));
+}
+
 TEST_F(ClientTest, AttemptsAreBounded) {
   for (int i = 0; i < 10; ++i) transport_.script.push_back(Http(500));
   EXPECT_EQ(Get().status().code(), absl::StatusCode::kUnavailable);
