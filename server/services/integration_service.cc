@@ -62,16 +62,10 @@ grpc::ServerUnaryReactor* IntegrationServiceImpl::ListIntegrations(
     if (ic.tenant == call->who.tenant) all.push_back(&ic);  // only the caller's tenant's
   }
   std::sort(all.begin(), all.end(), [](auto* a, auto* b) { return a->name < b->name; });
-  // Local listing: the token's page is a 1-based position in the sorted list.
-  PageToken token{1, req->page_size() > 0 ? req->page_size() : static_cast<int64_t>(all.size()), "i"};
-  if (!req->page_token().empty()) {
-    auto decoded = DecodePageToken("page_token", req->page_token(), "i");
-    if (!decoded.ok()) return FinishNow(ctx, decoded.status());
-    token = *decoded;
-  }
-  size_t start = std::min<size_t>(static_cast<size_t>(token.page - 1), all.size());
-  size_t end = std::min<size_t>(start + static_cast<size_t>(std::max<int64_t>(token.page_size, 1)), all.size());
-  for (size_t i = start; i < end; ++i) {
+  auto start = StartLocalPage("page_token", req->page_token(), req->page_size(), "i");
+  if (!start.ok()) return FinishNow(ctx, start.status());
+  const LocalPage page = SliceLocalPage(*start, all.size());
+  for (size_t i = page.begin; i < page.end; ++i) {
     gw::Integration* out = resp->add_integrations();
     out->set_name(all[i]->name);
     out->set_integration_id(all[i]->integration_id);
@@ -79,11 +73,7 @@ grpc::ServerUnaryReactor* IntegrationServiceImpl::ListIntegrations(
     out->set_region(all[i]->region);
     out->set_tenant(all[i]->tenant);
   }
-  if (end < all.size()) {
-    PageToken next = token;
-    next.page = static_cast<int64_t>(end) + 1;
-    resp->set_next_page_token(EncodePageToken(next));
-  }
+  resp->set_next_page_token(page.next_page_token);
   return FinishNow(ctx, absl::OkStatus());
 }
 
@@ -132,10 +122,28 @@ grpc::ServerUnaryReactor* IntegrationServiceImpl::GetImportStatus(grpc::Callback
 grpc::ServerUnaryReactor* IntegrationServiceImpl::ListImportLogs(grpc::CallbackServerContext* ctx,
                                                                  const gw::ListImportLogsRequest* req,
                                                                  gw::ListImportLogsResponse* resp) {
+  if (auto s = ValidatePageSize("page_size", req->page_size(), 100); !s.ok()) return FinishNow(ctx, s);
   auto call = AdmitIntegration(ctx, "IntegrationService.ListImportLogs", req->integration(), "");
   if (!call.ok()) return FinishNow(ctx, call.status());
+  // The upstream returns every run at once, oldest first, and runs are only
+  // ever added at the end: the gateway pages through that list itself. A
+  // token is bound to its integration.
+  const std::string filters = absl::StrCat("l:", call->second.integration_id);
+  auto start = StartLocalPage("page_token", req->page_token(), req->page_size(), filters);
+  if (!start.ok()) return FinishNow(ctx, start.status());
   auto* reactor = ctx->DefaultReactor();
-  deps_->client->ListImportLogs(call->first.opts, call->second.integration_id, FinishWith(reactor, resp));
+  deps_->client->ListImportLogs(
+      call->first.opts, call->second.integration_id,
+      [reactor, resp, start = *start](absl::StatusOr<gw::ListImportLogsResponse> all) {
+        if (all.ok()) {
+          const LocalPage page = SliceLocalPage(start, static_cast<size_t>(all->logs_size()));
+          for (size_t i = page.begin; i < page.end; ++i) {
+            resp->add_logs()->Swap(all->mutable_logs(static_cast<int>(i)));
+          }
+          resp->set_next_page_token(page.next_page_token);
+        }
+        reactor->Finish(ToGrpcStatus(all.status()));
+      });
   return reactor;
 }
 

@@ -1,5 +1,6 @@
 #include "server/services/page_token.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -31,6 +32,31 @@ absl::StatusOr<PageToken> DecodePageToken(absl::string_view field, absl::string_
                              "as the request that returned it, or start again without a token");
   }
   return out;
+}
+
+absl::StatusOr<PageToken> StartLocalPage(absl::string_view field, absl::string_view page_token,
+                                         int64_t page_size, absl::string_view filters) {
+  PageToken start{1, page_size, std::string(filters)};
+  if (!page_token.empty()) {
+    auto decoded = DecodePageToken(field, page_token, filters);
+    if (!decoded.ok()) return decoded.status();
+    start = *decoded;
+    if (page_size > 0) start.page_size = page_size;
+  }
+  return start;
+}
+
+LocalPage SliceLocalPage(const PageToken& start, size_t total) {
+  LocalPage page;
+  page.begin = std::min<size_t>(static_cast<size_t>(start.page - 1), total);
+  page.end = start.page_size <= 0 ? total
+                                  : std::min<size_t>(page.begin + static_cast<size_t>(start.page_size), total);
+  if (page.end < total) {
+    PageToken next = start;
+    next.page = static_cast<int64_t>(page.end) + 1;
+    page.next_page_token = EncodePageToken(next);
+  }
+  return page;
 }
 
 }  // namespace tlgw

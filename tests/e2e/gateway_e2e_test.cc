@@ -370,6 +370,60 @@ TEST_P(GatewayE2E, IntegrationsImportStatusAndLogs) {
   OnlyRequest("GET", "/logs");
 }
 
+TEST_P(GatewayE2E, ImportLogsArePagedByTheGateway) {
+  gw::ImportVideosRequest imp;
+  imp.set_integration("marketing");
+  imp.set_index_id(kSeedIndex);
+  imp.set_incremental_import(true);
+  for (int i = 0; i < 3; ++i) {
+    gw::ImportVideosResponse started;
+    grpc::Status s = integrations_->ImportVideos(Ctx().get(), imp, &started);
+    ASSERT_TRUE(s.ok()) << Describe(s);
+    control_->AdvanceClock(3600);  // the run ends: one import at a time
+  }
+  gw::ListImportLogsRequest lr;
+  lr.set_integration("marketing");
+  gw::ListImportLogsResponse all;
+  ASSERT_TRUE(integrations_->ListImportLogs(Ctx().get(), lr, &all).ok());
+  ASSERT_EQ(all.logs_size(), 3);
+  EXPECT_TRUE(all.next_page_token().empty());  // page_size 0: everything
+
+  // Two pages of 2 + 1, the same runs in the same order (oldest first).
+  lr.set_page_size(2);
+  gw::ListImportLogsResponse first, second;
+  grpc::Status s = integrations_->ListImportLogs(Ctx().get(), lr, &first);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  ASSERT_EQ(first.logs_size(), 2);
+  ASSERT_FALSE(first.next_page_token().empty());
+  lr.set_page_token(first.next_page_token());
+  s = integrations_->ListImportLogs(Ctx().get(), lr, &second);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  ASSERT_EQ(second.logs_size(), 1);
+  EXPECT_TRUE(second.next_page_token().empty());
+  std::vector<std::string> paged, whole;
+  for (const auto* page : {&first, &second}) {
+    for (const auto& l : page->logs()) paged.push_back(l.SerializeAsString());
+  }
+  for (const auto& l : all.logs()) whole.push_back(l.SerializeAsString());
+  EXPECT_EQ(paged, whole);
+
+  // A token is bound to its integration; page_size has bounds.
+  control_->ClearRequests();
+  gw::ListImportLogsRequest other;
+  other.set_integration("marketing");
+  other.set_page_token("not-a-token");
+  gw::ListImportLogsResponse ignored;
+  s = integrations_->ListImportLogs(Ctx().get(), other, &ignored);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "page_token")) << s.error_message();
+  other.clear_page_token();
+  other.set_page_size(101);
+  s = integrations_->ListImportLogs(Ctx().get(), other, &ignored);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "page_size")) << s.error_message();
+  EXPECT_TRUE(control_->Requests().empty()) << "bad paging must be refused before any REST call";
+}
+
 TEST_P(GatewayE2E, CheckAwsS3SetupIsLocal) {
   gw::CheckAwsS3SetupRequest req;
   req.set_bucket("acme-videos");

@@ -67,6 +67,38 @@ TEST(PageToken, RoundTripAndFilterBinding) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(PageToken, LocalPagesWalkTheWholeListOnceInOrder) {
+  // 5 items in pages of 2: [0,2) [2,4) [4,5), the last without a token.
+  auto start = StartLocalPage("page_token", "", 2, "l:x");
+  ASSERT_TRUE(start.ok());
+  std::vector<std::pair<size_t, size_t>> pages;
+  for (int guard = 0; guard < 10; ++guard) {
+    LocalPage page = SliceLocalPage(*start, 5);
+    pages.emplace_back(page.begin, page.end);
+    if (page.next_page_token.empty()) break;
+    start = StartLocalPage("page_token", page.next_page_token, 0, "l:x");
+    ASSERT_TRUE(start.ok()) << start.status();
+  }
+  EXPECT_EQ(pages, (std::vector<std::pair<size_t, size_t>>{{0, 2}, {2, 4}, {4, 5}}));
+  // page_size 0 without a token: everything, no token.
+  LocalPage all = SliceLocalPage(*StartLocalPage("page_token", "", 0, "l:x"), 5);
+  EXPECT_EQ(all.begin, 0u);
+  EXPECT_EQ(all.end, 5u);
+  EXPECT_TRUE(all.next_page_token.empty());
+  // A page size on a later request overrides the token's.
+  LocalPage first = SliceLocalPage(*StartLocalPage("page_token", "", 1, "l:x"), 5);
+  LocalPage bigger = SliceLocalPage(*StartLocalPage("page_token", first.next_page_token, 3, "l:x"), 5);
+  EXPECT_EQ(bigger.begin, 1u);
+  EXPECT_EQ(bigger.end, 4u);
+  // A list that shrank below the token's position gives an empty last page.
+  LocalPage past = SliceLocalPage(*StartLocalPage("page_token", bigger.next_page_token, 0, "l:x"), 2);
+  EXPECT_EQ(past.begin, past.end);
+  EXPECT_TRUE(past.next_page_token.empty());
+  // Another listing's token is refused.
+  EXPECT_EQ(StartLocalPage("page_token", first.next_page_token, 0, "l:y").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 gw::CheckAwsS3SetupRequest GoodSetup() {
   gw::CheckAwsS3SetupRequest r;
   r.set_bucket("acme-videos");
