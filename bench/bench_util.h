@@ -2,8 +2,9 @@
 // simulator as child processes, finding them in the runfiles, reading a
 // process's CPU time, describing the machine, and latency percentiles.
 //
-// Deliberately independent of //tests/e2e:harness (which is testonly and
-// evolves with the tests), so benchmarks are ordinary binaries.
+// Child processes come from //tests/support:child_process, which the
+// end-to-end tests use too; //tests/e2e:harness is testonly and evolves
+// with the tests, so benchmarks do not use it.
 #ifndef TL_GATEWAY_BENCH_BENCH_UTIL_H_
 #define TL_GATEWAY_BENCH_BENCH_UTIL_H_
 
@@ -18,37 +19,14 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "tests/support/child_process.h"
 
 namespace tlbench {
 
-// A child process whose stdout and stderr go to a log file. It gets SIGTERM
-// if the benchmark dies first (PR_SET_PDEATHSIG), so no stray servers stay.
-class ChildProcess {
- public:
-  // Starts `argv` with `env` added to (and overriding) this environment.
-  static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(
-      const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-      const std::string& log_path);
-  ~ChildProcess();  // Stop() if still running.
-
-  pid_t pid() const { return pid_; }
-  bool Running();
-  // SIGTERM, then SIGKILL after `grace`. Returns the waitpid status, and
-  // sets *killed when SIGKILL was needed.
-  int Stop(absl::Duration grace = absl::Seconds(10), bool* killed = nullptr);
-  // The last `max_bytes` of what it printed.
-  std::string LogTail(size_t max_bytes = 4000) const;
-  const std::string& log_path() const { return log_path_; }
-
- private:
-  ChildProcess(pid_t pid, std::string log_path) : pid_(pid), log_path_(std::move(log_path)) {}
-  pid_t pid_;
-  std::string log_path_;
-  std::optional<int> status_;
-};
-
-// "exited 0", "killed by signal 9", ...
-std::string DescribeExit(int wait_status);
+// Child processes (shared with the end-to-end tests).
+using ChildProcess = ::tltest::ChildProcess;
+using ::tltest::DescribeExit;
+using ::tltest::WaitForPortFile;
 
 // The absolute path of a runfile given relative to the workspace root
 // (e.g. "server/gateway"): tries $RUNFILES_DIR, $TEST_SRCDIR,
@@ -58,10 +36,6 @@ absl::StatusOr<std::string> Runfile(const std::string& path, const char* argv0);
 
 // A fresh directory under $TMPDIR (or /tmp).
 absl::StatusOr<std::string> MakeTempDir(const std::string& prefix);
-
-// Waits until `path` holds a port number (the --port_file convention).
-absl::StatusOr<int> WaitForPortFile(const std::string& path, ChildProcess* process,
-                                    absl::Duration timeout = absl::Seconds(30));
 
 // User + system CPU seconds of a process, from /proc/PID/stat (clock-tick
 // resolution, usually 10 ms). Returns -1 when unreadable.
