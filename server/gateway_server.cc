@@ -83,13 +83,14 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOpti
   Authenticator* authn = g->auth_.get();
   auto key_for = [authn](const std::string& tenant) { return authn->CurrentKey(tenant); };
   g->poll_budget_ = std::make_unique<PollBudget>(o.watch.max_polls_per_second);
+  g->fanout_ = std::make_unique<ThreadExecutor>();
   g->task_hub_ = std::make_unique<TaskWatchHub>(o.watch, g->client_.get(), g->scheduler_.get(),
-                                                g->poll_budget_.get(), key_for);
+                                                g->poll_budget_.get(), g->fanout_.get(), key_for);
   g->deps_.client = g->client_.get();
   TaskWatchHub* task_hub = g->task_hub_.get();
-  g->index_hub_ = std::make_unique<IndexWatchHub>(o.watch, g->client_.get(), g->scheduler_.get(),
-                                                  g->poll_budget_.get(),
-                                                  [task_hub] { return task_hub->WebhooksActive(); }, key_for);
+  g->index_hub_ = std::make_unique<IndexWatchHub>(
+      o.watch, g->client_.get(), g->scheduler_.get(), g->poll_budget_.get(), g->fanout_.get(),
+      [task_hub] { return task_hub->WebhooksActive(); }, key_for);
   g->deps_.task_hub = g->task_hub_.get();
   g->deps_.index_hub = g->index_hub_.get();
   g->deps_.scheduler = g->scheduler_.get();
@@ -226,6 +227,9 @@ void GatewayServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   shutting_down_ = true;
+  // First, so that no webhook can start an upstream read once the
+  // transport is going.
+  if (webhooks_ != nullptr) webhooks_->Stop();
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->Shutdown();
     // Streams never finish by themselves: end them now, telling clients to
@@ -255,8 +259,10 @@ void GatewayServer::Shutdown() {
   }
   if (scheduler_ != nullptr) scheduler_->Shutdown();
   transport_.reset();
+  // No upstream read or timer can complete any more, so no new fan-out:
+  // deliver what is queued while the streams' state is still alive.
+  if (fanout_ != nullptr) fanout_->Shutdown();
   if (admin_ != nullptr) admin_->Stop();
-  if (webhooks_ != nullptr) webhooks_->Stop();
 }
 
 }  // namespace tlgw

@@ -18,6 +18,7 @@
 #include "server/audit/audit_log.h"
 #include "server/auth/authenticator.h"
 #include "server/common/call_counter.h"
+#include "server/common/executor.h"
 #include "server/common/metrics.h"
 #include "server/common/stream_registry.h"
 #include "server/common/scheduler.h"
@@ -110,6 +111,12 @@ class GatewayServer {
   std::shared_ptr<const GatewayConfig> config_ ABSL_GUARDED_BY(config_mu_);
   std::unique_ptr<TwelveLabsClient> client_;
   std::unique_ptr<PollBudget> poll_budget_;
+  // The hubs' fan-out thread, so that fanning a change out to thousands of
+  // streams never holds up the transport's thread. Declared before the hubs
+  // so it outlives them; Shutdown() drains it once the transport is gone
+  // (nothing can queue a fan-out after that), while the streams' state is
+  // still alive.
+  std::unique_ptr<ThreadExecutor> fanout_;
   std::unique_ptr<TaskWatchHub> task_hub_;
   std::unique_ptr<IndexWatchHub> index_hub_;
   ServiceDeps deps_;

@@ -1,6 +1,9 @@
 #include "server/watch/fanout.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace tlgw {
 
@@ -33,6 +36,49 @@ bool PermanentWatchError(const absl::Status& s) {
     default:
       return false;
   }
+}
+
+namespace {
+
+void DeliverAll(const std::vector<Outbox::Delivery>& deliveries) {
+  for (const auto& d : deliveries) {
+    if (d.event != nullptr) {
+      d.sink->OnEvent(*d.event);
+    } else {
+      d.sink->OnError(d.error);
+    }
+  }
+}
+
+}  // namespace
+
+void Outbox::Deliver() {
+  DeliverAll(deliveries);
+  deliveries.clear();
+}
+
+void Outbox::DeliverOn(Executor& executor) {
+  if (deliveries.empty()) return;
+  executor.Run([deliveries = std::move(deliveries)] { DeliverAll(deliveries); });
+  deliveries.clear();  // moved-from: make it surely empty
+}
+
+void ArmPollTimer(Scheduler& scheduler, PollBudget& budget, absl::Duration delay,
+                  absl::AnyInvocable<bool(bool start)> on_timer) {
+  Scheduler* s = &scheduler;
+  PollBudget* b = &budget;
+  scheduler.RunAfter(delay, [s, b, on_timer = std::move(on_timer)](bool cancelled) mutable {
+    if (cancelled || !on_timer(false)) return;
+    const absl::Time now = absl::Now();
+    const absl::Time slot = b->Reserve(now);
+    if (slot <= now) {
+      on_timer(true);
+      return;
+    }
+    s->RunAfter(slot - now, [on_timer = std::move(on_timer)](bool cancelled) mutable {
+      if (!cancelled) on_timer(true);
+    });
+  });
 }
 
 }  // namespace tlgw

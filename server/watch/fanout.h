@@ -1,24 +1,33 @@
-// Pieces the watch hubs share: the sink interface, building events, and the
+// Pieces the watch hubs share: the sink interface, building events, the
 // "outbox" of deliveries and reads that a hub decides under its lock and
 // carries out after releasing it (so no sink or REST call ever runs under
-// a hub's lock).
+// a hub's lock), and the poll timers' use of the global PollBudget.
+//
+// A fan-out decided on the upstream-completion path is handed to an
+// Executor as one task, so the thread that completed the read (the single
+// libcurl event thread) is not held up by thousands of sinks.
 #ifndef TL_GATEWAY_SERVER_WATCH_FANOUT_H_
 #define TL_GATEWAY_SERVER_WATCH_FANOUT_H_
 
+#include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "server/common/executor.h"
+#include "server/common/scheduler.h"
+#include "server/watch/poll_budget.h"
 #include "twelvelabs/gateway/v1/task.pb.h"
 
 namespace tlgw {
 
-// A subscriber. Calls come from any thread, possibly concurrently, and must
-// not block; events can arrive out of order, so a sink ignores an event
-// whose sequence is not above the last it handled for that task.
+// A subscriber. Calls come from any thread (a hub's fan-out executor, or
+// the thread that subscribed, for the snapshot), possibly concurrently, and
+// must not block; events can arrive out of order, so a sink ignores an
+// event whose sequence is not above the last it handled for that task.
 class TaskEventSink {
  public:
   virtual ~TaskEventSink() = default;
@@ -44,7 +53,9 @@ bool PermanentWatchError(const absl::Status& status);
 struct Outbox {
   struct Delivery {
     std::shared_ptr<TaskEventSink> sink;
-    std::optional<twelvelabs::gateway::v1::TaskEvent> event;  // else `error`
+    // Built once per change and shared by every sink it goes to; null means
+    // `error`.
+    std::shared_ptr<const twelvelabs::gateway::v1::TaskEvent> event;
     absl::Status error;
   };
   struct Fetch {
@@ -55,13 +66,24 @@ struct Outbox {
   std::vector<Delivery> deliveries;
   std::vector<Fetch> fetches;
 
-  void Deliver() {
-    for (auto& d : deliveries) {
-      if (d.event) d.sink->OnEvent(*d.event);
-      else d.sink->OnError(d.error);
-    }
-  }
+  // Calls the sinks now, on this thread: for a snapshot to one new
+  // subscriber, which is no more work than the Subscribe() call itself.
+  void Deliver();
+  // Hands every delivery to `executor` as one task (none if there are no
+  // deliveries), leaving `deliveries` empty: the fan-out of a change.
+  void DeliverOn(Executor& executor);
 };
+
+// A hub entry's poll timer, run the same way by both hubs so that their
+// polls share the global `budget`. After `delay`, on the scheduler's
+// thread, `on_timer(false)` says whether the entry still wants the poll
+// (it takes the hub's lock and starts nothing), so that a dropped entry or
+// a superseded timer spends no slot. If it does, the next free slot of
+// `budget` is reserved, and at that slot (at once if it is due)
+// `on_timer(true)` checks again and starts the poll. Nothing runs once the
+// scheduler has shut down. May be called under the hub's lock.
+void ArmPollTimer(Scheduler& scheduler, PollBudget& budget, absl::Duration delay,
+                  absl::AnyInvocable<bool(bool start)> on_timer);
 
 }  // namespace tlgw
 

@@ -54,13 +54,15 @@ struct IndexWatchHub::Page {
   std::vector<gw::Task> tasks;
 };
 
-IndexWatchHub::IndexWatchHub(const WatchOptions& options, TwelveLabsClient* client, Scheduler* scheduler,
-                             PollBudget* budget, std::function<bool()> webhooks_active,
+IndexWatchHub::IndexWatchHub(const WatchOptions& options, TwelveLabsClient* client,
+                             Scheduler* scheduler, PollBudget* budget, Executor* fanout,
+                             std::function<bool()> webhooks_active,
                              std::function<std::string(const std::string&)> key_for)
     : options_(options),
       client_(client),
       scheduler_(scheduler),
       budget_(budget),
+      fanout_(fanout),
       webhooks_active_(std::move(webhooks_active)),
       key_for_(std::move(key_for)) {}
 
@@ -91,13 +93,18 @@ uint64_t IndexWatchHub::Subscribe(const std::string& scope, const std::string& i
       std::sort(known.begin(), known.end(), [](auto* a, auto* b) { return a->sequence < b->sequence; });
       const absl::Time now = absl::Now();
       for (const auto* k : known) {
-        out.deliveries.push_back({sink, MakeTaskEvent(k->task, k->sequence, gw::EVENT_SOURCE_SNAPSHOT, now), {}});
+        out.deliveries.push_back(
+            {sink,
+             std::make_shared<const gw::TaskEvent>(
+                 MakeTaskEvent(k->task, k->sequence, gw::EVENT_SOURCE_SNAPSHOT, now)),
+             {}});
       }
     } else if (!e.polling) {
       RequestPollLocked(e, gw::EVENT_SOURCE_SNAPSHOT, &out);
     }
   }
-  Run(out);
+  out.Deliver();  // the snapshot, to the new subscriber alone
+  StartPolls(out);
   return id;
 }
 
@@ -117,7 +124,7 @@ void IndexWatchHub::OnWebhook(const std::string& task_id) {
       if (e->tasks.count(task_id) > 0) RequestPollLocked(*e, gw::EVENT_SOURCE_WEBHOOK, &out);
     }
   }
-  Run(out);
+  StartPolls(out);
 }
 
 IndexWatchHub::Stats IndexWatchHub::stats() const {
@@ -125,8 +132,7 @@ IndexWatchHub::Stats IndexWatchHub::stats() const {
   return Stats{static_cast<int64_t>(entries_.size()), subscribers_, polls_, polls_saved_};
 }
 
-void IndexWatchHub::Run(Outbox& out) {
-  out.Deliver();
+void IndexWatchHub::StartPolls(const Outbox& out) {
   for (const auto& f : out.fetches) StartPoll(f.key, f.generation, f.source);
 }
 
@@ -213,7 +219,7 @@ void IndexWatchHub::OnPage(std::shared_ptr<Page> poll, absl::StatusOr<TaskPage> 
                                                           e.failures, " reads in a row failed; last: ",
                                                           error.message()));
         }
-        for (const auto& [id, sink] : e.sinks) out.deliveries.push_back({sink, std::nullopt, error});
+        for (const auto& [id, sink] : e.sinks) out.deliveries.push_back({sink, nullptr, error});
         subscribers_ -= static_cast<int64_t>(e.sinks.size());
         entries_.erase(it);
       } else {
@@ -236,7 +242,8 @@ void IndexWatchHub::OnPage(std::shared_ptr<Page> poll, absl::StatusOr<TaskPage> 
         }
         e.sequence = NextSequence(e.sequence, now);
         k = {*t, e.sequence, fp};
-        gw::TaskEvent event = MakeTaskEvent(*t, e.sequence, source, now);
+        auto event =
+            std::make_shared<const gw::TaskEvent>(MakeTaskEvent(*t, e.sequence, source, now));
         for (const auto& [id, sink] : e.sinks) out.deliveries.push_back({sink, event, {}});
       }
       e.initialized = true;
@@ -244,7 +251,8 @@ void IndexWatchHub::OnPage(std::shared_ptr<Page> poll, absl::StatusOr<TaskPage> 
       else ScheduleLocked(e);
     }
   }
-  Run(out);
+  out.DeliverOn(*fanout_);  // not on this thread: it completes every upstream read
+  StartPolls(out);
 }
 
 void IndexWatchHub::ScheduleLocked(Entry& e) {
@@ -252,35 +260,26 @@ void IndexWatchHub::ScheduleLocked(Entry& e) {
   // An index always has something that may change: the base rule with an
   // unknown task state (no estimate), backed off after failures.
   absl::Duration delay = NextPollInterval(options_, gw::Task(), e.failures, webhooks_active_(), now);
-  uint64_t timer = ++e.timer;
-  std::string key = absl::StrCat(e.scope, "/", e.index_id);
-  uint64_t generation = e.generation;
-  scheduler_->RunAfter(delay, [this, key, generation, timer](bool cancelled) {
-    if (!cancelled) OnTimer(key, generation, timer, false);
-  });
+  ArmPollTimer(*scheduler_, *budget_, delay,
+               [this, key = absl::StrCat(e.scope, "/", e.index_id), generation = e.generation,
+                timer = ++e.timer](bool start) { return OnTimer(key, generation, timer, start); });
 }
 
-void IndexWatchHub::OnTimer(const std::string& key, uint64_t generation, uint64_t timer, bool slot_reserved) {
+bool IndexWatchHub::OnTimer(const std::string& key, uint64_t generation, uint64_t timer,
+                            bool start) {
   Outbox out;
   {
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(key);
-    if (it == entries_.end() || it->second->generation != generation || it->second->timer != timer) return;
-    Entry& e = *it->second;
-    if (e.polling) return;
-    if (!slot_reserved) {
-      const absl::Time now = absl::Now();
-      absl::Time slot = budget_->Reserve(now);
-      if (slot > now) {
-        scheduler_->RunAfter(slot - now, [this, key, generation, timer](bool cancelled) {
-          if (!cancelled) OnTimer(key, generation, timer, true);
-        });
-        return;
-      }
+    if (it == entries_.end() || it->second->generation != generation ||
+        it->second->timer != timer || it->second->polling) {
+      return false;  // dropped, superseded, or a poll is under way (it schedules the next)
     }
-    RequestPollLocked(e, gw::EVENT_SOURCE_POLL, &out);
+    if (!start) return true;
+    RequestPollLocked(*it->second, gw::EVENT_SOURCE_POLL, &out);
   }
-  Run(out);
+  StartPolls(out);
+  return true;
 }
 
 }  // namespace tlgw

@@ -8,8 +8,12 @@
 // subscriber first gets every task's latest event (a snapshot). A webhook
 // about a task of a watched index makes that index poll at once.
 //
-// Thread-safe; no sink or REST call runs under the hub's lock. Tasks
-// deleted from the index are not announced (the list does not show them).
+// Thread-safe; no sink or REST call runs under the hub's lock. The events
+// of a poll (or the error that ends a watch) are fanned out as one task on
+// the fan-out executor's thread, never on the thread that completed the
+// upstream read; only a new subscriber's snapshot is delivered inline, on
+// the thread calling Subscribe(). Tasks deleted from the index are not
+// announced (the list does not show them).
 #ifndef TL_GATEWAY_SERVER_WATCH_INDEX_WATCH_HUB_H_
 #define TL_GATEWAY_SERVER_WATCH_INDEX_WATCH_HUB_H_
 
@@ -21,6 +25,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "server/common/executor.h"
 #include "server/common/scheduler.h"
 #include "server/twelvelabs/client.h"
 #include "server/watch/fanout.h"
@@ -32,8 +37,10 @@ namespace tlgw {
 class IndexWatchHub {
  public:
   // Not owned; must outlive the hub and every callback it started.
+  // `fanout` runs the fan-outs; the tasks it is given hold the sinks, not
+  // the hub.
   IndexWatchHub(const WatchOptions& options, TwelveLabsClient* client, Scheduler* scheduler,
-                PollBudget* budget, std::function<bool()> webhooks_active,
+                PollBudget* budget, Executor* fanout, std::function<bool()> webhooks_active,
                 std::function<std::string(const std::string&)> key_for);
   ~IndexWatchHub();
 
@@ -60,17 +67,21 @@ class IndexWatchHub {
       ABSL_LOCKS_EXCLUDED(mu_);
   void FetchPage(std::shared_ptr<Page> poll) ABSL_LOCKS_EXCLUDED(mu_);
   void OnPage(std::shared_ptr<Page> poll, absl::StatusOr<TaskPage> page) ABSL_LOCKS_EXCLUDED(mu_);
-  void OnTimer(const std::string& key, uint64_t generation, uint64_t timer, bool slot_reserved)
+  // The poll timer of entry `key` (see ArmPollTimer): whether the entry
+  // still wants the poll it was armed for, and when `start`, starts it.
+  bool OnTimer(const std::string& key, uint64_t generation, uint64_t timer, bool start)
       ABSL_LOCKS_EXCLUDED(mu_);
   void RequestPollLocked(Entry& e, twelvelabs::gateway::v1::EventSource source, Outbox* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ScheduleLocked(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Run(Outbox& out) ABSL_LOCKS_EXCLUDED(mu_);
+  // Starts the polls `out` asks for.
+  void StartPolls(const Outbox& out) ABSL_LOCKS_EXCLUDED(mu_);
 
   const WatchOptions options_;
   TwelveLabsClient* const client_;
   Scheduler* const scheduler_;
   PollBudget* const budget_;
+  Executor* const fanout_;
   const std::function<bool()> webhooks_active_;
   const std::function<std::string(const std::string&)> key_for_;
 

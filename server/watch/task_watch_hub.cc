@@ -35,8 +35,14 @@ std::string Key(const std::string& scope, const std::string& task_id) {
 }  // namespace
 
 TaskWatchHub::TaskWatchHub(const WatchOptions& options, TwelveLabsClient* client, Scheduler* scheduler,
-                           PollBudget* budget, std::function<std::string(const std::string&)> key_for)
-    : options_(options), client_(client), scheduler_(scheduler), budget_(budget), key_for_(std::move(key_for)) {}
+                           PollBudget* budget, Executor* fanout,
+                           std::function<std::string(const std::string&)> key_for)
+    : options_(options),
+      client_(client),
+      scheduler_(scheduler),
+      budget_(budget),
+      fanout_(fanout),
+      key_for_(std::move(key_for)) {}
 
 TaskWatchHub::~TaskWatchHub() = default;
 
@@ -63,12 +69,16 @@ uint64_t TaskWatchHub::Subscribe(const std::string& scope, const std::string& ta
     e.sinks.emplace(id, sink);
     ++subscribers_;
     if (e.latest) {
-      out.deliveries.push_back({sink, MakeTaskEvent(*e.latest, e.sequence, gw::EVENT_SOURCE_SNAPSHOT, now), {}});
+      out.deliveries.push_back(
+          {sink,
+           std::make_shared<const gw::TaskEvent>(
+               MakeTaskEvent(*e.latest, e.sequence, gw::EVENT_SOURCE_SNAPSHOT, now)),
+           {}});
     } else {
       RequestFetchLocked(e, gw::EVENT_SOURCE_SNAPSHOT, &out);
     }
   }
-  out.Deliver();
+  out.Deliver();  // the snapshot, to the new subscriber alone
   for (const auto& f : out.fetches) StartFetch(f.key, f.generation, f.source);
   return id;
 }
@@ -172,7 +182,7 @@ void TaskWatchHub::PublishLocked(Entry& e, const gw::Task& task, gw::EventSource
     return;
   }
   e.latest = task;
-  gw::TaskEvent event = MakeTaskEvent(task, e.sequence, source, now);
+  auto event = std::make_shared<const gw::TaskEvent>(MakeTaskEvent(task, e.sequence, source, now));
   for (const auto& [id, sink] : e.sinks) out->deliveries.push_back({sink, event, {}});
 }
 
@@ -217,14 +227,16 @@ void TaskWatchHub::OnFetched(const std::string& key, uint64_t generation, gw::Ev
       }
     }
   }
-  out.Deliver();
+  out.DeliverOn(*fanout_);  // not on this thread: it completes every upstream read
   for (const auto& f : out.fetches) StartFetch(f.key, f.generation, f.source);
 }
 
 void TaskWatchHub::DropLocked(const std::string& key, const absl::Status& error, Outbox* out) {
   auto it = entries_.find(key);
   if (it == entries_.end()) return;
-  for (const auto& [id, sink] : it->second->sinks) out->deliveries.push_back({sink, std::nullopt, error});
+  for (const auto& [id, sink] : it->second->sinks) {
+    out->deliveries.push_back({sink, nullptr, error});
+  }
   subscribers_ -= static_cast<int64_t>(it->second->sinks.size());
   entries_.erase(it);
 }
@@ -233,35 +245,26 @@ void TaskWatchHub::ScheduleLocked(Entry& e) {
   const absl::Time now = absl::Now();
   gw::Task current = e.latest ? *e.latest : gw::Task();
   absl::Duration delay = NextPollInterval(options_, current, e.failures, WebhooksActiveLocked(now), now);
-  uint64_t timer = ++e.timer;
-  std::string key = Key(e.scope, e.task_id);
-  uint64_t generation = e.generation;
-  scheduler_->RunAfter(delay, [this, key, generation, timer](bool cancelled) {
-    if (!cancelled) OnTimer(key, generation, timer, false);
-  });
+  ArmPollTimer(*scheduler_, *budget_, delay,
+               [this, key = Key(e.scope, e.task_id), generation = e.generation,
+                timer = ++e.timer](bool start) { return OnTimer(key, generation, timer, start); });
 }
 
-void TaskWatchHub::OnTimer(const std::string& key, uint64_t generation, uint64_t timer, bool slot_reserved) {
+bool TaskWatchHub::OnTimer(const std::string& key, uint64_t generation, uint64_t timer,
+                           bool start) {
   Outbox out;
   {
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(key);
-    if (it == entries_.end() || it->second->generation != generation || it->second->timer != timer) return;
-    Entry& e = *it->second;
-    if (e.fetching) return;
-    if (!slot_reserved) {
-      const absl::Time now = absl::Now();
-      absl::Time slot = budget_->Reserve(now);
-      if (slot > now) {
-        scheduler_->RunAfter(slot - now, [this, key, generation, timer](bool cancelled) {
-          if (!cancelled) OnTimer(key, generation, timer, true);
-        });
-        return;
-      }
+    if (it == entries_.end() || it->second->generation != generation ||
+        it->second->timer != timer || it->second->fetching) {
+      return false;  // dropped, superseded, or a read is under way (it schedules the next)
     }
-    RequestFetchLocked(e, gw::EVENT_SOURCE_POLL, &out);
+    if (!start) return true;
+    RequestFetchLocked(*it->second, gw::EVENT_SOURCE_POLL, &out);
   }
   for (const auto& f : out.fetches) StartFetch(f.key, f.generation, f.source);
+  return true;
 }
 
 }  // namespace tlgw

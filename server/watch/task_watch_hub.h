@@ -7,7 +7,11 @@
 // a tombstone so a reconnecting subscriber is not sent what it saw.
 //
 // Thread-safe. The hub never calls a sink or the REST client while holding
-// its lock: fan-out and new polls happen after the lock is released.
+// its lock: fan-out and new polls happen after the lock is released. A
+// change (or the error that ends a watch) is fanned out to its subscribers
+// as one task on the fan-out executor's thread, never on the thread that
+// completed the upstream read; only a new subscriber's snapshot is
+// delivered inline, on the thread calling Subscribe().
 #ifndef TL_GATEWAY_SERVER_WATCH_TASK_WATCH_HUB_H_
 #define TL_GATEWAY_SERVER_WATCH_TASK_WATCH_HUB_H_
 
@@ -22,6 +26,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "server/common/executor.h"
 #include "server/common/scheduler.h"
 #include "server/twelvelabs/client.h"
 #include "server/watch/fanout.h"
@@ -33,12 +38,14 @@ namespace tlgw {
 
 class TaskWatchHub {
  public:
-  // `client`, `scheduler` and `budget` are not owned and must outlive the
-  // hub and every callback it started.
+  // `client`, `scheduler`, `budget` and `fanout` are not owned and must
+  // outlive the hub and every callback it started. `fanout` runs the
+  // fan-outs; the tasks it is given hold the sinks, not the hub.
   // `key_for(scope)` gives the key to poll with, looked up at every poll
   // so a rotated key takes effect without disturbing open streams.
   TaskWatchHub(const WatchOptions& options, TwelveLabsClient* client, Scheduler* scheduler,
-               PollBudget* budget, std::function<std::string(const std::string&)> key_for);
+               PollBudget* budget, Executor* fanout,
+               std::function<std::string(const std::string&)> key_for);
   ~TaskWatchHub();
 
   // Subscribes to `task_id` as seen by tenant `scope` (tenants never share
@@ -73,7 +80,9 @@ class TaskWatchHub {
                   twelvelabs::gateway::v1::EventSource source) ABSL_LOCKS_EXCLUDED(mu_);
   void OnFetched(const std::string& key, uint64_t generation, twelvelabs::gateway::v1::EventSource source,
                  absl::StatusOr<twelvelabs::gateway::v1::Task> result) ABSL_LOCKS_EXCLUDED(mu_);
-  void OnTimer(const std::string& key, uint64_t generation, uint64_t timer, bool slot_reserved)
+  // The poll timer of entry `key` (see ArmPollTimer): whether the entry
+  // still wants the poll it was armed for, and when `start`, starts it.
+  bool OnTimer(const std::string& key, uint64_t generation, uint64_t timer, bool start)
       ABSL_LOCKS_EXCLUDED(mu_);
   void RequestFetchLocked(Entry& e, twelvelabs::gateway::v1::EventSource source, Outbox* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -89,6 +98,7 @@ class TaskWatchHub {
   TwelveLabsClient* const client_;
   Scheduler* const scheduler_;
   PollBudget* const budget_;
+  Executor* const fanout_;
   const std::function<std::string(const std::string&)> key_for_;
 
   mutable absl::Mutex mu_;
