@@ -457,7 +457,9 @@ int Main(int argc, char** argv) {
     r.path = runs[i];
     r.index = static_cast<int>(i + 1);
     tlbench::HttpCall(*sim_port, "DELETE", "/_sim/requests");
-    absl::SleepFor(absl::Milliseconds(500));
+    // Idle for 1.5 s: the gateway gives freed upload buffers back to the
+    // system 1 s after the last upload ends, so each run starts from idle.
+    absl::SleepFor(absl::Milliseconds(1500));
     r.hwm_reset = tlbench::ResetPeakRss(gw_pid);
     tlbench::ResetPeakRss(sim_pid);
     r.gw_rss_before = tlbench::ProcStatusKib(gw_pid, "VmRSS");

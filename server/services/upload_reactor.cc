@@ -1,5 +1,8 @@
 #include "server/services/upload_reactor.h"
 
+#include <malloc.h>
+
+#include <atomic>
 #include <memory>
 #include <utility>
 
@@ -17,6 +20,21 @@ namespace tlgw {
 namespace gw = ::twelvelabs::gateway::v1;
 
 namespace {
+
+// Uploads in progress in this process. main() lets glibc keep freed chunk
+// buffers for reuse (see its mallopt calls), so after a burst of uploads
+// the heap would stay at the burst's peak. A second after the last upload
+// ends (when the transport and gRPC have freed its buffers too), if no
+// other has started, the free memory goes back to the system: a few ms,
+// once per burst.
+std::atomic<int> uploads_in_progress{0};
+
+void UploadEnded(Scheduler* scheduler) {
+  if (uploads_in_progress.fetch_sub(1) != 1 || scheduler == nullptr) return;
+  scheduler->RunAfter(absl::Seconds(1), [](bool cancelled) {
+    if (!cancelled && uploads_in_progress.load() == 0) malloc_trim(0);
+  });
+}
 
 absl::Status ValidateHeader(const gw::UploadVideoFileHeader& h) {
   if (auto s = ValidateId("header.index_id", h.index_id()); !s.ok()) return s;
@@ -48,6 +66,7 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
  public:
   UploadReactor(const ServiceDeps* deps, Admitted call, gw::Task* response)
       : state_(std::make_shared<State>(this, deps, std::move(call), response)) {
+    ++uploads_in_progress;
     state_->Post([s = state_] { s->ReadNext(); });
   }
 
@@ -57,7 +76,10 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
   void OnCancel() override {
     state_->Post([s = state_] { s->Fail(absl::CancelledError("the client cancelled the upload")); });
   }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    UploadEnded(state_->deps->scheduler);
+    delete this;
+  }
 
  private:
   // Everything the events touch. Shared with the pipe's and the upstream's

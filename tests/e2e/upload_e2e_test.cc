@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <atomic>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -160,6 +161,21 @@ TEST_F(UploadE2E, SmallFileArrivesByteForByteWithTheVersionsFields) {
   EXPECT_EQ(json::parse(post["form"]["user_metadata"].get<std::string>()), json({{"team", "video"}}));
 }
 
+// Resident memory of a process now, in KiB.
+int64_t RssKib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    int64_t kib = 0;
+    if (absl::StartsWith(line, "VmRSS:") && absl::SimpleAtoi(absl::StripAsciiWhitespace(absl::StripSuffix(
+                                                                  absl::StripAsciiWhitespace(line.substr(6)), "kB")),
+                                                              &kib)) {
+      return kib;
+    }
+  }
+  return -1;
+}
+
 TEST_F(UploadE2E, LargeFileStreamsWithBoundedGatewayMemory) {
   constexpr size_t kSize = 400 * kChunk;  // 400 MiB
   int64_t rss_before = PeakRssKib(gateway_.process->pid());
@@ -197,19 +213,47 @@ TEST_F(UploadE2E, LargeFileStreamsWithBoundedGatewayMemory) {
   std::cout << "gateway peak RSS: before " << rss_before << " KiB, after " << rss_after << " KiB\n";
 }
 
-// Resident memory of a process now, in KiB.
-int64_t RssKib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    int64_t kib = 0;
-    if (absl::StartsWith(line, "VmRSS:") && absl::SimpleAtoi(absl::StripAsciiWhitespace(absl::StripSuffix(
-                                                                  absl::StripAsciiWhitespace(line.substr(6)), "kB")),
-                                                              &kib)) {
-      return kib;
+// A burst of uploads at once on one channel: each arrives intact, none
+// mixed with another. (What the gateway's memory does in a burst is
+// measured by bench/upload_bench --parallel, see bench/RESULTS.md.)
+TEST_F(UploadE2E, ConcurrentUploadsArriveIntact) {
+  constexpr int kUploads = 4;
+  constexpr size_t kSize = 64 * kChunk;
+  std::vector<std::string> digests(kUploads);
+  std::vector<grpc::Status> statuses(kUploads);
+  std::vector<std::thread> uploaders;
+  for (int k = 0; k < kUploads; ++k) {
+    uploaders.emplace_back([&, k] {
+      ByteSource bytes(100 + k);
+      SHA256_CTX sha;
+      SHA256_Init(&sha);
+      auto ctx = Ctx(absl::Minutes(2));
+      gw::Task task;
+      auto writer = upload_->UploadVideoFile(ctx.get(), &task);
+      if (!writer->Write(Header(kSize, absl::StrCat("burst-", k, ".mp4")))) return;
+      for (size_t sent = 0; sent < kSize; sent += kChunk) {
+        std::string chunk = bytes.Next(kChunk);
+        SHA256_Update(&sha, chunk.data(), chunk.size());
+        if (!writer->Write(Chunk(std::move(chunk)))) break;
+      }
+      writer->WritesDone();
+      statuses[k] = writer->Finish();
+      unsigned char digest[SHA256_DIGEST_LENGTH];
+      SHA256_Final(digest, &sha);
+      digests[k] = Hex(digest, sizeof(digest));
+    });
+  }
+  for (auto& t : uploaders) t.join();
+  std::map<std::string, std::string> received;  // filename -> sha256
+  for (const auto& r : control_->Requests("/tasks")) {
+    if (r["method"] == "POST" && r["files"].contains("video_file")) {
+      received[r["files"]["video_file"]["filename"]] = r["files"]["video_file"]["sha256"];
     }
   }
-  return -1;
+  for (int k = 0; k < kUploads; ++k) {
+    EXPECT_TRUE(statuses[k].ok()) << k << ": " << statuses[k].error_message();
+    EXPECT_EQ(received[absl::StrCat("burst-", k, ".mp4")], digests[k]) << "upload " << k;
+  }
 }
 
 // The upstream stops reading (a latency fault holds the simulator before it
