@@ -78,7 +78,10 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOpti
     if (!audit.ok()) return audit.status();
     g->audit_ = *std::move(audit);
   }
-  g->config_ = std::make_shared<const GatewayConfig>(o.config);
+  {
+    absl::MutexLock lock(&g->config_mu_);  // not shared yet; keeps the annotation true
+    g->config_ = std::make_shared<const GatewayConfig>(o.config);
+  }
 
   Authenticator* authn = g->auth_.get();
   auto key_for = [authn](const std::string& tenant) { return authn->CurrentKey(tenant); };

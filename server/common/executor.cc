@@ -1,5 +1,7 @@
 #include "server/common/executor.h"
 
+#include <pthread.h>
+
 #include <utility>
 
 namespace tlgw {
@@ -30,6 +32,7 @@ void ThreadExecutor::Shutdown() {
 }
 
 void ThreadExecutor::Loop() {
+  pthread_setname_np(pthread_self(), "tlgw-fanout");  // for top -H, perf and gdb
   while (true) {
     absl::AnyInvocable<void()> next;
     {

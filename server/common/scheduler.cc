@@ -1,5 +1,7 @@
 #include "server/common/scheduler.h"
 
+#include <pthread.h>
+
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -31,6 +33,7 @@ void ThreadScheduler::Shutdown() {
 }
 
 void ThreadScheduler::Loop() {
+  pthread_setname_np(pthread_self(), "tlgw-timers");  // for top -H, perf and gdb
   while (true) {
     std::vector<absl::AnyInvocable<void(bool)>> ready;
     bool stopping = false;

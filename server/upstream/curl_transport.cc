@@ -1,5 +1,7 @@
 #include "server/upstream/curl_transport.h"
 
+#include <pthread.h>
+
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -150,6 +152,7 @@ void CurlTransport::Resume(uint64_t id) {
 }
 
 void CurlTransport::Loop() {
+  pthread_setname_np(pthread_self(), "tlgw-upstream");  // for top -H, perf and gdb
   std::unordered_map<CURL*, std::unique_ptr<Transfer>> active;
   std::unordered_map<uint64_t, CURL*> by_id;
   while (true) {
