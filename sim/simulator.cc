@@ -1,8 +1,6 @@
 #include "sim/simulator.h"
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -28,6 +26,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "httplib.h"
+#include "server/common/connections.h"
 #include "nlohmann/json.hpp"
 #include "sim/clock.h"
 #include "sim/common.h"
@@ -49,49 +48,12 @@ constexpr size_t kMaxFormValueBytes = 1 << 20;
 // Paths can carry a decoded newline; "." would not match it.
 constexpr char kAnyPath[] = "[\\s\\S]*";
 
-int PortOf(const sockaddr_storage& addr) {
-  if (addr.ss_family == AF_INET) {
-    return ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
-  }
-  if (addr.ss_family == AF_INET6) {
-    return ntohs(reinterpret_cast<const sockaddr_in6&>(addr).sin6_port);
-  }
-  return -1;
-}
-
-// Calls `fn(fd, remote_port)` for every connected socket of this process
-// whose local port is `local_port`. httplib 0.11 does not hand handlers
-// their socket, so this is how one is found.
-template <typename Fn>
-void ForEachConnection(int local_port, Fn fn) {
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) return;
-  const int dir_fd = dirfd(dir);
-  while (dirent* entry = readdir(dir)) {
-    int fd;
-    if (!absl::SimpleAtoi(entry->d_name, &fd) || fd == dir_fd) continue;
-    sockaddr_storage local{};
-    socklen_t len = sizeof(local);
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0 ||
-        PortOf(local) != local_port) {
-      continue;
-    }
-    sockaddr_storage peer{};
-    len = sizeof(peer);
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) {
-      continue;  // the listener, or not connected
-    }
-    fn(fd, PortOf(peer));
-  }
-  closedir(dir);
-}
-
 // Aborts the connection with a TCP RST and nothing written. The fd number
 // stays valid (now /dev/null) because httplib still owns and closes it;
 // its later writes fail and it drops the connection.
 bool ResetConnection(int local_port, int remote_port) {
   bool found = false;
-  ForEachConnection(local_port, [remote_port, &found](int fd, int peer_port) {
+  tlgw::ForEachConnection(local_port, [remote_port, &found](int fd, int peer_port) {
     if (peer_port != remote_port || found) return;
     found = true;
     linger abort_on_close{1, 0};
@@ -308,7 +270,7 @@ void Simulator::Impl::Stop() {
     server_.stop();
     // Idle keep-alive connections would hold worker threads (and this join)
     // for the keep-alive timeout; end them now.
-    ForEachConnection(port_, [](int fd, int) { shutdown(fd, SHUT_RDWR); });
+    tlgw::ShutdownConnections(port_);
     listener_.join();
   });
 }

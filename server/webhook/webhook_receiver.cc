@@ -1,7 +1,5 @@
 #include "server/webhook/webhook_receiver.h"
 
-#include <dirent.h>
-#include <netinet/in.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -22,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "httplib.h"
+#include "server/common/connections.h"
 #include "nlohmann/json.hpp"
 
 namespace tlgw {
@@ -36,42 +35,6 @@ constexpr char kAnyPath[] = "[\\s\\S]*";
 // the sender sees the 413 rather than a reset; past it the connection is
 // dropped instead.
 constexpr size_t kMaxDrainBytes = 8 << 20;
-
-int PortOf(const sockaddr_storage& addr) {
-  if (addr.ss_family == AF_INET) {
-    return ntohs(reinterpret_cast<const sockaddr_in&>(addr).sin_port);
-  }
-  if (addr.ss_family == AF_INET6) {
-    return ntohs(reinterpret_cast<const sockaddr_in6&>(addr).sin6_port);
-  }
-  return -1;
-}
-
-// Shuts down every connected socket of this process whose local port is
-// `local_port`. httplib 0.11 does not expose its connections, and an idle
-// keep-alive one would otherwise hold a worker (and Stop) for the whole
-// keep-alive timeout. Same approach as sim/simulator.cc; only called after
-// the listener is closed, so no new connection appears meanwhile.
-void ShutdownConnections(int local_port) {
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) return;
-  const int dir_fd = dirfd(dir);
-  while (dirent* entry = readdir(dir)) {
-    int fd;
-    if (!absl::SimpleAtoi(entry->d_name, &fd) || fd == dir_fd) continue;
-    sockaddr_storage local{};
-    socklen_t len = sizeof(local);
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0 ||
-        PortOf(local) != local_port) {
-      continue;
-    }
-    sockaddr_storage peer{};
-    len = sizeof(peer);
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) continue;
-    shutdown(fd, SHUT_RDWR);
-  }
-  closedir(dir);
-}
 
 void WriteJson(httplib::Response& res, int status, const json& body) {
   res.status = status;
