@@ -11,6 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "server/common/log.h"
 #include "server/services/upload_pipe.h"
+#include "server/services/upload_reactor.h"
 #include "server/upstream/curl_transport.h"
 
 namespace tlgw {
@@ -121,6 +122,7 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOpti
   // the pipe (bench/RESULTS.md).
   builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, o.stream_window_bytes);
+  builder.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
   builder.RegisterService(g->upload_service_.get());
   builder.RegisterService(g->task_service_.get());
   builder.RegisterService(g->integration_service_.get());

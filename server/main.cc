@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
   // values, unlike glibc's self-adjusting ones, keep that bound: memory
   // stays bounded because each upload's buffers are (the pipe, and gRPC's
   // --grpc_stream_window_kib), see bench/RESULTS.md.
-  mallopt(M_MMAP_THRESHOLD, 5 << 20);
+  mallopt(M_MMAP_THRESHOLD, 5 << 20);  // above kMaxUploadChunkBytes
   mallopt(M_TRIM_THRESHOLD, 8 << 20);
   // Debian's Abseil checks every Mutex operation for lock-order cycles
   // (about 4% of the gateway's CPU per call in bench/RESULTS.md); the

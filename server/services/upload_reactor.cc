@@ -163,6 +163,13 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
         return;
       }
       const std::string& chunk = message.chunk();
+      if (chunk.size() > kMaxUploadChunkBytes) {
+        Fail(WithErrorInfo(absl::OutOfRangeError(absl::StrCat(
+                               "chunk: ", chunk.size(), " bytes is over the limit of ", kMaxUploadChunkBytes,
+                               " bytes (4 MiB) per message; send smaller chunks (1 MiB is a good size)")),
+                           "CHUNK_TOO_LARGE", kGatewayDomain));
+        return;
+      }
       if (received + static_cast<int64_t>(chunk.size()) > header.size_bytes()) {
         Fail(WithErrorInfo(absl::OutOfRangeError(absl::StrCat(
                                "chunk: the stream carries more than the ", header.size_bytes(),

@@ -19,6 +19,12 @@ namespace tlgw {
 
 // The largest file `POST /tasks` takes (upstream-api.md §2.1).
 inline constexpr int64_t kMaxUploadBytes = int64_t{2} * 1024 * 1024 * 1024;
+// The largest chunk one UploadVideoFile message may carry.
+inline constexpr size_t kMaxUploadChunkBytes = 4 << 20;
+// gRPC's limit on any message the gateway receives: above the largest chunk
+// and its framing, so that a chunk over kMaxUploadChunkBytes (up to this)
+// gets the gateway's own error, which says what to do.
+inline constexpr int kMaxReceiveMessageBytes = 8 << 20;
 // Bytes buffered per upload before the gateway stops reading from the client.
 // 2 MiB keeps curl's 512 KiB upload buffer fed (a 2 GiB upload ran at the
 // direct upload's rate with 2 MiB as with 4 MiB, bench/RESULTS.md).

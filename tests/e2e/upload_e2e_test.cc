@@ -314,6 +314,30 @@ TEST_F(UploadE2E, SlowUpstreamHoldsTheClientBackAndTheUploadThenCompletes) {
   EXPECT_EQ(post["files"]["video_file"]["sha256"], Hex(digest, sizeof(digest)));
 }
 
+// The README promises chunks of up to 4 MiB: one of exactly 4 MiB (plus
+// the message's framing) must get through gRPC's message size limit.
+TEST_F(UploadE2E, ChunksOfExactlyFourMiBAreAccepted) {
+  ByteSource bytes(17);
+  std::vector<gw::UploadVideoFileRequest> messages = {Header(8 * kChunk, "big-chunks.mp4")};
+  SHA256_CTX sha;
+  SHA256_Init(&sha);
+  for (int i = 0; i < 2; ++i) {
+    std::string chunk = bytes.Next(4 * kChunk);
+    SHA256_Update(&sha, chunk.data(), chunk.size());
+    messages.push_back(Chunk(std::move(chunk)));
+  }
+  gw::Task task;
+  grpc::Status s = Send(messages, &task);
+  ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256_Final(digest, &sha);
+  json post;
+  for (const auto& r : control_->Requests("/tasks")) {
+    if (r["method"] == "POST") post = r;
+  }
+  EXPECT_EQ(post["files"]["video_file"]["sha256"], Hex(digest, sizeof(digest)));
+}
+
 TEST_F(UploadE2E, BadStreamsFailAtOnceAndLeaveNoTask) {
   ByteSource bytes(3);
   struct Case {
@@ -339,6 +363,8 @@ TEST_F(UploadE2E, BadStreamsFailAtOnceAndLeaveNoTask) {
                      }()},
        grpc::StatusCode::INVALID_ARGUMENT, "header.index_id"},
       {"path in filename", {Header(8, "../etc/passwd")}, grpc::StatusCode::INVALID_ARGUMENT, "header.filename"},
+      {"chunk over 4 MiB", {Header(8 * kChunk), Chunk(bytes.Next(4 * kChunk + 1))}, grpc::StatusCode::OUT_OF_RANGE,
+       "smaller chunks"},
   };
   for (const auto& c : cases) {
     gw::Task task;
