@@ -59,6 +59,35 @@ absl::StatusOr<std::string> Runfile(const std::string& path, const char* argv0) 
                                           absl::StrJoin(candidates, ", ")));
 }
 
+std::string BinaryOrExit(const std::string& flag, const std::string& path, const char* argv0) {
+  if (!flag.empty()) return flag;
+  auto found = Runfile(path, argv0);
+  if (!found.ok()) {
+    std::fprintf(stderr, "%s\n", found.status().ToString().c_str());
+    std::exit(2);
+  }
+  return *found;
+}
+
+absl::StatusOr<Server> StartServer(std::vector<std::string> argv, const std::map<std::string, std::string>& env,
+                                   const std::string& dir, const std::string& name) {
+  const std::string port_file = absl::StrCat(dir, "/", name, ".port");
+  argv.push_back("--port_file=" + port_file);
+  Server server;
+  auto process = ChildProcess::Start(argv, env, absl::StrCat(dir, "/", name, ".log"));
+  if (!process.ok()) return absl::Status(process.status().code(), absl::StrCat(name, ": ", process.status().message()));
+  server.process = *std::move(process);
+  auto port = WaitForPortFile(port_file, server.process.get());
+  if (!port.ok()) return absl::Status(port.status().code(), absl::StrCat(name, ": ", port.status().message()));
+  server.port = *port;
+  return server;
+}
+
+std::vector<std::string> SimulatorArgv(const std::string& sim_bin, const std::string& api_key, int threads) {
+  return {sim_bin, "--listen=127.0.0.1:0", "--api_keys=" + api_key, "--manual_clock",
+          absl::StrCat("--threads=", threads)};
+}
+
 absl::StatusOr<std::string> MakeTempDir(const std::string& prefix) {
   const char* tmp = std::getenv("TMPDIR");
   std::string templ = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/", prefix, "-XXXXXX");

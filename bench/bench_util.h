@@ -34,6 +34,23 @@ using ::tltest::WaitForPortFile;
 // `bazel run` sets to the runfiles tree).
 absl::StatusOr<std::string> Runfile(const std::string& path, const char* argv0);
 
+// The binary `flag` names if set, else the runfile `path`; prints why and
+// exits with status 2 when neither is there.
+std::string BinaryOrExit(const std::string& flag, const std::string& path, const char* argv0);
+
+// A server started as a child process on port 0.
+struct Server {
+  std::unique_ptr<ChildProcess> process;
+  int port = 0;
+};
+// Starts `argv` plus --port_file=DIR/NAME.port, logging to DIR/NAME.log, and
+// waits for its port. Errors name `name`.
+absl::StatusOr<Server> StartServer(std::vector<std::string> argv, const std::map<std::string, std::string>& env,
+                                   const std::string& dir, const std::string& name);
+// The simulator's command line as every benchmark runs it: on a free
+// loopback port, one API key, a manual clock, `threads` HTTP workers.
+std::vector<std::string> SimulatorArgv(const std::string& sim_bin, const std::string& api_key, int threads);
+
 // A fresh directory under $TMPDIR (or /tmp).
 absl::StatusOr<std::string> MakeTempDir(const std::string& prefix);
 

@@ -515,18 +515,8 @@ int Main(int argc, char** argv) {
                  absl::GetFlag(FLAGS_sim_threads), max_callers);
   }
 
-  std::string gateway_bin = absl::GetFlag(FLAGS_gateway_bin);
-  std::string sim_bin = absl::GetFlag(FLAGS_sim_bin);
-  for (auto [bin, runfile] : {std::make_pair(&gateway_bin, "server/gateway"),
-                              std::make_pair(&sim_bin, "sim/twelvelabs_sim")}) {
-    if (!bin->empty()) continue;
-    auto found = tlbench::Runfile(runfile, argv[0]);
-    if (!found.ok()) {
-      std::fprintf(stderr, "%s\n", found.status().ToString().c_str());
-      return 2;
-    }
-    *bin = *found;
-  }
+  const std::string gateway_bin = tlbench::BinaryOrExit(absl::GetFlag(FLAGS_gateway_bin), "server/gateway", argv[0]);
+  const std::string sim_bin = tlbench::BinaryOrExit(absl::GetFlag(FLAGS_sim_bin), "sim/twelvelabs_sim", argv[0]);
   auto dir = tlbench::MakeTempDir("tl-overhead-bench");
   if (!dir.ok()) {
     std::fprintf(stderr, "%s\n", dir.status().ToString().c_str());
@@ -556,57 +546,41 @@ int Main(int argc, char** argv) {
 
   curl_global_init(CURL_GLOBAL_DEFAULT);
 
-  // The simulator.
-  const std::string sim_port_file = *dir + "/sim.port";
-  auto sim = tlbench::ChildProcess::Start(
-      {sim_bin, "--listen=127.0.0.1:0", "--port_file=" + sim_port_file, std::string("--api_keys=") + kApiKey,
-       "--manual_clock", absl::StrCat("--threads=", absl::GetFlag(FLAGS_sim_threads))},
-      {}, *dir + "/sim.log");
+  // The simulator, and the gateway pointed at it.
+  auto sim = tlbench::StartServer(tlbench::SimulatorArgv(sim_bin, kApiKey, absl::GetFlag(FLAGS_sim_threads)), {},
+                                  *dir, "sim");
   if (!sim.ok()) {
-    std::fprintf(stderr, "simulator: %s\n", sim.status().ToString().c_str());
+    std::fprintf(stderr, "%s\n", sim.status().ToString().c_str());
     return 1;
   }
-  auto sim_port = tlbench::WaitForPortFile(sim_port_file, sim->get());
-  if (!sim_port.ok()) {
-    std::fprintf(stderr, "simulator: %s\n", sim_port.status().ToString().c_str());
-    return 1;
-  }
-
-  // The gateway, pointed at the simulator.
-  const std::string gw_port_file = *dir + "/gateway.port";
-  std::vector<std::string> gateway_argv = {gateway_bin, "--listen=127.0.0.1:0", "--port_file=" + gw_port_file,
-                                           absl::StrCat("--upstream_url=http://127.0.0.1:", *sim_port, "/v1.3"),
+  std::vector<std::string> gateway_argv = {gateway_bin, "--listen=127.0.0.1:0",
+                                           absl::StrCat("--upstream_url=http://127.0.0.1:", sim->port, "/v1.3"),
                                            "--state_db=:memory:"};
   for (absl::string_view a : absl::StrSplit(absl::GetFlag(FLAGS_gateway_args), ' ', absl::SkipWhitespace())) {
     gateway_argv.emplace_back(a);
   }
-  auto gateway = tlbench::ChildProcess::Start(gateway_argv, {{"TWELVELABS_API_KEY", kApiKey}},
-                                              *dir + "/gateway.log");
+  auto gateway = tlbench::StartServer(gateway_argv, {{"TWELVELABS_API_KEY", kApiKey}}, *dir, "gateway");
   if (!gateway.ok()) {
-    std::fprintf(stderr, "gateway: %s\n", gateway.status().ToString().c_str());
+    std::fprintf(stderr, "%s\n", gateway.status().ToString().c_str());
     return 1;
   }
-  auto gw_port = tlbench::WaitForPortFile(gw_port_file, gateway->get());
-  if (!gw_port.ok()) {
-    std::fprintf(stderr, "gateway: %s\n", gw_port.status().ToString().c_str());
-    return 1;
-  }
-  std::printf("servers: simulator pid %d on port %d, gateway pid %d on port %d\n", (*sim)->pid(), *sim_port,
-              (*gateway)->pid(), *gw_port);
+  const int sim_port = sim->port, gw_port = gateway->port;
+  std::printf("servers: simulator pid %d on port %d, gateway pid %d on port %d\n", sim->process->pid(), sim_port,
+              gateway->process->pid(), gw_port);
 
 
   Setup setup;
-  setup.sim_pid = (*sim)->pid();
-  setup.gateway_pid = (*gateway)->pid();
-  setup.sim_port = *sim_port;
-  setup.gateway_port = *gw_port;
-  auto task_id = CreateTask(*sim_port);
+  setup.sim_pid = sim->process->pid();
+  setup.gateway_pid = gateway->process->pid();
+  setup.sim_port = sim_port;
+  setup.gateway_port = gw_port;
+  auto task_id = CreateTask(sim_port);
   if (!task_id.ok()) {
     std::fprintf(stderr, "creating the task: %s\n", task_id.status().ToString().c_str());
     return 1;
   }
   setup.task_id = *task_id;
-  setup.direct_url = absl::StrCat("http://127.0.0.1:", *sim_port, "/v1.3/tasks/", *task_id);
+  setup.direct_url = absl::StrCat("http://127.0.0.1:", sim_port, "/v1.3/tasks/", *task_id);
   std::printf("task:    %s (created directly on the simulator)\n", task_id->c_str());
   if (absl::Status s = CheckDirectOnce(setup.direct_url, *task_id); !s.ok()) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
@@ -617,7 +591,7 @@ int Main(int argc, char** argv) {
     // Distinct channels must not share one subchannel (connection).
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetInt("tl.bench.channel", i);
-    auto ch = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", *gw_port), grpc::InsecureChannelCredentials(),
+    auto ch = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", gw_port), grpc::InsecureChannelCredentials(),
                                         args);
     if (!ch->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
       std::fprintf(stderr, "gateway port open but gRPC did not connect\n");
@@ -695,7 +669,7 @@ int Main(int argc, char** argv) {
     if (r.new_connections >= 0) p.new_connections = std::max(0L, p.new_connections) + r.new_connections;
     p.max_sim_connections = std::max(p.max_sim_connections, r.sim_connections);
     p.max_gateway_connections = std::max(p.max_gateway_connections, r.gateway_connections);
-    if (!(*gateway)->Running() || !(*sim)->Running()) {
+    if (!gateway->process->Running() || !sim->process->Running()) {
       std::printf("!! a server exited during the run\n");
       break;
     }
@@ -704,9 +678,9 @@ int Main(int argc, char** argv) {
 
   // Stop both (the gateway first: it depends on the simulator).
   bool gw_killed = false, sim_killed = false;
-  const bool gw_alive = (*gateway)->Running(), sim_alive = (*sim)->Running();
-  int gw_status = (*gateway)->Stop(absl::Seconds(15), &gw_killed);
-  int sim_status = (*sim)->Stop(absl::Seconds(15), &sim_killed);
+  const bool gw_alive = gateway->process->Running(), sim_alive = sim->process->Running();
+  int gw_status = gateway->process->Stop(absl::Seconds(15), &gw_killed);
+  int sim_status = sim->process->Stop(absl::Seconds(15), &sim_killed);
 
   int64_t total_errors = 0;
   for (auto& [key, p] : pooled) total_errors += p.errors + p.warmup_errors;

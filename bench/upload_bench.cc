@@ -352,17 +352,8 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "--parallel must be 1..64\n");
     return 2;
   }
-  auto find = [&](const std::string& flag, const std::string& path) -> std::string {
-    if (!flag.empty()) return flag;
-    auto found = tlbench::Runfile(path, argv[0]);
-    if (!found.ok()) {
-      std::fprintf(stderr, "%s\n", found.status().ToString().c_str());
-      std::exit(2);
-    }
-    return *found;
-  };
-  const std::string gateway_bin = find(absl::GetFlag(FLAGS_gateway_bin), "server/gateway");
-  const std::string sim_bin = find(absl::GetFlag(FLAGS_sim_bin), "sim/twelvelabs_sim");
+  const std::string gateway_bin = tlbench::BinaryOrExit(absl::GetFlag(FLAGS_gateway_bin), "server/gateway", argv[0]);
+  const std::string sim_bin = tlbench::BinaryOrExit(absl::GetFlag(FLAGS_sim_bin), "sim/twelvelabs_sim", argv[0]);
   auto dir = tlbench::MakeTempDir("tl-upload-bench");
   if (!dir.ok()) {
     std::fprintf(stderr, "%s\n", dir.status().ToString().c_str());
@@ -398,21 +389,12 @@ int Main(int argc, char** argv) {
   std::fflush(stdout);
 
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  const std::string sim_port_file = *dir + "/sim.port";
-  auto sim = tlbench::ChildProcess::Start(
-      {sim_bin, "--listen=127.0.0.1:0", "--port_file=" + sim_port_file, std::string("--api_keys=") + kApiKey,
-       "--manual_clock", absl::StrCat("--threads=", absl::GetFlag(FLAGS_sim_threads))},
-      {}, *dir + "/sim.log");
+  auto sim = tlbench::StartServer(tlbench::SimulatorArgv(sim_bin, kApiKey, absl::GetFlag(FLAGS_sim_threads)), {},
+                                  *dir, "sim");
   if (!sim.ok()) {
-    std::fprintf(stderr, "simulator: %s\n", sim.status().ToString().c_str());
+    std::fprintf(stderr, "%s\n", sim.status().ToString().c_str());
     return 1;
   }
-  auto sim_port = tlbench::WaitForPortFile(sim_port_file, sim->get());
-  if (!sim_port.ok()) {
-    std::fprintf(stderr, "simulator: %s\n", sim_port.status().ToString().c_str());
-    return 1;
-  }
-  const std::string gw_port_file = *dir + "/gateway.port";
   std::map<std::string, std::string> gw_env = {{"TWELVELABS_API_KEY", kApiKey}};
   for (absl::string_view kv : absl::StrSplit(absl::GetFlag(FLAGS_gateway_env), ',', absl::SkipEmpty())) {
     size_t eq = kv.find('=');
@@ -422,29 +404,24 @@ int Main(int argc, char** argv) {
     }
     gw_env[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
   }
-  auto gateway = tlbench::ChildProcess::Start(
-      {gateway_bin, "--listen=127.0.0.1:0", "--port_file=" + gw_port_file,
-       absl::StrCat("--upstream_url=http://127.0.0.1:", *sim_port, "/v1.3"), "--state_db=:memory:",
-       "--audit_log=none"},
-      gw_env, *dir + "/gateway.log");
+  auto gateway = tlbench::StartServer({gateway_bin, "--listen=127.0.0.1:0",
+                                       absl::StrCat("--upstream_url=http://127.0.0.1:", sim->port, "/v1.3"),
+                                       "--state_db=:memory:", "--audit_log=none"},
+                                      gw_env, *dir, "gateway");
   if (!gateway.ok()) {
-    std::fprintf(stderr, "gateway: %s\n", gateway.status().ToString().c_str());
+    std::fprintf(stderr, "%s\n", gateway.status().ToString().c_str());
     return 1;
   }
-  auto gw_port = tlbench::WaitForPortFile(gw_port_file, gateway->get());
-  if (!gw_port.ok()) {
-    std::fprintf(stderr, "gateway: %s\n", gw_port.status().ToString().c_str());
-    return 1;
-  }
-  const pid_t gw_pid = (*gateway)->pid(), sim_pid = (*sim)->pid();
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", *gw_port), grpc::InsecureChannelCredentials());
+  const int sim_port = sim->port, gw_port = gateway->port;
+  const pid_t gw_pid = gateway->process->pid(), sim_pid = sim->process->pid();
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", gw_port), grpc::InsecureChannelCredentials());
   if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
     std::fprintf(stderr, "gateway port open but gRPC did not connect\n");
     return 1;
   }
   auto stub = gw::UploadService::NewStub(channel);
   std::printf("servers: simulator pid %d on port %d, gateway pid %d on port %d; gateway VmRSS at start %s MiB\n",
-              sim_pid, *sim_port, gw_pid, *gw_port, Mib(tlbench::ProcStatusKib(gw_pid, "VmRSS")).c_str());
+              sim_pid, sim_port, gw_pid, gw_port, Mib(tlbench::ProcStatusKib(gw_pid, "VmRSS")).c_str());
   std::printf("\nruns (in order):\n");
   std::printf("  %2s %-8s %8s %9s %-6s %12s %12s %12s %10s %8s %8s %8s %6s\n", "#", "path", "seconds", "MiB/s",
               "sha", "gw RSS MiB", "gw peak MiB", "gw growth", "sim peak", "gw CPU", "sim CPU", "cli CPU", "other");
@@ -456,7 +433,7 @@ int Main(int argc, char** argv) {
     RunResult r;
     r.path = runs[i];
     r.index = static_cast<int>(i + 1);
-    tlbench::HttpCall(*sim_port, "DELETE", "/_sim/requests");
+    tlbench::HttpCall(sim_port, "DELETE", "/_sim/requests");
     // Idle for 1.5 s: the gateway gives freed upload buffers back to the
     // system 1 s after the last upload ends, so each run starts from idle.
     absl::SleepFor(absl::Milliseconds(1500));
@@ -477,7 +454,7 @@ int Main(int argc, char** argv) {
           const size_t i = static_cast<size_t>(k);
           statuses[i] = r.path == "gateway"
                             ? UploadThroughGateway(stub.get(), file, chunk, filename, timeout_s, &task_ids[i])
-                            : UploadDirect(*sim_port, file, filename, upload_buffer, timeout_s, &task_ids[i]);
+                            : UploadDirect(sim_port, file, filename, upload_buffer, timeout_s, &task_ids[i]);
         });
       }
       for (auto& t : uploaders) t.join();
@@ -505,7 +482,7 @@ int Main(int argc, char** argv) {
     }
     r.task_id = task_ids[0];
     r.mib_s = static_cast<double>(size_mib * parallel) / r.seconds;
-    r.sha_ok = SimReceived(*sim_port, parallel, size, expected_sha, &r) && r.ok;
+    r.sha_ok = SimReceived(sim_port, parallel, size, expected_sha, &r) && r.ok;
     std::printf("  %2d %-8s %8.2f %9.1f %-6s %5s->%-6s %12s %12s %10s %7.1fs %7.1fs %7.1fs %5.0f%%\n", r.index,
                 r.path.c_str(), r.seconds, r.ok ? r.mib_s : 0.0, r.sha_ok ? "ok" : "BAD", Mib(r.gw_rss_before).c_str(),
                 Mib(r.gw_rss_after).c_str(), Mib(std::max(r.gw_hwm, r.gw_rss_max)).c_str(),
@@ -520,14 +497,14 @@ int Main(int argc, char** argv) {
     if (!r.hwm_reset) std::printf("      (VmHWM could not be reset: the peak is since the gateway started)\n");
     std::fflush(stdout);
     results.push_back(r);
-    if (!(*gateway)->Running() || !(*sim)->Running()) {
+    if (!gateway->process->Running() || !sim->process->Running()) {
       std::printf("!! a server exited\n");
       break;
     }
   }
-  const bool gw_alive = (*gateway)->Running(), sim_alive = (*sim)->Running();
-  const int gw_status = (*gateway)->Stop(absl::Seconds(15));
-  const int sim_status = (*sim)->Stop(absl::Seconds(15));
+  const bool gw_alive = gateway->process->Running(), sim_alive = sim->process->Running();
+  const int gw_status = gateway->process->Stop(absl::Seconds(15));
+  const int sim_status = sim->process->Stop(absl::Seconds(15));
   curl_global_cleanup();
 
   // Pooled per path: total MiB over total seconds.

@@ -286,26 +286,18 @@ struct Servers {
 };
 
 absl::Status StartServers(const Config& cfg, const std::string& tag, bool webhooks, Servers* s) {
-  const std::string sim_port_file = absl::StrCat(cfg.dir, "/", tag, "-sim.port");
-  std::map<std::string, std::string> sim_env;
-  auto sim = tlbench::ChildProcess::Start(
-      {cfg.sim_bin, "--listen=127.0.0.1:0", "--port_file=" + sim_port_file, std::string("--api_keys=") + kApiKey,
-       "--manual_clock", absl::StrCat("--threads=", absl::GetFlag(FLAGS_sim_threads))},
-      sim_env, absl::StrCat(cfg.dir, "/", tag, "-sim.log"));
+  auto sim = tlbench::StartServer(tlbench::SimulatorArgv(cfg.sim_bin, kApiKey, absl::GetFlag(FLAGS_sim_threads)), {},
+                                  cfg.dir, tag + "-sim");
   if (!sim.ok()) return sim.status();
-  s->sim = std::move(*sim);
-  auto sim_port = tlbench::WaitForPortFile(sim_port_file, s->sim.get());
-  if (!sim_port.ok()) return sim_port.status();
-  s->sim_port = *sim_port;
+  s->sim = std::move(sim->process);
+  s->sim_port = sim->port;
 
   const double interval = webhooks ? cfg.webhook_interval : cfg.poll_interval;
   const double max_polls = std::max(100.0, 4.0 * cfg.tasks / interval);
-  const std::string gw_port_file = absl::StrCat(cfg.dir, "/", tag, "-gateway.port");
   const std::string admin_port_file = absl::StrCat(cfg.dir, "/", tag, "-admin.port");
   const std::string webhook_port_file = absl::StrCat(cfg.dir, "/", tag, "-webhook.port");
   std::vector<std::string> argv = {cfg.gateway_bin,
                                    "--listen=127.0.0.1:0",
-                                   "--port_file=" + gw_port_file,
                                    "--admin_listen=127.0.0.1:0",
                                    "--admin_port_file=" + admin_port_file,
                                    absl::StrCat("--upstream_url=http://127.0.0.1:", s->sim_port, "/v1.3"),
@@ -322,12 +314,10 @@ absl::Status StartServers(const Config& cfg, const std::string& tag, bool webhoo
     argv.push_back(absl::StrCat("--webhook_safety_interval_seconds=", interval));
     env["TWELVELABS_WEBHOOK_SECRET"] = kSecret;
   }
-  auto gateway = tlbench::ChildProcess::Start(argv, env, absl::StrCat(cfg.dir, "/", tag, "-gateway.log"));
+  auto gateway = tlbench::StartServer(argv, env, cfg.dir, tag + "-gateway");
   if (!gateway.ok()) return gateway.status();
-  s->gateway = std::move(*gateway);
-  auto port = tlbench::WaitForPortFile(gw_port_file, s->gateway.get());
-  if (!port.ok()) return port.status();
-  s->gateway_port = *port;
+  s->gateway = std::move(gateway->process);
+  s->gateway_port = gateway->port;
   auto admin = tlbench::WaitForPortFile(admin_port_file, s->gateway.get());
   if (!admin.ok()) return admin.status();
   s->admin_port = *admin;
@@ -853,17 +843,8 @@ int Main(int argc, char** argv) {
       return 2;
     }
   }
-  auto find = [&](const std::string& flag, const std::string& path) -> std::string {
-    if (!flag.empty()) return flag;
-    auto found = tlbench::Runfile(path, argv[0]);
-    if (!found.ok()) {
-      std::fprintf(stderr, "%s\n", found.status().ToString().c_str());
-      std::exit(2);
-    }
-    return *found;
-  };
-  cfg.gateway_bin = find(absl::GetFlag(FLAGS_gateway_bin), "server/gateway");
-  cfg.sim_bin = find(absl::GetFlag(FLAGS_sim_bin), "sim/twelvelabs_sim");
+  cfg.gateway_bin = tlbench::BinaryOrExit(absl::GetFlag(FLAGS_gateway_bin), "server/gateway", argv[0]);
+  cfg.sim_bin = tlbench::BinaryOrExit(absl::GetFlag(FLAGS_sim_bin), "sim/twelvelabs_sim", argv[0]);
   auto dir = tlbench::MakeTempDir("tl-watch-bench");
   if (!dir.ok()) {
     std::fprintf(stderr, "%s\n", dir.status().ToString().c_str());
