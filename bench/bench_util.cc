@@ -88,6 +88,14 @@ std::vector<std::string> SimulatorArgv(const std::string& sim_bin, const std::st
           absl::StrCat("--threads=", threads)};
 }
 
+void PrintReportHeader(const std::string& title, int argc, char** argv) {
+  std::printf("# tl-gateway %s\n", title.c_str());
+  std::printf("date:    %s\n", NowUtc().c_str());
+  std::printf("machine: %s\n", MachineLine().c_str());
+  std::printf("         (the benchmark client, the gateway and the simulator share these CPUs)\n");
+  std::printf("command: %s\n", absl::StrJoin(std::vector<std::string>(argv, argv + argc), " ").c_str());
+}
+
 absl::StatusOr<std::string> MakeTempDir(const std::string& prefix) {
   const char* tmp = std::getenv("TMPDIR");
   std::string templ = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/", prefix, "-XXXXXX");

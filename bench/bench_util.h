@@ -51,6 +51,10 @@ absl::StatusOr<Server> StartServer(std::vector<std::string> argv, const std::map
 // loopback port, one API key, a manual clock, `threads` HTTP workers.
 std::vector<std::string> SimulatorArgv(const std::string& sim_bin, const std::string& api_key, int threads);
 
+// The first lines of every benchmark's report: "# tl-gateway <title>",
+// then the date, the machine and the command line.
+void PrintReportHeader(const std::string& title, int argc, char** argv);
+
 // A fresh directory under $TMPDIR (or /tmp).
 absl::StatusOr<std::string> MakeTempDir(const std::string& prefix);
 

@@ -523,11 +523,7 @@ int Main(int argc, char** argv) {
     return 2;
   }
 
-  std::printf("# tl-gateway GetTask overhead benchmark (issue 2)\n");
-  std::printf("date:    %s\n", tlbench::NowUtc().c_str());
-  std::printf("machine: %s\n", tlbench::MachineLine().c_str());
-  std::printf("         (the benchmark client, the gateway and the simulator share these CPUs)\n");
-  std::printf("command: %s\n", absl::StrJoin(std::vector<std::string>(argv, argv + argc), " ").c_str());
+  tlbench::PrintReportHeader("GetTask overhead benchmark (issue 2)", argc, argv);
   std::printf("config:  %.1f s per run, %d repeat(s) in ABBA order, warm-up %d calls per run, "
               "callers %s, gRPC channels %d, simulator threads %d, bench NDEBUG=%s\n",
               seconds, repeats, warmup, absl::StrJoin(concurrency, ",").c_str(), num_channels,

@@ -360,11 +360,7 @@ int Main(int argc, char** argv) {
     return 2;
   }
 
-  std::printf("# tl-gateway UploadVideoFile benchmark (issue 5)\n");
-  std::printf("date:    %s\n", tlbench::NowUtc().c_str());
-  std::printf("machine: %s\n", tlbench::MachineLine().c_str());
-  std::printf("         (the benchmark client, the gateway and the simulator share these CPUs)\n");
-  std::printf("command: %s\n", absl::StrJoin(std::vector<std::string>(argv, argv + argc), " ").c_str());
+  tlbench::PrintReportHeader("UploadVideoFile benchmark (issue 5)", argc, argv);
   std::printf("config:  file %lld MiB (%lld bytes) x %d at once, gateway chunks %zu KiB, direct upload buffer %d KiB, "
               "runs %s, bench NDEBUG=%s\n",
               static_cast<long long>(size_mib), static_cast<long long>(size), parallel, chunk / 1024,

@@ -854,11 +854,7 @@ int Main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   const int64_t fd_limit = tlbench::RaiseFdLimit();
 
-  std::printf("# tl-gateway WatchTask fan-out benchmark (issue 3)\n");
-  std::printf("date:    %s\n", tlbench::NowUtc().c_str());
-  std::printf("machine: %s\n", tlbench::MachineLine().c_str());
-  std::printf("         (the benchmark client, the gateway and the simulator share these CPUs)\n");
-  std::printf("command: %s\n", absl::StrJoin(std::vector<std::string>(argv, argv + argc), " ").c_str());
+  tlbench::PrintReportHeader("WatchTask fan-out benchmark (issue 3)", argc, argv);
   std::printf("config:  streams %s over %d tasks on %d gRPC channels; phase A interval %.3g s, poll window %.3g s, "
               "%d stage changes; phase B interval %.0f s, idle window %.3g s, %d ms between webhooks; "
               "simulator threads %d; bench RLIMIT_NOFILE %lld; bench NDEBUG=%s\n",
