@@ -62,15 +62,19 @@ class WatchReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
                                     " to continue where this stream stopped")));
     }
 
-    void OnEvent(const gw::TaskEvent& event) override {
-      queue.Run([this, event] { Accept(event); });
+    // Keeps the hub's event (shared by every subscriber of the change)
+    // rather than a copy: no per-stream copy of a change, and an idle
+    // stream holds only a pointer to the last one.
+    void OnEvent(TaskEventPtr event) override {
+      queue.Run([this, event = std::move(event)] { Accept(event); });
     }
     void OnError(const absl::Status& status) override {
       absl::Status mapped = options.map_error ? options.map_error(status) : status;
       queue.Run([this, mapped] { End(ToGrpcStatus(mapped)); });
     }
 
-    void Accept(const gw::TaskEvent& event) {
+    void Accept(const TaskEventPtr& shared) {
+      const gw::TaskEvent& event = *shared;
       if (finished) return;
       const std::string& id = event.task().id();
       int64_t& last = last_sequence[id];
@@ -95,7 +99,7 @@ class WatchReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
         pending.erase(id);  // an unsent older state no longer matches
         return;
       }
-      pending[id] = event;  // replaces an unsent older state of the task
+      pending[id] = shared;  // replaces an unsent older state of the task
       MaybeWrite();
     }
 
@@ -104,12 +108,12 @@ class WatchReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
       // The oldest change first.
       auto next = pending.begin();
       for (auto it = pending.begin(); it != pending.end(); ++it) {
-        if (it->second.sequence() < next->second.sequence()) next = it;
+        if (it->second->sequence() < next->second->sequence()) next = it;
       }
       current = std::move(next->second);
       pending.erase(next);
       writing = true;
-      reactor->StartWrite(&current);
+      reactor->StartWrite(current.get());
     }
 
     void WriteDone(bool ok) {
@@ -122,7 +126,7 @@ class WatchReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
         End(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
         return;
       }
-      if (options.end_on_terminal && IsTerminal(current.task().status()) && pending.empty()) {
+      if (options.end_on_terminal && IsTerminal(current->task().status()) && pending.empty()) {
         End(grpc::Status::OK);
         return;
       }
@@ -148,8 +152,8 @@ class WatchReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
     std::atomic<bool> done{false};
     // Touched only inside `queue` actions:
     std::map<std::string, int64_t> last_sequence;  // per task
-    std::map<std::string, gw::TaskEvent> pending;  // latest unsent state per task
-    gw::TaskEvent current;
+    std::map<std::string, TaskEventPtr> pending;  // latest unsent state per task
+    TaskEventPtr current;  // being written, or the last written
     std::optional<grpc::Status> deferred_end;
     bool writing = false;
     bool finished = false;

@@ -43,7 +43,7 @@ namespace {
 void DeliverAll(const std::vector<Outbox::Delivery>& deliveries) {
   for (const auto& d : deliveries) {
     if (d.event != nullptr) {
-      d.sink->OnEvent(*d.event);
+      d.sink->OnEvent(d.event);
     } else {
       d.sink->OnError(d.error);
     }

@@ -28,10 +28,14 @@ namespace tlgw {
 // the thread that subscribed, for the snapshot), possibly concurrently, and
 // must not block; events can arrive out of order, so a sink ignores an
 // event whose sequence is not above the last it handled for that task.
+// One change, built once and shared (read-only) by every subscriber it
+// goes to, until the last of them has written it.
+using TaskEventPtr = std::shared_ptr<const twelvelabs::gateway::v1::TaskEvent>;
+
 class TaskEventSink {
  public:
   virtual ~TaskEventSink() = default;
-  virtual void OnEvent(const twelvelabs::gateway::v1::TaskEvent& event) = 0;
+  virtual void OnEvent(TaskEventPtr event) = 0;
   // The watch cannot go on (the task or index does not exist, or upstream
   // kept failing). No event follows.
   virtual void OnError(const absl::Status& status) = 0;
@@ -55,7 +59,7 @@ struct Outbox {
     std::shared_ptr<TaskEventSink> sink;
     // Built once per change and shared by every sink it goes to; null means
     // `error`.
-    std::shared_ptr<const twelvelabs::gateway::v1::TaskEvent> event;
+    TaskEventPtr event;
     absl::Status error;
   };
   struct Fetch {

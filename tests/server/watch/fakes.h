@@ -143,8 +143,8 @@ class RecordingSink : public TaskEventSink {
 
   explicit RecordingSink(absl::Notification* release = nullptr) : release_(release) {}
 
-  void OnEvent(const twelvelabs::gateway::v1::TaskEvent& event) override {
-    Record({event, &event, absl::OkStatus(), false, std::this_thread::get_id()});
+  void OnEvent(TaskEventPtr event) override {
+    Record({*event, event.get(), absl::OkStatus(), false, std::this_thread::get_id()});
   }
   void OnError(const absl::Status& status) override {
     Record({{}, nullptr, status, true, std::this_thread::get_id()});
