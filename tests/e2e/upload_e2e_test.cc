@@ -121,6 +121,15 @@ class UploadE2E : public ::testing::Test {
     return resp.total_size();
   }
 
+  // The last POST /tasks the simulator received (null if none).
+  json LastUploadRequest() {
+    json post;
+    for (const auto& r : control_->Requests("/tasks")) {
+      if (r["method"] == "POST") post = r;
+    }
+    return post;
+  }
+
   SimProcess sim_;
   std::unique_ptr<SimControl> control_;
   GatewayProcess gateway_;
@@ -145,12 +154,8 @@ TEST_F(UploadE2E, SmallFileArrivesByteForByteWithTheVersionsFields) {
 
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  json posts = control_->Requests("/tasks");
-  json post;
-  for (const auto& r : posts) {
-    if (r["method"] == "POST") post = r;
-  }
-  ASSERT_FALSE(post.is_null()) << posts.dump();
+  json post = LastUploadRequest();
+  ASSERT_FALSE(post.is_null()) << control_->Requests("/tasks").dump();
   EXPECT_EQ(post["status"], 201);
   EXPECT_EQ(post["api_key"], kTestApiKey);
   EXPECT_EQ(post["files"]["video_file"]["filename"], "launch.mp4");
@@ -197,10 +202,7 @@ TEST_F(UploadE2E, LargeFileStreamsWithBoundedGatewayMemory) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256_Final(digest, &sha);
 
-  json post;
-  for (const auto& r : control_->Requests("/tasks")) {
-    if (r["method"] == "POST") post = r;
-  }
+  json post = LastUploadRequest();
   EXPECT_EQ(post["files"]["video_file"]["size"], kSize);
   EXPECT_EQ(post["files"]["video_file"]["sha256"], Hex(digest, sizeof(digest)));
   int64_t rss_after = PeakRssKib(gateway_.process->pid());
@@ -306,10 +308,7 @@ TEST_F(UploadE2E, SlowUpstreamHoldsTheClientBackAndTheUploadThenCompletes) {
   EXPECT_LT(rss_stalled - rss_before, 32 * 1024) << "the gateway buffered the stalled upload";
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256_Final(digest, &sha);
-  json post;
-  for (const auto& r : control_->Requests("/tasks")) {
-    if (r["method"] == "POST") post = r;
-  }
+  json post = LastUploadRequest();
   EXPECT_EQ(post["files"]["video_file"]["size"], kSize);
   EXPECT_EQ(post["files"]["video_file"]["sha256"], Hex(digest, sizeof(digest)));
 }
@@ -331,10 +330,7 @@ TEST_F(UploadE2E, ChunksOfExactlyFourMiBAreAccepted) {
   ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256_Final(digest, &sha);
-  json post;
-  for (const auto& r : control_->Requests("/tasks")) {
-    if (r["method"] == "POST") post = r;
-  }
+  json post = LastUploadRequest();
   EXPECT_EQ(post["files"]["video_file"]["sha256"], Hex(digest, sizeof(digest)));
 }
 
