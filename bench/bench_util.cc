@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -94,6 +95,15 @@ void PrintReportHeader(const std::string& title, int argc, char** argv) {
   std::printf("machine: %s\n", MachineLine().c_str());
   std::printf("         (the benchmark client, the gateway and the simulator share these CPUs)\n");
   std::printf("command: %s\n", absl::StrJoin(std::vector<std::string>(argv, argv + argc), " ").c_str());
+}
+
+void RemoveOrKeepLogs(const std::string& dir, bool clean, bool keep_logs) {
+  if (!clean || keep_logs) {
+    std::printf("logs kept in %s\n", dir.c_str());
+    return;
+  }
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
 }
 
 absl::StatusOr<std::string> MakeTempDir(const std::string& prefix) {

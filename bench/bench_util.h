@@ -57,6 +57,10 @@ void PrintReportHeader(const std::string& title, int argc, char** argv);
 
 // A fresh directory under $TMPDIR (or /tmp).
 absl::StatusOr<std::string> MakeTempDir(const std::string& prefix);
+// At the end of a run: removes `dir` and everything in it when the run was
+// clean and logs are not wanted, else says where the servers' logs are.
+void RemoveOrKeepLogs(const std::string& dir, bool clean, bool keep_logs);
+
 
 // User + system CPU seconds of a process, from /proc/PID/stat (clock-tick
 // resolution, usually 10 ms). Returns -1 when unreadable.

@@ -789,14 +789,7 @@ int Main(int argc, char** argv) {
 
   curl_global_cleanup();
   const bool clean = total_errors == 0 && gw_alive && sim_alive;
-  if (clean && !absl::GetFlag(FLAGS_keep_logs)) {
-    for (const char* f : {"/sim.log", "/gateway.log", "/sim.port", "/gateway.port"}) {
-      std::remove((*dir + f).c_str());
-    }
-    rmdir(dir->c_str());
-  } else {
-    std::printf("logs kept in %s\n", dir->c_str());
-  }
+  tlbench::RemoveOrKeepLogs(*dir, clean, absl::GetFlag(FLAGS_keep_logs));
   return clean ? 0 : 1;
 }
 

@@ -570,12 +570,7 @@ int Main(int argc, char** argv) {
   std::fflush(stdout);
 
   const bool clean = all_ok && gw_alive && sim_alive && results.size() == runs.size();
-  if (clean && !absl::GetFlag(FLAGS_keep_logs)) {
-    for (const char* f : {"/sim.log", "/gateway.log", "/sim.port", "/gateway.port"}) std::remove((*dir + f).c_str());
-    rmdir(dir->c_str());
-  } else {
-    std::printf("logs kept in %s\n", dir->c_str());
-  }
+  tlbench::RemoveOrKeepLogs(*dir, clean, absl::GetFlag(FLAGS_keep_logs));
   return clean ? 0 : 1;
 }
 

@@ -995,12 +995,7 @@ int Main(int argc, char** argv) {
 
   bool clean = true;
   for (const Round& r : rounds) clean = clean && r.problems.empty() && r.phase_a_done && r.phase_b_done;
-  if (clean && !absl::GetFlag(FLAGS_keep_logs)) {
-    std::string cmd = absl::StrCat("rm -rf '", cfg.dir, "'");
-    if (std::system(cmd.c_str()) != 0) std::printf("could not remove %s\n", cfg.dir.c_str());
-  } else {
-    std::printf("logs kept in %s\n", cfg.dir.c_str());
-  }
+  tlbench::RemoveOrKeepLogs(cfg.dir, clean, absl::GetFlag(FLAGS_keep_logs));
   return clean ? 0 : 1;
 }
 
