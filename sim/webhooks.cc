@@ -1,8 +1,5 @@
 #include "sim/webhooks.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <chrono>
 
 #include "absl/strings/match.h"
@@ -42,22 +39,6 @@ std::string NewWebhookEventId(absl::BitGen& rng) {
   std::string id = "whe_";
   for (int i = 0; i < 32; ++i) id.push_back(kHex[absl::Uniform(rng, 0, 16)]);
   return id;
-}
-
-std::string WebhookSignatureHex(absl::string_view secret, int64_t t, absl::string_view body) {
-  const std::string payload = absl::StrCat(t, ".", body);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), mac, &mac_len);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(2 * mac_len);
-  for (unsigned int i = 0; i < mac_len; ++i) {
-    hex.push_back(kHex[mac[i] >> 4]);
-    hex.push_back(kHex[mac[i] & 0xf]);
-  }
-  return hex;
 }
 
 std::string WebhookSignatureHeader(absl::string_view secret, int64_t t, absl::string_view body) {

@@ -26,6 +26,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "server/webhook/webhook_verifier.h"
 #include "sim/model.h"
 
 namespace tlsim {
@@ -45,8 +46,8 @@ const char* WebhookEventType(TaskStatus terminal_status);
 std::string NewWebhookEventId(absl::BitGen& rng);
 
 // Lowercase hex HMAC-SHA256 of `t + "." + body`, keyed with the secret's
-// bytes: 64 characters.
-std::string WebhookSignatureHex(absl::string_view secret, int64_t t, absl::string_view body);
+// bytes: the gateway's verifier and the simulator sign the same way.
+using ::tlgw::WebhookSignatureHex;
 
 // The TL-Signature value: "t=<t>,v1=<hex>".
 std::string WebhookSignatureHeader(absl::string_view secret, int64_t t, absl::string_view body);

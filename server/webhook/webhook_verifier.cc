@@ -279,4 +279,8 @@ WebhookVerifier::Result WebhookVerifier::Verify(absl::string_view signature_head
   return result;
 }
 
+std::string WebhookSignatureHex(absl::string_view secret, int64_t t, absl::string_view body) {
+  return HmacSha256Hex(secret, absl::StrCat(t, ".", body));
+}
+
 }  // namespace tlgw

@@ -101,6 +101,11 @@ class WebhookVerifier {
   std::deque<std::string> seen_order_ ABSL_GUARDED_BY(mu_);  // oldest first
 };
 
+// The TL-Signature v1 value of a delivery: lowercase hex HMAC-SHA256 of
+// `t + "." + body`, keyed with the secret's bytes (64 characters). The
+// simulator signs with it.
+std::string WebhookSignatureHex(absl::string_view secret, int64_t t, absl::string_view body);
+
 }  // namespace tlgw
 
 #endif  // TL_GATEWAY_SERVER_WEBHOOK_WEBHOOK_VERIFIER_H_
