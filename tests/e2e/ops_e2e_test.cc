@@ -99,11 +99,10 @@ TEST_F(OpsE2E, MetricsCountAKnownSequenceAndPassPromtool) {
 
 TEST_F(OpsE2E, GracefulShutdownDrainsUnaryCallsAndEndsStreamsWithResumeAdvice) {
   std::string id = CreateTask();
-  grpc::ClientContext stream_ctx;
-  stream_ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  auto stream_ctx = Ctx(absl::Seconds(30));
   gw::WatchTaskRequest wreq;
   wreq.set_task_id(id);
-  auto reader = tasks_->WatchTask(&stream_ctx, wreq);
+  auto reader = tasks_->WatchTask(stream_ctx.get(), wreq);
   gw::TaskEvent event;
   ASSERT_TRUE(reader->Read(&event));
   // A unary call that will still be waiting on upstream when SIGTERM comes.

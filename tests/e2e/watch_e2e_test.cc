@@ -285,11 +285,10 @@ TEST_F(WatchE2E, ResumeAfterADisconnectSendsOnlyWhatChanged) {
 
 TEST_F(WatchE2E, SlowSubscriberGetsTheLatestStateAndTheTerminalEvent) {
   std::string id = CreateTask();
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  auto ctx = Ctx(absl::Seconds(60));
   gw::WatchTaskRequest req;
   req.set_task_id(id);
-  auto reader = tasks_->WatchTask(&ctx, req);
+  auto reader = tasks_->WatchTask(ctx.get(), req);
   gw::TaskEvent event;
   ASSERT_TRUE(reader->Read(&event));
   EXPECT_EQ(event.task().status_text(), "validating");
@@ -399,12 +398,11 @@ TEST_F(WatchE2E, ImportWatchEndsWhenEveryFileIsDone) {
   imp.set_index_id(kSeedIndex);
   gw::ImportVideosResponse started;
   ASSERT_TRUE(integrations_->ImportVideos(Ctx().get(), imp, &started).ok());
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  auto ctx = Ctx(absl::Seconds(60));
   gw::WatchImportRequest req;
   req.set_integration("marketing");
   req.set_index_id(kSeedIndex);
-  auto reader = integrations_->WatchImport(&ctx, req);
+  auto reader = integrations_->WatchImport(ctx.get(), req);
   gw::ImportStatusEvent event;
   ASSERT_TRUE(reader->Read(&event));
   EXPECT_EQ(event.status().validating_size(), 2);

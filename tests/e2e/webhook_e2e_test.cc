@@ -117,11 +117,10 @@ class WebhookE2E : public ::testing::Test {
 
 TEST_F(WebhookE2E, ReadyArrivesByWebhookWithoutWaitingForAPoll) {
   std::string id = CreateTask();
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  auto ctx = Ctx(absl::Seconds(30));
   gw::WatchTaskRequest req;
   req.set_task_id(id);
-  auto reader = tasks_->WatchTask(&ctx, req);
+  auto reader = tasks_->WatchTask(ctx.get(), req);
   gw::TaskEvent event;
   ASSERT_TRUE(reader->Read(&event));
   EXPECT_EQ(event.task().status_text(), "validating");
@@ -144,11 +143,10 @@ TEST_F(WebhookE2E, ReadyArrivesByWebhookWithoutWaitingForAPoll) {
 
 TEST_F(WebhookE2E, ForgedStaleReplayedAndMalformedDeliveriesAreRejectedAndChangeNothing) {
   std::string id = CreateTask();
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  auto ctx = Ctx(absl::Seconds(30));
   gw::WatchTaskRequest req;
   req.set_task_id(id);
-  auto reader = tasks_->WatchTask(&ctx, req);
+  auto reader = tasks_->WatchTask(ctx.get(), req);
   gw::TaskEvent event;
   ASSERT_TRUE(reader->Read(&event));
   int gets = GetsOf(id);
@@ -178,7 +176,7 @@ TEST_F(WebhookE2E, ForgedStaleReplayedAndMalformedDeliveriesAreRejectedAndChange
   absl::SleepFor(absl::Milliseconds(300));
   EXPECT_EQ(GetsOf(id), gets + 1) << "a replay made the gateway act";
   // The task is really still validating: nothing was sent to the subscriber.
-  ctx.TryCancel();
+  ctx->TryCancel();
   while (reader->Read(&event)) ADD_FAILURE() << "unexpected event " << event.task().status_text();
   reader->Finish();
 
@@ -192,11 +190,10 @@ TEST_F(WebhookE2E, PollingBacksOffToTheSafetyNetWhileWebhooksFlow) {
   StartGatewayWith({"--watch_interval_seconds=0.1", "--watch_min_interval_seconds=0.1",
                     "--watch_max_interval_seconds=1", "--webhook_safety_interval_seconds=30"});
   std::string watched = CreateTask();
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  auto ctx = Ctx(absl::Seconds(30));
   gw::WatchTaskRequest req;
   req.set_task_id(watched);
-  auto reader = tasks_->WatchTask(&ctx, req);
+  auto reader = tasks_->WatchTask(ctx.get(), req);
   gw::TaskEvent event;
   ASSERT_TRUE(reader->Read(&event));
   int before = GetsOf(watched);
@@ -212,7 +209,7 @@ TEST_F(WebhookE2E, PollingBacksOffToTheSafetyNetWhileWebhooksFlow) {
   int after = GetsOf(watched);
   absl::SleepFor(absl::Seconds(1));
   EXPECT_EQ(GetsOf(watched), after) << "polling did not back off while webhooks flow";
-  ctx.TryCancel();
+  ctx->TryCancel();
   while (reader->Read(&event)) {
   }
   reader->Finish();
