@@ -16,6 +16,13 @@
 
 namespace tlgw {
 
+namespace {
+// Threads that run upstream completions (parsing, store writes, finishing
+// reactors): more than one so a callback blocked on a locked state store
+// (bounded by the store's busy timeout) leaves the others running.
+constexpr int kCompletionThreads = 4;
+}  // namespace
+
 GatewayServer::GatewayServer(GatewayOptions options) : options_(std::move(options)) {}
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> GatewayServer::ServerCredentials(
@@ -58,14 +65,16 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOpti
   auto transport = CurlTransport::Create(CurlTransportOptions{});
   if (!transport.ok()) return transport.status();
   g->transport_ = *std::move(transport);
-  g->scheduler_ = std::make_unique<ThreadScheduler>();
+  g->clock_ = std::make_unique<RealClock>();
+  g->completions_ = std::make_unique<ThreadExecutor>(kCompletionThreads, "tlgw-complete");
   ClientOptions client_options = o.client;
   RequestMetrics* metrics = &g->metrics_;
   client_options.on_attempt = [metrics](const std::string& method, const std::string& path, int status,
                                         absl::Duration latency) {
     metrics->RecordUpstream(method, path, status, latency);
   };
-  auto client = TwelveLabsClient::Create(client_options, g->transport_.get(), g->scheduler_.get());
+  auto client = TwelveLabsClient::Create(client_options, g->transport_.get(), g->clock_.get(),
+                                         g->completions_.get());
   if (!client.ok()) return client.status();
   g->client_ = *std::move(client);
   auto store = SqliteRequestStore::Open(o.state_db);
@@ -87,19 +96,23 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOpti
   Authenticator* authn = g->auth_.get();
   auto key_for = [authn](const std::string& tenant) { return authn->CurrentKey(tenant); };
   g->poll_budget_ = std::make_unique<PollBudget>(o.watch.max_polls_per_second);
-  g->fanout_ = std::make_unique<ThreadExecutor>();
-  g->task_hub_ = std::make_unique<TaskWatchHub>(o.watch, g->client_.get(), g->scheduler_.get(),
-                                                g->poll_budget_.get(), g->fanout_.get(), key_for);
-  g->deps_.client = g->client_.get();
-  TaskWatchHub* task_hub = g->task_hub_.get();
-  g->index_hub_ = std::make_unique<IndexWatchHub>(
-      o.watch, g->client_.get(), g->scheduler_.get(), g->poll_budget_.get(), g->fanout_.get(),
-      [task_hub] { return task_hub->WebhooksActive(); }, key_for);
-  g->deps_.task_hub = g->task_hub_.get();
-  g->deps_.index_hub = g->index_hub_.get();
-  g->deps_.scheduler = g->scheduler_.get();
-  g->deps_.poll_budget = g->poll_budget_.get();
-  g->deps_.watch = o.watch;
+  g->fanout_ = std::make_unique<ThreadExecutor>(1, "tlgw-fanout");
+  g->webhook_activity_ = std::make_unique<WebhookActivity>(g->clock_.get(), o.watch.webhook_active_window);
+  g->task_kind_ = std::make_unique<TaskWatchKind>(g->client_.get());
+  g->index_kind_ = std::make_unique<IndexWatchKind>(g->client_.get(), o.watch.max_index_pages);
+  g->import_kind_ = std::make_unique<ImportWatchKind>(g->client_.get());
+  auto engine = [&](WatchKind* kind) {
+    return std::make_unique<WatchEngine>(kind, o.watch, g->clock_.get(), g->poll_budget_.get(),
+                                         g->fanout_.get(), g->webhook_activity_.get(), key_for);
+  };
+  g->task_watches_ = engine(g->task_kind_.get());
+  g->index_watches_ = engine(g->index_kind_.get());
+  g->import_watches_ = engine(g->import_kind_.get());
+  g->deps_.api = g->client_.get();
+  g->deps_.task_watches = g->task_watches_.get();
+  g->deps_.index_watches = g->index_watches_.get();
+  g->deps_.import_watches = g->import_watches_.get();
+  g->deps_.clock = g->clock_.get();
   g->deps_.requests = g->store_.get();
   g->deps_.owners = g->store_.get();
   g->deps_.auth = g->auth_.get();
@@ -150,14 +163,15 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOpti
     g->admin_ = *std::move(admin);
   }
   if (!o.webhook_host.empty()) {
-    IndexWatchHub* index_hub = g->index_hub_.get();
     WebhookReceiverOptions wo;
     wo.host = o.webhook_host;
     wo.port = o.webhook_port;
     wo.verifier.secrets = o.webhook_secrets;
-    auto receiver = WebhookReceiver::Start(wo, [task_hub, index_hub](const WebhookEvent& e) {
-      task_hub->OnWebhook(e.task_id, e.status);
-      index_hub->OnWebhook(e.task_id);
+    GatewayServer* raw = g.get();
+    auto receiver = WebhookReceiver::Start(wo, [raw](const WebhookEvent& e) {
+      raw->webhook_activity_->Record();
+      raw->task_watches_->OnWebhook(e.task_id, e.status);
+      raw->index_watches_->OnWebhook(e.task_id, e.status);
     });
     if (!receiver.ok()) return receiver.status();
     g->webhooks_ = *std::move(receiver);
@@ -197,24 +211,21 @@ std::string GatewayServer::MetricsText() {
   Metric(&out, "tl_gateway_upload_bytes_buffered", "gauge",
          "Bytes of uploads held in the gateway between client and upstream.", UploadPipe::TotalBuffered());
   metrics_.Render(&out);
-  TaskWatchHub::Stats ts = task_hub_->stats();
-  Metric(&out, "tl_gateway_watch_entries", "gauge", "Watched tasks or indexes (one poll loop each).",
-         ts.entries, "kind=\"task\"");
-  Metric(&out, "tl_gateway_watch_subscribers", "gauge", "Open watch streams.", ts.subscribers,
-         "kind=\"task\"");
-  Metric(&out, "tl_gateway_watch_polls_total", "counter", "Upstream reads made by watches.", ts.polls,
-         "kind=\"task\"");
-  Metric(&out, "tl_gateway_watch_polls_saved_total", "counter",
-         "Upstream reads avoided by sharing one poll among subscribers.", ts.polls_saved,
-         "kind=\"task\"");
-  Metric(&out, "tl_gateway_watch_webhook_refreshes_total", "counter",
-         "Watched tasks refreshed at once because a webhook named them.", ts.webhook_refreshes,
-         "kind=\"task\"");
-  IndexWatchHub::Stats is = index_hub_->stats();
-  Metric(&out, "tl_gateway_watch_entries", "gauge", "", is.entries, "kind=\"index\"");
-  Metric(&out, "tl_gateway_watch_subscribers", "gauge", "", is.subscribers, "kind=\"index\"");
-  Metric(&out, "tl_gateway_watch_polls_total", "counter", "", is.polls, "kind=\"index\"");
-  Metric(&out, "tl_gateway_watch_polls_saved_total", "counter", "", is.polls_saved, "kind=\"index\"");
+  for (const WatchEngine* e : {task_watches_.get(), index_watches_.get(), import_watches_.get()}) {
+    WatchEngine::Stats st = e->stats();
+    const std::string kind = absl::StrCat("kind=\"", e->kind().name(), "\"");
+    Metric(&out, "tl_gateway_watch_entries", "gauge", "Watched subjects (one poll loop each).",
+           st.entries, kind);
+    Metric(&out, "tl_gateway_watch_subscribers", "gauge", "Open watch streams.", st.subscribers,
+           kind);
+    Metric(&out, "tl_gateway_watch_polls_total", "counter", "Upstream reads made by watches.",
+           st.polls, kind);
+    Metric(&out, "tl_gateway_watch_polls_saved_total", "counter",
+           "Upstream reads avoided by sharing one poll among subscribers.", st.polls_saved, kind);
+    Metric(&out, "tl_gateway_watch_webhook_refreshes_total", "counter",
+           "Watched subjects refreshed at once because a webhook named them.",
+           st.webhook_refreshes, kind);
+  }
   if (webhooks_ != nullptr) {
     WebhookReceiver::Stats ws = webhooks_->stats();
     Metric(&out, "tl_gateway_webhook_events_total", "counter", "Webhook deliveries by outcome.", ws.accepted,
@@ -254,7 +265,7 @@ void GatewayServer::Shutdown() {
     }
     // Retries still waiting fail at once from here on, so none can reach the
     // transport after it is gone.
-    scheduler_->Shutdown();
+    clock_->Shutdown();
     // Cancels what is left and disconnects idle clients, which gRPC would
     // otherwise wait for until the deadline.
     grpc_server_cancel_all_calls(server_->c_server());
@@ -262,8 +273,10 @@ void GatewayServer::Shutdown() {
     if (!drained.WaitForNotificationWithTimeout(absl::Seconds(2))) transport_.reset();
     stopper.join();
   }
-  if (scheduler_ != nullptr) scheduler_->Shutdown();
+  if (clock_ != nullptr) clock_->Shutdown();
   transport_.reset();
+  // Transport gone: no completion can be queued any more; run what is.
+  if (completions_ != nullptr) completions_->Shutdown();
   // No upstream read or timer can complete any more, so no new fan-out:
   // deliver what is queued while the streams' state is still alive.
   if (fanout_ != nullptr) fanout_->Shutdown();

@@ -18,10 +18,10 @@
 #include "server/audit/audit_log.h"
 #include "server/auth/authenticator.h"
 #include "server/common/call_counter.h"
+#include "server/common/clock.h"
 #include "server/common/executor.h"
 #include "server/common/metrics.h"
 #include "server/common/stream_registry.h"
-#include "server/common/scheduler.h"
 #include "server/config/config.h"
 #include "server/services/deps.h"
 #include "server/services/integration_service.h"
@@ -30,9 +30,9 @@
 #include "server/state/request_store.h"
 #include "server/twelvelabs/client.h"
 #include "server/upstream/http.h"
-#include "server/watch/index_watch_hub.h"
 #include "server/watch/poll_budget.h"
-#include "server/watch/task_watch_hub.h"
+#include "server/watch/watch_engine.h"
+#include "server/watch/watch_kinds.h"
 #include "server/watch/watch_options.h"
 #include "server/webhook/webhook_receiver.h"
 
@@ -90,7 +90,6 @@ class GatewayServer {
   // The Prometheus text of /metrics.
   std::string MetricsText();
   const TwelveLabsClient& client() const { return *client_; }
-  TaskWatchHub& task_hub() { return *task_hub_; }
   // Stops accepting calls, lets calls in flight finish within the drain
   // time, then cancels what is left and closes idle client connections
   // (gRPC alone would wait for clients to hang up). Idempotent.
@@ -103,7 +102,11 @@ class GatewayServer {
   GatewayOptions options_;
   // Destroyed in reverse order: the transport first (its destructor fails
   // pending requests, whose callbacks still use the client and the store).
-  std::unique_ptr<ThreadScheduler> scheduler_;
+  std::unique_ptr<RealClock> clock_;
+  // Where upstream results are parsed and callbacks run (never the
+  // transport's event thread): a few threads, so one callback waiting on
+  // the state store does not hold up the others.
+  std::unique_ptr<ThreadExecutor> completions_;
   std::unique_ptr<SqliteRequestStore> store_;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<AuditLog> audit_;
@@ -117,8 +120,13 @@ class GatewayServer {
   // (nothing can queue a fan-out after that), while the streams' state is
   // still alive.
   std::unique_ptr<ThreadExecutor> fanout_;
-  std::unique_ptr<TaskWatchHub> task_hub_;
-  std::unique_ptr<IndexWatchHub> index_hub_;
+  std::unique_ptr<WebhookActivity> webhook_activity_;
+  std::unique_ptr<TaskWatchKind> task_kind_;
+  std::unique_ptr<IndexWatchKind> index_kind_;
+  std::unique_ptr<ImportWatchKind> import_kind_;
+  std::unique_ptr<WatchEngine> task_watches_;
+  std::unique_ptr<WatchEngine> index_watches_;
+  std::unique_ptr<WatchEngine> import_watches_;
   ServiceDeps deps_;
   std::unique_ptr<UploadServiceImpl> upload_service_;
   std::unique_ptr<TaskServiceImpl> task_service_;

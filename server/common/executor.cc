@@ -2,11 +2,16 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <utility>
 
 namespace tlgw {
 
-ThreadExecutor::ThreadExecutor() : thread_([this] { Loop(); }) {}
+ThreadExecutor::ThreadExecutor(int threads, std::string name)
+    : thread_count_(std::max(1, threads)), name_(std::move(name)) {
+  absl::MutexLock lock(&join_mu_);
+  for (int i = 0; i < thread_count_; ++i) threads_.emplace_back([this] { Loop(); });
+}
 
 ThreadExecutor::~ThreadExecutor() { Shutdown(); }
 
@@ -28,11 +33,13 @@ void ThreadExecutor::Shutdown() {
   }
   // A second caller waits here until the first has joined the worker.
   absl::MutexLock lock(&join_mu_);
-  if (thread_.joinable()) thread_.join();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
 }
 
 void ThreadExecutor::Loop() {
-  pthread_setname_np(pthread_self(), "tlgw-fanout");  // for top -H, perf and gdb
+  pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());  // for top -H, perf and gdb
   while (true) {
     absl::AnyInvocable<void()> next;
     {
@@ -41,7 +48,8 @@ void ThreadExecutor::Loop() {
                           ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); };
       mu_.Await(absl::Condition(&has_work));
       if (queue_.empty()) {  // and stopping
-        exited_ = true;
+        // The last worker out makes later work run on its caller's thread.
+        if (++workers_exited_ == thread_count_) exited_ = true;
         return;
       }
       next = std::move(queue_.front());

@@ -12,6 +12,8 @@
 #define TL_GATEWAY_SERVER_COMMON_EXECUTOR_H_
 
 #include <deque>
+#include <string>
+#include <vector>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -38,15 +40,17 @@ class InlineExecutor : public Executor {
   void Run(absl::AnyInvocable<void()> fn) override { fn(); }
 };
 
-// One worker thread taking work from a FIFO queue: work runs in the order
-// it was handed over, one piece at a time. Shutdown() (or the destructor)
+// Worker threads taking work from a FIFO queue. With one thread, work runs
+// in the order it was handed over, one piece at a time (the watch fan-out);
+// with more, pieces run concurrently (upstream completions). Shutdown() (or the destructor)
 // lets the worker run everything queued, including work handed over while
 // it drains, then joins it; work handed over once the worker has gone runs
 // at once on the caller's thread, so none is ever lost. Work must not call
 // Shutdown() or destroy the executor.
 class ThreadExecutor : public Executor {
  public:
-  ThreadExecutor();
+  // `name` names the threads (at most 15 characters are kept).
+  explicit ThreadExecutor(int threads = 1, std::string name = "tlgw-fanout");
   ~ThreadExecutor() override;
   ThreadExecutor(const ThreadExecutor&) = delete;
   ThreadExecutor& operator=(const ThreadExecutor&) = delete;
@@ -61,9 +65,12 @@ class ThreadExecutor : public Executor {
   absl::Mutex mu_;
   std::deque<absl::AnyInvocable<void()>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool exited_ ABSL_GUARDED_BY(mu_) = false;  // the worker has left Loop()
+  bool exited_ ABSL_GUARDED_BY(mu_) = false;  // every worker has left Loop()
+  int workers_exited_ ABSL_GUARDED_BY(mu_) = 0;
+  const int thread_count_;
+  const std::string name_;
   absl::Mutex join_mu_;  // serializes joining: Shutdown() may race the destructor's
-  std::thread thread_ ABSL_GUARDED_BY(join_mu_);
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(join_mu_);
 };
 
 }  // namespace tlgw

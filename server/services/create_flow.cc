@@ -39,7 +39,7 @@ namespace {
 // Reads the created task; falls back to what the create returned.
 void ReadCreated(const ServiceDeps& deps, const CallOptions& opts, CreatedTask created,
                  std::string index_id, absl::AnyInvocable<void(absl::StatusOr<gw::Task>)> done) {
-  deps.client->GetTask(
+  deps.api->GetTask(
       opts, created.id,
       [created, index_id, done = std::move(done)](absl::StatusOr<gw::Task> task) mutable {
         if (task.ok()) {

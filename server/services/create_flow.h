@@ -17,7 +17,7 @@ namespace tlgw {
 // creates with one request_id must carry the same fields.
 std::string RequestFingerprint(const google::protobuf::Message& request);
 
-using StartCreate = absl::AnyInvocable<void(TwelveLabsClient::Done<CreatedTask>)>;
+using StartCreate = absl::AnyInvocable<void(TwelveLabsApi::Done<CreatedTask>)>;
 
 // With an empty request_id, runs `start` and reads the new task. With one:
 // a repeat of a completed create answers the first task (read fresh), a

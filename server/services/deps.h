@@ -16,30 +16,27 @@
 #include "absl/time/time.h"
 #include "server/audit/audit_log.h"
 #include "server/auth/authenticator.h"
-#include "server/common/scheduler.h"
 #include "server/common/stream_registry.h"
 #include "server/config/config.h"
 #include "server/state/request_store.h"
-#include "server/twelvelabs/client.h"
-#include "server/watch/index_watch_hub.h"
-#include "server/watch/poll_budget.h"
-#include "server/watch/task_watch_hub.h"
-#include "server/watch/watch_options.h"
+#include "server/common/clock.h"
+#include "server/twelvelabs/api.h"
+#include "server/watch/watch_engine.h"
 
 namespace tlgw {
 
 struct ServiceDeps {
-  TwelveLabsClient* client = nullptr;
+  TwelveLabsApi* api = nullptr;
   RequestStore* requests = nullptr;
   OwnershipStore* owners = nullptr;
   Authenticator* auth = nullptr;
   AuditLog* audit = nullptr;  // may be null: no audit trail
   StreamRegistry* streams = nullptr;  // open watch streams, ended on shutdown
-  TaskWatchHub* task_hub = nullptr;
-  IndexWatchHub* index_hub = nullptr;
-  Scheduler* scheduler = nullptr;
-  PollBudget* poll_budget = nullptr;
-  WatchOptions watch;
+  // One engine per kind of watch (watch_kinds.h).
+  WatchEngine* task_watches = nullptr;
+  WatchEngine* index_watches = nullptr;
+  WatchEngine* import_watches = nullptr;
+  Clock* clock = nullptr;
   // The configuration in force (it can be reloaded).
   std::function<std::shared_ptr<const GatewayConfig>()> config;
 };

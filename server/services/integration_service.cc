@@ -10,7 +10,8 @@
 #include "server/services/reactor_util.h"
 #include "server/services/s3_setup_check.h"
 #include "server/services/validation.h"
-#include "server/services/watch_import_reactor.h"
+#include "server/services/watch_reactor.h"
+#include "server/watch/watch_kinds.h"
 #include "server/twelvelabs/json_mapping.h"
 
 namespace tlgw {
@@ -90,7 +91,7 @@ grpc::ServerUnaryReactor* IntegrationServiceImpl::ImportVideos(grpc::CallbackSer
   if (!call.ok()) return FinishNow(ctx, call.status());
   auto* reactor = ctx->DefaultReactor();
   const ServiceDeps* deps = deps_;
-  deps_->client->ImportVideos(
+  deps_->api->ImportVideos(
       call->first.opts, call->second.integration_id, *req,
       [reactor, resp, deps, tenant = call->first.who.tenant](absl::StatusOr<gw::ImportVideosResponse> r) {
         if (r.ok()) {
@@ -114,7 +115,7 @@ grpc::ServerUnaryReactor* IntegrationServiceImpl::GetImportStatus(grpc::Callback
   auto call = AdmitIntegration(ctx, "IntegrationService.GetImportStatus", req->integration(), req->index_id());
   if (!call.ok()) return FinishNow(ctx, call.status());
   auto* reactor = ctx->DefaultReactor();
-  deps_->client->GetImportStatus(call->first.opts, call->second.integration_id, req->index_id(),
+  deps_->api->GetImportStatus(call->first.opts, call->second.integration_id, req->index_id(),
                                  FinishWith(reactor, resp));
   return reactor;
 }
@@ -132,7 +133,7 @@ grpc::ServerUnaryReactor* IntegrationServiceImpl::ListImportLogs(grpc::CallbackS
   auto start = StartLocalPage("page_token", req->page_token(), req->page_size(), filters);
   if (!start.ok()) return FinishNow(ctx, start.status());
   auto* reactor = ctx->DefaultReactor();
-  deps_->client->ListImportLogs(
+  deps_->api->ListImportLogs(
       call->first.opts, call->second.integration_id,
       [reactor, resp, start = *start](absl::StatusOr<gw::ListImportLogsResponse> all) {
         if (all.ok()) {
@@ -163,7 +164,13 @@ grpc::ServerWriteReactor<gw::ImportStatusEvent>* IntegrationServiceImpl::WatchIm
   }
   auto call = AdmitIntegration(ctx, "IntegrationService.WatchImport", req->integration(), req->index_id());
   if (!call.ok()) return FailedStream<gw::ImportStatusEvent>(call.status());
-  return NewWatchImportReactor(deps_, call->first.opts, call->second.integration_id, req->index_id());
+  WatchStreamOptions o;
+  o.engine = deps_->import_watches;
+  o.scope = call->first.who.tenant;
+  o.subject = ImportWatchKind::Subject(call->second.integration_id, req->index_id());
+  o.end_on_terminal = true;
+  BindRevocation(*deps_, call->first.who, &o);
+  return NewWatchReactor<gw::ImportStatusEvent>(std::move(o));
 }
 
 }  // namespace tlgw

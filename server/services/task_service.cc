@@ -1,6 +1,7 @@
 #include "server/services/task_service.h"
 
 #include <cmath>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -56,7 +57,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::GetTask(grpc::CallbackServerContext* 
   if (!call.ok()) return FinishNow(ctx, call.status());
   if (!TaskVisible(*deps_, call->who, req->task_id())) return FinishNow(ctx, TaskNotFound(req->task_id()));
   auto* reactor = ctx->DefaultReactor();
-  deps_->client->GetTask(call->opts, req->task_id(),
+  deps_->api->GetTask(call->opts, req->task_id(),
                          [reactor, resp, who = call->who, id = req->task_id()](absl::StatusOr<gw::Task> task) {
                            if (task.ok() && !Authenticator::IndexAllowed(who, task->index_id())) {
                              task = IndexDenied(who, task->index_id());
@@ -92,7 +93,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ListTasks(grpc::CallbackServerContext
   }
   auto* reactor = ctx->DefaultReactor();
   const ServiceDeps* deps = deps_;
-  deps_->client->ListTasks(
+  deps_->api->ListTasks(
       call->opts, *req, static_cast<int>(token.page), static_cast<int>(token.page_size),
       [reactor, resp, token, deps, who = call->who](absl::StatusOr<TaskPage> page) {
         if (!page.ok()) {
@@ -131,7 +132,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::DeleteTask(grpc::CallbackServerContex
   if (!call.ok()) return FinishNow(ctx, call.status());
   if (!TaskVisible(*deps_, call->who, req->task_id())) return FinishNow(ctx, TaskNotFound(req->task_id()));
   auto* reactor = ctx->DefaultReactor();
-  TwelveLabsClient* client = deps_->client;
+  TwelveLabsApi* client = deps_->api;
   auto del = [reactor, client, opts = call->opts, id = req->task_id()]() {
     client->DeleteTask(opts, id, [reactor, id](absl::Status s) {
       reactor->Finish(ToGrpcStatus(UniformNotFound(s, id)));
@@ -163,7 +164,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::GetIndexTaskCounts(
                     {{"index_id", req->index_id()}});
   if (!call.ok()) return FinishNow(ctx, call.status());
   auto* reactor = ctx->DefaultReactor();
-  deps_->client->GetIndexTaskCounts(
+  deps_->api->GetIndexTaskCounts(
       call->opts, req->index_id(),
       [reactor, resp, index_id = req->index_id()](absl::StatusOr<gw::IndexTaskCounts> counts) {
         if (counts.ok()) {
@@ -181,31 +182,33 @@ grpc::ServerWriteReactor<gw::TaskEvent>* TaskServiceImpl::WatchIndexTasks(
   if (s.ok() && req->resume_after() < 0) {
     s = FieldError("resume_after", "must be 0 or the sequence of the last event received");
   }
-  WatchStreamOptions o;
+  std::set<int> statuses;
   for (int i = 0; s.ok() && i < req->statuses_size(); ++i) {
     auto st = static_cast<gw::TaskStatus>(req->statuses(i));
     if (st == gw::TASK_STATUS_UNSPECIFIED || !gw::TaskStatus_IsValid(st)) {
       s = FieldError(absl::StrCat("statuses[", i, "]"), "must be a status such as TASK_STATUS_READY");
     }
-    o.statuses.insert(st);
+    statuses.insert(st);
   }
   if (!s.ok()) return FailedStream<gw::TaskEvent>(s);
   auto call = Admit(*deps_, ctx, "TaskService.WatchIndexTasks", {req->index_id(), "", ""},
                     {{"index_id", req->index_id()}});
   if (!call.ok()) return FailedStream<gw::TaskEvent>(call.status());
-  IndexWatchHub* hub = deps_->index_hub;
-  std::string scope = call->who.tenant, index_id = req->index_id();
-  o.subscribe = [hub, scope, index_id](std::shared_ptr<TaskEventSink> sink) {
-    return hub->Subscribe(scope, index_id, std::move(sink));
-  };
-  o.unsubscribe = [hub, scope, index_id](uint64_t id) { hub->Unsubscribe(scope, index_id, id); };
+  WatchStreamOptions o;
+  o.engine = deps_->index_watches;
+  o.scope = call->who.tenant;
+  o.subject = req->index_id();
   o.resume_after = req->resume_after();
-  if (call->who.shares_upstream_key) {
-    const ServiceDeps* deps = deps_;
-    o.visible = [deps, who = call->who](const gw::Task& t) { return TaskVisible(*deps, who, t.id()); };
-  }
+  const ServiceDeps* deps = deps_;
+  const bool shared_key = call->who.shares_upstream_key;
+  o.filter = [deps, shared_key, statuses, who = call->who](const WatchEvent& e) {
+    const auto& task = static_cast<const gw::Task&>(*e.value);
+    // Another tenant's tasks come back from a shared key: never shown.
+    if (shared_key && !TaskVisible(*deps, who, task.id())) return false;
+    return statuses.empty() || statuses.count(task.status()) > 0;
+  };
   BindRevocation(*deps_, call->who, &o);
-  return NewWatchReactor(std::move(o));
+  return NewWatchReactor<gw::TaskEvent>(std::move(o));
 }
 
 grpc::ServerWriteReactor<gw::TaskEvent>* TaskServiceImpl::WatchTask(grpc::CallbackServerContext* ctx,
@@ -221,23 +224,23 @@ grpc::ServerWriteReactor<gw::TaskEvent>* TaskServiceImpl::WatchTask(grpc::Callba
     return FailedStream<gw::TaskEvent>(TaskNotFound(req->task_id()));
   }
   WatchStreamOptions o;
-  TaskWatchHub* hub = deps_->task_hub;
-  std::string scope = call->who.tenant, task_id = req->task_id();
-  o.subscribe = [hub, scope, task_id](std::shared_ptr<TaskEventSink> sink) {
-    return hub->Subscribe(scope, task_id, std::move(sink));
-  };
-  o.unsubscribe = [hub, scope, task_id](uint64_t id) { hub->Unsubscribe(scope, task_id, id); };
+  o.engine = deps_->task_watches;
+  o.scope = call->who.tenant;
+  o.subject = req->task_id();
   o.resume_after = req->resume_after();
   o.end_on_terminal = true;
+  const std::string task_id = req->task_id();
   o.map_error = [task_id](const absl::Status& e) { return UniformNotFound(e, task_id); };
   if (!call->who.indexes.empty()) {
     // The first event reveals the task's index.
-    o.admit = [who = call->who](const gw::Task& t) {
-      return Authenticator::IndexAllowed(who, t.index_id()) ? absl::OkStatus() : IndexDenied(who, t.index_id());
+    o.admit = [who = call->who](const WatchEvent& e) {
+      const auto& task = static_cast<const gw::Task&>(*e.value);
+      return Authenticator::IndexAllowed(who, task.index_id()) ? absl::OkStatus()
+                                                               : IndexDenied(who, task.index_id());
     };
   }
   BindRevocation(*deps_, call->who, &o);
-  return NewWatchReactor(std::move(o));
+  return NewWatchReactor<gw::TaskEvent>(std::move(o));
 }
 
 }  // namespace tlgw

@@ -29,9 +29,9 @@ namespace {
 // once per burst.
 std::atomic<int> uploads_in_progress{0};
 
-void UploadEnded(Scheduler* scheduler) {
-  if (uploads_in_progress.fetch_sub(1) != 1 || scheduler == nullptr) return;
-  scheduler->RunAfter(absl::Seconds(1), [](bool cancelled) {
+void UploadEnded(Clock* clock) {
+  if (uploads_in_progress.fetch_sub(1) != 1 || clock == nullptr) return;
+  clock->RunAfter(absl::Seconds(1), [](bool cancelled) {
     if (!cancelled && uploads_in_progress.load() == 0) malloc_trim(0);
   });
 }
@@ -77,7 +77,7 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
     state_->Post([s = state_] { s->Fail(absl::CancelledError("the client cancelled the upload")); });
   }
   void OnDone() override {
-    UploadEnded(state_->deps->scheduler);
+    UploadEnded(state_->deps->clock);
     delete this;
   }
 
@@ -147,9 +147,9 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
       auto self = shared_from_this();
       RunCreate(
           *deps, opts, who.tenant, "UploadVideoFile", header, header.request_id(), header.index_id(),
-          [self](TwelveLabsClient::Done<CreatedTask> done) {
+          [self](TwelveLabsApi::Done<CreatedTask> done) {
             self->upstream_started = true;
-            self->deps->client->UploadVideoFile(self->opts, self->header, self->pipe, std::move(done));
+            self->deps->api->UploadVideoFile(self->opts, self->header, self->pipe, std::move(done));
           },
           [self](absl::StatusOr<gw::Task> task) {
             self->Post([self, task = std::move(task)]() mutable { self->OnUpstreamDone(std::move(task)); });

@@ -26,15 +26,13 @@ grpc::ServerUnaryReactor* UploadServiceImpl::CreateExternalProviderTask(
   auto call = Admit(*deps_, ctx, "UploadService.CreateExternalProviderTask", {req->index_id(), "", ""},
                     {{"index_id", req->index_id()}});
   if (!call.ok()) return FinishNow(ctx, call.status());
-  if (!HasExternalProvider(deps_->client->version())) {
-    // Answer before touching the request_id store: nothing can be created.
-    return FinishNow(ctx, CreateExternalProviderCall(deps_->client->version(), *req).status());
-  }
+  // Answer before touching the request_id store: nothing can be created.
+  if (auto s = RequireExternalProvider(deps_->api->version()); !s.ok()) return FinishNow(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   CallOptions opts = call->opts;
-  TwelveLabsClient* client = deps_->client;
+  TwelveLabsApi* client = deps_->api;
   RunCreate(*deps_, opts, call->who.tenant, "CreateExternalProviderTask", *req, req->request_id(), req->index_id(),
-            [client, opts, req](TwelveLabsClient::Done<CreatedTask> done) {
+            [client, opts, req](TwelveLabsApi::Done<CreatedTask> done) {
               client->CreateExternalProviderTask(opts, *req, std::move(done));
             },
             FinishWith(reactor, resp));
@@ -64,9 +62,9 @@ grpc::ServerUnaryReactor* UploadServiceImpl::CreateUrlTask(grpc::CallbackServerC
   if (!call.ok()) return FinishNow(ctx, call.status());
   auto* reactor = ctx->DefaultReactor();
   CallOptions opts = call->opts;
-  TwelveLabsClient* client = deps_->client;
+  TwelveLabsApi* client = deps_->api;
   RunCreate(*deps_, opts, call->who.tenant, "CreateUrlTask", *req, req->request_id(), req->index_id(),
-            [client, opts, req](TwelveLabsClient::Done<CreatedTask> done) {
+            [client, opts, req](TwelveLabsApi::Done<CreatedTask> done) {
               client->CreateUrlTask(opts, *req, std::move(done));
             },
             FinishWith(reactor, resp));

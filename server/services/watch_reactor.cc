@@ -9,7 +9,8 @@
 #include "server/common/serial_queue.h"
 #include "server/services/deps.h"
 #include "server/common/status_details.h"
-#include "server/twelvelabs/json_mapping.h"
+#include "twelvelabs/gateway/v1/integration_service.pb.h"
+#include "twelvelabs/gateway/v1/task.pb.h"
 
 namespace tlgw {
 
@@ -17,12 +18,13 @@ namespace gw = ::twelvelabs::gateway::v1;
 
 namespace {
 
-class WatchReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
+template <typename Event>
+class WatchReactor : public grpc::ServerWriteReactor<Event> {
  public:
   // The sink. Shared with the hub, which may call it after the call ended;
   // every action checks `finished` before touching the reactor. It also
   // holds the subscription, so unsubscribing never needs the reactor.
-  struct State : TaskEventSink {
+  struct State : WatchSink {
     State(WatchReactor* r, WatchStreamOptions o) : reactor(r), options(std::move(o)) {}
 
     void Subscribe(const std::shared_ptr<State>& self) {
@@ -40,13 +42,13 @@ class WatchReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
           if (auto s = weak.lock()) s->queue.Run([s] { s->EndForShutdown(); });
         });
       }
-      subscription = options.subscribe(self);
+      subscription = options.engine->Subscribe(options.scope, options.subject, self);
       // The call may have ended while subscribing (OnDone found no id yet).
       if (done) Unsubscribe();
     }
     void Unsubscribe() {
       uint64_t id = subscription.exchange(0);
-      if (id != 0) options.unsubscribe(id);
+      if (id != 0) options.engine->Unsubscribe(options.scope, options.subject, id);
       uint64_t rev = revocation.exchange(0);
       if (rev != 0) options.unwatch_revocation(rev);
       uint64_t reg = registered.exchange(0);
@@ -56,16 +58,16 @@ class WatchReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
     // Tells the client how to carry on where it left off.
     void EndForShutdown() {
       int64_t last = options.resume_after;
-      for (const auto& [task, seq] : last_sequence) last = std::max(last, seq);
+      for (const auto& [item, seq] : last_sequence) last = std::max(last, seq);
       End(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                        absl::StrCat("the gateway is shutting down; reconnect with resume_after=", last,
                                     " to continue where this stream stopped")));
     }
 
-    // Keeps the hub's event (shared by every subscriber of the change)
+    // Keeps the engine's event (shared by every subscriber of the change)
     // rather than a copy: no per-stream copy of a change, and an idle
     // stream holds only a pointer to the last one.
-    void OnEvent(TaskEventPtr event) override {
+    void OnEvent(WatchEventPtr event) override {
       queue.Run([this, event = std::move(event)] { Accept(event); });
     }
     void OnError(const absl::Status& status) override {
@@ -73,33 +75,32 @@ class WatchReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
       queue.Run([this, mapped] { End(ToGrpcStatus(mapped)); });
     }
 
-    void Accept(const TaskEventPtr& shared) {
-      const gw::TaskEvent& event = *shared;
+    void Accept(const WatchEventPtr& shared) {
+      const WatchEvent& event = *shared;
       if (finished) return;
-      const std::string& id = event.task().id();
+      const std::string& id = event.item;
       int64_t& last = last_sequence[id];
-      if (event.sequence() <= std::max(last, options.resume_after)) {
-        // Seen before (resume_after, or an older event arriving late). A
-        // task's terminal state the client already has ends a WatchTask.
-        if (options.end_on_terminal && IsTerminal(event.task().status()) && !writing && pending.empty()) {
+      if (event.sequence <= std::max(last, options.resume_after)) {
+        // Seen before (resume_after, or an older event arriving late). An
+        // item's terminal state the client already has ends the stream.
+        if (options.end_on_terminal && event.terminal && !writing && pending.empty()) {
           End(grpc::Status::OK);
         }
         return;
       }
-      last = event.sequence();
+      last = event.sequence;
       if (options.admit) {
-        if (absl::Status s = options.admit(event.task()); !s.ok()) {
+        if (absl::Status s = options.admit(event); !s.ok()) {
           pending.clear();
           End(ToGrpcStatus(s));
           return;
         }
       }
-      if (options.visible && !options.visible(event.task())) return;
-      if (!options.statuses.empty() && options.statuses.count(event.task().status()) == 0) {
+      if (options.filter && !options.filter(event)) {
         pending.erase(id);  // an unsent older state no longer matches
         return;
       }
-      pending[id] = shared;  // replaces an unsent older state of the task
+      pending[id] = shared;  // replaces an unsent older state of the item
       MaybeWrite();
     }
 
@@ -108,12 +109,12 @@ class WatchReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
       // The oldest change first.
       auto next = pending.begin();
       for (auto it = pending.begin(); it != pending.end(); ++it) {
-        if (it->second->sequence() < next->second->sequence()) next = it;
+        if (it->second->sequence < next->second->sequence) next = it;
       }
       current = std::move(next->second);
       pending.erase(next);
       writing = true;
-      reactor->StartWrite(current.get());
+      reactor->StartWrite(static_cast<const Event*>(current->message.get()));
     }
 
     void WriteDone(bool ok) {
@@ -126,7 +127,7 @@ class WatchReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
         End(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
         return;
       }
-      if (options.end_on_terminal && IsTerminal(current->task().status()) && pending.empty()) {
+      if (options.end_on_terminal && current->terminal && pending.empty()) {
         End(grpc::Status::OK);
         return;
       }
@@ -151,9 +152,9 @@ class WatchReactor : public grpc::ServerWriteReactor<gw::TaskEvent> {
     std::atomic<uint64_t> registered{0};
     std::atomic<bool> done{false};
     // Touched only inside `queue` actions:
-    std::map<std::string, int64_t> last_sequence;  // per task
-    std::map<std::string, TaskEventPtr> pending;  // latest unsent state per task
-    TaskEventPtr current;  // being written, or the last written
+    std::map<std::string, int64_t> last_sequence;  // per item
+    std::map<std::string, WatchEventPtr> pending;  // latest unsent state per item
+    WatchEventPtr current;  // being written, or the last written
     std::optional<grpc::Status> deferred_end;
     bool writing = false;
     bool finished = false;
@@ -193,13 +194,18 @@ void BindRevocation(const ServiceDeps& deps, const CallIdentity& who, WatchStrea
   o->registry = deps.streams;
 }
 
-grpc::ServerWriteReactor<gw::TaskEvent>* NewWatchReactor(WatchStreamOptions options) {
-  auto* reactor = new WatchReactor(std::move(options));
+template <typename Event>
+grpc::ServerWriteReactor<Event>* NewWatchReactor(WatchStreamOptions options) {
+  auto* reactor = new WatchReactor<Event>(std::move(options));
   // Only the shared state is used from here on: the call may end (and the
   // reactor be deleted) while subscribing.
-  std::shared_ptr<WatchReactor::State> state = reactor->state();
+  std::shared_ptr<typename WatchReactor<Event>::State> state = reactor->state();
   state->Subscribe(state);
   return reactor;
 }
+
+template grpc::ServerWriteReactor<gw::TaskEvent>* NewWatchReactor<gw::TaskEvent>(WatchStreamOptions);
+template grpc::ServerWriteReactor<gw::ImportStatusEvent>* NewWatchReactor<gw::ImportStatusEvent>(
+    WatchStreamOptions);
 
 }  // namespace tlgw

@@ -1,39 +1,42 @@
-// The TaskEvent streams (WatchTask, WatchIndexTasks): a watch-hub
-// subscriber that writes to the client the latest state of each task it
-// hears about, in sequence order. A slow reader is sent the latest state,
-// never a backlog (a status is a state, not a log), and never misses a
-// terminal event.
+// The watch streams (WatchTask, WatchIndexTasks, WatchImport): one reactor
+// for every kind, a WatchEngine subscriber that writes to the client the
+// latest state of each item it hears about, in sequence order. A slow
+// reader is sent the latest state, never a backlog (a status is a state,
+// not a log), and never misses a terminal event. Revoked credentials end
+// the stream with UNAUTHENTICATED; shutdown ends it with UNAVAILABLE and
+// the resume_after to reconnect with.
 #ifndef TL_GATEWAY_SERVER_SERVICES_WATCH_REACTOR_H_
 #define TL_GATEWAY_SERVER_SERVICES_WATCH_REACTOR_H_
 
 #include <functional>
 #include <memory>
-#include <set>
+#include <string>
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/status/status.h"
+#include "google/protobuf/message.h"
 #include "server/common/stream_registry.h"
-#include "server/watch/fanout.h"
-#include "twelvelabs/gateway/v1/task.pb.h"
+#include "server/watch/watch_engine.h"
 
 namespace tlgw {
 
 struct WatchStreamOptions {
-  // Subscribes the stream's sink to its hub; returns the subscription id.
-  std::function<uint64_t(std::shared_ptr<TaskEventSink>)> subscribe;
-  std::function<void(uint64_t)> unsubscribe;
+  WatchEngine* engine = nullptr;
+  std::string scope;    // the caller's tenant
+  std::string subject;  // what is watched (a task id, an index id, ...)
   // Events with a sequence at or below this were seen before a reconnect.
   int64_t resume_after = 0;
-  // WatchTask: end with OK after the terminal event.
+  // End with OK once the terminal event of an item is written (WatchTask,
+  // WatchImport); an index watch never ends by itself.
   bool end_on_terminal = false;
-  // WatchIndexTasks: only events of tasks in these states (empty = all).
-  std::set<int> statuses;
-  // When set, events of tasks for which it is false are dropped (another
-  // tenant's tasks under a shared upstream key).
-  std::function<bool(const twelvelabs::gateway::v1::Task&)> visible;
+  // When set, events it refuses are not sent (another tenant's task, a
+  // status the caller did not ask for); an unsent older state of the item
+  // is dropped too.
+  std::function<bool(const WatchEvent&)> filter;
   // When set, an event it refuses ends the stream with its status.
-  std::function<absl::Status(const twelvelabs::gateway::v1::Task&)> admit;
-  // When set, rewrites a hub error before it ends the stream.
+  std::function<absl::Status(const WatchEvent&)> admit;
+  // When set, rewrites an engine error before it ends the stream.
   std::function<absl::Status(const absl::Status&)> map_error;
   // Registers `end` to run if the caller's credentials are revoked;
   // returns an id for unwatch_revocation.
@@ -43,14 +46,16 @@ struct WatchStreamOptions {
   StreamRegistry* registry = nullptr;
 };
 
-// Fills the revocation hooks of `o` so the stream ends with UNAUTHENTICATED
-// if `who`'s credentials are revoked by a reload.
+// Fills the revocation and shutdown hooks of `o` so the stream ends with
+// UNAUTHENTICATED if `who`'s credentials are revoked by a reload.
 struct ServiceDeps;
 struct CallIdentity;
 void BindRevocation(const ServiceDeps& deps, const CallIdentity& who, WatchStreamOptions* o);
 
 // Creates and starts the reactor; it deletes itself when the call ends.
-grpc::ServerWriteReactor<twelvelabs::gateway::v1::TaskEvent>* NewWatchReactor(WatchStreamOptions options);
+// `Event` is the engine kind's event message (TaskEvent, ImportStatusEvent).
+template <typename Event>
+grpc::ServerWriteReactor<Event>* NewWatchReactor(WatchStreamOptions options);
 
 }  // namespace tlgw
 

@@ -3,6 +3,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "server/common/status_details.h"
 
 namespace tlgw {
 
@@ -35,6 +36,17 @@ bool TakesLanguage(ApiVersion v) { return v == ApiVersion::kV1_2; }
 
 absl::string_view WebhookModelsKey(ApiVersion v) {
   return v == ApiVersion::kV1_2 ? "engines" : "models";
+}
+
+absl::Status RequireExternalProvider(ApiVersion v) {
+  if (HasExternalProvider(v)) return absl::OkStatus();
+  return WithErrorInfo(
+      absl::FailedPreconditionError(absl::StrCat(
+          "CreateExternalProviderTask needs Twelve Labs API v1.2 (POST /tasks/external-provider); "
+          "this gateway speaks ", VersionName(v),
+          ", which indexes only direct video URLs: use CreateUrlTask, or run the gateway with an "
+          "--upstream_url ending in /v1.2")),
+      "METHOD_NOT_IN_API_VERSION", kGatewayDomain, {{"api_version", VersionName(v)}});
 }
 
 }  // namespace tlgw

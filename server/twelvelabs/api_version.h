@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
 namespace tlgw {
@@ -23,6 +24,9 @@ absl::StatusOr<ApiVersion> VersionFromBaseUrl(absl::string_view base_url);
 
 // `POST /tasks/external-provider` exists only in v1.2.
 bool HasExternalProvider(ApiVersion v);
+// OK, or the FAILED_PRECONDITION a caller gets for CreateExternalProviderTask
+// on a version without it (naming the version that has it).
+absl::Status RequireExternalProvider(ApiVersion v);
 
 // The task object's metadata key: "metadata" (v1.2) or "system_metadata".
 absl::string_view TaskMetadataKey(ApiVersion v);

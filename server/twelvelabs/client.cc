@@ -7,7 +7,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
-#include "absl/time/clock.h"
 #include "server/twelvelabs/error_mapping.h"
 
 namespace tlgw {
@@ -66,21 +65,22 @@ bool RetryableTransport(const absl::Status& s, TwelveLabsClient::Safety safety) 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TwelveLabsClient>> TwelveLabsClient::Create(
-    const ClientOptions& options, HttpTransport* transport, Scheduler* scheduler) {
+    const ClientOptions& options, HttpTransport* transport, Clock* clock, Executor* completions) {
   auto version = VersionFromBaseUrl(options.base_url);
   if (!version.ok()) return version.status();
   if (options.max_attempts < 1) return absl::InvalidArgumentError("max_attempts must be >= 1");
   return std::unique_ptr<TwelveLabsClient>(
-      new TwelveLabsClient(options, *version, transport, scheduler));
+      new TwelveLabsClient(options, *version, transport, clock, completions));
 }
 
 TwelveLabsClient::TwelveLabsClient(const ClientOptions& options, ApiVersion version,
-                                   HttpTransport* transport, Scheduler* scheduler)
+                                   HttpTransport* transport, Clock* clock, Executor* completions)
     : options_(options),
       version_(version),
       base_url_(absl::StripSuffix(options.base_url, "/")),
       transport_(transport),
-      scheduler_(scheduler),
+      clock_(clock),
+      completions_(completions),
       budget_tokens_(options.retry_budget_max) {}
 
 void TwelveLabsClient::Execute(const CallOptions& opts, RestCall call, Safety safety,
@@ -92,16 +92,17 @@ void TwelveLabsClient::Execute(const CallOptions& opts, RestCall call, Safety sa
   a->done = std::move(done);
   a->deadline = safety == Safety::kStreamed
                     ? opts.deadline
-                    : std::min(opts.deadline, absl::Now() + options_.default_deadline);
+                    : std::min(opts.deadline, clock_->Now() + options_.default_deadline);
   EarnRetryToken();
   SendAttempt(std::move(a));
 }
 
 void TwelveLabsClient::SendAttempt(std::shared_ptr<Attempt> a) {
-  absl::Duration left = a->deadline - absl::Now();
+  absl::Duration left = a->deadline - clock_->Now();
   if (left <= absl::ZeroDuration()) {
-    a->done(absl::DeadlineExceededError(
-        "the call's deadline passed before the Twelve Labs API could be asked"));
+    Complete<HttpResponse>(std::move(a->done),
+                           absl::DeadlineExceededError(
+                               "the call's deadline passed before the Twelve Labs API could be asked"));
     return;
   }
   HttpRequest req;
@@ -118,16 +119,19 @@ void TwelveLabsClient::SendAttempt(std::shared_ptr<Attempt> a) {
   req.timeout = a->safety == Safety::kStreamed ? left : std::min(left, options_.attempt_timeout);
   a->until_deadline = req.timeout == left;
   ++a->number;
-  a->sent_at = absl::Now();
+  a->sent_at = clock_->Now();
   ++stats_.requests;
   if (a->opts.upstream_requests != nullptr) ++*a->opts.upstream_requests;
+  // On the transport's thread: hand the bytes over and return at once.
   transport_->Send(std::move(req), [this, a](absl::StatusOr<HttpResponse> r) mutable {
-    OnResult(std::move(a), std::move(r));
+    completions_->Run([this, a = std::move(a), r = std::move(r)]() mutable {
+      OnResult(std::move(a), std::move(r));
+    });
   });
 }
 
 void TwelveLabsClient::OnResult(std::shared_ptr<Attempt> a, absl::StatusOr<HttpResponse> result) {
-  const absl::Time now = absl::Now();
+  const absl::Time now = clock_->Now();
   if (options_.on_attempt) {
     options_.on_attempt(a->call.method, a->call.path, result.ok() ? result->status : 0, now - a->sent_at);
   }
@@ -154,9 +158,10 @@ void TwelveLabsClient::OnResult(std::shared_ptr<Attempt> a, absl::StatusOr<HttpR
     if (now + delay + absl::Milliseconds(50) < a->deadline) {
       if (SpendRetryToken()) {
         ++stats_.retries;
-        scheduler_->RunAfter(delay, [this, a](bool cancelled) mutable {
+        clock_->RunAfter(delay, [this, a](bool cancelled) mutable {
           if (cancelled) {
-            a->done(absl::UnavailableError("the gateway is shutting down; retry the call"));
+            Complete<HttpResponse>(std::move(a->done),
+                                   absl::UnavailableError("the gateway is shutting down; retry the call"));
             return;
           }
           SendAttempt(std::move(a));
@@ -197,12 +202,20 @@ void TwelveLabsClient::EarnRetryToken() {
   budget_tokens_ = std::min(options_.retry_budget_max, budget_tokens_ + options_.retry_budget_ratio);
 }
 
+template <typename T>
+void TwelveLabsClient::Complete(Done<T> done,
+                                typename std::common_type<absl::StatusOr<T>>::type result) {
+  completions_->Run([done = std::move(done), result = std::move(result)]() mutable {
+    done(std::move(result));
+  });
+}
+
 // ---- Operations -----------------------------------------------------------
 
 namespace {
 
 template <typename T, typename Parse>
-absl::AnyInvocable<void(absl::StatusOr<HttpResponse>)> Parsed(TwelveLabsClient::Done<T> done,
+absl::AnyInvocable<void(absl::StatusOr<HttpResponse>)> Parsed(TwelveLabsApi::Done<T> done,
                                                               Parse parse) {
   return [done = std::move(done), parse](absl::StatusOr<HttpResponse> r) mutable {
     if (!r.ok()) {
@@ -225,7 +238,7 @@ void TwelveLabsClient::CreateExternalProviderTask(
     Done<CreatedTask> done) {
   auto call = CreateExternalProviderCall(version_, req);
   if (!call.ok()) {
-    done(call.status());
+    Complete(std::move(done), call.status());
     return;
   }
   Execute(opts, *std::move(call), CreateSafety(req.request_id()),
@@ -236,7 +249,7 @@ void TwelveLabsClient::CreateUrlTask(const CallOptions& opts, const gw::CreateUr
                                      Done<CreatedTask> done) {
   auto call = CreateUrlTaskCall(version_, req);
   if (!call.ok()) {
-    done(call.status());
+    Complete(std::move(done), call.status());
     return;
   }
   Execute(opts, *std::move(call), CreateSafety(req.request_id()),
@@ -247,7 +260,7 @@ void TwelveLabsClient::UploadVideoFile(const CallOptions& opts, const gw::Upload
                                        std::shared_ptr<BodySource> source, Done<CreatedTask> done) {
   auto call = UploadVideoFileCall(version_, header, std::move(source));
   if (!call.ok()) {
-    done(call.status());
+    Complete(std::move(done), call.status());
     return;
   }
   Execute(opts, *std::move(call), Safety::kStreamed,
@@ -287,7 +300,7 @@ void TwelveLabsClient::ImportVideos(const CallOptions& opts, const std::string& 
                                     Done<gw::ImportVideosResponse> done) {
   auto call = ImportVideosCall(integration_id, req);
   if (!call.ok()) {
-    done(call.status());
+    Complete(std::move(done), call.status());
     return;
   }
   Execute(opts, *std::move(call), Safety::kUnsafe,

@@ -1,4 +1,4 @@
-// The asynchronous Twelve Labs REST client the gRPC services call.
+// The curl-backed TwelveLabsApi (api.h) the gateway runs with.
 //
 // It turns an operation into a RestCall (requests.h), sends it through an
 // HttpTransport with the caller's key and a timeout derived from the
@@ -19,11 +19,16 @@
 //  - A retry budget (tokens earned by first attempts) stops a failing
 //    upstream from being hammered by retries.
 // Error messages never contain the API key.
+//
+// Threads: the transport completes attempts on its event thread; the
+// client moves every result to the completion executor before mapping
+// errors, parsing JSON or calling `done`, so that thread only moves bytes.
 #ifndef TL_GATEWAY_SERVER_TWELVELABS_CLIENT_H_
 #define TL_GATEWAY_SERVER_TWELVELABS_CLIENT_H_
 
 #include <atomic>
 #include <functional>
+#include <type_traits>
 #include <memory>
 #include <string>
 
@@ -32,7 +37,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "server/common/scheduler.h"
+#include "server/common/clock.h"
+#include "server/common/executor.h"
+#include "server/twelvelabs/api.h"
 #include "server/twelvelabs/api_version.h"
 #include "server/twelvelabs/json_mapping.h"
 #include "server/twelvelabs/requests.h"
@@ -59,15 +66,6 @@ struct ClientOptions {
   std::function<void(const std::string&, const std::string&, int, absl::Duration)> on_attempt;
 };
 
-// Per-call inputs from the gRPC layer.
-struct CallOptions {
-  absl::Time deadline = absl::InfiniteFuture();
-  std::string api_key;
-  // When set, counts the requests sent for the call (retries included),
-  // for the audit trail.
-  std::shared_ptr<std::atomic<int>> upstream_requests;
-};
-
 // Counts for metrics and tests.
 struct ClientStats {
   std::atomic<int64_t> requests{0};
@@ -75,44 +73,42 @@ struct ClientStats {
   std::atomic<int64_t> retries_denied_by_budget{0};
 };
 
-class TwelveLabsClient {
+class TwelveLabsClient : public TwelveLabsApi {
  public:
-  template <typename T>
-  using Done = absl::AnyInvocable<void(absl::StatusOr<T>)>;
-  using DoneStatus = absl::AnyInvocable<void(absl::Status)>;
-
-  // `transport` and `scheduler` are not owned and must outlive the client.
+  // `transport`, `clock` and `completions` are not owned and must outlive
+  // the client and every call it started. `clock` times deadlines and
+  // retry backoff; `completions` runs every `done`.
   static absl::StatusOr<std::unique_ptr<TwelveLabsClient>> Create(const ClientOptions& options,
                                                                   HttpTransport* transport,
-                                                                  Scheduler* scheduler);
+                                                                  Clock* clock,
+                                                                  Executor* completions);
 
-  ApiVersion version() const { return version_; }
+  ApiVersion version() const override { return version_; }
   const ClientStats& stats() const { return stats_; }
 
-  // Every `done` runs exactly once, on a transport or scheduler thread.
   void CreateExternalProviderTask(const CallOptions& opts,
                                   const twelvelabs::gateway::v1::CreateExternalProviderTaskRequest& req,
-                                  Done<CreatedTask> done);
+                                  Done<CreatedTask> done) override;
   void CreateUrlTask(const CallOptions& opts,
-                     const twelvelabs::gateway::v1::CreateUrlTaskRequest& req, Done<CreatedTask> done);
+                     const twelvelabs::gateway::v1::CreateUrlTaskRequest& req, Done<CreatedTask> done) override;
   // Streams `source` as the video_file part; never retried, and limited
   // only by the caller's own deadline (a large file takes long).
   void UploadVideoFile(const CallOptions& opts,
                        const twelvelabs::gateway::v1::UploadVideoFileHeader& header,
-                       std::shared_ptr<BodySource> source, Done<CreatedTask> done);
-  void GetTask(const CallOptions& opts, const std::string& task_id, Done<gw::Task> done);
+                       std::shared_ptr<BodySource> source, Done<CreatedTask> done) override;
+  void GetTask(const CallOptions& opts, const std::string& task_id, Done<gw::Task> done) override;
   void ListTasks(const CallOptions& opts, const twelvelabs::gateway::v1::ListTasksRequest& req,
-                 int page, int page_limit, Done<TaskPage> done);
-  void DeleteTask(const CallOptions& opts, const std::string& task_id, DoneStatus done);
+                 int page, int page_limit, Done<TaskPage> done) override;
+  void DeleteTask(const CallOptions& opts, const std::string& task_id, DoneStatus done) override;
   void GetIndexTaskCounts(const CallOptions& opts, const std::string& index_id,
-                          Done<gw::IndexTaskCounts> done);
+                          Done<gw::IndexTaskCounts> done) override;
   void ImportVideos(const CallOptions& opts, const std::string& integration_id,
                     const twelvelabs::gateway::v1::ImportVideosRequest& req,
-                    Done<gw::ImportVideosResponse> done);
+                    Done<gw::ImportVideosResponse> done) override;
   void GetImportStatus(const CallOptions& opts, const std::string& integration_id,
-                       const std::string& index_id, Done<gw::ImportStatus> done);
+                       const std::string& index_id, Done<gw::ImportStatus> done) override;
   void ListImportLogs(const CallOptions& opts, const std::string& integration_id,
-                      Done<gw::ListImportLogsResponse> done);
+                      Done<gw::ListImportLogsResponse> done) override;
 
   enum class Safety {
     kRead,           // idempotent: retried on UNAVAILABLE-class failures
@@ -122,13 +118,17 @@ class TwelveLabsClient {
   };
 
   // Sends `call` with retries; `done` receives the 2xx response or the
-  // mapped error. Public for operations added later (watch polling).
+  // mapped error, on the completion executor.
   void Execute(const CallOptions& opts, RestCall call, Safety safety, Done<HttpResponse> done);
 
  private:
   struct Attempt;
   TwelveLabsClient(const ClientOptions& options, ApiVersion version, HttpTransport* transport,
-                   Scheduler* scheduler);
+                   Clock* clock, Executor* completions);
+  // Runs `done(result)` on the completion executor.
+  // (The second parameter is not used to deduce T, so a plain Status converts.)
+  template <typename T>
+  void Complete(Done<T> done, typename std::common_type<absl::StatusOr<T>>::type result);
   void SendAttempt(std::shared_ptr<Attempt> a);
   void OnResult(std::shared_ptr<Attempt> a, absl::StatusOr<HttpResponse> result);
   absl::Duration Backoff(int retry);
@@ -139,7 +139,8 @@ class TwelveLabsClient {
   const ApiVersion version_;
   const std::string base_url_;  // without a trailing '/'
   HttpTransport* const transport_;
-  Scheduler* const scheduler_;
+  Clock* const clock_;
+  Executor* const completions_;
   ClientStats stats_;
   absl::Mutex budget_mu_;
   double budget_tokens_ ABSL_GUARDED_BY(budget_mu_);

@@ -43,15 +43,7 @@ std::string UrlEncode(absl::string_view s) {
 
 absl::StatusOr<RestCall> CreateExternalProviderCall(
     ApiVersion v, const gw::CreateExternalProviderTaskRequest& req) {
-  if (!HasExternalProvider(v)) {
-    return WithErrorInfo(
-        absl::FailedPreconditionError(absl::StrCat(
-            "CreateExternalProviderTask needs Twelve Labs API v1.2 (POST /tasks/external-provider); "
-            "this gateway speaks ", VersionName(v),
-            ", which indexes only direct video URLs: use CreateUrlTask, or run the gateway with an "
-            "--upstream_url ending in /v1.2")),
-        "METHOD_NOT_IN_API_VERSION", kGatewayDomain, {{"api_version", VersionName(v)}});
-  }
+  if (absl::Status s = RequireExternalProvider(v); !s.ok()) return s;
   json body = {{"index_id", req.index_id()}, {"url", req.url()}};
   return RestCall{"POST", "/tasks/external-provider",
                   body.dump(-1, ' ', false, json::error_handler_t::replace), {}};

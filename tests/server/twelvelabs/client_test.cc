@@ -29,13 +29,17 @@ class ScriptedTransport : public HttpTransport {
   std::vector<HttpRequest> sent;
 };
 
-// Runs callbacks at once and records the delays asked for.
-class InstantScheduler : public Scheduler {
+// Runs callbacks at once, as if their delay had passed, and records the
+// delays asked for.
+class InstantClock : public Clock {
  public:
+  absl::Time Now() override { return now; }
   void RunAfter(absl::Duration delay, absl::AnyInvocable<void(bool)> fn) override {
     delays.push_back(delay);
+    now += delay;
     fn(false);
   }
+  absl::Time now = absl::FromUnixSeconds(1767225600);
   std::vector<absl::Duration> delays;
 };
 
@@ -60,9 +64,9 @@ class ClientTest : public ::testing::Test {
     ClientOptions o;
     o.base_url = "http://sim/v1.3";
     o.initial_backoff = absl::Milliseconds(100);
-    client_ = *TwelveLabsClient::Create(o, &transport_, &scheduler_);
+    client_ = *TwelveLabsClient::Create(o, &transport_, &clock_, &completions_);
     opts_.api_key = "tlk_secret_key";
-    opts_.deadline = absl::Now() + absl::Seconds(30);
+    opts_.deadline = clock_.Now() + absl::Seconds(30);
   }
   absl::StatusOr<gw::Task> Get() {
     absl::StatusOr<gw::Task> out = absl::InternalError("not called");
@@ -70,7 +74,8 @@ class ClientTest : public ::testing::Test {
     return out;
   }
   ScriptedTransport transport_;
-  InstantScheduler scheduler_;
+  InstantClock clock_;
+  InlineExecutor completions_;
   std::unique_ptr<TwelveLabsClient> client_;
   CallOptions opts_;
 };
@@ -95,24 +100,24 @@ TEST_F(ClientTest, ReadRetriesOn5xxAndResetThenSucceeds) {
   ASSERT_TRUE(task.ok()) << task.status();
   EXPECT_EQ(transport_.sent.size(), 3u);
   EXPECT_EQ(client_->stats().retries.load(), 2);
-  ASSERT_EQ(scheduler_.delays.size(), 2u);
+  ASSERT_EQ(clock_.delays.size(), 2u);
   // Exponential with jitter: the second wait's cap is twice the first's.
-  EXPECT_LE(scheduler_.delays[0], absl::Milliseconds(100));
-  EXPECT_GE(scheduler_.delays[0], absl::Milliseconds(50));
-  EXPECT_LE(scheduler_.delays[1], absl::Milliseconds(200));
-  EXPECT_GE(scheduler_.delays[1], absl::Milliseconds(100));
+  EXPECT_LE(clock_.delays[0], absl::Milliseconds(100));
+  EXPECT_GE(clock_.delays[0], absl::Milliseconds(50));
+  EXPECT_LE(clock_.delays[1], absl::Milliseconds(200));
+  EXPECT_GE(clock_.delays[1], absl::Milliseconds(100));
 }
 
 TEST_F(ClientTest, RetryAfterIsHonoured) {
   transport_.script.push_back(Http(503, "{}", {{"retry-after", "2"}}));
   transport_.script.push_back(Http(200, R"({"_id":"a"})"));
   ASSERT_TRUE(Get().ok());
-  ASSERT_EQ(scheduler_.delays.size(), 1u);
-  EXPECT_GE(scheduler_.delays[0], absl::Seconds(2));
+  ASSERT_EQ(clock_.delays.size(), 1u);
+  EXPECT_GE(clock_.delays[0], absl::Seconds(2));
 }
 
 TEST_F(ClientTest, NoRetryWhenTheWaitWouldPassTheDeadline) {
-  opts_.deadline = absl::Now() + absl::Seconds(1);
+  opts_.deadline = clock_.Now() + absl::Seconds(1);
   transport_.script.push_back(Http(503, "{}", {{"retry-after", "5"}}));
   auto task = Get();
   EXPECT_EQ(task.status().code(), absl::StatusCode::kUnavailable);
@@ -122,7 +127,7 @@ TEST_F(ClientTest, NoRetryWhenTheWaitWouldPassTheDeadline) {
 TEST_F(ClientTest, TimeoutOfTheLastOfTheCallersTimeIsDeadlineExceeded) {
   // The attempt was given all the time the call had left; curl's
   // millisecond timer fired a hair before the deadline by our clock.
-  opts_.deadline = absl::Now() + absl::Seconds(1);
+  opts_.deadline = clock_.Now() + absl::Seconds(1);
   transport_.script.push_back(absl::DeadlineExceededError("did not answer within 999ms"));
   EXPECT_EQ(Get().status().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_EQ(transport_.sent.size(), 1u);
@@ -134,7 +139,7 @@ TEST_F(ClientTest, TimeoutOfOneCappedAttemptIsRetriedThenUnavailable) {
   ClientOptions o;
   o.base_url = "http://sim/v1.3";
   o.attempt_timeout = absl::Seconds(2);
-  client_ = *TwelveLabsClient::Create(o, &transport_, &scheduler_);
+  client_ = *TwelveLabsClient::Create(o, &transport_, &clock_, &completions_);
   for (int i = 0; i < 10; ++i) transport_.script.push_back(absl::DeadlineExceededError("did not answer within 2s"));
   EXPECT_EQ(Get().status().code(), absl::StatusCode::kUnavailable);
   EXPECT_GT(transport_.sent.size(), 1u);
@@ -213,7 +218,7 @@ TEST_F(ClientTest, RetryBudgetStopsRetryStorms) {
 }
 
 TEST_F(ClientTest, PassedDeadlineFailsWithoutSending) {
-  opts_.deadline = absl::Now() - absl::Seconds(1);
+  opts_.deadline = clock_.Now() - absl::Seconds(1);
   EXPECT_EQ(Get().status().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_TRUE(transport_.sent.empty());
 }
@@ -235,10 +240,11 @@ TEST_F(ClientTest, MalformedSuccessBodyIsInternal) {
 
 TEST(ClientCreate, RejectsUrlWithoutVersion) {
   ScriptedTransport t;
-  InstantScheduler s;
+  InstantClock s;
+  InlineExecutor e;
   ClientOptions o;
   o.base_url = "https://api.twelvelabs.io";
-  auto c = TwelveLabsClient::Create(o, &t, &s);
+  auto c = TwelveLabsClient::Create(o, &t, &s, &e);
   ASSERT_FALSE(c.ok());
   EXPECT_TRUE(absl::StrContains(c.status().message(), "upstream_url")) << c.status();
 }

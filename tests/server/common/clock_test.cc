@@ -1,4 +1,4 @@
-#include "server/common/scheduler.h"
+#include "server/common/clock.h"
 
 #include <gtest/gtest.h>
 
@@ -9,8 +9,8 @@
 namespace tlgw {
 namespace {
 
-TEST(ThreadScheduler, RunsInDueOrderEvenWhenAddedOutOfOrder) {
-  ThreadScheduler s;
+TEST(RealClock, RunsInDueOrderEvenWhenAddedOutOfOrder) {
+  RealClock s;
   absl::Mutex mu;
   std::vector<int> order;
   absl::Notification done;
@@ -32,8 +32,8 @@ TEST(ThreadScheduler, RunsInDueOrderEvenWhenAddedOutOfOrder) {
   EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
 }
 
-TEST(ThreadScheduler, ShutdownRunsPendingCallbacksAsCancelled) {
-  ThreadScheduler s;
+TEST(RealClock, ShutdownRunsPendingCallbacksAsCancelled) {
+  RealClock s;
   bool ran = false, cancelled = false;
   s.RunAfter(absl::Hours(1), [&](bool c) {
     ran = true;

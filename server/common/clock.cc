@@ -1,4 +1,4 @@
-#include "server/common/scheduler.h"
+#include "server/common/clock.h"
 
 #include <pthread.h>
 
@@ -8,11 +8,13 @@
 
 namespace tlgw {
 
-ThreadScheduler::ThreadScheduler() : thread_([this] { Loop(); }) {}
+RealClock::RealClock() : thread_([this] { Loop(); }) {}
 
-ThreadScheduler::~ThreadScheduler() { Shutdown(); }
+RealClock::~RealClock() { Shutdown(); }
 
-void ThreadScheduler::RunAfter(absl::Duration delay, absl::AnyInvocable<void(bool)> fn) {
+absl::Time RealClock::Now() { return absl::Now(); }
+
+void RealClock::RunAfter(absl::Duration delay, absl::AnyInvocable<void(bool)> fn) {
   {
     absl::MutexLock lock(&mu_);
     if (!stopping_) {
@@ -23,7 +25,7 @@ void ThreadScheduler::RunAfter(absl::Duration delay, absl::AnyInvocable<void(boo
   fn(true);
 }
 
-void ThreadScheduler::Shutdown() {
+void RealClock::Shutdown() {
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
@@ -32,7 +34,7 @@ void ThreadScheduler::Shutdown() {
   if (thread_.joinable()) thread_.join();
 }
 
-void ThreadScheduler::Loop() {
+void RealClock::Loop() {
   pthread_setname_np(pthread_self(), "tlgw-timers");  // for top -H, perf and gdb
   while (true) {
     std::vector<absl::AnyInvocable<void(bool)>> ready;

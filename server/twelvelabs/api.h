@@ -1,0 +1,93 @@
+// The Twelve Labs REST API as the gateway's services, watch engine and
+// create flow see it: typed, asynchronous, and abstract, so that they are
+// tested against a fake (tests/support/fake_twelvelabs_api.h) and the
+// curl-backed TwelveLabsClient (client.h) is tested against the simulator.
+//
+// Threading contract, for every method:
+//  - It may be called from any thread and never blocks.
+//  - `done` runs exactly once, never inline in the call, on the API's
+//    completion executor: never on the transport's event thread, so a
+//    callback may parse, touch the state store or finish a gRPC reactor
+//    without holding up other upstream calls. It must still not wait long.
+//  - Failures are absl::Status values already mapped for a gRPC caller
+//    (NOT_FOUND, INVALID_ARGUMENT, RESOURCE_EXHAUSTED with RetryInfo, ...),
+//    with the upstream error code in ErrorInfo, and never contain a key.
+#ifndef TL_GATEWAY_SERVER_TWELVELABS_API_H_
+#define TL_GATEWAY_SERVER_TWELVELABS_API_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/twelvelabs/api_version.h"
+#include "server/twelvelabs/json_mapping.h"
+#include "server/upstream/http.h"
+#include "twelvelabs/gateway/v1/integration_service.pb.h"
+#include "twelvelabs/gateway/v1/task_service.pb.h"
+#include "twelvelabs/gateway/v1/upload_service.pb.h"
+
+namespace tlgw {
+
+// Per-call inputs from the gRPC layer.
+struct CallOptions {
+  absl::Time deadline = absl::InfiniteFuture();
+  std::string api_key;  // never logged
+  // When set, counts the requests sent for the call (retries included),
+  // for the audit trail.
+  std::shared_ptr<std::atomic<int>> upstream_requests;
+};
+
+class TwelveLabsApi {
+ public:
+  template <typename T>
+  using Done = absl::AnyInvocable<void(absl::StatusOr<T>)>;
+  using DoneStatus = absl::AnyInvocable<void(absl::Status)>;
+
+  virtual ~TwelveLabsApi() = default;
+
+  // The API version the upstream URL names; fixed for the API's lifetime.
+  virtual ApiVersion version() const = 0;
+
+  // Creates. With a request_id in the request they may be retried inside
+  // when nothing can have been created; without one, never.
+  virtual void CreateExternalProviderTask(
+      const CallOptions& opts, const twelvelabs::gateway::v1::CreateExternalProviderTaskRequest& req,
+      Done<CreatedTask> done) = 0;
+  virtual void CreateUrlTask(const CallOptions& opts,
+                             const twelvelabs::gateway::v1::CreateUrlTaskRequest& req,
+                             Done<CreatedTask> done) = 0;
+  // Streams `source` as the video_file part; never retried, and limited
+  // only by the caller's own deadline (a large file takes long).
+  virtual void UploadVideoFile(const CallOptions& opts,
+                               const twelvelabs::gateway::v1::UploadVideoFileHeader& header,
+                               std::shared_ptr<BodySource> source, Done<CreatedTask> done) = 0;
+
+  // Reads: retried inside on UNAVAILABLE-class failures while the deadline
+  // allows.
+  virtual void GetTask(const CallOptions& opts, const std::string& task_id,
+                       Done<twelvelabs::gateway::v1::Task> done) = 0;
+  // Page `page` (1-based) of at most `page_limit` tasks matching `req`'s
+  // filters (its page_size and page_token are ignored).
+  virtual void ListTasks(const CallOptions& opts, const twelvelabs::gateway::v1::ListTasksRequest& req,
+                         int page, int page_limit, Done<TaskPage> done) = 0;
+  virtual void DeleteTask(const CallOptions& opts, const std::string& task_id, DoneStatus done) = 0;
+  virtual void GetIndexTaskCounts(const CallOptions& opts, const std::string& index_id,
+                                  Done<twelvelabs::gateway::v1::IndexTaskCounts> done) = 0;
+
+  virtual void ImportVideos(const CallOptions& opts, const std::string& integration_id,
+                            const twelvelabs::gateway::v1::ImportVideosRequest& req,
+                            Done<twelvelabs::gateway::v1::ImportVideosResponse> done) = 0;
+  virtual void GetImportStatus(const CallOptions& opts, const std::string& integration_id,
+                               const std::string& index_id,
+                               Done<twelvelabs::gateway::v1::ImportStatus> done) = 0;
+  virtual void ListImportLogs(const CallOptions& opts, const std::string& integration_id,
+                              Done<twelvelabs::gateway::v1::ListImportLogsResponse> done) = 0;
+};
+
+}  // namespace tlgw
+
+#endif  // TL_GATEWAY_SERVER_TWELVELABS_API_H_

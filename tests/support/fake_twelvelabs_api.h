@@ -1,0 +1,372 @@
+// A fake of the TwelveLabsApi interface for in-process tests of services
+// and the watch engine: a small in-memory upstream (tasks by id, import
+// statuses, import logs), every call recorded, failures scripted per
+// method, and completion under the test's control.
+//
+// By default a call completes at once, on the thread that made it (as an
+// inline completion executor would). With hold(true), calls wait until the
+// test completes them with CompleteNext()/CompleteAll(), on the thread of
+// its choosing. Thread-safe.
+#ifndef TL_GATEWAY_TESTS_SUPPORT_FAKE_TWELVELABS_API_H_
+#define TL_GATEWAY_TESTS_SUPPORT_FAKE_TWELVELABS_API_H_
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <optional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "google/protobuf/message.h"
+#include "server/twelvelabs/api.h"
+
+namespace tlgw {
+
+class FakeTwelveLabsApi : public TwelveLabsApi {
+ public:
+  // What a call asked for.
+  struct Call {
+    std::string method;  // "GetTask", "ListTasks", ...
+    std::string id;      // task id, integration id
+    std::string index_id;
+    int page = 0;
+    CallOptions opts;
+    std::shared_ptr<google::protobuf::Message> request;  // a copy, for creates and lists
+  };
+
+  explicit FakeTwelveLabsApi(ApiVersion version = ApiVersion::kV1_3) : version_(version) {}
+
+  ApiVersion version() const override { return version_; }
+
+  // ---- The upstream's state -------------------------------------------------
+  void PutTask(gw::Task task) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    tasks_[task.id()] = std::move(task);
+  }
+  std::optional<gw::Task> task(const std::string& id) const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    auto it = tasks_.find(id);
+    if (it == tasks_.end()) return std::nullopt;
+    return it->second;
+  }
+  void PutImportStatus(const std::string& integration_id, const std::string& index_id,
+                       gw::ImportStatus status) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    imports_[integration_id + "/" + index_id] = std::move(status);
+  }
+  void PutImportLogs(const std::string& integration_id, gw::ListImportLogsResponse logs)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    logs_[integration_id] = std::move(logs);
+  }
+  void SetIndexCounts(gw::IndexTaskCounts counts) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    counts_[counts.index_id()] = std::move(counts);
+  }
+  // The next call of `method` fails with `status` (queued: each failure
+  // serves one call).
+  void FailNext(const std::string& method, absl::Status status) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    failures_[method].push_back(std::move(status));
+  }
+
+  // ---- Calls ---------------------------------------------------------------
+  std::vector<Call> calls() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return calls_;
+  }
+  int count(const std::string& method) const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(std::count_if(calls_.begin(), calls_.end(),
+                                          [&](const Call& c) { return c.method == method; }));
+  }
+  void hold(bool on) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    hold_ = on;
+  }
+  size_t held() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return held_.size();
+  }
+  // Completes the oldest held call, answering from the state as it is now.
+  // Waits up to `wait` for one; false if none came.
+  bool CompleteNext(absl::Duration wait = absl::Seconds(30)) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::AnyInvocable<void()> next;
+    {
+      absl::MutexLock lock(&mu_);
+      auto any = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !held_.empty(); };
+      if (!mu_.AwaitWithTimeout(absl::Condition(&any), wait)) return false;
+      next = std::move(held_.front());
+      held_.pop_front();
+    }
+    next();
+    return true;
+  }
+  void CompleteAll() {
+    while (held() > 0) CompleteNext(absl::ZeroDuration());
+  }
+
+  // ---- TwelveLabsApi ---------------------------------------------------------
+  void CreateExternalProviderTask(const CallOptions& opts,
+                                  const gw::CreateExternalProviderTaskRequest& req,
+                                  Done<CreatedTask> done) override {
+    Call c{"CreateExternalProviderTask", "", req.index_id(), 0, opts, Copy(req)};
+    Answer(std::move(c), std::move(done),
+           [this, index = req.index_id()]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return NewTaskLocked(index, ""); });
+  }
+  void CreateUrlTask(const CallOptions& opts, const gw::CreateUrlTaskRequest& req,
+                     Done<CreatedTask> done) override {
+    Call c{"CreateUrlTask", "", req.index_id(), 0, opts, Copy(req)};
+    Answer(std::move(c), std::move(done),
+           [this, index = req.index_id()]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return NewTaskLocked(index, ""); });
+  }
+  // Pulls `source` as the transport would (Read() until the end, waiting
+  // for its resume callback on kPause), then creates the task; the bytes
+  // are kept in uploaded(). A source that aborts fails the call CANCELLED.
+  void UploadVideoFile(const CallOptions& opts, const gw::UploadVideoFileHeader& header,
+                       std::shared_ptr<BodySource> source, Done<CreatedTask> done) override {
+    auto copy = std::make_shared<gw::UploadVideoFileHeader>(header);
+    {
+      absl::MutexLock lock(&mu_);
+      calls_.push_back(Call{"UploadVideoFile", "", header.index_id(), 0, opts, copy});
+    }
+    auto pull = std::make_shared<Pull>();
+    pull->source = std::move(source);
+    pull->done = std::move(done);
+    pull->index_id = header.index_id();
+    pull->filename = header.filename();
+    pull->api = this;
+    std::weak_ptr<Pull> weak = pull;
+    pull->source->Attach([weak] {
+      if (auto p = weak.lock()) p->Pump(p);
+    });
+    pull->Pump(pull);
+  }
+  void GetTask(const CallOptions& opts, const std::string& task_id, Done<gw::Task> done) override {
+    Answer(Call{"GetTask", task_id, "", 0, opts, nullptr}, std::move(done),
+           [this, task_id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<gw::Task> {
+             auto it = tasks_.find(task_id);
+             if (it == tasks_.end()) return NotFound("task", task_id);
+             return it->second;
+           });
+  }
+  // Tasks of the filtered index (all when none), sorted by update time
+  // (newest first unless ascending is asked for), paged by `page_limit`.
+  void ListTasks(const CallOptions& opts, const gw::ListTasksRequest& req, int page, int page_limit,
+                 Done<TaskPage> done) override {
+    Answer(Call{"ListTasks", "", req.index_id(), page, opts, Copy(req)}, std::move(done),
+           [this, req, page, page_limit]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<TaskPage> {
+             std::vector<gw::Task> match;
+             for (const auto& [id, t] : tasks_) {
+               if (req.index_id().empty() || t.index_id() == req.index_id()) match.push_back(t);
+             }
+             bool asc = req.sort_order() == gw::SORT_ORDER_ASCENDING;
+             std::stable_sort(match.begin(), match.end(), [asc](const gw::Task& a, const gw::Task& b) {
+               auto ka = std::make_pair(a.update_time().seconds(), a.update_time().nanos());
+               auto kb = std::make_pair(b.update_time().seconds(), b.update_time().nanos());
+               return asc ? ka < kb : ka > kb;
+             });
+             TaskPage out;
+             out.page = page;
+             int limit = std::max(1, page_limit);
+             out.total_pages = (static_cast<int>(match.size()) + limit - 1) / limit;
+             out.tasks.set_total_size(static_cast<int>(match.size()));
+             for (size_t i = static_cast<size_t>((page - 1) * limit);
+                  i < match.size() && i < static_cast<size_t>(page * limit); ++i) {
+               *out.tasks.add_tasks() = match[i];
+             }
+             return out;
+           });
+  }
+  void DeleteTask(const CallOptions& opts, const std::string& task_id, DoneStatus done) override {
+    Done<bool> as_bool = [done = std::move(done)](absl::StatusOr<bool> r) mutable { done(r.status()); };
+    Answer(Call{"DeleteTask", task_id, "", 0, opts, nullptr}, std::move(as_bool),
+           [this, task_id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<bool> {
+             if (tasks_.erase(task_id) == 0) return NotFound("task", task_id);
+             return true;
+           });
+  }
+  void GetIndexTaskCounts(const CallOptions& opts, const std::string& index_id,
+                          Done<gw::IndexTaskCounts> done) override {
+    Answer(Call{"GetIndexTaskCounts", "", index_id, 0, opts, nullptr}, std::move(done),
+           [this, index_id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<gw::IndexTaskCounts> {
+             auto it = counts_.find(index_id);
+             if (it == counts_.end()) return NotFound("index", index_id);
+             return it->second;
+           });
+  }
+  void ImportVideos(const CallOptions& opts, const std::string& integration_id,
+                    const gw::ImportVideosRequest& req, Done<gw::ImportVideosResponse> done) override {
+    Answer(Call{"ImportVideos", integration_id, req.index_id(), 0, opts, Copy(req)}, std::move(done),
+           [this, index = req.index_id()]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<gw::ImportVideosResponse> {
+             gw::ImportVideosResponse r;
+             auto* v = r.add_videos();
+             v->set_video_id(NewTaskLocked(index, "").video_id);
+             v->set_filename("imported.mp4");
+             return r;
+           });
+  }
+  void GetImportStatus(const CallOptions& opts, const std::string& integration_id,
+                       const std::string& index_id, Done<gw::ImportStatus> done) override {
+    Answer(Call{"GetImportStatus", integration_id, index_id, 0, opts, nullptr}, std::move(done),
+           [this, key = integration_id + "/" + index_id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<gw::ImportStatus> {
+             auto it = imports_.find(key);
+             if (it == imports_.end()) return NotFound("import", key);
+             return it->second;
+           });
+  }
+  void ListImportLogs(const CallOptions& opts, const std::string& integration_id,
+                      Done<gw::ListImportLogsResponse> done) override {
+    Answer(Call{"ListImportLogs", integration_id, "", 0, opts, nullptr}, std::move(done),
+           [this, integration_id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<gw::ListImportLogsResponse> {
+             auto it = logs_.find(integration_id);
+             if (it == logs_.end()) return gw::ListImportLogsResponse();
+             return it->second;
+           });
+  }
+
+  // Bytes received by UploadVideoFile calls, in order.
+  std::vector<std::string> uploaded() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return uploaded_;
+  }
+
+ private:
+  // One upload being pulled; Pump() runs on whichever thread resumes it,
+  // one at a time.
+  struct Pull {
+    absl::Mutex mu;
+    bool pumping ABSL_GUARDED_BY(mu) = false;
+    bool again ABSL_GUARDED_BY(mu) = false;
+    bool finished ABSL_GUARDED_BY(mu) = false;
+    std::shared_ptr<BodySource> source;
+    Done<CreatedTask> done;
+    std::string index_id, filename, bytes;
+    FakeTwelveLabsApi* api;
+
+    void Pump(const std::shared_ptr<Pull>& self) {
+      {
+        absl::MutexLock lock(&mu);
+        if (finished) return;
+        if (pumping) {
+          again = true;
+          return;
+        }
+        pumping = true;
+      }
+      while (true) {
+        char buf[64 * 1024];
+        int64_t n = source->Read(buf, sizeof(buf));
+        if (n > 0) {
+          bytes.append(buf, static_cast<size_t>(n));
+          continue;
+        }
+        if (n == BodySource::kPause) {
+          absl::MutexLock lock(&mu);
+          if (again) {
+            again = false;
+            continue;
+          }
+          pumping = false;
+          return;
+        }
+        {
+          absl::MutexLock lock(&mu);
+          finished = true;
+        }
+        if (n == BodySource::kAbort) {
+          done(absl::CancelledError("the upload was aborted"));
+          return;
+        }
+        CreatedTask created;
+        {
+          absl::MutexLock lock(&api->mu_);
+          api->uploaded_.push_back(bytes);
+          created = api->NewTaskLocked(index_id, filename);
+        }
+        done(std::move(created));
+        return;
+      }
+    }
+  };
+
+  template <typename M>
+  static std::shared_ptr<google::protobuf::Message> Copy(const M& m) {
+    return std::make_shared<M>(m);
+  }
+  static absl::Status NotFound(const std::string& what, const std::string& id) {
+    return absl::NotFoundError(absl::StrCat(what, " ", id, " does not exist"));
+  }
+  CreatedTask NewTaskLocked(const std::string& index_id, const std::string& filename)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ++next_;
+    char id[32], video[32];
+    snprintf(id, sizeof(id), "%024x", 0xa00000 + next_);
+    snprintf(video, sizeof(video), "%024x", 0xb00000 + next_);
+    gw::Task t;
+    t.set_id(id);
+    t.set_index_id(index_id);
+    t.set_video_id(video);
+    t.set_status(gw::TASK_STATUS_PENDING);
+    t.set_status_text("pending");
+    t.mutable_update_time()->set_seconds(1767225600 + next_);
+    if (!filename.empty()) t.mutable_system_metadata()->set_filename(filename);
+    tasks_[id] = t;
+    return CreatedTask{id, video};
+  }
+
+  // Records `call`; answers with a scripted failure or `answer()` (under
+  // the lock), now or when the test completes the held call.
+  template <typename T, typename F>
+  void Answer(Call call, Done<T> done, F answer) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::AnyInvocable<void()> finish = [this, method = call.method, done = std::move(done),
+                                         answer = std::move(answer)]() mutable {
+      absl::StatusOr<T> result;
+      {
+        absl::MutexLock lock(&mu_);
+        auto& failures = failures_[method];
+        if (!failures.empty()) {
+          result = failures.front();
+          failures.pop_front();
+        } else {
+          result = answer();
+        }
+      }
+      done(std::move(result));
+    };
+    {
+      absl::MutexLock lock(&mu_);
+      calls_.push_back(std::move(call));
+      if (hold_) {
+        held_.push_back(std::move(finish));
+        return;
+      }
+    }
+    finish();
+  }
+
+  const ApiVersion version_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, gw::Task> tasks_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, gw::ImportStatus> imports_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, gw::ListImportLogsResponse> logs_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, gw::IndexTaskCounts> counts_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::deque<absl::Status>> failures_ ABSL_GUARDED_BY(mu_);
+  std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
+  std::deque<absl::AnyInvocable<void()>> held_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> uploaded_ ABSL_GUARDED_BY(mu_);
+  bool hold_ ABSL_GUARDED_BY(mu_) = false;
+  int next_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace tlgw
+
+#endif  // TL_GATEWAY_TESTS_SUPPORT_FAKE_TWELVELABS_API_H_
