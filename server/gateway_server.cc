@@ -77,10 +77,10 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOpti
                                          g->completions_.get());
   if (!client.ok()) return client.status();
   g->client_ = *std::move(client);
-  auto store = SqliteRequestStore::Open(o.state_db);
+  auto store = SqliteRequestStore::Open(o.state_db, g->clock_.get());
   if (!store.ok()) return store.status();
   g->store_ = *std::move(store);
-  auto auth = Authenticator::Create(o.config, o.api_key);
+  auto auth = Authenticator::Create(o.config, o.api_key, g->clock_.get());
   if (!auth.ok()) return auth.status();
   g->auth_ = *std::move(auth);
   if (o.audit_log != "none") {
@@ -167,6 +167,7 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOpti
     wo.host = o.webhook_host;
     wo.port = o.webhook_port;
     wo.verifier.secrets = o.webhook_secrets;
+    wo.clock = g->clock_.get();
     GatewayServer* raw = g.get();
     auto receiver = WebhookReceiver::Start(wo, [raw](const WebhookEvent& e) {
       raw->webhook_activity_->Record();

@@ -75,10 +75,11 @@ absl::StatusOr<std::shared_ptr<const Authenticator::State>> Authenticator::Build
 }
 
 absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(const GatewayConfig& config,
-                                                                     const std::string& open_key) {
+                                                                     const std::string& open_key,
+                                                                     Clock* clock) {
   auto state = Build(config, open_key);
   if (!state.ok()) return state.status();
-  auto a = std::unique_ptr<Authenticator>(new Authenticator());
+  auto a = std::unique_ptr<Authenticator>(new Authenticator(clock));
   absl::MutexLock lock(&a->mu_);
   a->state_ = *std::move(state);
   a->open_key_ = open_key;
@@ -208,7 +209,7 @@ bool Authenticator::IndexAllowed(const CallIdentity& identity, const std::string
 absl::Status Authenticator::TakeToken(const std::string& client_id, const RateLimit& limit) {
   if (limit.requests_per_second <= 0) return absl::OkStatus();
   const double burst = limit.burst > 0 ? limit.burst : std::max(1.0, limit.requests_per_second);
-  const absl::Time now = absl::Now();
+  const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
   Bucket& b = buckets_[client_id];
   if (b.updated == absl::InfinitePast()) b.tokens = burst;

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/common/clock.h"
 #include "server/config/config.h"
 
 namespace tlgw {
@@ -50,8 +51,10 @@ class Authenticator {
   // `open_key`: without clients in the config, every caller is the
   // "default" tenant using this key (open single-key mode; main decides
   // whether that is allowed). With clients, every call needs a token.
+  // `clock` times rate limits; not owned, must outlive the authenticator.
   static absl::StatusOr<std::unique_ptr<Authenticator>> Create(const GatewayConfig& config,
-                                                               const std::string& open_key);
+                                                               const std::string& open_key,
+                                                               Clock* clock);
 
   // Checks the caller's credentials, then its right to `method`
   // ("TaskService.GetTask") and `resources`, then its rate limit.
@@ -86,7 +89,7 @@ class Authenticator {
     double tokens = 0;
     absl::Time updated = absl::InfinitePast();
   };
-  Authenticator() = default;
+  explicit Authenticator(Clock* clock) : clock_(clock) {}
   static absl::StatusOr<std::shared_ptr<const State>> Build(const GatewayConfig& config,
                                                             const std::string& open_key);
   absl::Status TakeToken(const std::string& client_id, const RateLimit& limit) ABSL_LOCKS_EXCLUDED(mu_);
@@ -95,6 +98,7 @@ class Authenticator {
   std::shared_ptr<const State> state_ ABSL_GUARDED_BY(mu_);
   std::string open_key_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(mu_);
+  Clock* const clock_;
   std::map<uint64_t, std::pair<std::string, std::function<void()>>> watchers_ ABSL_GUARDED_BY(mu_);
   uint64_t next_watch_ ABSL_GUARDED_BY(mu_) = 1;
 };

@@ -3,7 +3,6 @@
 #include <sqlite3.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 
 namespace tlgw {
 namespace {
@@ -46,7 +45,7 @@ constexpr int kDone = 1;
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SqliteRequestStore>> SqliteRequestStore::Open(
-    const std::string& path, absl::Duration stale_after, absl::Duration keep_for) {
+    const std::string& path, Clock* clock, absl::Duration stale_after, absl::Duration keep_for) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
@@ -56,7 +55,7 @@ absl::StatusOr<std::unique_ptr<SqliteRequestStore>> SqliteRequestStore::Open(
     return absl::InvalidArgumentError(absl::StrCat("--state_db: cannot open '", path, "': ", msg));
   }
   sqlite3_busy_timeout(db, 5000);
-  auto store = std::unique_ptr<SqliteRequestStore>(new SqliteRequestStore(db, stale_after, keep_for));
+  auto store = std::unique_ptr<SqliteRequestStore>(new SqliteRequestStore(db, clock, stale_after, keep_for));
   absl::MutexLock lock(&store->mu_);
   for (const char* sql : {
            "PRAGMA journal_mode=WAL",
@@ -73,8 +72,9 @@ absl::StatusOr<std::unique_ptr<SqliteRequestStore>> SqliteRequestStore::Open(
   return store;
 }
 
-SqliteRequestStore::SqliteRequestStore(void* db, absl::Duration stale_after, absl::Duration keep_for)
-    : db_(db), stale_after_(stale_after), keep_for_(keep_for) {}
+SqliteRequestStore::SqliteRequestStore(void* db, Clock* clock, absl::Duration stale_after,
+                                       absl::Duration keep_for)
+    : db_(db), clock_(clock), stale_after_(stale_after), keep_for_(keep_for) {}
 
 SqliteRequestStore::~SqliteRequestStore() {
   absl::MutexLock lock(&mu_);
@@ -96,7 +96,7 @@ absl::StatusOr<RequestStore::ClaimResult> SqliteRequestStore::Claim(const std::s
                                                                      const std::string& fingerprint) {
   absl::MutexLock lock(&mu_);
   sqlite3* db = Db(db_);
-  const int64_t now = absl::ToUnixMillis(absl::Now());
+  const int64_t now = absl::ToUnixMillis(clock_->Now());
   if (++claims_since_sweep_ >= 1000) {
     claims_since_sweep_ = 0;
     Stmt sweep(db, "DELETE FROM request_ids WHERE updated_at < ?");
@@ -139,7 +139,7 @@ absl::Status SqliteRequestStore::Complete(const std::string& scope, const std::s
   absl::MutexLock lock(&mu_);
   Stmt s(Db(db_), "UPDATE request_ids SET state = ?, task_id = ?, updated_at = ? "
                   "WHERE scope = ? AND request_id = ?");
-  s.Bind(1, static_cast<int64_t>(kDone)).Bind(2, task_id).Bind(3, absl::ToUnixMillis(absl::Now()));
+  s.Bind(1, static_cast<int64_t>(kDone)).Bind(2, task_id).Bind(3, absl::ToUnixMillis(clock_->Now()));
   s.Bind(4, scope).Bind(5, request_id);
   if (s.Step() != SQLITE_DONE) return DbError(Db(db_), "update");
   return absl::OkStatus();
@@ -157,7 +157,7 @@ absl::Status SqliteRequestStore::RecordOwner(const std::string& task_id, const s
   absl::MutexLock lock(&mu_);
   // The first record wins: a task has one creator.
   Stmt s(Db(db_), "INSERT OR IGNORE INTO task_owners (task_id, tenant, created_at) VALUES (?, ?, ?)");
-  s.Bind(1, task_id).Bind(2, tenant).Bind(3, absl::ToUnixMillis(absl::Now()));
+  s.Bind(1, task_id).Bind(2, tenant).Bind(3, absl::ToUnixMillis(clock_->Now()));
   if (s.Step() != SQLITE_DONE) return DbError(Db(db_), "insert owner");
   return absl::OkStatus();
 }

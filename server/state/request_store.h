@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/common/clock.h"
 
 namespace tlgw {
 
@@ -58,7 +59,7 @@ class SqliteRequestStore : public RequestStore, public OwnershipStore {
  public:
   // `path` ":memory:" keeps nothing across restarts.
   static absl::StatusOr<std::unique_ptr<SqliteRequestStore>> Open(
-      const std::string& path, absl::Duration stale_after = absl::Minutes(10),
+      const std::string& path, Clock* clock, absl::Duration stale_after = absl::Minutes(10),
       absl::Duration keep_for = absl::Hours(24 * 7));
   ~SqliteRequestStore() override;
 
@@ -73,11 +74,12 @@ class SqliteRequestStore : public RequestStore, public OwnershipStore {
   absl::StatusOr<std::string> Owner(const std::string& task_id) override ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  SqliteRequestStore(void* db, absl::Duration stale_after, absl::Duration keep_for);
+  SqliteRequestStore(void* db, Clock* clock, absl::Duration stale_after, absl::Duration keep_for);
   absl::Status ExecLocked(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
   void* const db_ ABSL_PT_GUARDED_BY(mu_);  // sqlite3*
+  Clock* const clock_;
   const absl::Duration stale_after_;
   const absl::Duration keep_for_;
   int64_t claims_since_sweep_ ABSL_GUARDED_BY(mu_) = 0;

@@ -98,6 +98,7 @@ class WebhookReceiver::Impl {
 
 absl::Status WebhookReceiver::Impl::Start() {
   const WebhookReceiverOptions& o = options_;
+  if (o.clock == nullptr) return absl::InvalidArgumentError("webhook receiver: no clock");
   if (o.path.empty() || o.path[0] != '/') {
     return absl::InvalidArgumentError("webhook path must start with '/'");
   }
@@ -245,7 +246,7 @@ void WebhookReceiver::Impl::OnRequest(const httplib::Request& req, httplib::Resp
     result.rejection = WebhookRejection::kMalformedSignature;
     result.message = "more than one TL-Signature header";
   } else {
-    result = verifier_.Verify(header, body, absl::Now());
+    result = verifier_.Verify(header, body, options_.clock->Now());
   }
   if (result.rejection.has_value()) {
     const std::string reason = RejectionName(*result.rejection);

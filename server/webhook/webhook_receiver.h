@@ -23,6 +23,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "server/common/clock.h"
 #include "server/webhook/webhook_verifier.h"
 
 namespace tlgw {
@@ -32,6 +33,8 @@ struct WebhookReceiverOptions {
   int port = 0;  // 0 picks a free port; see WebhookReceiver::port()
   std::string path = "/webhooks/twelvelabs";
   WebhookVerifierOptions verifier;
+  // Judges signature timestamps; not owned, must outlive the receiver.
+  Clock* clock = nullptr;
   size_t max_body_bytes = 1 << 20;  // larger bodies get 413
   // Each open connection (keep-alive included) holds one thread, so this
   // bounds concurrent senders; httplib's default pool is only a few.

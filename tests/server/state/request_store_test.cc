@@ -5,8 +5,12 @@
 #include <cstdlib>
 #include <string>
 
+#include "tests/support/fake_clock.h"
+
 namespace tlgw {
 namespace {
+
+FakeClock clock;
 
 std::string TempDb() {
   const char* dir = std::getenv("TEST_TMPDIR");
@@ -15,7 +19,7 @@ std::string TempDb() {
 }
 
 TEST(SqliteRequestStore, ClaimCompleteRepeat) {
-  auto store = *SqliteRequestStore::Open(":memory:");
+  auto store = *SqliteRequestStore::Open(":memory:", &clock);
   auto first = store->Claim("t/Create", "r1", "fp");
   ASSERT_TRUE(first.ok());
   EXPECT_EQ(first->outcome, RequestStore::Outcome::kNew);
@@ -30,34 +34,37 @@ TEST(SqliteRequestStore, ClaimCompleteRepeat) {
 }
 
 TEST(SqliteRequestStore, ReleaseAllowsATryAgain) {
-  auto store = *SqliteRequestStore::Open(":memory:");
+  auto store = *SqliteRequestStore::Open(":memory:", &clock);
   store->Claim("s", "r", "fp").IgnoreError();
   ASSERT_TRUE(store->Release("s", "r").ok());
   EXPECT_EQ(store->Claim("s", "r", "fp")->outcome, RequestStore::Outcome::kNew);
 }
 
-TEST(SqliteRequestStore, StaleClaimIsTakenOver) {
-  auto store = *SqliteRequestStore::Open(":memory:", absl::ZeroDuration());
+TEST(SqliteRequestStore, StaleClaimIsTakenOverOnlyAfterItsTime) {
+  FakeClock c;
+  auto store = *SqliteRequestStore::Open(":memory:", &c, absl::Minutes(10));
   store->Claim("s", "r", "fp").IgnoreError();
-  absl::SleepFor(absl::Milliseconds(5));
+  c.Advance(absl::Minutes(9));
+  EXPECT_EQ(store->Claim("s", "r", "fp")->outcome, RequestStore::Outcome::kInProgress);
+  c.Advance(absl::Minutes(2));
   EXPECT_EQ(store->Claim("s", "r", "fp")->outcome, RequestStore::Outcome::kNew);
 }
 
 TEST(SqliteRequestStore, SurvivesReopen) {
   std::string path = TempDb();
   {
-    auto store = *SqliteRequestStore::Open(path);
+    auto store = *SqliteRequestStore::Open(path, &clock);
     store->Claim("s", "r", "fp").IgnoreError();
     ASSERT_TRUE(store->Complete("s", "r", "task9").ok());
   }
-  auto store = *SqliteRequestStore::Open(path);
+  auto store = *SqliteRequestStore::Open(path, &clock);
   auto claim = store->Claim("s", "r", "fp");
   EXPECT_EQ(claim->outcome, RequestStore::Outcome::kDone);
   EXPECT_EQ(claim->task_id, "task9");
 }
 
 TEST(SqliteRequestStore, UnopenablePathIsAClearError) {
-  auto store = SqliteRequestStore::Open("/nonexistent-dir/x/state.db");
+  auto store = SqliteRequestStore::Open("/nonexistent-dir/x/state.db", &clock);
   ASSERT_FALSE(store.ok());
   EXPECT_NE(store.status().message().find("--state_db"), absl::string_view::npos);
 }

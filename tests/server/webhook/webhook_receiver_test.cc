@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "tests/support/fake_clock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
@@ -35,8 +36,15 @@ std::string HmacHex(const std::string& key, const std::string& payload) {
   return hex;
 }
 
+// The receiver's clock: fixed at the test's start, so signature timestamps
+// are judged against a time the test controls.
+FakeClock& TestClock() {
+  static FakeClock* clock = new FakeClock(absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now())));
+  return *clock;
+}
+
 std::string Signature(const std::string& body, const std::string& secret = kSecret,
-                      int64_t t = absl::ToUnixSeconds(absl::Now())) {
+                      int64_t t = absl::ToUnixSeconds(TestClock().Now())) {
   return absl::StrCat("t=", t, ",v1=", HmacHex(secret, absl::StrCat(t, ".", body)));
 }
 
@@ -59,6 +67,7 @@ class WebhookReceiverTest : public ::testing::Test {
 
   static WebhookReceiverOptions Options() {
     WebhookReceiverOptions o;
+    o.clock = &TestClock();
     o.verifier.secrets = {kSecret};
     o.max_body_bytes = 4096;
     o.num_threads = 8;
@@ -157,7 +166,7 @@ TEST_F(WebhookReceiverTest, AcceptsOnceThenReportsDuplicates) {
 
 TEST_F(WebhookReceiverTest, SignatureProblemsAre400Or401) {
   const std::string body = EventBody("whe_forged");
-  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  const int64_t now = absl::ToUnixSeconds(TestClock().Now());
   EXPECT_TRUE(IsError(Post(body, ""), 400, "missing_signature"));
   EXPECT_TRUE(IsError(Post(body, "v1=abc"), 400, "malformed_signature"));
   EXPECT_TRUE(IsError(Post(body, "t=soon,v1=abc"), 400, "malformed_signature"));
