@@ -77,7 +77,7 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOpti
                                          g->completions_.get());
   if (!client.ok()) return client.status();
   g->client_ = *std::move(client);
-  auto store = SqliteRequestStore::Open(o.state_db, g->clock_.get());
+  auto store = SqliteRequestStore::Open(o.state_db, g->clock_.get(), o.state_busy_timeout);
   if (!store.ok()) return store.status();
   g->store_ = *std::move(store);
   auto auth = Authenticator::Create(o.config, o.api_key, g->clock_.get());

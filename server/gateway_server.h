@@ -58,6 +58,9 @@ struct GatewayOptions {
   int webhook_port = 0;
   std::vector<std::string> webhook_secrets;
   std::string state_db = ":memory:";
+  // How long a state-store call waits for a lock another process holds
+  // before it fails UNAVAILABLE.
+  absl::Duration state_busy_timeout = absl::Seconds(2);
   WatchOptions watch;
   // The admin HTTP endpoint (/healthz, /readyz, /metrics); empty host = off.
   std::string admin_host;

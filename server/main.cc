@@ -50,6 +50,9 @@ ABSL_FLAG(std::string, config, "", "JSON configuration file (integrations, upstr
 ABSL_FLAG(std::string, state_db, "tl-gateway-state.db",
           "SQLite file for state that must survive a restart (request_id records); ':memory:' "
           "keeps none");
+ABSL_FLAG(int, state_busy_timeout_ms, 2000,
+          "how long a state-store call waits for a lock held by another process before it fails "
+          "UNAVAILABLE (1..60000)");
 ABSL_FLAG(std::string, port_file, "", "write the bound gRPC port here once serving (for tests)");
 ABSL_FLAG(std::string, admin_listen, "",
           "admin HTTP address for /healthz, /readyz and /metrics, HOST:PORT; empty = off");
@@ -205,6 +208,11 @@ int main(int argc, char** argv) {
   tlgw::GatewayOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.state_db = absl::GetFlag(FLAGS_state_db);
+  const int busy_ms = absl::GetFlag(FLAGS_state_busy_timeout_ms);
+  if (busy_ms < 1 || busy_ms > 60000) {
+    return Fail("--state_busy_timeout_ms: must be between 1 and 60000");
+  }
+  options.state_busy_timeout = absl::Milliseconds(busy_ms);
   if (const char* dir = std::getenv("BUILD_WORKING_DIRECTORY");
       dir != nullptr && !options.state_db.empty() && options.state_db[0] != '/' &&
       options.state_db != ":memory:") {

@@ -35,8 +35,15 @@ class Stmt {
   int rc_;
 };
 
+// A database another writer holds locked past the busy timeout is
+// UNAVAILABLE (retry later), not INTERNAL: the store itself is fine.
 absl::Status DbError(sqlite3* db, absl::string_view what) {
-  return absl::InternalError(absl::StrCat("request_id store: ", what, ": ", sqlite3_errmsg(db)));
+  std::string message = absl::StrCat("state store: ", what, ": ", sqlite3_errmsg(db));
+  int code = sqlite3_errcode(db) & 0xff;
+  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+    return absl::UnavailableError(absl::StrCat(message, "; the database stayed locked by another writer"));
+  }
+  return absl::InternalError(message);
 }
 
 constexpr int kInProgress = 0;
@@ -45,7 +52,8 @@ constexpr int kDone = 1;
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SqliteRequestStore>> SqliteRequestStore::Open(
-    const std::string& path, Clock* clock, absl::Duration stale_after, absl::Duration keep_for) {
+    const std::string& path, Clock* clock, absl::Duration busy_timeout, absl::Duration stale_after,
+    absl::Duration keep_for) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
@@ -54,7 +62,9 @@ absl::StatusOr<std::unique_ptr<SqliteRequestStore>> SqliteRequestStore::Open(
     sqlite3_close(db);
     return absl::InvalidArgumentError(absl::StrCat("--state_db: cannot open '", path, "': ", msg));
   }
-  sqlite3_busy_timeout(db, 5000);
+  // Every store call waits at most this long for another writer's lock,
+  // then fails UNAVAILABLE: a locked database never hangs a call.
+  sqlite3_busy_timeout(db, static_cast<int>(absl::ToInt64Milliseconds(busy_timeout)));
   auto store = std::unique_ptr<SqliteRequestStore>(new SqliteRequestStore(db, clock, stale_after, keep_for));
   absl::MutexLock lock(&store->mu_);
   for (const char* sql : {
@@ -84,9 +94,8 @@ SqliteRequestStore::~SqliteRequestStore() {
 absl::Status SqliteRequestStore::ExecLocked(const char* sql) {
   char* err = nullptr;
   if (sqlite3_exec(Db(db_), sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err != nullptr ? err : "unknown error";
     sqlite3_free(err);
-    return absl::InternalError(absl::StrCat("request_id store: ", msg));
+    return DbError(Db(db_), sql);
   }
   return absl::OkStatus();
 }

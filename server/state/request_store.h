@@ -51,7 +51,8 @@ class OwnershipStore {
   virtual absl::StatusOr<std::string> Owner(const std::string& task_id) = 0;
 };
 
-// SQLite implementation of both stores. One connection, serialized by a mutex (the store
+// SQLite implementation of both stores. Every call waits at most
+// `busy_timeout` for a lock another process holds, then fails UNAVAILABLE. One connection, serialized by a mutex (the store
 // sees one write per create, far below SQLite's limits). A claim left in
 // progress longer than `stale_after` (a crash mid-create) may be taken over;
 // records older than `keep_for` are deleted.
@@ -59,7 +60,8 @@ class SqliteRequestStore : public RequestStore, public OwnershipStore {
  public:
   // `path` ":memory:" keeps nothing across restarts.
   static absl::StatusOr<std::unique_ptr<SqliteRequestStore>> Open(
-      const std::string& path, Clock* clock, absl::Duration stale_after = absl::Minutes(10),
+      const std::string& path, Clock* clock, absl::Duration busy_timeout = absl::Seconds(2),
+      absl::Duration stale_after = absl::Minutes(10),
       absl::Duration keep_for = absl::Hours(24 * 7));
   ~SqliteRequestStore() override;
 

@@ -1,6 +1,7 @@
 #include "server/state/request_store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <cstdlib>
 #include <string>
@@ -42,7 +43,7 @@ TEST(SqliteRequestStore, ReleaseAllowsATryAgain) {
 
 TEST(SqliteRequestStore, StaleClaimIsTakenOverOnlyAfterItsTime) {
   FakeClock c;
-  auto store = *SqliteRequestStore::Open(":memory:", &c, absl::Minutes(10));
+  auto store = *SqliteRequestStore::Open(":memory:", &c, absl::Seconds(2), absl::Minutes(10));
   store->Claim("s", "r", "fp").IgnoreError();
   c.Advance(absl::Minutes(9));
   EXPECT_EQ(store->Claim("s", "r", "fp")->outcome, RequestStore::Outcome::kInProgress);
@@ -61,6 +62,29 @@ TEST(SqliteRequestStore, SurvivesReopen) {
   auto claim = store->Claim("s", "r", "fp");
   EXPECT_EQ(claim->outcome, RequestStore::Outcome::kDone);
   EXPECT_EQ(claim->task_id, "task9");
+}
+
+// Another process holding the database's write lock makes store calls
+// fail UNAVAILABLE after the busy timeout, never hang; reads still work
+// (WAL), and writes work again once the lock is gone.
+TEST(SqliteRequestStore, ALockHeldElsewhereIsUnavailableNotAHang) {
+  std::string path = TempDb();
+  auto store = *SqliteRequestStore::Open(path, &clock, absl::Milliseconds(50));
+  ASSERT_TRUE(store->RecordOwner("task1", "t1").ok());
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+
+  auto claim = store->Claim("s", "r", "fp");
+  EXPECT_EQ(claim.status().code(), absl::StatusCode::kUnavailable) << claim.status();
+  absl::Status owner = store->RecordOwner("task2", "t1");
+  EXPECT_EQ(owner.code(), absl::StatusCode::kUnavailable) << owner;
+  EXPECT_NE(owner.message().find("locked"), absl::string_view::npos) << owner;
+  EXPECT_EQ(*store->Owner("task1"), "t1") << "reads go on under another writer's lock";
+
+  ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  EXPECT_EQ(store->Claim("s", "r", "fp")->outcome, RequestStore::Outcome::kNew);
 }
 
 TEST(SqliteRequestStore, UnopenablePathIsAClearError) {
