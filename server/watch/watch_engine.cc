@@ -22,6 +22,12 @@ bool PermanentWatchError(const absl::Status& s) {
   }
 }
 
+absl::Duration WatchKind::NextInterval(const WatchOptions& options,
+                                       const std::vector<const WatchItem*>&, int failures,
+                                       bool webhooks_active, absl::Time now) const {
+  return NextPollInterval(options, gw::Task(), failures, webhooks_active, now);
+}
+
 void WebhookActivity::Record() {
   absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);

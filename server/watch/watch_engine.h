@@ -105,10 +105,11 @@ class WatchKind {
       const WatchItem& item, int64_t sequence, twelvelabs::gateway::v1::EventSource source,
       absl::Time now) const = 0;
   // Time until the next read, given the items known (empty before the
-  // first read) and the failures in a row.
+  // first read) and the failures in a row. By default the base rule for a
+  // subject whose state gives no estimate (an index, an import).
   virtual absl::Duration NextInterval(const WatchOptions& options,
                                       const std::vector<const WatchItem*>& items, int failures,
-                                      bool webhooks_active, absl::Time now) const = 0;
+                                      bool webhooks_active, absl::Time now) const;
   // Whether the entry stops polling once every item is terminal (a task,
   // an import) or goes on (an index, which can gain items).
   virtual bool EndsWhenTerminal() const = 0;

@@ -47,11 +47,6 @@ WatchItem TaskItem(gw::Task task) {
 
 const gw::Task& TaskOf(const WatchItem& item) { return static_cast<const gw::Task&>(*item.value); }
 
-std::shared_ptr<const google::protobuf::Message> TaskEventOf(const WatchItem& item, int64_t sequence,
-                                                             gw::EventSource source, absl::Time now) {
-  return std::make_shared<const gw::TaskEvent>(MakeTaskEvent(TaskOf(item), sequence, source, now));
-}
-
 absl::Time TimeOf(const google::protobuf::Timestamp& ts) {
   return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
 }
@@ -73,9 +68,9 @@ void TaskWatchKind::Fetch(const std::string& task_id, const std::string&, const 
   });
 }
 
-std::shared_ptr<const google::protobuf::Message> TaskWatchKind::MakeEvent(
+std::shared_ptr<const google::protobuf::Message> TaskEventKind::MakeEvent(
     const WatchItem& item, int64_t sequence, gw::EventSource source, absl::Time now) const {
-  return TaskEventOf(item, sequence, source, now);
+  return std::make_shared<const gw::TaskEvent>(MakeTaskEvent(TaskOf(item), sequence, source, now));
 }
 
 absl::Duration TaskWatchKind::NextInterval(const WatchOptions& options,
@@ -158,19 +153,6 @@ void IndexWatchKind::FetchPage(std::shared_ptr<Poll> poll) {
   });
 }
 
-std::shared_ptr<const google::protobuf::Message> IndexWatchKind::MakeEvent(
-    const WatchItem& item, int64_t sequence, gw::EventSource source, absl::Time now) const {
-  return TaskEventOf(item, sequence, source, now);
-}
-
-absl::Duration IndexWatchKind::NextInterval(const WatchOptions& options,
-                                            const std::vector<const WatchItem*>&, int failures,
-                                            bool webhooks_active, absl::Time now) const {
-  // An index always has something that may change: the base rule with an
-  // unknown task state (no estimate), backed off after failures.
-  return NextPollInterval(options, gw::Task(), failures, webhooks_active, now);
-}
-
 // ---- An import ---------------------------------------------------------------
 
 std::string ImportWatchKind::Subject(const std::string& integration_id, const std::string& index_id) {
@@ -206,12 +188,6 @@ std::shared_ptr<const google::protobuf::Message> ImportWatchKind::MakeEvent(
   event->set_sequence(sequence);
   event->set_done(item.terminal);
   return event;
-}
-
-absl::Duration ImportWatchKind::NextInterval(const WatchOptions& options,
-                                             const std::vector<const WatchItem*>&, int failures,
-                                             bool webhooks_active, absl::Time now) const {
-  return NextPollInterval(options, gw::Task(), failures, webhooks_active, now);
 }
 
 }  // namespace tlgw

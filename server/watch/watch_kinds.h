@@ -22,15 +22,20 @@
 
 namespace tlgw {
 
-class TaskWatchKind : public WatchKind {
+// Kinds whose items are tasks and whose events are TaskEvents.
+class TaskEventKind : public WatchKind {
+ public:
+  std::shared_ptr<const google::protobuf::Message> MakeEvent(
+      const WatchItem& item, int64_t sequence, twelvelabs::gateway::v1::EventSource source,
+      absl::Time now) const override;
+};
+
+class TaskWatchKind : public TaskEventKind {
  public:
   explicit TaskWatchKind(TwelveLabsApi* api) : api_(api) {}  // not owned
   const char* name() const override { return "task"; }
   void Fetch(const std::string& task_id, const std::string& cursor, const CallOptions& opts,
              absl::AnyInvocable<void(absl::StatusOr<Read>)> done) override;
-  std::shared_ptr<const google::protobuf::Message> MakeEvent(
-      const WatchItem& item, int64_t sequence, twelvelabs::gateway::v1::EventSource source,
-      absl::Time now) const override;
   absl::Duration NextInterval(const WatchOptions& options, const std::vector<const WatchItem*>& items,
                               int failures, bool webhooks_active, absl::Time now) const override;
   bool EndsWhenTerminal() const override { return true; }
@@ -41,18 +46,13 @@ class TaskWatchKind : public WatchKind {
   TwelveLabsApi* const api_;
 };
 
-class IndexWatchKind : public WatchKind {
+class IndexWatchKind : public TaskEventKind {
  public:
   // Reads at most `max_pages` pages of 50 tasks per poll.
   IndexWatchKind(TwelveLabsApi* api, int max_pages) : api_(api), max_pages_(max_pages) {}
   const char* name() const override { return "index"; }
   void Fetch(const std::string& index_id, const std::string& cursor, const CallOptions& opts,
              absl::AnyInvocable<void(absl::StatusOr<Read>)> done) override;
-  std::shared_ptr<const google::protobuf::Message> MakeEvent(
-      const WatchItem& item, int64_t sequence, twelvelabs::gateway::v1::EventSource source,
-      absl::Time now) const override;
-  absl::Duration NextInterval(const WatchOptions& options, const std::vector<const WatchItem*>& items,
-                              int failures, bool webhooks_active, absl::Time now) const override;
   bool EndsWhenTerminal() const override { return false; }
 
  private:
@@ -74,8 +74,6 @@ class ImportWatchKind : public WatchKind {
   std::shared_ptr<const google::protobuf::Message> MakeEvent(
       const WatchItem& item, int64_t sequence, twelvelabs::gateway::v1::EventSource source,
       absl::Time now) const override;
-  absl::Duration NextInterval(const WatchOptions& options, const std::vector<const WatchItem*>& items,
-                              int failures, bool webhooks_active, absl::Time now) const override;
   bool EndsWhenTerminal() const override { return true; }
 
  private:
