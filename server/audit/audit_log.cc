@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/metrics.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include <nlohmann/json.hpp>
@@ -15,14 +16,6 @@
 namespace tlgw {
 
 namespace {
-
-const char* CodeName(int code) {
-  static const char* kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-                                 "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-                                 "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
-                                 "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
-  return code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN";
-}
 
 }  // namespace
 
@@ -118,7 +111,7 @@ void AuditLog::Write(const void* call, const std::string& method, int code, doub
   line["tenant"] = record.tenant;
   line["method"] = method;
   line["resources"] = record.resources;
-  line["code"] = CodeName(code);
+  line["code"] = GrpcCodeName(code);
   line["latency_ms"] = static_cast<int64_t>(latency_ms * 1000) / 1000.0;
   line["upstream_requests"] = record.upstream_requests ? record.upstream_requests->load() : 0;
   std::string out = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

@@ -9,15 +9,15 @@
 
 namespace tlgw {
 
-namespace {
-
-const char* CodeName(int code) {
+const char* GrpcCodeName(int code) {
   static const char* kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
                                  "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
                                  "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
                                  "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
   return code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN";
 }
+
+namespace {
 
 bool IsId(absl::string_view s) {
   if (s.size() != 24) return false;
@@ -50,7 +50,7 @@ std::string RequestMetrics::PathTemplate(const std::string& path) {
 
 void RequestMetrics::RecordGrpc(const std::string& method, int code, absl::Duration latency) {
   absl::MutexLock lock(&mu_);
-  grpc_[{method, CodeName(code)}].Add(absl::ToDoubleSeconds(latency));
+  grpc_[{method, GrpcCodeName(code)}].Add(absl::ToDoubleSeconds(latency));
 }
 
 void RequestMetrics::RecordUpstream(const std::string& method, const std::string& path, int http_status,

@@ -16,6 +16,10 @@
 
 namespace tlgw {
 
+// The canonical name of gRPC status code `code` ("NOT_FOUND"); "UNKNOWN"
+// for a value outside the known set, so labels stay a fixed set.
+const char* GrpcCodeName(int code);
+
 class RequestMetrics {
  public:
   // `method` "/twelvelabs.gateway.v1.TaskService/GetTask"; `code` a gRPC code.
