@@ -53,7 +53,7 @@ json WebhookEventBody(const std::string& event_id, const std::string& type, cons
       {"status", TaskStatusName(status)},
       {"tags", json::array()},
   };
-  // The engine/model the seed index would have in each version (§4, §7).
+  // The engine/model the seed index would have in each version (docs/upstream-api.md §4, §7).
   if (task.version == ApiVersion::kV1_2) {
     data["engines"] =
         json::array({{{"name", "marengo2.6"},

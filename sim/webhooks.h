@@ -1,4 +1,4 @@
-// The simulator's webhooks, as upstream-api.md §4 describes them: event
+// The simulator's webhooks, as docs/upstream-api.md §4 describes them: event
 // bodies per API version, the TL-Signature header, and a sender that POSTs
 // events to the configured URL from its own threads, retries, and keeps a
 // log for the control API.

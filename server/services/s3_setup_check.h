@@ -1,6 +1,6 @@
 // The rules of a Twelve Labs S3 integration, checked locally so a caller
 // learns what to fix before the dashboard's "Verify My Account" fails.
-// From upstream-api.md §3: the bucket must be in us-west-2, and the IAM
+// From docs/upstream-api.md §3: the bucket must be in us-west-2, and the IAM
 // policy and role must be named exactly TwelvelabsIntegrationPolicy and
 // TwelvelabsIntegrationRole. The policy's JSON text is not public, so it is
 // not checked.

@@ -17,7 +17,7 @@
 
 namespace tlgw {
 
-// The largest file `POST /tasks` takes (upstream-api.md §2.1).
+// The largest file `POST /tasks` takes (docs/upstream-api.md §2.1).
 inline constexpr int64_t kMaxUploadBytes = int64_t{2} * 1024 * 1024 * 1024;
 // The largest chunk one UploadVideoFile message may carry.
 inline constexpr size_t kMaxUploadChunkBytes = 4 << 20;

@@ -1,5 +1,5 @@
 // Verifies Twelve Labs webhook deliveries: the TL-Signature header
-// (HMAC-SHA256 over "t.body", upstream-api.md §4), the timestamp tolerance,
+// (HMAC-SHA256 over "t.body", docs/upstream-api.md §4), the timestamp tolerance,
 // the body's required fields, and replays of an event id already accepted.
 // Pure logic: no I/O, time is passed in, so tests need no clock.
 //

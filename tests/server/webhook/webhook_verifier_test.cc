@@ -1,5 +1,5 @@
 // Unit tests of WebhookVerifier: the TL-Signature procedure of
-// upstream-api.md §4, timestamps, bodies of both API versions and replays.
+// docs/upstream-api.md §4, timestamps, bodies of both API versions and replays.
 #include "server/webhook/webhook_verifier.h"
 
 #include <openssl/evp.h>
