@@ -20,7 +20,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "httplib.h"
-#include "server/common/connections.h"
+#include "common/connections.h"
 #include "nlohmann/json.hpp"
 #include "wire/webhook_signature.h"
 
