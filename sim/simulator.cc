@@ -26,7 +26,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "httplib.h"
-#include "server/common/connections.h"
+#include "common/connections.h"
 #include "nlohmann/json.hpp"
 #include "sim/clock.h"
 #include "sim/common.h"

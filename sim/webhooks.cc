@@ -41,10 +41,6 @@ std::string NewWebhookEventId(absl::BitGen& rng) {
   return id;
 }
 
-std::string WebhookSignatureHeader(absl::string_view secret, int64_t t, absl::string_view body) {
-  return absl::StrCat("t=", t, ",v1=", WebhookSignatureHex(secret, t, body));
-}
-
 json WebhookEventBody(const std::string& event_id, const std::string& type, const Task& task,
                       TaskStatus status, absl::Time created_at) {
   json data = {
@@ -210,7 +206,7 @@ int WebhookSender::Attempt(const Delivery& d) const {
   std::string secret = d.secret;
   if (d.signing == WebhookSigning::kStale) t -= 3600;
   if (d.signing == WebhookSigning::kBad) secret = absl::StrCat("wrong-", secret);
-  const httplib::Headers headers = {{"TL-Signature", WebhookSignatureHeader(secret, t, d.body)}};
+  const httplib::Headers headers = {{::tlgw::kWebhookSignatureHeader, WebhookSignatureHeader(secret, t, d.body)}};
   httplib::Result result = client.Post(d.path, headers, d.body, "application/json");
   return result ? result->status : 0;
 }

@@ -26,8 +26,8 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
-#include "server/webhook/webhook_verifier.h"
 #include "sim/model.h"
+#include "wire/webhook_signature.h"
 
 namespace tlsim {
 
@@ -45,12 +45,13 @@ const char* WebhookEventType(TaskStatus terminal_status);
 // "whe_" + 32 random lowercase hex characters.
 std::string NewWebhookEventId(absl::BitGen& rng);
 
-// Lowercase hex HMAC-SHA256 of `t + "." + body`, keyed with the secret's
-// bytes: the gateway's verifier and the simulator sign the same way.
+// The TL-Signature scheme (wire/webhook_signature.h), shared with the
+// gateway's verifier so both sides sign the same way:
+// WebhookSignatureHex is the lowercase hex HMAC-SHA256 of `t + "." + body`
+// keyed with the secret's bytes; WebhookSignatureHeader the header value
+// "t=<t>,v1=<hex>".
+using ::tlgw::WebhookSignatureHeader;
 using ::tlgw::WebhookSignatureHex;
-
-// The TL-Signature value: "t=<t>,v1=<hex>".
-std::string WebhookSignatureHeader(absl::string_view secret, int64_t t, absl::string_view body);
 
 // An event body as Twelve Labs sends it for a task created through
 // `task.version`: v1.3 lists data.models, v1.2 data.engines. `created_at`

@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "server/common/connections.h"
+#include "common/connections.h"
 
 namespace tlgw {
 

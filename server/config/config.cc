@@ -7,7 +7,7 @@
 #include "absl/strings/ascii.h"
 
 #include "absl/strings/str_cat.h"
-#include "server/services/validation.h"
+#include "server/common/ids.h"
 #include <nlohmann/json.hpp>
 
 namespace tlgw {
@@ -150,7 +150,7 @@ absl::Status ParseClients(const json& root, GatewayConfig* config) {
     }
     if (auto s = ReadStringList(item, path, "indexes", &c.indexes); !s.ok()) return s;
     for (size_t k = 0; k < c.indexes.size(); ++k) {
-      if (!ValidateId("index", c.indexes[k]).ok()) {
+      if (!IsResourceId(c.indexes[k])) {
         return FieldProblem(absl::StrCat(path, ".indexes[", k, "]"), "must be a 24-character hex index id");
       }
     }
@@ -208,7 +208,7 @@ absl::StatusOr<GatewayConfig> ParseConfig(absl::string_view json_text) {
         if (auto s = ReadString(item, path, key, required, out); !s.ok()) return s;
       }
       if (ic.tenant.empty()) ic.tenant = "default";
-      if (!ValidateId("integration_id", ic.integration_id).ok()) {
+      if (!IsResourceId(ic.integration_id)) {
         return FieldProblem(path + ".integration_id",
                             "must be the 24-character hex id shown on the Twelve Labs Integrations page");
       }

@@ -3,6 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "server/common/ids.h"
 #include "server/common/status_details.h"
 
 namespace tlgw {
@@ -31,9 +32,7 @@ std::string HostOf(absl::string_view url, absl::string_view* scheme) {
 
 absl::Status ValidateId(absl::string_view field, absl::string_view value) {
   if (value.empty()) return FieldError(field, "is required (a 24-character hex id)");
-  bool ok = value.size() == 24;
-  for (char c : value) ok = ok && (absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f'));
-  if (!ok) {
+  if (!IsResourceId(value)) {
     return FieldError(field, absl::StrCat("must be a 24-character lowercase hex id, like "
                                           "6298d673f1090f1100476d4c; got ",
                                           value.size() > 64 ? "a longer value" :

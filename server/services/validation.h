@@ -10,7 +10,8 @@
 
 namespace tlgw {
 
-// Task, index, video and integration ids are 24 lowercase hex characters.
+// Task, index, video and integration ids are 24 lowercase hex characters
+// (IsResourceId in server/common/ids.h, which the config loader shares).
 absl::Status ValidateId(absl::string_view field, absl::string_view value);
 // An absolute http(s) URL with a host, no spaces or control characters.
 absl::Status ValidateHttpUrl(absl::string_view field, absl::string_view value);

@@ -20,15 +20,16 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "httplib.h"
-#include "server/common/connections.h"
+#include "common/connections.h"
 #include "nlohmann/json.hpp"
+#include "wire/webhook_signature.h"
 
 namespace tlgw {
 namespace {
 
 using nlohmann::json;
 
-constexpr char kSignatureHeader[] = "TL-Signature";
+constexpr const char* kSignatureHeader = kWebhookSignatureHeader;
 // Paths can carry a decoded newline; "." would not match it.
 constexpr char kAnyPath[] = "[\\s\\S]*";
 // A too-large chunked body is still read (and dropped) up to this much, so

@@ -1,109 +1,26 @@
 #include "server/webhook/webhook_verifier.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <cstdint>
 #include <cstdlib>
 #include <utility>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
+#include "wire/webhook_signature.h"
 
 namespace tlgw {
 namespace {
 
 using nlohmann::json;
 
-// Bounds the HMAC work one request can cause; real headers carry one.
-constexpr size_t kMaxSignatures = 8;
-// 18 digits fit in int64 and cover any plausible unix time.
-constexpr size_t kMaxTimestampDigits = 18;
-
-struct ParsedHeader {
-  int64_t t = 0;
-  std::vector<absl::string_view> v1;
-};
-
 WebhookVerifier::Result Reject(WebhookRejection rejection, std::string message) {
   WebhookVerifier::Result r;
   r.rejection = rejection;
   r.message = std::move(message);
   return r;
-}
-
-bool AllDigits(absl::string_view s) {
-  for (char c : s) {
-    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
-  }
-  return true;
-}
-
-// Parses "t=<unix seconds>,v1=<hex>[,v1=<hex>...]": split on ',', each
-// element on its first '='; spaces around either are tolerated. Unknown
-// keys (a future "v2") are ignored so a new scheme does not break us.
-// On failure returns the reason in `*error`.
-std::optional<ParsedHeader> ParseSignatureHeader(absl::string_view header, std::string* error) {
-  ParsedHeader parsed;
-  bool have_t = false;
-  for (absl::string_view element : absl::StrSplit(header, ',')) {
-    element = absl::StripAsciiWhitespace(element);
-    if (element.empty()) continue;
-    const size_t eq = element.find('=');
-    if (eq == absl::string_view::npos) {
-      *error = "TL-Signature elements must be key=value";
-      return std::nullopt;
-    }
-    const absl::string_view key = absl::StripAsciiWhitespace(element.substr(0, eq));
-    const absl::string_view value = absl::StripAsciiWhitespace(element.substr(eq + 1));
-    if (key == "t") {
-      if (have_t) {
-        *error = "TL-Signature has more than one t";
-        return std::nullopt;
-      }
-      if (value.empty() || value.size() > kMaxTimestampDigits || !AllDigits(value) ||
-          !absl::SimpleAtoi(value, &parsed.t)) {
-        *error = "TL-Signature t must be unix seconds";
-        return std::nullopt;
-      }
-      have_t = true;
-    } else if (key == "v1") {
-      if (parsed.v1.size() == kMaxSignatures) {
-        *error = absl::StrCat("TL-Signature has more than ", kMaxSignatures, " v1 values");
-        return std::nullopt;
-      }
-      parsed.v1.push_back(value);
-    }
-  }
-  if (!have_t) {
-    *error = "TL-Signature has no t";
-    return std::nullopt;
-  }
-  if (parsed.v1.empty()) {
-    *error = "TL-Signature has no v1";
-    return std::nullopt;
-  }
-  return parsed;
-}
-
-// Lowercase hex HMAC-SHA256 of `payload` keyed with the secret's bytes.
-std::string HmacSha256Hex(absl::string_view secret, absl::string_view payload) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), mac, &mac_len);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(2 * mac_len);
-  for (unsigned int i = 0; i < mac_len; ++i) {
-    hex.push_back(kHex[mac[i] >> 4]);
-    hex.push_back(kHex[mac[i] & 0xf]);
-  }
-  return hex;
 }
 
 // True if any candidate equals any expected value. Lengths are public
@@ -231,7 +148,8 @@ WebhookVerifier::Result WebhookVerifier::Verify(absl::string_view signature_head
     return Reject(WebhookRejection::kMissingSignature, "the TL-Signature header is missing");
   }
   std::string error;
-  std::optional<ParsedHeader> header = ParseSignatureHeader(signature_header, &error);
+  std::optional<WebhookSignatureFields> header =
+      ParseWebhookSignatureHeader(signature_header, &error);
   if (!header.has_value()) {
     return Reject(WebhookRejection::kMalformedSignature, std::move(error));
   }
@@ -242,7 +160,7 @@ WebhookVerifier::Result WebhookVerifier::Verify(absl::string_view signature_head
   // was replayed (clock skew worth alerting on) while forgeries all count
   // as bad_signature whatever t they carry. One HMAC over at most
   // max_body_bytes is cheap, so checking t first would save little.
-  const std::string payload = absl::StrCat(header->t, ".", raw_body);
+  const std::string payload = WebhookSignedPayload(header->t, raw_body);
   std::shared_ptr<const Secrets> secrets = this->secrets();
   std::vector<std::string> expected;
   expected.reserve(secrets->size());
@@ -277,10 +195,6 @@ WebhookVerifier::Result WebhookVerifier::Verify(absl::string_view signature_head
   if (result.duplicate) result.message = "the event was already received";
   result.event = std::move(event);
   return result;
-}
-
-std::string WebhookSignatureHex(absl::string_view secret, int64_t t, absl::string_view body) {
-  return HmacSha256Hex(secret, absl::StrCat(t, ".", body));
 }
 
 }  // namespace tlgw

@@ -1,5 +1,5 @@
 // Verifies Twelve Labs webhook deliveries: the TL-Signature header
-// (HMAC-SHA256 over "t.body", docs/upstream-api.md §4), the timestamp tolerance,
+// (the scheme in wire/webhook_signature.h), the timestamp tolerance,
 // the body's required fields, and replays of an event id already accepted.
 // Pure logic: no I/O, time is passed in, so tests need no clock.
 //
@@ -100,11 +100,6 @@ class WebhookVerifier {
   absl::flat_hash_set<std::string> seen_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> seen_order_ ABSL_GUARDED_BY(mu_);  // oldest first
 };
-
-// The TL-Signature v1 value of a delivery: lowercase hex HMAC-SHA256 of
-// `t + "." + body`, keyed with the secret's bytes (64 characters). The
-// simulator signs with it.
-std::string WebhookSignatureHex(absl::string_view secret, int64_t t, absl::string_view body);
 
 }  // namespace tlgw
 

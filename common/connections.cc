@@ -1,4 +1,4 @@
-#include "server/common/connections.h"
+#include "common/connections.h"
 
 #include <dirent.h>
 #include <netinet/in.h>

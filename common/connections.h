@@ -1,9 +1,9 @@
 // This process's connected sockets, found by local port through
 // /proc/self/fd. For the cpp-httplib servers (webhook receiver, simulator):
 // httplib 0.11 neither exposes its connections nor hands a handler its
-// socket.
-#ifndef TL_GATEWAY_SERVER_COMMON_CONNECTIONS_H_
-#define TL_GATEWAY_SERVER_COMMON_CONNECTIONS_H_
+// socket. Shared by the gateway and the simulator, so it lives outside both.
+#ifndef TL_GATEWAY_COMMON_CONNECTIONS_H_
+#define TL_GATEWAY_COMMON_CONNECTIONS_H_
 
 #include "absl/functional/function_ref.h"
 
@@ -21,4 +21,4 @@ void ShutdownConnections(int local_port);
 
 }  // namespace tlgw
 
-#endif  // TL_GATEWAY_SERVER_COMMON_CONNECTIONS_H_
+#endif  // TL_GATEWAY_COMMON_CONNECTIONS_H_
