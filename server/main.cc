@@ -1,4 +1,5 @@
-// tl-gateway: flags and environment in, a running GatewayServer out.
+// tl-gateway: flags and environment in, ProcessOptions out; everything
+// after that is RunGatewayProcess (server/gateway_process.h).
 //
 // The Twelve Labs key comes from TWELVELABS_API_KEY or the file named by
 // TWELVELABS_API_KEY_FILE, never from the command line (which `ps` shows).
@@ -7,17 +8,14 @@
 // serve made-up data.
 #include <malloc.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
-#include <atomic>
 #include <fstream>
 #include <iostream>
 #include <optional>
-#include <thread>
-#include <random>
 #include <sstream>
 #include <string>
 
@@ -27,17 +25,12 @@
 #include "absl/flags/reflection.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/common/log.h"
-#include "server/gateway_server.h"
+#include "server/gateway_process.h"
 #include "server/auth/authenticator.h"
-#include "sim/simulator.h"
-#include <httplib.h>
-#include <nlohmann/json.hpp>
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC address, HOST:PORT (port 0 picks one)");
 ABSL_FLAG(std::string, upstream_url, "https://api.twelvelabs.io/v1.2",
@@ -97,22 +90,6 @@ std::string ReadKeyFile(const std::string& path) {
   return std::string(absl::StripAsciiWhitespace(ss.str()));
 }
 
-std::string RandomKey() {
-  std::random_device rd;
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string key = "tlk_sim_";
-  for (int i = 0; i < 32; ++i) key.push_back(kHex[rd() % 16]);
-  return key;
-}
-
-// Written atomically (rename), so a reader never sees half a number.
-void WritePortFile(const std::string& path, int port) {
-  if (path.empty()) return;
-  std::string tmp = path + ".tmp";
-  std::ofstream(tmp) << port << "\n";
-  std::rename(tmp.c_str(), path.c_str());
-}
-
 // "HOST:PORT" -> host, port; false if malformed.
 bool SplitHostPort(const std::string& hp, std::string* host, int* port) {
   size_t colon = hp.rfind(':');
@@ -121,22 +98,10 @@ bool SplitHostPort(const std::string& hp, std::string* host, int* port) {
   return absl::SimpleAtoi(hp.substr(colon + 1), port) && *port >= 0 && *port < 65536;
 }
 
-bool IsLoopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host == "[::1]" || absl::StartsWith(host, "127.");
-}
-
 std::optional<std::string> GetEnv(const std::string& name) {
   const char* v = std::getenv(name.c_str());
   if (v == nullptr) return std::nullopt;
   return std::string(v);
-}
-
-// Loads --config with its keys resolved.
-absl::StatusOr<tlgw::GatewayConfig> LoadConfig(const std::string& path) {
-  auto config = tlgw::LoadConfigFile(path);
-  if (!config.ok()) return config.status();
-  if (auto s = tlgw::ResolveKeys(&*config, GetEnv); !s.ok()) return s;
-  return config;
 }
 
 // `gateway hash-token`: makes a new client token and prints it with the
@@ -205,7 +170,8 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  tlgw::GatewayOptions options;
+  tlgw::ProcessOptions process;
+  tlgw::GatewayOptions& options = process.gateway;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.state_db = absl::GetFlag(FLAGS_state_db);
   const int busy_ms = absl::GetFlag(FLAGS_state_busy_timeout_ms);
@@ -258,8 +224,7 @@ int main(int argc, char** argv) {
       return Fail("--webhook_listen: needs the webhook secret in TWELVELABS_WEBHOOK_SECRET or "
                   "--webhook_secret_file (the dashboard's \"Reveal Secret\")");
     }
-    if (secret.empty()) secret = RandomKey();  // simulated webhooks: any shared secret will do
-    options.webhook_secrets = {secret};
+    if (!secret.empty()) options.webhook_secrets = {secret};  // --simulate makes one up
   }
   options.audit_log = absl::GetFlag(FLAGS_audit_log);
   for (auto [flag, out] : {std::make_pair(&FLAGS_tls_cert, &options.tls.cert_pem),
@@ -273,14 +238,11 @@ int main(int argc, char** argv) {
   std::string upstream = absl::GetFlag(FLAGS_upstream_url);
   const std::string config_path = absl::GetFlag(FLAGS_config);
   if (!config_path.empty()) {
-    auto config = LoadConfig(config_path);
+    auto config = tlgw::LoadConfig(config_path, GetEnv);
     if (!config.ok()) return Fail(config.status().message());
     options.config = *std::move(config);
     if (!options.config.upstream_url.empty()) upstream = options.config.upstream_url;
   }
-  auto version = tlgw::VersionFromBaseUrl(upstream);
-  if (!version.ok()) return Fail(version.status().message());
-
   std::string key;
   if (const char* k = std::getenv("TWELVELABS_API_KEY"); k != nullptr) key = k;
   if (key.empty()) {
@@ -290,129 +252,16 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::unique_ptr<tlsim::Simulator> sim;
-  if (absl::GetFlag(FLAGS_simulate)) {
-    tlsim::SimulatorOptions sim_options;
-    key = RandomKey();  // a throwaway key shared only with the in-process simulator
-    sim_options.api_keys = {key};
-    // Configured tenants' keys work against the simulator too.
-    for (const auto& t : options.config.tenants) {
-      sim_options.api_keys.insert(sim_options.api_keys.end(), t.resolved_keys.begin(), t.resolved_keys.end());
-    }
-    sim_options.stage_seconds = absl::GetFlag(FLAGS_sim_stage_seconds);
-    auto started = tlsim::Simulator::Start(sim_options);
-    if (!started.ok()) return Fail(absl::StrCat("simulator: ", started.status().message()));
-    sim = *std::move(started);
-    upstream = sim->base_url(tlgw::VersionName(*version));
-    tlgw::Log(tlgw::LogLevel::kInfo, "main",
-              "tl-gateway is serving against the built-in Twelve Labs simulator, not the real API",
-              {{"simulator_url", upstream},
-               {"seed_index_id", sim_options.seed_index_id},
-               {"seed_integration_id", sim_options.seed_integration_id}});
-  } else if (key.empty() && options.config.tenants.empty()) {
-    return Fail("no Twelve Labs API key: set TWELVELABS_API_KEY (or TWELVELABS_API_KEY_FILE), "
-                "configure tenants in --config, or pass --simulate to use the built-in simulator");
-  }
-  if (options.config.clients.empty()) {
-    std::string host;
-    int port = 0;
-    if (!SplitHostPort(options.listen, &host, &port)) return Fail("--listen: must be HOST:PORT");
-    if (!IsLoopback(host) && !absl::GetFlag(FLAGS_allow_unauthenticated)) {
-      return Fail("--listen: without clients in --config the gateway serves anyone with its key, "
-                  "so it listens only on loopback; configure clients, or pass "
-                  "--allow_unauthenticated to accept callers without tokens");
-    }
-    tlgw::Log(tlgw::LogLevel::kWarning, "main",
-              "open single-key mode: callers need no token (no clients configured)",
-              {{"listen", options.listen}});
-  }
   options.client.base_url = upstream;
   options.api_key = key;
-  const std::string options_webhook_secret =
-      options.webhook_secrets.empty() ? std::string() : options.webhook_secrets.front();
-
-  auto server = tlgw::GatewayServer::Create(std::move(options));
-  if (!server.ok()) return Fail(server.status().message());
-  tlgw::Log(tlgw::LogLevel::kInfo, "main", "tl-gateway listening",
-            {{"grpc_port", std::to_string((*server)->port())},
-             {"admin_port", std::to_string((*server)->admin_port())},
-             {"upstream_url", upstream},
-             {"api_version", tlgw::VersionName(*version)}});
-  WritePortFile(absl::GetFlag(FLAGS_admin_port_file), (*server)->admin_port());
-  WritePortFile(absl::GetFlag(FLAGS_webhook_port_file), (*server)->webhook_port());
-  if (sim != nullptr && (*server)->webhook_port() != 0) {
-    // Point the in-process simulator's webhooks at the receiver.
-    httplib::Client control("127.0.0.1", sim->port());
-    nlohmann::json body = {{"url", absl::StrCat("http://127.0.0.1:", (*server)->webhook_port(),
-                                                "/webhooks/twelvelabs")},
-                           {"secret", options_webhook_secret}};
-    auto r = control.Post("/_sim/webhooks/config", body.dump(), "application/json");
-    if (!r || r->status != 200) tlgw::Log(tlgw::LogLevel::kWarning, "main", "simulator webhooks not configured");
-  }
-  // Config changes are noticed by polling the file's mtime and size; a
-  // change raises SIGHUP, so every reload takes the same path.
-  absl::Notification stop_watcher;
-  std::thread watcher;
-  double poll = absl::GetFlag(FLAGS_config_poll_seconds);
-  if (!config_path.empty() && poll > 0) {
-    watcher = std::thread([&stop_watcher, config_path, poll] {
-      struct stat last {};
-      stat(config_path.c_str(), &last);
-      while (!stop_watcher.WaitForNotificationWithTimeout(absl::Seconds(poll))) {
-        struct stat now {};
-        if (stat(config_path.c_str(), &now) != 0) continue;
-        if (now.st_mtim.tv_sec != last.st_mtim.tv_sec || now.st_mtim.tv_nsec != last.st_mtim.tv_nsec ||
-            now.st_size != last.st_size) {
-          last = now;
-          kill(getpid(), SIGHUP);
-        }
-      }
-    });
-  }
-  WritePortFile(absl::GetFlag(FLAGS_port_file), (*server)->port());
-
-  while (true) {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    if (sig == SIGHUP) {
-      if (config_path.empty()) {
-        tlgw::Log(tlgw::LogLevel::kInfo, "main", "SIGHUP: no --config to reload");
-        continue;
-      }
-      auto config = LoadConfig(config_path);
-      absl::StatusOr<std::string> changed =
-          config.ok() ? (*server)->Reload(*config) : absl::StatusOr<std::string>(config.status());
-      if (changed.ok()) {
-        tlgw::Log(tlgw::LogLevel::kInfo, "main", "configuration reloaded", {{"changes", *changed}});
-      } else {
-        tlgw::Log(tlgw::LogLevel::kError, "main", "configuration NOT reloaded; the previous one stays",
-                  {{"error", std::string(changed.status().message())}});
-      }
-      continue;
-    }
-    tlgw::Log(tlgw::LogLevel::kInfo, "main", "shutting down", {{"signal", strsignal(sig)}});
-    break;
-  }
-  stop_watcher.Notify();
-  if (watcher.joinable()) watcher.join();
-  // Shut down on another thread, so a second SIGTERM/SIGINT can still end
-  // the process at once (an operator who does not want to wait).
-  absl::Notification stopped;
-  std::thread stopper([&] {
-    (*server)->Shutdown();
-    server->reset();
-    if (sim != nullptr) sim->Stop();
-    stopped.Notify();
-  });
-  while (!stopped.HasBeenNotified()) {
-    timespec tick{0, 50 * 1000 * 1000};
-    int again = sigtimedwait(&signals, nullptr, &tick);
-    if (again == SIGTERM || again == SIGINT) {
-      tlgw::Log(tlgw::LogLevel::kWarning, "main", "second signal: exiting now");
-      _exit(1);
-    }
-  }
-  stopper.join();
-  tlgw::Log(tlgw::LogLevel::kInfo, "main", "stopped");
-  return 0;
+  process.config_path = config_path;
+  process.config_poll = absl::Seconds(std::max(0.0, absl::GetFlag(FLAGS_config_poll_seconds)));
+  process.env = GetEnv;
+  process.simulate = absl::GetFlag(FLAGS_simulate);
+  process.sim_stage_seconds = absl::GetFlag(FLAGS_sim_stage_seconds);
+  process.allow_unauthenticated = absl::GetFlag(FLAGS_allow_unauthenticated);
+  process.port_file = absl::GetFlag(FLAGS_port_file);
+  process.admin_port_file = absl::GetFlag(FLAGS_admin_port_file);
+  process.webhook_port_file = absl::GetFlag(FLAGS_webhook_port_file);
+  return tlgw::RunGatewayProcess(std::move(process));
 }

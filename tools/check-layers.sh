@@ -9,8 +9,8 @@
 # Rules (see the one-line "Layering:" comment at the top of each BUILD.bazel):
 #  1. No cycles between directories (packages): the include graph is acyclic.
 #  2. sim/ includes nothing under server/; server/ includes nothing under
-#     sim/ except server/main.cc -> sim/simulator.h (the gateway embeds the
-#     simulator through its public library for --simulate).
+#     sim/ except server/gateway_process.cc -> sim/simulator.h (the gateway
+#     embeds the simulator through its public library for --simulate).
 #  3. wire/ and common/ (shared by gateway and simulator, owned by neither)
 #     include nothing of server/, sim/, client/ or tests/.
 #  4. client/ includes nothing of server/ or sim/.
@@ -67,8 +67,8 @@ forbid() {
 }
 
 forbid sim/ '^server/' '' "the simulator must not include the gateway"
-forbid server/ '^sim/' $'^server/main\\.cc\tsim/simulator\\.h$' \
-  "the gateway may include only sim/simulator.h, from server/main.cc"
+forbid server/ '^sim/' $'^server/gateway_process\\.cc\tsim/simulator\\.h$' \
+  "the gateway may include only sim/simulator.h, from server/gateway_process.cc"
 forbid wire/ '^(server|sim|client|tests)/' '' "wire/ must stay neutral"
 forbid common/ '^(server|sim|client|tests)/' '' "common/ must stay neutral"
 forbid client/ '^(server|sim)/' '' "the client library must not include the gateway or the simulator"
