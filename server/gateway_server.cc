@@ -58,134 +58,187 @@ absl::StatusOr<std::string> GatewayServer::Reload(const GatewayConfig& config) {
   return changes;
 }
 
+// Construction, in this order (each step uses only what the steps before
+// it built); Shutdown() and the destructor undo it in the reverse order:
+//  1. StartUpstream: clock, completion executor, curl transport, REST client.
+//  2. OpenState: state store, authenticator, audit log, the config in force.
+//  3. StartWatches: poll budget, fan-out executor, webhook activity, the
+//     watch kinds and their engines.
+//  4. StartServices: the services' dependencies and the three services.
+//  5. StartServers: the gRPC server, then the admin and webhook HTTP servers
+//     (they call into everything above), then health says SERVING.
 absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Create(GatewayOptions options) {
   auto g = std::unique_ptr<GatewayServer>(new GatewayServer(std::move(options)));
-  const GatewayOptions& o = g->options_;
+  for (absl::Status (GatewayServer::*step)() :
+       {&GatewayServer::StartUpstream, &GatewayServer::OpenState, &GatewayServer::StartWatches,
+        &GatewayServer::StartServices, &GatewayServer::StartServers}) {
+    if (absl::Status s = (g.get()->*step)(); !s.ok()) return s;  // ~GatewayServer undoes what was built
+  }
+  return g;
+}
 
+absl::Status GatewayServer::StartUpstream() {
+  const GatewayOptions& o = options_;
+  clock_ = std::make_unique<RealClock>();
+  completions_ = std::make_unique<ThreadExecutor>(kCompletionThreads, "tlgw-complete");
   auto transport = CurlTransport::Create(CurlTransportOptions{});
   if (!transport.ok()) return transport.status();
-  g->transport_ = *std::move(transport);
-  g->clock_ = std::make_unique<RealClock>();
-  g->completions_ = std::make_unique<ThreadExecutor>(kCompletionThreads, "tlgw-complete");
+  transport_ = *std::move(transport);
   ClientOptions client_options = o.client;
-  RequestMetrics* metrics = &g->metrics_;
+  RequestMetrics* metrics = &metrics_;
   client_options.on_attempt = [metrics](const std::string& method, const std::string& path, int status,
                                         absl::Duration latency) {
     metrics->RecordUpstream(method, path, status, latency);
   };
-  auto client = TwelveLabsClient::Create(client_options, g->transport_.get(), g->clock_.get(),
-                                         g->completions_.get());
+  auto client = TwelveLabsClient::Create(client_options, transport_.get(), clock_.get(), completions_.get());
   if (!client.ok()) return client.status();
-  g->client_ = *std::move(client);
-  auto store = SqliteRequestStore::Open(o.state_db, g->clock_.get(), o.state_busy_timeout);
+  client_ = *std::move(client);
+  return absl::OkStatus();
+}
+
+absl::Status GatewayServer::OpenState() {
+  const GatewayOptions& o = options_;
+  auto store = SqliteRequestStore::Open(o.state_db, clock_.get(), o.state_busy_timeout);
   if (!store.ok()) return store.status();
-  g->store_ = *std::move(store);
-  auto auth = Authenticator::Create(o.config, o.api_key, g->clock_.get());
+  store_ = *std::move(store);
+  auto auth = Authenticator::Create(o.config, o.api_key, clock_.get());
   if (!auth.ok()) return auth.status();
-  g->auth_ = *std::move(auth);
+  auth_ = *std::move(auth);
   if (o.audit_log != "none") {
     auto audit = AuditLog::Open(o.audit_log);
     if (!audit.ok()) return audit.status();
-    g->audit_ = *std::move(audit);
+    audit_ = *std::move(audit);
   }
-  {
-    absl::MutexLock lock(&g->config_mu_);  // not shared yet; keeps the annotation true
-    g->config_ = std::make_shared<const GatewayConfig>(o.config);
-  }
+  absl::MutexLock lock(&config_mu_);
+  config_ = std::make_shared<const GatewayConfig>(o.config);
+  return absl::OkStatus();
+}
 
-  Authenticator* authn = g->auth_.get();
+absl::Status GatewayServer::StartWatches() {
+  const GatewayOptions& o = options_;
+  Authenticator* authn = auth_.get();
   auto key_for = [authn](const std::string& tenant) { return authn->CurrentKey(tenant); };
-  g->poll_budget_ = std::make_unique<PollBudget>(o.watch.max_polls_per_second);
-  g->fanout_ = std::make_unique<ThreadExecutor>(1, "tlgw-fanout");
-  g->webhook_activity_ = std::make_unique<WebhookActivity>(g->clock_.get(), o.watch.webhook_active_window);
-  g->task_kind_ = std::make_unique<TaskWatchKind>(g->client_.get());
-  g->index_kind_ = std::make_unique<IndexWatchKind>(g->client_.get(), o.watch.max_index_pages);
-  g->import_kind_ = std::make_unique<ImportWatchKind>(g->client_.get());
+  poll_budget_ = std::make_unique<PollBudget>(o.watch.max_polls_per_second);
+  fanout_ = std::make_unique<ThreadExecutor>(1, "tlgw-fanout");
+  webhook_activity_ = std::make_unique<WebhookActivity>(clock_.get(), o.watch.webhook_active_window);
+  task_kind_ = std::make_unique<TaskWatchKind>(client_.get());
+  index_kind_ = std::make_unique<IndexWatchKind>(client_.get(), o.watch.max_index_pages);
+  import_kind_ = std::make_unique<ImportWatchKind>(client_.get());
   auto engine = [&](WatchKind* kind) {
-    return std::make_unique<WatchEngine>(kind, o.watch, g->clock_.get(), g->poll_budget_.get(),
-                                         g->fanout_.get(), g->webhook_activity_.get(), key_for);
+    return std::make_unique<WatchEngine>(kind, o.watch, clock_.get(), poll_budget_.get(), fanout_.get(),
+                                         webhook_activity_.get(), key_for);
   };
-  g->task_watches_ = engine(g->task_kind_.get());
-  g->index_watches_ = engine(g->index_kind_.get());
-  g->import_watches_ = engine(g->import_kind_.get());
-  g->deps_.api = g->client_.get();
-  g->deps_.task_watches = g->task_watches_.get();
-  g->deps_.index_watches = g->index_watches_.get();
-  g->deps_.import_watches = g->import_watches_.get();
-  g->deps_.clock = g->clock_.get();
-  g->deps_.requests = g->store_.get();
-  g->deps_.owners = g->store_.get();
-  g->deps_.auth = g->auth_.get();
-  g->deps_.audit = g->audit_.get();
-  g->deps_.streams = &g->streams_;
-  GatewayServer* self = g.get();
-  g->deps_.config = [self] { return self->config(); };
-  g->upload_service_ = std::make_unique<UploadServiceImpl>(&g->deps_);
-  g->task_service_ = std::make_unique<TaskServiceImpl>(&g->deps_);
-  g->integration_service_ = std::make_unique<IntegrationServiceImpl>(&g->deps_);
+  task_watches_ = engine(task_kind_.get());
+  index_watches_ = engine(index_kind_.get());
+  import_watches_ = engine(import_kind_.get());
+  return absl::OkStatus();
+}
 
+absl::Status GatewayServer::StartServices() {
+  deps_.api = client_.get();
+  deps_.requests = store_.get();
+  deps_.owners = store_.get();
+  deps_.auth = auth_.get();
+  deps_.audit = audit_.get();
+  deps_.streams = &streams_;
+  deps_.task_watches = task_watches_.get();
+  deps_.index_watches = index_watches_.get();
+  deps_.import_watches = import_watches_.get();
+  deps_.clock = clock_.get();
+  deps_.config = [this] { return config(); };
+  upload_service_ = std::make_unique<UploadServiceImpl>(&deps_);
+  task_service_ = std::make_unique<TaskServiceImpl>(&deps_);
+  integration_service_ = std::make_unique<IntegrationServiceImpl>(&deps_);
+  return absl::OkStatus();
+}
+
+absl::Status GatewayServer::StartServers() {
+  const GatewayOptions& o = options_;
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   auto credentials = ServerCredentials(o.tls);
   if (!credentials.ok()) return credentials.status();
-  builder.AddListeningPort(o.listen, *credentials, &g->port_);
+  builder.AddListeningPort(o.listen, *credentials, &port_);
   // Bounded receive buffers (see GatewayOptions::stream_window_bytes). With
   // BDP probing on, a 2 GiB upload let the client run 50-120 MiB ahead of
   // the pipe (bench/RESULTS.md).
   builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, o.stream_window_bytes);
   builder.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
-  builder.RegisterService(g->upload_service_.get());
-  builder.RegisterService(g->task_service_.get());
-  builder.RegisterService(g->integration_service_.get());
+  builder.RegisterService(upload_service_.get());
+  builder.RegisterService(task_service_.get());
+  builder.RegisterService(integration_service_.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(g->calls_.Factory());
-  if (g->audit_ != nullptr) interceptors.push_back(g->audit_->Factory());
+  interceptors.push_back(calls_.Factory());
+  if (audit_ != nullptr) interceptors.push_back(audit_->Factory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  g->server_ = builder.BuildAndStart();
-  if (g->server_ == nullptr || g->port_ == 0) {
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port_ == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("--listen: cannot listen on '", o.listen, "' (in use, or not HOST:PORT)"));
   }
   if (!o.admin_host.empty()) {
-    GatewayServer* raw = g.get();
     auto admin = AdminServer::Start(
-        AdminOptions{o.admin_host, o.admin_port}, [raw] { return raw->MetricsText(); },
-        [raw](std::string* why) {
-          if (raw->shutting_down_) {
+        AdminOptions{o.admin_host, o.admin_port}, [this] { return MetricsText(); },
+        [this](std::string* why) {
+          if (shutting_down_) {
             *why = "shutting down";
             return false;
           }
           return true;
         });
     if (!admin.ok()) return admin.status();
-    g->admin_ = *std::move(admin);
+    admin_ = *std::move(admin);
   }
   if (!o.webhook_host.empty()) {
     WebhookReceiverOptions wo;
     wo.host = o.webhook_host;
     wo.port = o.webhook_port;
     wo.verifier.secrets = o.webhook_secrets;
-    wo.clock = g->clock_.get();
-    GatewayServer* raw = g.get();
-    auto receiver = WebhookReceiver::Start(wo, [raw](const WebhookEvent& e) {
-      raw->webhook_activity_->Record();
-      raw->task_watches_->OnWebhook(e.task_id, e.status);
-      raw->index_watches_->OnWebhook(e.task_id, e.status);
+    wo.clock = clock_.get();
+    auto receiver = WebhookReceiver::Start(wo, [this](const WebhookEvent& e) {
+      webhook_activity_->Record();
+      task_watches_->OnWebhook(e.task_id, e.status);
+      index_watches_->OnWebhook(e.task_id, e.status);
     });
     if (!receiver.ok()) return receiver.status();
-    g->webhooks_ = *std::move(receiver);
+    webhooks_ = *std::move(receiver);
   }
-  auto* health = g->server_->GetHealthCheckService();
+  auto* health = server_->GetHealthCheckService();
   for (const char* service : {"twelvelabs.gateway.v1.UploadService", "twelvelabs.gateway.v1.TaskService",
                               "twelvelabs.gateway.v1.IntegrationService"}) {
     health->SetServingStatus(service, true);
   }
-  return g;
+  return absl::OkStatus();
 }
 
-GatewayServer::~GatewayServer() { Shutdown(); }
+GatewayServer::~GatewayServer() {
+  Shutdown();  // nothing serves, runs or completes any more
+  // Then each part before what it uses: the reverse of Create's steps.
+  webhooks_.reset();
+  admin_.reset();
+  server_.reset();
+  upload_service_.reset();
+  task_service_.reset();
+  integration_service_.reset();
+  import_watches_.reset();
+  index_watches_.reset();
+  task_watches_.reset();
+  import_kind_.reset();
+  index_kind_.reset();
+  task_kind_.reset();
+  webhook_activity_.reset();
+  fanout_.reset();
+  poll_budget_.reset();
+  audit_.reset();
+  auth_.reset();
+  store_.reset();
+  client_.reset();
+  transport_.reset();
+  completions_.reset();
+  clock_.reset();
+}
 
 namespace {
 

@@ -100,11 +100,17 @@ class GatewayServer {
 
  private:
   explicit GatewayServer(GatewayOptions options);
+  // The steps of Create(), in order; see gateway_server.cc.
+  absl::Status StartUpstream();
+  absl::Status OpenState();
+  absl::Status StartWatches();
+  absl::Status StartServices();
+  absl::Status StartServers();
   static absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const TlsOptions& tls);
 
   GatewayOptions options_;
-  // Destroyed in reverse order: the transport first (its destructor fails
-  // pending requests, whose callbacks still use the client and the store).
+  // Built by Create()'s steps and torn down by Shutdown() and the
+  // destructor in an order they state, not by declaration order.
   std::unique_ptr<RealClock> clock_;
   // Where upstream results are parsed and callbacks run (never the
   // transport's event thread): a few threads, so one callback waiting on
