@@ -1,8 +1,9 @@
-// overhead_bench: what the gateway adds to GetTask (issue 2).
+// overhead_bench: what the gateway adds to GetTask (issue 2), and what its
+// upstream leg costs (issue 10, item 7).
 //
 // Starts //sim:twelvelabs_sim and //server:gateway as child processes on
-// loopback, creates one task directly on the simulator, and measures GetTask
-// of that task two ways in the same run:
+// loopback, creates one task directly on the simulator, and measures three
+// paths in the same run:
 //
 //   direct   GET /v1.3/tasks/{id} on the simulator with libcurl: one easy
 //            handle per caller thread, reused for every call, so each caller
@@ -13,6 +14,12 @@
 //            client normally talks to one server); caller i uses channel
 //            i % channels. The gateway in turn makes the same REST call to
 //            the simulator over its own kept-alive curl connections.
+//   floor    IntegrationService.ListIntegrations on the gateway, the same
+//            way: a method that makes no upstream call but goes through the
+//            same authentication, audit, call-metrics and gRPC path. What
+//            GetTask costs beyond it is the upstream leg: the REST call,
+//            the hand-offs to and from the gateway's curl thread, and
+//            turning the JSON into a Task.
 //
 // Each (path, callers) run first makes --warmup untimed calls (spread over
 // its callers, at least 3 each, so every connection is open and warm), then
@@ -21,15 +28,16 @@
 // failures are counted and reported, and make the exit status 1.
 //
 // Ordering: client, gateway and simulator share the machine's cores, and a
-// machine drifts (CPU frequency, caches, other load), so neither path may
-// always run first. Each (path, callers) pair is measured --repeats times
-// (default 2) in an ABBA order: within a repeat the two paths for one
-// caller count run back to back, and which goes first alternates with the
-// repeat and the caller count, so with 2 repeats each path runs once first
-// and once second at every caller count. The reported figures pool all
-// repeats: percentiles over all calls' latencies, throughput as the calls
-// that finished inside the timed windows over their total length;
-// per-repeat throughputs are printed too, so the spread is visible.
+// machine drifts (CPU frequency, caches, other load), so no path may always
+// run first. Each (path, callers) pair is measured --repeats times
+// (default 2): within a repeat the paths for one caller count run back to
+// back, and the order of one repeat is the reverse of the order of the
+// previous one (ABBA with two paths, ABC CBA with three), so with an even
+// number of repeats every path has the same mean position at every caller
+// count. The reported figures pool all repeats: percentiles over all calls'
+// latencies, throughput as the calls that finished inside the timed
+// windows over their total length; per-repeat throughputs are printed too,
+// so the spread is visible.
 //
 // CPU: user+system time of the gateway and the simulator (from
 // /proc/PID/stat) and of this client process, over each timed window, per
@@ -67,6 +75,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "bench/bench_util.h"
+#include "twelvelabs/gateway/v1/integration_service.grpc.pb.h"
 #include "twelvelabs/gateway/v1/task_service.grpc.pb.h"
 #include <nlohmann/json.hpp>
 
@@ -76,6 +85,9 @@ ABSL_FLAG(int, warmup, 200,
           "untimed calls before each run, spread over its callers (each makes at least 3)");
 ABSL_FLAG(int, repeats, 2,
           "times each (path, callers) pair is measured, in alternating order; results are pooled");
+ABSL_FLAG(std::string, paths, "direct,gateway,floor",
+          "comma-separated paths to measure: direct (REST on the simulator), gateway (GetTask through "
+          "the gateway), floor (ListIntegrations through the gateway: no upstream call)");
 ABSL_FLAG(int, channels, 1,
           "gRPC channels the gateway callers share (each its own HTTP/2 connection)");
 ABSL_FLAG(int, sim_threads, 200,
@@ -97,8 +109,19 @@ constexpr char kIndexId[] = "0123456789abcdef01234567";
 constexpr char kVideoUrl[] = "https://cdn.example.com/a.mp4";
 constexpr auto kCallTimeout = std::chrono::seconds(10);
 
-enum class Path { kDirect, kGateway };
-const char* Name(Path p) { return p == Path::kDirect ? "direct" : "gateway"; }
+enum class Path { kDirect, kGateway, kFloor };
+constexpr Path kAllPaths[] = {Path::kDirect, Path::kGateway, Path::kFloor};
+const char* Name(Path p) {
+  switch (p) {
+    case Path::kDirect:
+      return "direct";
+    case Path::kGateway:
+      return "gateway";
+    case Path::kFloor:
+      return "floor";
+  }
+  return "?";
+}
 
 size_t CollectBody(char* data, size_t size, size_t n, void* out) {
   static_cast<std::string*>(out)->append(data, size * n);
@@ -201,6 +224,30 @@ class GatewayCaller : public Caller {
   std::string task_id_;
 };
 
+// ListIntegrations: the gateway's floor (no upstream call). The gateway
+// runs with no configuration file, so the answer is an empty list.
+class FloorCaller : public Caller {
+ public:
+  explicit FloorCaller(const std::shared_ptr<grpc::Channel>& channel)
+      : stub_(gw::IntegrationService::NewStub(channel)) {}
+
+  bool Call(std::string* error) override {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
+    gw::ListIntegrationsResponse resp;
+    grpc::Status s = stub_->ListIntegrations(&ctx, request_, &resp);
+    if (!s.ok()) {
+      *error = absl::StrCat("gRPC ", s.error_code(), ": ", s.error_message());
+      return false;
+    }
+    return true;
+  }
+
+ private:
+  std::unique_ptr<gw::IntegrationService::Stub> stub_;
+  gw::ListIntegrationsRequest request_;
+};
+
 struct Setup {
   std::string direct_url;                               // .../v1.3/tasks/{id}
   std::vector<std::shared_ptr<grpc::Channel>> channels;  // to the gateway
@@ -260,9 +307,11 @@ Run RunOnce(Path path, int callers, int repeat, const Setup& setup, double secon
       std::unique_ptr<Caller> caller;
       if (path == Path::kDirect) {
         caller = std::make_unique<DirectCaller>(setup.direct_url, setup.task_id);
-      } else {
+      } else if (path == Path::kGateway) {
         caller = std::make_unique<GatewayCaller>(setup.channels[i % setup.channels.size()],
                                                  setup.task_id);
+      } else {
+        caller = std::make_unique<FloorCaller>(setup.channels[i % setup.channels.size()]);
       }
       std::string error;
       for (int w = 0; w < warmup_each; ++w) {
@@ -439,6 +488,19 @@ void CheckUpstreamRequests(const Setup& setup, int n) {
               other > 0 ? absl::StrCat("; ", other, " others").c_str() : "",
               failed > 0 ? absl::StrCat("; ", failed, " calls FAILED").c_str() : "");
   if (!gateway_headers.empty()) std::printf("                the gateway's request headers: %s\n", gateway_headers.c_str());
+  // The floor must not reach the simulator at all.
+  (void)SimpleHttp("DELETE", control);
+  FloorCaller floor(setup.channels[0]);
+  int floor_failed = 0;
+  for (int i = 0; i < n; ++i) floor_failed += floor.Call(&error) ? 0 : 1;
+  auto all = SimpleHttp("GET", control);
+  nlohmann::json fj = all.ok() ? nlohmann::json::parse(all->second, nullptr, false) : nlohmann::json();
+  if (fj.is_object() && fj["requests"].is_array()) {
+    std::printf("                %d floor calls -> %zu simulator requests%s\n", n, fj["requests"].size(),
+                floor_failed > 0 ? absl::StrCat("; ", floor_failed, " calls FAILED").c_str() : "");
+  } else {
+    std::printf("upstream check: cannot read the simulator's request log after the floor calls\n");
+  }
   (void)SimpleHttp("DELETE", control);
 }
 
@@ -507,6 +569,24 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "--concurrency must name at least one caller count and --seconds be positive\n");
     return 2;
   }
+  std::vector<Path> paths;
+  for (absl::string_view s : absl::StrSplit(absl::GetFlag(FLAGS_paths), ',', absl::SkipWhitespace())) {
+    bool known = false;
+    for (Path p : kAllPaths) {
+      if (s == Name(p)) {
+        if (std::find(paths.begin(), paths.end(), p) == paths.end()) paths.push_back(p);
+        known = true;
+      }
+    }
+    if (!known) {
+      std::fprintf(stderr, "--paths: '%s' is not direct, gateway or floor\n", std::string(s).c_str());
+      return 2;
+    }
+  }
+  if (paths.empty()) {
+    std::fprintf(stderr, "--paths must name at least one path\n");
+    return 2;
+  }
   const int max_callers = *std::max_element(concurrency.begin(), concurrency.end());
   if (absl::GetFlag(FLAGS_sim_threads) < max_callers * 2 + 8) {
     std::fprintf(stderr,
@@ -523,10 +603,13 @@ int Main(int argc, char** argv) {
     return 2;
   }
 
-  tlbench::PrintReportHeader("GetTask overhead benchmark (issue 2)", argc, argv);
+  tlbench::PrintReportHeader("GetTask overhead benchmark (issue 2; upstream leg: issue 10 item 7)", argc, argv);
+  std::vector<std::string> path_names;
+  for (Path p : paths) path_names.push_back(Name(p));
   std::printf("config:  %.1f s per run, %d repeat(s) in ABBA order, warm-up %d calls per run, "
-              "callers %s, gRPC channels %d, simulator threads %d, bench NDEBUG=%s\n",
-              seconds, repeats, warmup, absl::StrJoin(concurrency, ",").c_str(), num_channels,
+              "paths %s, callers %s, gRPC channels %d, simulator threads %d, bench NDEBUG=%s\n",
+              seconds, repeats, warmup, absl::StrJoin(path_names, ",").c_str(),
+              absl::StrJoin(concurrency, ",").c_str(), num_channels,
               absl::GetFlag(FLAGS_sim_threads),
 #ifdef NDEBUG
               "yes"
@@ -609,11 +692,12 @@ int Main(int argc, char** argv) {
   std::vector<std::tuple<Path, int, int>> order;
   for (int rep = 0; rep < repeats; ++rep) {
     for (size_t ci = 0; ci < concurrency.size(); ++ci) {
-      bool direct_first = (rep + ci) % 2 == 0;
-      Path first = direct_first ? Path::kDirect : Path::kGateway;
-      Path second = direct_first ? Path::kGateway : Path::kDirect;
-      order.emplace_back(first, concurrency[ci], rep);
-      order.emplace_back(second, concurrency[ci], rep);
+      // Forward or reversed, alternating with the repeat and the caller
+      // count; with three paths the caller count also rotates the start.
+      std::vector<Path> p = paths;
+      std::rotate(p.begin(), p.begin() + ci % p.size(), p.end());
+      if ((rep + ci) % 2 == 1) std::reverse(p.begin(), p.end());
+      for (Path path : p) order.emplace_back(path, concurrency[ci], rep);
     }
   }
 
@@ -687,7 +771,7 @@ int Main(int argc, char** argv) {
               "calls/s", "(per repeat)", "p50", "p90", "p99", "errors", "gw CPU", "sim CPU", "cli CPU", "busy",
               "other");
   for (int c : concurrency) {
-    for (Path path : {Path::kDirect, Path::kGateway}) {
+    for (Path path : kAllPaths) {
       auto it = pooled.find({path, c});
       if (it == pooled.end()) continue;
       const Pooled& p = it->second;
@@ -727,6 +811,57 @@ int Main(int argc, char** argv) {
                 row.thr.c_str(), row.verdict.c_str());
     ratio_rows.push_back(row);
   }
+
+  // The upstream leg (issue 10, item 7): what GetTask costs beyond the
+  // floor, against what the same REST call costs when made directly.
+  struct LegRow {
+    int callers;
+    double get_p50, floor_p50, direct_p50, p50_bound;
+    double get_cpu, floor_cpu, direct_cli_cpu, cpu_bound;
+    double get_rate, floor_rate;
+    std::string verdict;
+  };
+  std::vector<LegRow> leg_rows;
+  for (int c : concurrency) {
+    auto d = pooled.find({Path::kDirect, c});
+    auto g = pooled.find({Path::kGateway, c});
+    auto f = pooled.find({Path::kFloor, c});
+    if (d == pooled.end() || g == pooled.end() || f == pooled.end()) continue;
+    const Pooled &dp = d->second, &gp = g->second, &fp = f->second;
+    LegRow row{c,
+               gp.us(0.5),
+               fp.us(0.5),
+               dp.us(0.5),
+               fp.us(0.5) + 1.3 * dp.us(0.5),
+               gp.per_k(gp.gateway_cpu_s),
+               fp.per_k(fp.gateway_cpu_s),
+               dp.per_k(dp.client_cpu_s),
+               fp.per_k(fp.gateway_cpu_s) + 1.5 * dp.per_k(dp.client_cpu_s),
+               gp.rate(),
+               fp.rate(),
+               ""};
+    if (c == 1) {
+      row.verdict = absl::StrCat("p50 ", row.get_p50 <= row.p50_bound ? "met" : "MISSED", ", CPU ",
+                                 row.get_cpu <= row.cpu_bound ? "met" : "MISSED");
+    } else {
+      row.verdict = "(targets at 1 caller; compare calls/s across builds)";
+    }
+    leg_rows.push_back(row);
+  }
+  if (!leg_rows.empty()) {
+    std::printf("\n  upstream leg (GetTask minus the floor; targets at 1 caller: GetTask p50 <= floor p50 + 1.3 x "
+                "direct p50, gateway CPU per GetTask <= floor's + 1.5 x the direct client's CPU per call):\n");
+    std::printf("  %7s %9s %9s %9s %9s %9s %10s %10s %10s %10s %10s %9s   %s\n", "callers", "get p50", "floor p50",
+                "leg p50", "dir p50", "p50 bound", "get gwCPU", "floor gwCPU", "leg gwCPU", "dir cliCPU",
+                "CPU bound", "get/s", "verdict");
+    for (const LegRow& r : leg_rows) {
+      std::printf("  %7d %9.0f %9.0f %9.0f %9.0f %9.0f %10.1f %10.1f %10.1f %10.1f %10.1f %9.0f   %s\n", r.callers,
+                  r.get_p50, r.floor_p50, r.get_p50 - r.floor_p50, r.direct_p50, r.p50_bound, r.get_cpu,
+                  r.floor_cpu, r.get_cpu - r.floor_cpu, r.direct_cli_cpu, r.cpu_bound, r.get_rate,
+                  r.verdict.c_str());
+    }
+  }
+
   std::printf("\n  gateway: %s%s; simulator: %s%s\n", gw_alive ? "" : "had exited before the end, ",
               tlbench::DescribeExit(gw_status).c_str(), sim_alive ? "" : "had exited before the end, ",
               tlbench::DescribeExit(sim_status).c_str());
@@ -742,7 +877,7 @@ int Main(int argc, char** argv) {
       }
     }
   } else {
-    std::printf("  every call answered OK (direct: HTTP 200 with the task; gateway: gRPC OK with the task).\n");
+    std::printf("  every call answered OK (direct: HTTP 200 with the task; gateway: gRPC OK with the task; floor: gRPC OK).\n");
   }
 
   if (auto it = pooled.find({Path::kDirect, concurrency.front()});
@@ -767,7 +902,7 @@ int Main(int argc, char** argv) {
               "(ours / other) |\n");
   std::printf("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (int c : concurrency) {
-    for (Path path : {Path::kDirect, Path::kGateway}) {
+    for (Path path : kAllPaths) {
       auto it = pooled.find({path, c});
       if (it == pooled.end()) continue;
       const Pooled& p = it->second;
@@ -783,6 +918,25 @@ int Main(int argc, char** argv) {
   for (const RatioRow& r : ratio_rows) {
     std::printf("| %d | %s | %s | %s | %s | %s |\n", r.callers, r.p50.c_str(), r.added.c_str(), r.p99.c_str(),
                 r.thr.c_str(), r.verdict.c_str());
+  }
+  if (!leg_rows.empty()) {
+    std::printf("\n| callers | GetTask p50 µs | floor p50 µs | leg p50 µs (GetTask − floor) | direct p50 µs "
+                "| leg / direct p50 | GetTask gateway CPU µs/call | floor gateway CPU µs/call | leg gateway CPU "
+                "µs/call | direct client CPU µs/call | leg CPU / direct client CPU | GetTask calls/s | floor calls/s "
+                "| targets at 1 caller (p50 ≤ floor + 1.3 × direct; CPU ≤ floor + 1.5 × direct client) |\n");
+    std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    for (const LegRow& r : leg_rows) {
+      std::printf("| %d | %.0f | %.0f | %.0f | %.0f | %s | %.1f | %.1f | %.1f | %.1f | %s | %.0f | %.0f | %s |\n",
+                  r.callers, r.get_p50, r.floor_p50, r.get_p50 - r.floor_p50, r.direct_p50,
+                  Ratio(r.get_p50 - r.floor_p50, r.direct_p50).c_str(), r.get_cpu, r.floor_cpu,
+                  r.get_cpu - r.floor_cpu, r.direct_cli_cpu, Ratio(r.get_cpu - r.floor_cpu, r.direct_cli_cpu).c_str(),
+                  r.get_rate, r.floor_rate,
+                  r.callers == 1 ? absl::StrFormat("p50 ≤ %.0f: %s; CPU ≤ %.1f: %s", r.p50_bound,
+                                                   r.get_p50 <= r.p50_bound ? "met" : "MISSED", r.cpu_bound,
+                                                   r.get_cpu <= r.cpu_bound ? "met" : "MISSED")
+                                       .c_str()
+                                 : "—");
+    }
   }
   std::printf("\n----- end of Markdown -----\n");
   std::fflush(stdout);
