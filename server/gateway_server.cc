@@ -8,6 +8,8 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "google/protobuf/descriptor.h"
 #include "absl/synchronization/notification.h"
 #include "server/common/log.h"
 #include "server/services/upload_pipe.h"
@@ -42,6 +44,20 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> GatewayServer::ServerCr
   ssl.pem_root_certs = tls.client_ca_pem;
   ssl.pem_key_cert_pairs.push_back({tls.key_pem, tls.cert_pem});
   return grpc::SslServerCredentials(ssl);
+}
+
+bool GatewayServer::ServedMethod(absl::string_view method) {
+  // gRPC's own services are not in the generated descriptor pool.
+  if (method == "/grpc.health.v1.Health/Check" || method == "/grpc.health.v1.Health/Watch" ||
+      method == "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo") {
+    return true;
+  }
+  if (!absl::ConsumePrefix(&method, "/twelvelabs.gateway.v1.")) return false;
+  size_t slash = method.find('/');
+  if (slash == absl::string_view::npos) return false;
+  const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+      absl::StrCat("twelvelabs.gateway.v1.", method.substr(0, slash)));
+  return service != nullptr && service->FindMethodByName(std::string(method.substr(slash + 1))) != nullptr;
 }
 
 std::shared_ptr<const GatewayConfig> GatewayServer::config() const {

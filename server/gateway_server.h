@@ -107,6 +107,9 @@ class GatewayServer {
   absl::Status StartServices();
   absl::Status StartServers();
   static absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const TlsOptions& tls);
+  // Whether "/pkg.Service/Method" is a method this server serves (metric
+  // labels come only from these).
+  static bool ServedMethod(absl::string_view method);
 
   GatewayOptions options_;
   // Built by Create()'s steps and torn down by Shutdown() and the
@@ -140,7 +143,7 @@ class GatewayServer {
   std::unique_ptr<UploadServiceImpl> upload_service_;
   std::unique_ptr<TaskServiceImpl> task_service_;
   std::unique_ptr<IntegrationServiceImpl> integration_service_;
-  RequestMetrics metrics_;
+  RequestMetrics metrics_{&ServedMethod};
   CallCounter calls_{&metrics_};
   StreamRegistry streams_;
   std::unique_ptr<grpc::Server> server_;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/log.h"
 #include "server/common/metrics.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -106,11 +107,14 @@ void AuditLog::Write(const void* call, const std::string& method, int code, doub
   line["time"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
   line["type"] = "audit";
   line["call_id"] = next_call_id_++;
-  if (!request_id.empty()) line["request_id"] = request_id;
+  // Every value a caller can choose is bounded (BoundedLogValue).
+  if (!request_id.empty()) line["request_id"] = BoundedLogValue(request_id);
   line["client_id"] = record.client_id;
   line["tenant"] = record.tenant;
-  line["method"] = method;
-  line["resources"] = record.resources;
+  line["method"] = BoundedLogValue(method);
+  nlohmann::json resources = nlohmann::json::object();
+  for (const auto& [name, value] : record.resources) resources[name] = BoundedLogValue(value);
+  line["resources"] = std::move(resources);
   line["code"] = GrpcCodeName(code);
   line["latency_ms"] = static_cast<int64_t>(latency_ms * 1000) / 1000.0;
   line["upstream_requests"] = record.upstream_requests ? record.upstream_requests->load() : 0;

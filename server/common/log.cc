@@ -4,6 +4,7 @@
 
 #include <atomic>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include <nlohmann/json.hpp>
@@ -27,6 +28,11 @@ const char* LevelName(LogLevel level) {
 
 void SetMinLogLevel(LogLevel level) { min_level = static_cast<int>(level); }
 
+std::string BoundedLogValue(absl::string_view value, size_t max) {
+  if (value.size() <= max) return std::string(value);
+  return absl::StrCat(value.substr(0, max), "...[truncated ", value.size() - max, " bytes]");
+}
+
 void Log(LogLevel level, absl::string_view component, absl::string_view message,
          std::initializer_list<LogField> fields) {
   if (static_cast<int>(level) < min_level.load()) return;
@@ -34,8 +40,8 @@ void Log(LogLevel level, absl::string_view component, absl::string_view message,
   line["time"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
   line["level"] = LevelName(level);
   line["component"] = std::string(component);
-  line["message"] = std::string(message);
-  for (const auto& [k, v] : fields) line[std::string(k)] = v;
+  line["message"] = BoundedLogValue(message);
+  for (const auto& [k, v] : fields) line[BoundedLogValue(k, 64)] = BoundedLogValue(v);
   // Invalid UTF-8 (e.g. from an upstream body) is replaced, never thrown.
   std::string out = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   out.push_back('\n');

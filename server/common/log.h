@@ -25,6 +25,15 @@ void Log(LogLevel level, absl::string_view component, absl::string_view message,
 // Lines below this level are dropped (default kInfo).
 void SetMinLogLevel(LogLevel level);
 
+// The most bytes of one logged value (a message, a field, an audit entry):
+// what a caller sends (a method name, an id) never makes a line grow
+// without bound.
+inline constexpr size_t kMaxLogValueBytes = 512;
+
+// `value` cut to `max` bytes, with a visible marker saying how much was
+// cut ("...[truncated 1234 bytes]"); unchanged when it fits.
+std::string BoundedLogValue(absl::string_view value, size_t max = kMaxLogValueBytes);
+
 }  // namespace tlgw
 
 #endif  // TL_GATEWAY_SERVER_COMMON_LOG_H_

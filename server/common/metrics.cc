@@ -49,8 +49,9 @@ std::string RequestMetrics::PathTemplate(const std::string& path) {
 }
 
 void RequestMetrics::RecordGrpc(const std::string& method, int code, absl::Duration latency) {
+  const bool known = known_method_ != nullptr && known_method_(method);
   absl::MutexLock lock(&mu_);
-  grpc_[{method, GrpcCodeName(code)}].Add(absl::ToDoubleSeconds(latency));
+  grpc_[{known ? method : kUnknownMethod, GrpcCodeName(code)}].Add(absl::ToDoubleSeconds(latency));
 }
 
 void RequestMetrics::RecordUpstream(const std::string& method, const std::string& path, int http_status,

@@ -6,11 +6,13 @@
 #define TL_GATEWAY_SERVER_COMMON_METRICS_H_
 
 #include <array>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -22,6 +24,15 @@ const char* GrpcCodeName(int code);
 
 class RequestMetrics {
  public:
+  // The label of calls to methods `known_method` does not accept: callers
+  // can send any method name, so labels come only from a known set.
+  static constexpr char kUnknownMethod[] = "unknown";
+
+  // `known_method("/pkg.Service/Method")` says whether a method is served;
+  // without it every method counts as unknown.
+  explicit RequestMetrics(std::function<bool(absl::string_view)> known_method = nullptr)
+      : known_method_(std::move(known_method)) {}
+
   // `method` "/twelvelabs.gateway.v1.TaskService/GetTask"; `code` a gRPC code.
   void RecordGrpc(const std::string& method, int code, absl::Duration latency) ABSL_LOCKS_EXCLUDED(mu_);
   // `http_status` 0 when no response came (connection failure, timeout).
@@ -42,6 +53,7 @@ class RequestMetrics {
     double sum = 0;
     void Add(double seconds);
   };
+  const std::function<bool(absl::string_view)> known_method_;
   mutable absl::Mutex mu_;
   // (method, code) and (endpoint, status) -> histogram
   std::map<std::pair<std::string, std::string>, Histogram> grpc_ ABSL_GUARDED_BY(mu_);
