@@ -66,6 +66,21 @@ std::shared_ptr<const GatewayConfig> GatewayServer::config() const {
 }
 
 absl::StatusOr<std::string> GatewayServer::Reload(const GatewayConfig& config) {
+  // What a running gateway never changes by a reload: its security mode
+  // (an edit that drops every client would open it to any caller) and its
+  // upstream (the client, its API version and every watch are built on it).
+  std::shared_ptr<const GatewayConfig> running = this->config();
+  if (!running->clients.empty() && config.clients.empty()) {
+    return absl::FailedPreconditionError(
+        "the new configuration has no clients, which would switch the running gateway to open, "
+        "token-less mode; configure at least one client, or restart the gateway to change its "
+        "security mode");
+  }
+  if (config.upstream_url != running->upstream_url) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "upstream_url changed from '", running->upstream_url, "' to '", config.upstream_url,
+        "': a running gateway keeps its upstream; restart it to apply the new one"));
+  }
   // Permissions and keys first: if they are refused, nothing changes.
   auto changes = auth_->Reload(config);
   if (!changes.ok()) return changes.status();

@@ -87,7 +87,10 @@ class GatewayServer {
   // Applies a new configuration (keys resolved): clients, tenants, keys and
   // integrations change for new calls at once; calls in flight finish as
   // they began; streams of revoked clients end. Returns what changed (no
-  // secrets), or why it was refused (the old configuration stays).
+  // secrets), or why it was refused (the old configuration stays). Refused
+  // (FAILED_PRECONDITION): a configuration without clients while the
+  // running one has some (that would open the gateway to anyone), and a
+  // changed upstream_url (applied only by a restart).
   absl::StatusOr<std::string> Reload(const GatewayConfig& config);
   std::shared_ptr<const GatewayConfig> config() const;
   // The Prometheus text of /metrics.

@@ -368,6 +368,29 @@ TEST_F(AuthE2E, RotationAndRevocationWithoutRestart) {
   EXPECT_TRUE(Get("tlgw_media_v2_token_7Jq", id).ok());
 }
 
+TEST_F(AuthE2E, AReloadNeverOpensTheGatewayNorMovesItsUpstream) {
+  StartGatewayWith();
+  std::string id = Create(kMediaToken);
+  // Every client removed: open, token-less mode if it were applied.
+  json config = Config();
+  config.erase("clients");
+  WriteConfig(config);
+  ASSERT_EQ(kill(gateway_.process->pid(), SIGHUP), 0);
+  ASSERT_TRUE(Eventually([&] { return absl::StrContains(gateway_.process->Log(), "token-less mode"); },
+                         "the refusal in the log"));
+  EXPECT_EQ(Get("", id).error_code(), grpc::StatusCode::UNAUTHENTICATED) << "the gateway opened up";
+  EXPECT_TRUE(Get(kMediaToken, id).ok()) << "the running configuration stays";
+
+  // A new upstream is refused, not silently ignored.
+  config = Config();
+  config["upstream_url"] = "http://127.0.0.1:1/v1.3";
+  WriteConfig(config);
+  ASSERT_EQ(kill(gateway_.process->pid(), SIGHUP), 0);
+  ASSERT_TRUE(Eventually([&] { return absl::StrContains(gateway_.process->Log(), "upstream_url changed"); },
+                         "the refusal in the log"));
+  EXPECT_TRUE(Get(kMediaToken, id).ok()) << "calls still go to the running upstream";
+}
+
 TEST_F(AuthE2E, ConfigFileChangesAreNoticedWithoutASignal) {
   StartGatewayWith({"--config_poll_seconds=0.2"});
   EXPECT_EQ(Get("tlgw_new_client_4Rf", "aaaaaaaaaaaaaaaaaaaaaaaa").error_code(), grpc::StatusCode::UNAUTHENTICATED);
