@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -522,7 +523,18 @@ int RunTlctl(const std::vector<std::string>& args, const CliEnvironment& env) {
 
   GatewayClientOptions options;
   options.address = parsed->Get("addr", env.address.empty() ? kDefaultAddress : env.address);
-  options.bearer_token = parsed->Get("token", env.token);
+  // A token pasted with a trailing newline (or CR) is the usual slip: the
+  // surrounding whitespace is dropped. Anything else that cannot go into an
+  // HTTP/2 header is refused here, before gRPC would abort on it, and the
+  // token is never printed.
+  options.bearer_token = std::string(absl::StripAsciiWhitespace(parsed->Get("token", env.token)));
+  for (char c : options.bearer_token) {
+    if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e) {
+      *env.err << kTool << ": the token (--token or $TLGW_TOKEN) contains a space, control or "
+               << "non-ASCII character; check how it was copied (it is not shown here)\n";
+      return kExitUsage;
+    }
+  }
   options.user_agent = "tlctl/1";
   if (parsed->Has("timeout")) {
     double seconds = 0;

@@ -94,6 +94,14 @@ TEST(TlctlErrors, UnreachableGatewayIsExit1WithOneLineAndNoToken) {
   EXPECT_FALSE(absl::StrContains(r.out + r.err, "tok-do-not-print"));
 }
 
+TEST(TlctlErrors, ATokenWithAControlCharacterIsRefusedWithoutShowingIt) {
+  Result r = RunCli({"get", "0123456789abcdef01234567", "--addr", "127.0.0.1:1"}, false,
+                    "tok-sec\x01ret");
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_TRUE(absl::StrContains(r.err, "control")) << r.err;
+  EXPECT_FALSE(absl::StrContains(r.out + r.err, "tok-sec")) << r.err;
+}
+
 class TlctlFakeGatewayTest : public ::testing::Test {
  protected:
   std::vector<std::string> With(std::vector<std::string> args) {
@@ -103,6 +111,14 @@ class TlctlFakeGatewayTest : public ::testing::Test {
   }
   tltest::FakeGateway fake_;
 };
+
+TEST_F(TlctlFakeGatewayTest, ATokenEndingInCrLfIsTrimmedNotAnAbort) {
+  Result r = RunCli(With({"get", "0123456789abcdef01234567"}), false, "tok-trailing-newline\r\n");
+  EXPECT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_FALSE(absl::StrContains(r.out + r.err, "tok-trailing-newline")) << r.err;
+  ASSERT_FALSE(fake_.authorizations().empty());
+  EXPECT_EQ(fake_.authorizations().back(), "Bearer tok-trailing-newline");
+}
 
 TEST_F(TlctlFakeGatewayTest, UploadPrintsPlainProgressThenTheTask) {
   std::string path = tltest::WriteTestFile("clip.mp4", 5 * (1 << 20));
