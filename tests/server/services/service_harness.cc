@@ -64,9 +64,9 @@ GatewayConfig DefaultConfig() {
   return c;
 }
 
-ServiceHarness::ServiceHarness(GatewayConfig config, WatchOptions watch) {
+ServiceHarness::ServiceHarness(GatewayConfig config, WatchOptions watch, ApiVersion version) {
   clock_ = std::make_unique<FakeClock>();
-  api_ = std::make_unique<FakeTwelveLabsApi>();
+  api_ = std::make_unique<FakeTwelveLabsApi>(version);
   auto store = SqliteRequestStore::Open(":memory:", clock_.get());
   if (!store.ok()) abort();
   store_ = *std::move(store);

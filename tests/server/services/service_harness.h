@@ -87,7 +87,9 @@ ClientConfig Client(const std::string& id, const std::string& token, const std::
 
 class ServiceHarness {
  public:
-  explicit ServiceHarness(GatewayConfig config = DefaultConfig(), WatchOptions watch = WatchOptions());
+  // `version`: the upstream API version the fake speaks.
+  explicit ServiceHarness(GatewayConfig config = DefaultConfig(), WatchOptions watch = WatchOptions(),
+                          ApiVersion version = ApiVersion::kV1_3);
   ~ServiceHarness();
   ServiceHarness(const ServiceHarness&) = delete;
   ServiceHarness& operator=(const ServiceHarness&) = delete;
