@@ -96,6 +96,13 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
     absl::MutexLock lock(&mu_);
     return held_.size();
   }
+  // Waits up to `wait` until at least `n` calls are held; false if they
+  // did not come.
+  bool AwaitHeld(size_t n, absl::Duration wait = absl::Seconds(10)) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return held_.size() >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), wait);
+  }
   // Completes the oldest held call, answering from the state as it is now.
   // Waits up to `wait` for one; false if none came.
   bool CompleteNext(absl::Duration wait = absl::Seconds(30)) ABSL_LOCKS_EXCLUDED(mu_) {
@@ -128,9 +135,15 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
     Answer(std::move(c), std::move(done),
            [this, index = req.index_id()]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return NewTaskLocked(index, ""); });
   }
-  // Pulls `source` as the transport would (Read() until the end, waiting
-  // for its resume callback on kPause), then creates the task; the bytes
+  // Pulls `source` as the transport would (Read() until the header's
+  // size_bytes are in, or until it returns 0, waiting for its resume
+  // callback on kPause: the real transport sends a file part of exactly
+  // the declared size and never asks an UploadPipe for its end), then
+  // creates the task; the bytes
   // are kept in uploaded(). A source that aborts fails the call CANCELLED.
+  // A FailNext("UploadVideoFile", ...) failure is answered once the whole
+  // body was read (as an upstream refusing the file would), keeping nothing.
+  // Uploads are not held by hold().
   void UploadVideoFile(const CallOptions& opts, const gw::UploadVideoFileHeader& header,
                        std::shared_ptr<BodySource> source, Done<CreatedTask> done) override {
     auto copy = std::make_shared<gw::UploadVideoFileHeader>(header);
@@ -139,10 +152,16 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
       calls_.push_back(Call{"UploadVideoFile", "", header.index_id(), 0, opts, copy});
     }
     auto pull = std::make_shared<Pull>();
+    {
+      // Kept alive here: the source's resume callback holds it only weakly.
+      absl::MutexLock lock(&mu_);
+      pulls_.push_back(pull);
+    }
     pull->source = std::move(source);
     pull->done = std::move(done);
     pull->index_id = header.index_id();
     pull->filename = header.filename();
+    pull->size = header.size_bytes();
     pull->api = this;
     std::weak_ptr<Pull> weak = pull;
     pull->source->Attach([weak] {
@@ -250,6 +269,7 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
     std::shared_ptr<BodySource> source;
     Done<CreatedTask> done;
     std::string index_id, filename, bytes;
+    int64_t size = 0;  // declared: the part's exact length
     FakeTwelveLabsApi* api;
 
     void Pump(const std::shared_ptr<Pull>& self) {
@@ -264,7 +284,8 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
       }
       while (true) {
         char buf[64 * 1024];
-        int64_t n = source->Read(buf, sizeof(buf));
+        const int64_t left = size - static_cast<int64_t>(bytes.size());
+        int64_t n = left <= 0 ? 0 : source->Read(buf, static_cast<size_t>(std::min<int64_t>(left, sizeof(buf))));
         if (n > 0) {
           bytes.append(buf, static_cast<size_t>(n));
           continue;
@@ -286,11 +307,17 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
           done(absl::CancelledError("the upload was aborted"));
           return;
         }
-        CreatedTask created;
+        absl::StatusOr<CreatedTask> created;
         {
           absl::MutexLock lock(&api->mu_);
-          api->uploaded_.push_back(bytes);
-          created = api->NewTaskLocked(index_id, filename);
+          auto& failures = api->failures_["UploadVideoFile"];
+          if (!failures.empty()) {
+            created = failures.front();
+            failures.pop_front();
+          } else {
+            api->uploaded_.push_back(bytes);
+            created = api->NewTaskLocked(index_id, filename);
+          }
         }
         done(std::move(created));
         return;
@@ -363,6 +390,7 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
   std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
   std::deque<absl::AnyInvocable<void()>> held_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> uploaded_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<Pull>> pulls_ ABSL_GUARDED_BY(mu_);  // every upload, for the fake's life
   bool hold_ ABSL_GUARDED_BY(mu_) = false;
   int next_ ABSL_GUARDED_BY(mu_) = 0;
 };

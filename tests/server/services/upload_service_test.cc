@@ -1,0 +1,413 @@
+// UploadService in process: the real gRPC server and stub, the fake upstream
+// and a fake clock (service_harness.h).
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "server/common/status_details.h"
+#include "tests/server/services/service_harness.h"
+
+namespace tlgw::testing {
+namespace {
+
+using Harness = ServiceHarness;
+constexpr size_t kMiB = 1 << 20;
+
+// Deterministic bytes that differ at every offset of a chunk.
+std::string Bytes(size_t n, uint32_t seed) {
+  std::string out(n, '\0');
+  uint32_t x = seed * 2654435761u + 1;
+  for (size_t i = 0; i < n; ++i) {
+    x = x * 1664525u + 1013904223u;
+    out[i] = static_cast<char>(x >> 24);
+  }
+  return out;
+}
+
+gw::UploadVideoFileRequest Header(int64_t size, const std::string& filename = "clip.mp4",
+                                  const std::string& index_id = kIndexA) {
+  gw::UploadVideoFileRequest r;
+  r.mutable_header()->set_index_id(index_id);
+  r.mutable_header()->set_filename(filename);
+  r.mutable_header()->set_size_bytes(size);
+  return r;
+}
+
+gw::UploadVideoFileRequest Chunk(std::string bytes) {
+  gw::UploadVideoFileRequest r;
+  r.set_chunk(std::move(bytes));
+  return r;
+}
+
+class UploadServiceTest : public ::testing::Test {
+ protected:
+  explicit UploadServiceTest(ApiVersion version = ApiVersion::kV1_3)
+      : h_(DefaultConfig(), WatchOptions(), version) {}
+
+  // Sends `messages` then closes the stream; the call's status.
+  grpc::Status Send(const std::vector<gw::UploadVideoFileRequest>& messages, gw::Task* task,
+                    const std::string& token = kMediaToken) {
+    auto ctx = Harness::Ctx(token);
+    auto writer = h_.uploads()->UploadVideoFile(ctx.get(), task);
+    for (const auto& m : messages) {
+      if (!writer->Write(m)) break;  // the server has already answered
+    }
+    writer->WritesDone();
+    return writer->Finish();
+  }
+  grpc::Status CreateUrl(const gw::CreateUrlTaskRequest& req, gw::Task* out, const std::string& token = kMediaToken) {
+    return h_.uploads()->CreateUrlTask(Harness::Ctx(token).get(), req, out);
+  }
+  static gw::CreateUrlTaskRequest UrlRequest(const std::string& request_id = "") {
+    gw::CreateUrlTaskRequest r;
+    r.set_index_id(kIndexA);
+    r.set_video_url("https://cdn.example.com/a.mp4");
+    r.set_request_id(request_id);
+    return r;
+  }
+
+  Harness h_;
+};
+
+// ---- REST mapping ---------------------------------------------------------------
+
+TEST_F(UploadServiceTest, CreateUrlTaskSendsEveryFieldWithTheTenantsKeyAndReturnsTheWholeTask) {
+  gw::CreateUrlTaskRequest req = UrlRequest();
+  req.set_language("en");
+  req.set_enable_video_stream(true);
+  req.set_transcription_url("https://cdn.example.com/a.vtt");
+  (*req.mutable_user_metadata()->mutable_fields())["team"].set_string_value("sports");
+  gw::Task task;
+  grpc::Status s = CreateUrl(req, &task);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  auto calls = h_.api().calls();
+  ASSERT_EQ(calls.size(), 2u) << "a create and the read of the new task";
+  EXPECT_EQ(calls[0].method, "CreateUrlTask");
+  EXPECT_EQ(calls[0].index_id, kIndexA);
+  EXPECT_EQ(calls[0].opts.api_key, kMediaKey);
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*calls[0].request, req))
+      << calls[0].request->DebugString();
+  EXPECT_EQ(calls[1].method, "GetTask");
+  EXPECT_EQ(calls[1].id, task.id());
+  EXPECT_EQ(calls[1].opts.api_key, kMediaKey);
+  // The whole task, as read back.
+  EXPECT_FALSE(task.id().empty());
+  EXPECT_EQ(task.index_id(), kIndexA);
+  EXPECT_FALSE(task.video_id().empty());
+  EXPECT_EQ(task.status(), gw::TASK_STATUS_PENDING);
+  // Recorded as the creating tenant's.
+  auto owner = h_.store().Owner(task.id());
+  ASSERT_TRUE(owner.ok());
+  EXPECT_EQ(*owner, "media");
+
+  ASSERT_TRUE(CreateUrl(UrlRequest(), &task, kNewsToken).ok());
+  EXPECT_EQ(h_.api().calls()[2].opts.api_key, kNewsKey);
+  EXPECT_EQ(*h_.store().Owner(task.id()), "news");
+}
+
+TEST_F(UploadServiceTest, WhenTheReadBackFailsTheCreateStillAnswersTheNewTask) {
+  h_.api().FailNext("GetTask", absl::UnavailableError("flaky"));
+  gw::Task task;
+  grpc::Status s = CreateUrl(UrlRequest(), &task);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_FALSE(task.id().empty());
+  EXPECT_FALSE(task.video_id().empty());
+  EXPECT_EQ(task.index_id(), kIndexA);
+  EXPECT_EQ(h_.api().count("CreateUrlTask"), 1);
+}
+
+TEST_F(UploadServiceTest, CreateExternalProviderTaskIsRefusedOnV13BeforeAnyUpstreamCall) {
+  gw::CreateExternalProviderTaskRequest req;
+  req.set_index_id(kIndexA);
+  req.set_url("https://www.youtube.com/watch?v=abc");
+  req.set_request_id("ext-1");
+  gw::Task task;
+  grpc::Status s = h_.uploads()->CreateExternalProviderTask(Harness::Ctx(kMediaToken).get(), req, &task);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(s);
+  ASSERT_TRUE(ErrorInfoOf(s).has_value());
+  EXPECT_EQ(ErrorInfoOf(s)->reason(), "METHOD_NOT_IN_API_VERSION");
+  EXPECT_TRUE(h_.api().calls().empty());
+}
+
+class UploadServiceV12Test : public UploadServiceTest {
+ protected:
+  UploadServiceV12Test() : UploadServiceTest(ApiVersion::kV1_2) {}
+};
+
+TEST_F(UploadServiceV12Test, CreateExternalProviderTaskMapsToItsRestCallOnV12) {
+  gw::CreateExternalProviderTaskRequest req;
+  req.set_index_id(kIndexA);
+  req.set_url("https://youtu.be/abc");
+  gw::Task task;
+  grpc::Status s = h_.uploads()->CreateExternalProviderTask(Harness::Ctx(kNewsToken).get(), req, &task);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  auto calls = h_.api().calls();
+  ASSERT_FALSE(calls.empty());
+  EXPECT_EQ(calls[0].method, "CreateExternalProviderTask");
+  EXPECT_EQ(calls[0].index_id, kIndexA);
+  EXPECT_EQ(calls[0].opts.api_key, kNewsKey);
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*calls[0].request, req));
+  EXPECT_EQ(*h_.store().Owner(task.id()), "news");
+}
+
+// ---- Validation and permissions -----------------------------------------------------
+
+TEST_F(UploadServiceTest, BadCreatesAreInvalidArgumentNamingTheFieldBeforeAnyUpstreamCall) {
+  struct Case {
+    std::string name;
+    std::function<void(gw::CreateUrlTaskRequest*)> edit;
+    std::string field;
+  };
+  std::vector<Case> cases = {
+      {"missing index", [](auto* r) { r->clear_index_id(); }, "index_id"},
+      {"malformed index", [](auto* r) { r->set_index_id("xyz"); }, "index_id"},
+      {"empty url", [](auto* r) { r->clear_video_url(); }, "video_url"},
+      {"ftp url", [](auto* r) { r->set_video_url("ftp://x.example/a.mp4"); }, "video_url"},
+      {"space in url", [](auto* r) { r->set_video_url("https://x.example/a b.mp4"); }, "video_url"},
+      {"no host", [](auto* r) { r->set_video_url("https:///a.mp4"); }, "video_url"},
+      {"youtube url", [](auto* r) { r->set_video_url("https://youtu.be/abc"); }, "video_url"},
+      {"bad transcription url", [](auto* r) { r->set_transcription_url("file:///etc/passwd"); },
+       "transcription_url"},
+      {"long language", [](auto* r) { r->set_language(std::string(17, 'e')); }, "language"},
+      {"bad request_id", [](auto* r) { r->set_request_id("no spaces allowed"); }, "request_id"},
+      {"long request_id", [](auto* r) { r->set_request_id(std::string(129, 'a')); }, "request_id"},
+      {"nested user_metadata",
+       [](auto* r) { (*r->mutable_user_metadata()->mutable_fields())["deep"].mutable_list_value(); },
+       "user_metadata.deep"},
+  };
+  for (const auto& c : cases) {
+    gw::CreateUrlTaskRequest req = UrlRequest();
+    c.edit(&req);
+    gw::Task t;
+    grpc::Status s = CreateUrl(req, &t);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.name << ": " << Describe(s);
+    EXPECT_TRUE(absl::StartsWith(s.error_message(), c.field)) << c.name << ": " << s.error_message();
+    auto fields = BadFieldsOf(s);
+    EXPECT_TRUE(std::find(fields.begin(), fields.end(), c.field) != fields.end()) << c.name;
+  }
+  gw::CreateExternalProviderTaskRequest ext;
+  ext.set_index_id(kIndexA);
+  ext.set_url("https://vimeo.com/123");
+  gw::Task t;
+  grpc::Status s = h_.uploads()->CreateExternalProviderTask(Harness::Ctx(kMediaToken).get(), ext, &t);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << Describe(s);
+  EXPECT_TRUE(absl::StartsWith(s.error_message(), "url")) << s.error_message();
+  EXPECT_TRUE(h_.api().calls().empty()) << "bad input reached upstream";
+}
+
+TEST_F(UploadServiceTest, CredentialsMethodsAndIndexesAreCheckedBeforeAnyUpstreamCall) {
+  gw::Task t;
+  grpc::Status s = CreateUrl(UrlRequest(), &t, "");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << Describe(s);
+  s = CreateUrl(UrlRequest(), &t, "tlgw_not_a_client");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << Describe(s);
+  s = Send({Header(4), Chunk("abcd")}, &t, "tlgw_not_a_client");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << Describe(s);
+
+  // The reader may upload but not create from a URL.
+  s = CreateUrl(UrlRequest(), &t, kReaderToken);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << Describe(s);
+  ASSERT_TRUE(ErrorInfoOf(s).has_value());
+  EXPECT_EQ(ErrorInfoOf(s)->reason(), "METHOD_NOT_ALLOWED");
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "CreateUrlTask")) << s.error_message();
+  // ... and only into its index, which an upload names in its header.
+  s = Send({Header(4, "clip.mp4", kIndexB), Chunk("abcd")}, &t, kReaderToken);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << Describe(s);
+  ASSERT_TRUE(ErrorInfoOf(s).has_value());
+  EXPECT_EQ(ErrorInfoOf(s)->reason(), "INDEX_NOT_ALLOWED");
+  EXPECT_TRUE(h_.api().calls().empty()) << "a refused call reached upstream";
+
+  s = Send({Header(4, "clip.mp4", kIndexA), Chunk("abcd")}, &t, kReaderToken);
+  EXPECT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(h_.api().calls().front().opts.api_key, kMediaKey);
+}
+
+// ---- Upstream errors -------------------------------------------------------------------
+
+TEST_F(UploadServiceTest, UpstreamErrorsPassThroughAndReleaseTheRequestId) {
+  h_.api().FailNext("CreateUrlTask", WithErrorInfo(absl::InvalidArgumentError("video_url: the file is not a video"),
+                                                   "parameter_invalid", kUpstreamDomain));
+  gw::Task t;
+  grpc::Status s = CreateUrl(UrlRequest("req-fail-1"), &t);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << Describe(s);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "not a video")) << s.error_message();
+  ASSERT_TRUE(ErrorInfoOf(s).has_value());
+  EXPECT_EQ(ErrorInfoOf(s)->reason(), "parameter_invalid");
+  EXPECT_EQ(ErrorInfoOf(s)->domain(), kUpstreamDomain);
+  // The failed create did not keep the request_id: a retry creates.
+  s = CreateUrl(UrlRequest("req-fail-1"), &t);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(h_.api().count("CreateUrlTask"), 2);
+
+  h_.api().FailNext("UploadVideoFile", WithRetryDelay(absl::UnavailableError("upstream is down"), absl::Seconds(3)));
+  std::string data = Bytes(1000, 1);
+  s = Send({Header(data.size()), Chunk(data)}, &t);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << Describe(s);
+  ASSERT_TRUE(RetryDelayOf(s).has_value());
+  EXPECT_EQ(*RetryDelayOf(s), absl::Seconds(3));
+  EXPECT_EQ(h_.api().count("UploadVideoFile"), 1) << "an upload is never retried: its stream cannot be replayed";
+  EXPECT_TRUE(h_.api().uploaded().empty());
+}
+
+// ---- Idempotent creates --------------------------------------------------------------
+
+TEST_F(UploadServiceTest, RepeatedRequestIdMakesOneUpstreamTaskPerTenant) {
+  gw::Task first, second, other_tenant;
+  ASSERT_TRUE(CreateUrl(UrlRequest("req-0001"), &first).ok());
+  grpc::Status s = CreateUrl(UrlRequest("req-0001"), &second);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(first.id(), second.id());
+  EXPECT_EQ(second.status(), gw::TASK_STATUS_PENDING) << "the repeat reads the task fresh";
+  EXPECT_EQ(h_.api().count("CreateUrlTask"), 1);
+
+  // The same id with other fields is a mistake, not a repeat.
+  gw::CreateUrlTaskRequest changed = UrlRequest("req-0001");
+  changed.set_video_url("https://cdn.example.com/b.mp4");
+  s = CreateUrl(changed, &second);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << Describe(s);
+  EXPECT_TRUE(absl::StartsWith(s.error_message(), "request_id")) << s.error_message();
+  EXPECT_EQ(h_.api().count("CreateUrlTask"), 1);
+
+  // Another tenant's request ids are its own.
+  ASSERT_TRUE(CreateUrl(UrlRequest("req-0001"), &other_tenant, kNewsToken).ok());
+  EXPECT_NE(other_tenant.id(), first.id());
+  EXPECT_EQ(h_.api().count("CreateUrlTask"), 2);
+}
+
+TEST_F(UploadServiceTest, RepeatWhileTheFirstCreateRunsIsAbortedWithRetryInfo) {
+  h_.api().hold(true);
+  gw::Task first;
+  grpc::Status first_status;
+  std::thread creator([&] { first_status = CreateUrl(UrlRequest("req-slow"), &first); });
+  ASSERT_TRUE(h_.api().AwaitHeld(1)) << "the first create did not reach upstream";
+
+  gw::Task second;
+  grpc::Status s = CreateUrl(UrlRequest("req-slow"), &second);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED) << Describe(s);
+  ASSERT_TRUE(ErrorInfoOf(s).has_value());
+  EXPECT_EQ(ErrorInfoOf(s)->reason(), "REQUEST_IN_PROGRESS");
+  ASSERT_TRUE(RetryDelayOf(s).has_value());
+  EXPECT_GT(*RetryDelayOf(s), absl::ZeroDuration());
+  EXPECT_EQ(h_.api().count("CreateUrlTask"), 1);
+
+  h_.api().hold(false);
+  ASSERT_TRUE(h_.api().CompleteNext());
+  creator.join();
+  ASSERT_TRUE(first_status.ok()) << Describe(first_status);
+  s = CreateUrl(UrlRequest("req-slow"), &second);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(second.id(), first.id());
+  EXPECT_EQ(h_.api().count("CreateUrlTask"), 1);
+}
+
+// ---- UploadVideoFile streaming ------------------------------------------------------------
+
+TEST_F(UploadServiceTest, UploadedBytesArriveIntactWithTheHeadersFields) {
+  std::string data = Bytes(3 * kMiB + 12345, 7);
+  auto header = Header(data.size(), "match.mp4");
+  header.mutable_header()->set_language("en");
+  (*header.mutable_header()->mutable_user_metadata()->mutable_fields())["k"].set_string_value("v");
+  std::vector<gw::UploadVideoFileRequest> messages = {header};
+  for (size_t at = 0; at < data.size(); at += kMiB) messages.push_back(Chunk(data.substr(at, kMiB)));
+  gw::Task task;
+  grpc::Status s = Send(messages, &task);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  auto uploaded = h_.api().uploaded();
+  ASSERT_EQ(uploaded.size(), 1u);
+  EXPECT_EQ(uploaded[0].size(), data.size());
+  EXPECT_TRUE(uploaded[0] == data) << "the bytes changed on the way";
+  auto calls = h_.api().calls();
+  ASSERT_GE(calls.size(), 2u);
+  EXPECT_EQ(calls[0].method, "UploadVideoFile");
+  EXPECT_EQ(calls[0].index_id, kIndexA);
+  EXPECT_EQ(calls[0].opts.api_key, kMediaKey);
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*calls[0].request, header.header()));
+  EXPECT_EQ(task.system_metadata().filename(), "match.mp4");
+  EXPECT_EQ(task.index_id(), kIndexA);
+  EXPECT_EQ(*h_.store().Owner(task.id()), "media");
+}
+
+TEST_F(UploadServiceTest, ChunksOfExactlyFourMiBAreAccepted) {
+  std::string data = Bytes(4 * kMiB, 3);
+  gw::Task task;
+  grpc::Status s = Send({Header(data.size()), Chunk(data)}, &task);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  ASSERT_EQ(h_.api().uploaded().size(), 1u);
+  EXPECT_TRUE(h_.api().uploaded()[0] == data);
+}
+
+TEST_F(UploadServiceTest, BadStreamsFailWithTheRightCodeAndLeaveNoTask) {
+  struct Case {
+    std::string name;
+    std::vector<gw::UploadVideoFileRequest> messages;
+    grpc::StatusCode code;
+    std::string mentions;
+    std::string reason;  // ErrorInfo reason, when one is expected
+  };
+  auto header_with = [](std::function<void(gw::UploadVideoFileHeader*)> edit) {
+    auto h = Header(8);
+    edit(h.mutable_header());
+    return h;
+  };
+  std::vector<Case> cases = {
+      {"more bytes than declared", {Header(10), Chunk(Bytes(8, 1)), Chunk(Bytes(8, 2))},
+       grpc::StatusCode::OUT_OF_RANGE, "more than the 10 bytes", "MORE_BYTES_THAN_DECLARED"},
+      {"fewer bytes than declared", {Header(100), Chunk(Bytes(40, 3))}, grpc::StatusCode::INVALID_ARGUMENT,
+       "after 40 bytes", ""},
+      {"over the 2 GiB limit", {Header(int64_t{3} << 30)}, grpc::StatusCode::OUT_OF_RANGE, "2 GiB",
+       "FILE_TOO_LARGE"},
+      {"empty file", {Header(0)}, grpc::StatusCode::INVALID_ARGUMENT, "header.size_bytes", ""},
+      {"no header", {Chunk(Bytes(8, 4))}, grpc::StatusCode::INVALID_ARGUMENT, "before the header", ""},
+      {"header twice", {Header(16), Header(16)}, grpc::StatusCode::INVALID_ARGUMENT, "twice", ""},
+      {"nothing at all", {}, grpc::StatusCode::INVALID_ARGUMENT, "header", ""},
+      {"empty message", {gw::UploadVideoFileRequest()}, grpc::StatusCode::INVALID_ARGUMENT, "payload", ""},
+      {"bad index", {header_with([](auto* h) { h->set_index_id("nope"); })}, grpc::StatusCode::INVALID_ARGUMENT,
+       "header.index_id", ""},
+      {"no filename", {header_with([](auto* h) { h->clear_filename(); })}, grpc::StatusCode::INVALID_ARGUMENT,
+       "header.filename", ""},
+      {"path in filename", {Header(8, "../etc/passwd")}, grpc::StatusCode::INVALID_ARGUMENT, "header.filename",
+       ""},
+      {"bad request_id", {header_with([](auto* h) { h->set_request_id("a b"); })},
+       grpc::StatusCode::INVALID_ARGUMENT, "header.request_id", ""},
+      {"chunk over 4 MiB", {Header(8 * kMiB), Chunk(Bytes(4 * kMiB + 1, 5))}, grpc::StatusCode::OUT_OF_RANGE,
+       "smaller chunks", "CHUNK_TOO_LARGE"},
+  };
+  for (const auto& c : cases) {
+    gw::Task task;
+    grpc::Status s = Send(c.messages, &task);
+    EXPECT_EQ(s.error_code(), c.code) << c.name << ": " << Describe(s);
+    EXPECT_TRUE(absl::StrContains(s.error_message(), c.mentions)) << c.name << ": " << s.error_message();
+    if (!c.reason.empty()) {
+      auto info = ErrorInfoOf(s);
+      ASSERT_TRUE(info.has_value()) << c.name;
+      EXPECT_EQ(info->reason(), c.reason) << c.name;
+    }
+  }
+  EXPECT_TRUE(h_.api().uploaded().empty()) << "a bad stream left a task upstream";
+}
+
+TEST_F(UploadServiceTest, RepeatedUploadRequestIdReturnsTheFirstTask) {
+  std::string data = Bytes(kMiB, 11);
+  auto header = Header(data.size());
+  header.mutable_header()->set_request_id("upload-0001");
+  gw::Task first, second;
+  ASSERT_TRUE(Send({header, Chunk(data)}, &first).ok());
+  grpc::Status s = Send({header, Chunk(data)}, &second);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(first.id(), second.id());
+  EXPECT_EQ(h_.api().uploaded().size(), 1u);
+  // Another file under the same request_id is refused.
+  auto other = Header(data.size(), "other.mp4");
+  other.mutable_header()->set_request_id("upload-0001");
+  s = Send({other, Chunk(data)}, &second);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << Describe(s);
+  EXPECT_TRUE(absl::StartsWith(s.error_message(), "request_id")) << s.error_message();
+  EXPECT_EQ(h_.api().uploaded().size(), 1u);
+}
+
+}  // namespace
+}  // namespace tlgw::testing
