@@ -74,6 +74,16 @@ struct GatewayOptions {
   // receive buffers, on top of its UploadPipe. Raise it for clients on
   // high-latency links: one upload's rate is at most window / round trip.
   int stream_window_bytes = 1 << 20;
+  // Bounds that hold before a caller is authenticated (issue 11): streams
+  // one HTTP/2 connection may have open at once (more wait in the client),
+  // how long a new connection may take to complete its handshake, how long
+  // a connection may sit idle before it is closed, and one memory quota
+  // for everything gRPC buffers (messages, uploads in flight): past it,
+  // new reads wait and new calls are refused with RESOURCE_EXHAUSTED.
+  int max_streams_per_connection = 5000;
+  absl::Duration handshake_timeout = absl::Seconds(5);
+  absl::Duration max_connection_idle = absl::Minutes(5);
+  int64_t memory_quota_bytes = int64_t{1024} << 20;
 };
 
 class GatewayServer {

@@ -78,6 +78,14 @@ ABSL_FLAG(double, config_poll_seconds, 2,
 ABSL_FLAG(int, grpc_stream_window_kib, 1024,
           "HTTP/2 flow-control window of each incoming gRPC stream, in KiB: how far an upload may run ahead "
           "of the gateway (memory per upload); raise for clients on high-latency links");
+ABSL_FLAG(int, grpc_max_streams_per_connection, 5000,
+          "HTTP/2 streams one client connection may have open at once (1..100000)");
+ABSL_FLAG(double, grpc_handshake_timeout_seconds, 5,
+          "a new gRPC connection that has not completed its handshake by then is closed");
+ABSL_FLAG(double, grpc_max_connection_idle_seconds, 300,
+          "a gRPC connection with no call for this long is closed");
+ABSL_FLAG(int, memory_quota_mib, 1024,
+          "memory gRPC may use for messages and uploads in flight, all callers together (16..65536)");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
 namespace {
@@ -204,6 +212,21 @@ int main(int argc, char** argv) {
     return Fail("--grpc_stream_window_kib: must be 64..1048576 (64 KiB to 1 GiB)");
   }
   options.stream_window_bytes = window_kib * 1024;
+  options.max_streams_per_connection = absl::GetFlag(FLAGS_grpc_max_streams_per_connection);
+  if (options.max_streams_per_connection < 1 || options.max_streams_per_connection > 100000) {
+    return Fail("--grpc_max_streams_per_connection: must be 1..100000");
+  }
+  const double handshake = absl::GetFlag(FLAGS_grpc_handshake_timeout_seconds);
+  const double idle = absl::GetFlag(FLAGS_grpc_max_connection_idle_seconds);
+  if (!(handshake > 0 && handshake <= 600) || !(idle > 0 && idle <= 86400)) {
+    return Fail("--grpc_handshake_timeout_seconds (0..600] and --grpc_max_connection_idle_seconds "
+                "(0..86400] must be positive");
+  }
+  options.handshake_timeout = absl::Seconds(handshake);
+  options.max_connection_idle = absl::Seconds(idle);
+  const int quota_mib = absl::GetFlag(FLAGS_memory_quota_mib);
+  if (quota_mib < 16 || quota_mib > 65536) return Fail("--memory_quota_mib: must be 16..65536");
+  options.memory_quota_bytes = int64_t{quota_mib} << 20;
   if (std::string admin = absl::GetFlag(FLAGS_admin_listen); !admin.empty()) {
     if (!SplitHostPort(admin, &options.admin_host, &options.admin_port)) {
       return Fail("--admin_listen: must be HOST:PORT, e.g. 127.0.0.1:9464");
