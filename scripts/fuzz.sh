@@ -43,7 +43,7 @@ declare -A SOURCES=(
   [config]="server/config/config.cc server/common/ids.cc"
   [page_token]="server/services/page_token.cc server/common/status_details.cc PROTO"
 )
-ALL_TARGETS=(json_mapping webhook page_token)
+ALL_TARGETS=(json_mapping webhook requests config page_token)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${ALL_TARGETS[@]}")
 for t in "${targets[@]}"; do
