@@ -20,6 +20,11 @@ PACKAGES=(
   python3-grpcio curl
   # promtool, which the metrics test uses to check /metrics.
   prometheus
+  # The fuzz targets (scripts/fuzz.sh): clang with -fsanitize=fuzzer. The
+  # libFuzzer, ASan and UBSan runtimes are in libclang-rt-14-dev (only a
+  # Recommends of clang-14); libfuzzer-14-dev is not needed (its
+  # libFuzzer.a is for linking without -fsanitize=fuzzer).
+  clang-14 libclang-rt-14-dev
 )
 
 root="$(cd "$(dirname "$0")/.." && pwd)"

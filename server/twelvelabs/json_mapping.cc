@@ -958,7 +958,21 @@ absl::StatusOr<gw::IndexTaskCounts> ParseIndexTaskCounts(absl::string_view body)
       r.SetError(absl::StrCat(key, " should be a number but is ", value.type_name()));
       continue;
     }
-    int64_t n = value.get<int64_t>();
+    // A count too large for int64 (or, written as a float, too large to
+    // convert without undefined behaviour) is an error, like any bad field.
+    int64_t n = 0;
+    if (value.is_number_integer() && !value.is_number_unsigned()) {
+      n = value.get<int64_t>();
+    } else if (value.is_number_unsigned() &&
+               value.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX)) {
+      n = static_cast<int64_t>(value.get<uint64_t>());
+    } else if (value.is_number_float() && std::isfinite(value.get<double>()) &&
+               std::fabs(value.get<double>()) <= 9.0e15) {
+      n = static_cast<int64_t>(value.get<double>());
+    } else {
+      r.SetError(absl::StrCat(key, " should be an integer but is out of range"));
+      continue;
+    }
     std::string name = key == "total_result" || key == "total_results" ? "total" : key;
     (*counts.mutable_counts())[name] = n;
     if (name == "ready") counts.set_ready(n);

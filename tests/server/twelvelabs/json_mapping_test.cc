@@ -131,6 +131,24 @@ TEST(ParseIndexTaskCounts, KnownFieldsAndEveryCountInTheMap) {
   EXPECT_FALSE(ParseIndexTaskCounts(R"({"ready":"3"})").ok());
 }
 
+// Found by the json_mapping fuzz target: a count beyond int64 was converted
+// with json::get<int64_t>(), undefined behaviour for a float out of range.
+TEST(ParseIndexTaskCounts, CountsOutOfRangeAreErrors) {
+  for (const char* body : {R"({"ready":123456789012345678901})", R"({"ready":1e300})",
+                           R"({"ready":-1e19})", R"({"ready":18446744073709551615})"}) {
+    auto counts = ParseIndexTaskCounts(body);
+    ASSERT_FALSE(counts.ok()) << body;
+    EXPECT_EQ(counts.status().code(), absl::StatusCode::kInternal) << body;
+    EXPECT_NE(counts.status().message().find("ready should be an integer"), std::string::npos)
+        << counts.status();
+  }
+  auto big = ParseIndexTaskCounts(R"({"ready":9223372036854775807,"failed":-9223372036854775808,"pending":2.0})");
+  ASSERT_TRUE(big.ok()) << big.status();
+  EXPECT_EQ(big->ready(), INT64_MAX);
+  EXPECT_EQ(big->failed(), INT64_MIN);
+  EXPECT_EQ(big->pending(), 2);
+}
+
 TEST(ParseImports, VideosStatusAndLogs) {
   auto created = ParseImportVideos(
       R"({"videos":[{"video_id":"v1","filename":"a.mp4"}],"failed_files":[{"filename":"b.mp4","error_message":"too short"}]})");
