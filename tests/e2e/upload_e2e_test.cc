@@ -8,6 +8,7 @@
 #include <iostream>
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -311,6 +312,70 @@ TEST_F(UploadE2E, SlowUpstreamHoldsTheClientBackAndTheUploadThenCompletes) {
   json post = LastUploadRequest();
   EXPECT_EQ(post["files"]["video_file"]["size"], kSize);
   EXPECT_EQ(post["files"]["video_file"]["sha256"], Hex(digest, sizeof(digest)));
+}
+
+// Issue 11: about 1% of small uploads never finished (the bytes sat in the
+// gateway's pipe while libcurl stayed paused, see CurlTransport::Unpause).
+// Hundreds of small uploads, several at a time, each with a deadline: every
+// one must finish OK with its bytes intact.
+TEST_F(UploadE2E, ManySmallUploadsAllFinishIntact) {
+  constexpr int kUploads = 400;
+  constexpr int kThreads = 8;
+  const absl::Time give_up = absl::Now() + absl::Seconds(90);  // bounds the test even if calls hang
+  std::atomic<int> next{0};
+  std::mutex mu;
+  std::map<std::string, std::string> sent;  // filename -> sha256
+  std::vector<std::string> failures;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(1000 + t);
+      for (int i = next++; i < kUploads && absl::Now() < give_up; i = next++) {
+        const size_t size = std::uniform_int_distribution<size_t>(1, 64 * 1024)(rng);
+        std::string data = ByteSource(i).Next(size);
+        const std::string name = absl::StrCat("small-", i, ".mp4");
+        std::vector<gw::UploadVideoFileRequest> messages = {Header(size, name)};
+        // One to three chunks, so the last bytes arrive at varied moments.
+        const int pieces = std::uniform_int_distribution<int>(1, std::min<int>(3, size))(rng);
+        size_t off = 0;
+        for (int p = 1; p <= pieces; ++p) {
+          size_t end = p == pieces ? size : off + (size - off) / 2;
+          messages.push_back(Chunk(data.substr(off, end - off)));
+          off = end;
+        }
+        auto ctx = Ctx(absl::Seconds(10));
+        gw::Task task;
+        auto writer = upload_->UploadVideoFile(ctx.get(), &task);
+        for (const auto& m : messages) {
+          if (!writer->Write(m)) break;
+        }
+        writer->WritesDone();
+        grpc::Status s = writer->Finish();
+        unsigned char digest[SHA256_DIGEST_LENGTH];
+        SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+        std::lock_guard<std::mutex> lock(mu);
+        if (!s.ok()) {
+          failures.push_back(absl::StrCat(name, " (", size, " bytes in ", pieces, " chunks): ", s.error_code(),
+                                          " ", s.error_message()));
+        } else {
+          sent[name] = Hex(digest, sizeof(digest));
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const int attempted = std::min(next.load(), kUploads);
+  std::cout << attempted << " small uploads, " << failures.size() << " failed\n";
+  EXPECT_EQ(attempted, kUploads) << "the test ran out of time";
+  EXPECT_TRUE(failures.empty()) << failures.size() << " of " << attempted
+                                << " uploads failed, the first: " << failures.front();
+  std::map<std::string, std::string> received;
+  for (const auto& r : control_->Requests("/tasks")) {
+    if (r["method"] == "POST" && r["files"].contains("video_file")) {
+      received[r["files"]["video_file"]["filename"]] = r["files"]["video_file"]["sha256"];
+    }
+  }
+  for (const auto& [name, digest] : sent) EXPECT_EQ(received[name], digest) << name;
 }
 
 // The README promises chunks of up to 4 MiB: one of exactly 4 MiB (plus
