@@ -74,6 +74,12 @@ struct GatewayOptions {
   // receive buffers, on top of its UploadPipe. Raise it for clients on
   // high-latency links: one upload's rate is at most window / round trip.
   int stream_window_bytes = 1 << 20;
+  // The longest an upload may make no progress: its client sending no
+  // message (the call ends DEADLINE_EXCEEDED), or the upstream taking none
+  // of its bytes or, once it has them all, not answering (UNAVAILABLE).
+  // Whatever the call's own deadline (an upload may have none), nothing
+  // an upload holds stays held longer than this without progress.
+  absl::Duration upload_idle_timeout = absl::Seconds(60);
 };
 
 class GatewayServer {

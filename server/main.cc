@@ -78,6 +78,9 @@ ABSL_FLAG(double, config_poll_seconds, 2,
 ABSL_FLAG(int, grpc_stream_window_kib, 1024,
           "HTTP/2 flow-control window of each incoming gRPC stream, in KiB: how far an upload may run ahead "
           "of the gateway (memory per upload); raise for clients on high-latency links");
+ABSL_FLAG(double, upload_idle_timeout_seconds, 60,
+          "an upload whose client sends no chunk for this long ends DEADLINE_EXCEEDED; one whose upstream "
+          "takes no byte (or, after the last, gives no answer) for this long ends UNAVAILABLE");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
 namespace {
@@ -204,6 +207,11 @@ int main(int argc, char** argv) {
     return Fail("--grpc_stream_window_kib: must be 64..1048576 (64 KiB to 1 GiB)");
   }
   options.stream_window_bytes = window_kib * 1024;
+  const double idle_seconds = absl::GetFlag(FLAGS_upload_idle_timeout_seconds);
+  if (!(idle_seconds > 0) || idle_seconds > 86400) {
+    return Fail("--upload_idle_timeout_seconds: must be more than 0 and at most 86400 (a day)");
+  }
+  options.upload_idle_timeout = absl::Seconds(idle_seconds);
   if (std::string admin = absl::GetFlag(FLAGS_admin_listen); !admin.empty()) {
     if (!SplitHostPort(admin, &options.admin_host, &options.admin_port)) {
       return Fail("--admin_listen: must be HOST:PORT, e.g. 127.0.0.1:9464");
