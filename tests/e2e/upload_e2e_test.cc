@@ -84,6 +84,33 @@ class UploadE2E : public ::testing::Test {
     tasks_ = gw::TaskService::NewStub(gateway_.channel);
   }
 
+  // Replaces the gateway with one started with `extra_args`.
+  void RestartGateway(std::vector<std::string> extra_args) {
+    gateway_.process.reset();
+    GatewayArgs args;
+    args.upstream_url = sim_.Url("v1.3");
+    args.extra_args = std::move(extra_args);
+    auto gateway = StartGateway(args);
+    ASSERT_TRUE(gateway.ok()) << gateway.status();
+    gateway_ = std::move(*gateway);
+    upload_ = gw::UploadService::NewStub(gateway_.channel);
+    tasks_ = gw::TaskService::NewStub(gateway_.channel);
+  }
+
+  // Sends a header declaring `declared` bytes and a first chunk of
+  // `first` bytes, then neither writes nor closes: returns the call's
+  // status, which must come from the gateway, and how long it took.
+  std::pair<grpc::Status, absl::Duration> SendPartThenWait(int64_t declared, size_t first) {
+    auto ctx = Ctx(absl::Seconds(30));
+    gw::Task task;
+    auto writer = upload_->UploadVideoFile(ctx.get(), &task);
+    const absl::Time start = absl::Now();
+    EXPECT_TRUE(writer->Write(Header(declared, "stalled.mp4")));
+    if (first > 0) EXPECT_TRUE(writer->Write(Chunk(ByteSource(21).Next(first))));
+    grpc::Status s = writer->Finish();  // no WritesDone: the client just goes quiet
+    return {s, absl::Now() - start};
+  }
+
   void TearDown() override {
     if (gateway_.process == nullptr) return;
     EXPECT_TRUE(gateway_.process->Running()) << "the gateway died:\n" << gateway_.process->Log();
@@ -464,6 +491,54 @@ TEST_F(UploadE2E, UpstreamFailureReachesTheClientAsItsMappedStatus) {
   int posts = 0;
   for (const auto& r : control_->Requests("/tasks")) posts += r["method"] == "POST";
   EXPECT_EQ(posts, 1);
+}
+
+// A client that goes quiet mid-upload is not waited for forever: the call
+// ends DEADLINE_EXCEEDED after --upload_idle_timeout_seconds, and the
+// upstream request is aborted, so no task is created.
+TEST_F(UploadE2E, IdleClientTimesOutAndTheUpstreamRequestIsAborted) {
+  RestartGateway({"--upload_idle_timeout_seconds=1"});
+  auto [s, took] = SendPartThenWait(4 * kChunk, 1000);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "upload_idle_timeout_seconds")) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "1000 of 4194304 bytes")) << s.error_message();
+  EXPECT_GE(took, absl::Milliseconds(900));
+  EXPECT_LT(took, absl::Seconds(5));
+  // Also before the header.
+  auto [s2, took2] = [&] {
+    auto ctx = Ctx(absl::Seconds(30));
+    gw::Task task;
+    auto writer = upload_->UploadVideoFile(ctx.get(), &task);
+    const absl::Time start = absl::Now();
+    grpc::Status st = writer->Finish();
+    return std::make_pair(st, absl::Now() - start);
+  }();
+  EXPECT_EQ(s2.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << s2.error_message();
+  EXPECT_LT(took2, absl::Seconds(5));
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(TasksOnSimulator(), 0);
+  EXPECT_TRUE(gateway_.process->Running());
+}
+
+// The upstream refuses the upload while the gateway waits for the client's
+// next chunk: the client gets the mapped error at once, not when it next
+// writes (or the idle timeout passes).
+TEST_F(UploadE2E, UpstreamRefusalWhileWaitingForTheClientEndsTheCallAtOnce) {
+  control_->AddFault({{"method", "POST"}, {"path_regex", "/tasks$"}, {"kind", "early_status"}, {"status", 400},
+                      {"latency_ms", 500}, {"count", 1}});
+  auto [s, took] = SendPartThenWait(4 * kChunk, 1000);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "before the body was read")) << s.error_message();
+  EXPECT_LT(took, absl::Seconds(5)) << "the gateway waited for the client";
+  EXPECT_EQ(TasksOnSimulator(), 0);
+}
+
+TEST_F(UploadE2E, UpstreamResetWhileWaitingForTheClientEndsTheCallAtOnce) {
+  control_->AddFault({{"method", "POST"}, {"path_regex", "/tasks$"}, {"kind", "reset"}, {"count", 1}});
+  auto [s, took] = SendPartThenWait(4 * kChunk, 1000);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_LT(took, absl::Seconds(5)) << "the gateway waited for the client";
+  EXPECT_EQ(TasksOnSimulator(), 0);
 }
 
 TEST_F(UploadE2E, RepeatedRequestIdReturnsTheFirstTask) {
