@@ -177,6 +177,7 @@ absl::Status GatewayServer::StartServices() {
   deps_.index_watches = index_watches_.get();
   deps_.import_watches = import_watches_.get();
   deps_.clock = clock_.get();
+  deps_.upload_idle_timeout = options_.upload_idle_timeout;
   deps_.config = [this] { return config(); };
   upload_service_ = std::make_unique<UploadServiceImpl>(&deps_);
   task_service_ = std::make_unique<TaskServiceImpl>(&deps_);

@@ -84,6 +84,12 @@ struct GatewayOptions {
   absl::Duration handshake_timeout = absl::Seconds(5);
   absl::Duration max_connection_idle = absl::Minutes(5);
   int64_t memory_quota_bytes = int64_t{1024} << 20;
+  // The longest an upload may make no progress: its client sending no
+  // message (the call ends DEADLINE_EXCEEDED), or the upstream taking none
+  // of its bytes or, once it has them all, not answering (UNAVAILABLE).
+  // Whatever the call's own deadline (an upload may have none), nothing
+  // an upload holds stays held longer than this without progress.
+  absl::Duration upload_idle_timeout = absl::Seconds(60);
 };
 
 class GatewayServer {

@@ -86,6 +86,9 @@ ABSL_FLAG(double, grpc_max_connection_idle_seconds, 300,
           "a gRPC connection with no call for this long is closed");
 ABSL_FLAG(int, memory_quota_mib, 1024,
           "memory gRPC may use for messages and uploads in flight, all callers together (16..65536)");
+ABSL_FLAG(double, upload_idle_timeout_seconds, 60,
+          "an upload whose client sends no chunk for this long ends DEADLINE_EXCEEDED; one whose upstream "
+          "takes no byte (or, after the last, gives no answer) for this long ends UNAVAILABLE");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
 namespace {
@@ -227,6 +230,11 @@ int main(int argc, char** argv) {
   const int quota_mib = absl::GetFlag(FLAGS_memory_quota_mib);
   if (quota_mib < 16 || quota_mib > 65536) return Fail("--memory_quota_mib: must be 16..65536");
   options.memory_quota_bytes = int64_t{quota_mib} << 20;
+  const double idle_seconds = absl::GetFlag(FLAGS_upload_idle_timeout_seconds);
+  if (!(idle_seconds > 0) || idle_seconds > 86400) {
+    return Fail("--upload_idle_timeout_seconds: must be more than 0 and at most 86400 (a day)");
+  }
+  options.upload_idle_timeout = absl::Seconds(idle_seconds);
   if (std::string admin = absl::GetFlag(FLAGS_admin_listen); !admin.empty()) {
     if (!SplitHostPort(admin, &options.admin_host, &options.admin_port)) {
       return Fail("--admin_listen: must be HOST:PORT, e.g. 127.0.0.1:9464");

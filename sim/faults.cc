@@ -22,6 +22,7 @@ constexpr std::pair<FaultKind, const char*> kKindNames[] = {
     {FaultKind::kTruncatedJson, "truncated_json"},
     {FaultKind::kRateLimit, "rate_limit"},
     {FaultKind::kWrongType, "wrong_type"},
+    {FaultKind::kEarlyStatus, "early_status"},
 };
 
 const char* KindName(FaultKind kind) {

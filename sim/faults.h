@@ -26,6 +26,8 @@ enum class FaultKind {
   kTruncatedJson,  // declare a longer Content-Length than is sent, then close
   kRateLimit,      // answer 429 as the limiter does, Retry-After included
   kWrongType,      // answer `status` (200) with valid JSON of the wrong types
+  kEarlyStatus,    // sleep `latency_ms`, then answer `status` without reading
+                   // the request body (an upload refused part-way)
 };
 
 struct Fault {

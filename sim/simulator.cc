@@ -365,6 +365,20 @@ void Simulator::Impl::HandleRest(const httplib::Request& req, httplib::Response&
     return;
   }
 
+  if (fault.has_value() && fault->kind == FaultKind::kEarlyStatus) {
+    // The body is left unread: the client learns of the refusal while it
+    // is still sending (or waiting to send) the rest.
+    stopping_.WaitForNotificationWithTimeout(absl::Milliseconds(fault->latency_ms));
+    WriteJson(res, fault->status,
+              ErrorBody("parameter_invalid",
+                        absl::StrCat("Injected fault: HTTP ", fault->status, " before the body was read.")));
+    if (version.has_value()) res.set_header("X-Api-Version", VersionName(*version));
+    entry["status"] = fault->status;
+    absl::MutexLock lock(&mu_);
+    AppendLogLocked(std::move(entry));
+    return;
+  }
+
   // Read the whole body before answering, even for faults, so clients see
   // the response rather than a broken pipe.
   Body body = ReadBody(req, reader);
@@ -492,6 +506,7 @@ int Simulator::Impl::ServeFault(const Fault& fault, httplib::Response& res) {
     }
     case FaultKind::kLatency:
     case FaultKind::kReset:
+    case FaultKind::kEarlyStatus:
       break;  // handled before the body is read
   }
   return res.status;

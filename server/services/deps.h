@@ -37,6 +37,10 @@ struct ServiceDeps {
   WatchEngine* index_watches = nullptr;
   WatchEngine* import_watches = nullptr;
   Clock* clock = nullptr;
+  // An upload ends when for this long its client sends no message, or the
+  // upstream takes none of its bytes or, after the last one, gives no
+  // answer (GatewayOptions::upload_idle_timeout).
+  absl::Duration upload_idle_timeout = absl::Seconds(60);
   // The configuration in force (it can be reloaded).
   std::function<std::shared_ptr<const GatewayConfig>()> config;
 };

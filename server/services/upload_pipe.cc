@@ -67,6 +67,16 @@ size_t UploadPipe::peak_buffered() const {
   return peak_;
 }
 
+bool UploadPipe::aborted() const {
+  absl::MutexLock lock(&mu_);
+  return aborted_;
+}
+
+int64_t UploadPipe::bytes_read() const {
+  absl::MutexLock lock(&mu_);
+  return read_;
+}
+
 void UploadPipe::Attach(std::function<void()> resume) {
   absl::MutexLock lock(&mu_);
   resume_ = std::move(resume);
@@ -94,6 +104,7 @@ int64_t UploadPipe::Read(char* buf, size_t max) {
       }
     }
     buffered_ -= n;
+    read_ += static_cast<int64_t>(n);
     total_buffered -= static_cast<int64_t>(n);
     if (writer_waiting_ && buffered_ < high_water_) {
       writer_waiting_ = false;

@@ -36,10 +36,14 @@ class UploadPipe : public BodySource {
   size_t buffered() const ABSL_LOCKS_EXCLUDED(mu_);
   // The most bytes ever buffered at once (for tests and metrics).
   size_t peak_buffered() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Bytes the transport has taken so far: the upload's idle timer reads it
+  // to tell an upstream that stopped reading from a slow one.
+  int64_t bytes_read() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Transport side.
   void Attach(std::function<void()> resume) override ABSL_LOCKS_EXCLUDED(mu_);
   int64_t Read(char* buf, size_t max) override ABSL_LOCKS_EXCLUDED(mu_);
+  bool aborted() const override ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   const size_t high_water_;
@@ -49,6 +53,7 @@ class UploadPipe : public BodySource {
   size_t front_offset_ ABSL_GUARDED_BY(mu_) = 0;  // bytes of chunks_.front() already read
   size_t buffered_ ABSL_GUARDED_BY(mu_) = 0;
   size_t peak_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t read_ ABSL_GUARDED_BY(mu_) = 0;
   bool aborted_ ABSL_GUARDED_BY(mu_) = false;
   bool reader_paused_ ABSL_GUARDED_BY(mu_) = false;
   bool writer_waiting_ ABSL_GUARDED_BY(mu_) = false;

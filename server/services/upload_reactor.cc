@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <utility>
@@ -67,7 +68,10 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
   UploadReactor(const ServiceDeps* deps, Admitted call, gw::Task* response)
       : state_(std::make_shared<State>(this, deps, std::move(call), response)) {
     ++uploads_in_progress;
-    state_->Post([s = state_] { s->ReadNext(); });
+    state_->Post([s = state_] {
+      s->StartIdleTimer();
+      s->ReadNext();
+    });
   }
 
   void OnReadDone(bool ok) override {
@@ -101,6 +105,7 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
     void OnRead(bool ok) {
       read_pending = false;
       if (finished) return;
+      if (deps->clock != nullptr) last_message = deps->clock->Now();
       if (!ok) {  // the client closed its side (or the call died)
         if (!have_header) {
           Fail(FieldError("header", "the stream ended before its first message, the header"));
@@ -199,6 +204,68 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
       reactor->Finish(grpc::Status::OK);
     }
 
+    // The idle timer: one pending RunAfter per upload, re-armed from each
+    // check, so every wait of an upload is bounded whatever its deadline
+    // (a client may set none): for the client's next message, for the
+    // upstream to take bytes from a full pipe, and for its answer.
+    void StartIdleTimer() {
+      if (deps->clock == nullptr) return;
+      last_message = last_upstream = deps->clock->Now();
+      ArmIdleTimer(deps->upload_idle_timeout);
+    }
+
+    void ArmIdleTimer(absl::Duration delay) {
+      std::weak_ptr<State> weak = shared_from_this();
+      deps->clock->RunAfter(std::max(delay, absl::Milliseconds(1)), [weak](bool cancelled) {
+        // On shutdown the server cancels the calls left itself.
+        if (cancelled) return;
+        if (auto s = weak.lock()) s->Post([s] { s->CheckIdle(); });
+      });
+    }
+
+    void CheckIdle() {
+      if (finished) return;
+      const absl::Time now = deps->clock->Now();
+      const absl::Duration limit = deps->upload_idle_timeout;
+      if (pipe != nullptr) {
+        if (int64_t read = pipe->bytes_read(); read != seen_read) {
+          seen_read = read;
+          last_upstream = now;
+        }
+      }
+      if (read_pending) {  // waiting for the client
+        if (now - last_message >= limit) {
+          // DEADLINE_EXCEEDED, not CANCELLED: the client cancelled nothing,
+          // a time limit passed before the upload could complete, which is
+          // what DEADLINE_EXCEEDED means; clients take CANCELLED for their
+          // own doing and would hide the cause.
+          Fail(WithErrorInfo(
+              absl::DeadlineExceededError(absl::StrCat(
+                  "the upload sent no message for ", absl::FormatDuration(limit), " (",
+                  have_header ? absl::StrCat(received, " of ", header.size_bytes(), " bytes received")
+                              : std::string("no header yet"),
+                  ") and was abandoned; send the chunks without pausing that long, or have the operator "
+                  "raise --upload_idle_timeout_seconds")),
+              "UPLOAD_IDLE_TIMEOUT", kGatewayDomain));
+          return;
+        }
+        ArmIdleTimer(last_message + limit - now);
+        return;
+      }
+      if (upstream_started && now - std::max(last_upstream, last_message) >= limit) {
+        const bool all_sent = received == header.size_bytes() && pipe != nullptr && pipe->buffered() == 0;
+        Fail(WithErrorInfo(
+            absl::UnavailableError(absl::StrCat(
+                "the Twelve Labs API ", all_sent ? "gave no answer to the upload" : "took no bytes of the upload",
+                " for ", absl::FormatDuration(limit), "; retry the upload later")),
+            "UPSTREAM_UPLOAD_STALLED", kGatewayDomain));
+        return;
+      }
+      // Waiting on the upstream, whose progress is sampled: a stall is
+      // seen within 1.25 times the limit.
+      ArmIdleTimer(limit / 4);
+    }
+
     void Fail(const absl::Status& status) {
       if (finished) return;
       finished = true;
@@ -218,6 +285,9 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
     gw::UploadVideoFileHeader header;
     std::shared_ptr<UploadPipe> pipe;
     int64_t received = 0;
+    absl::Time last_message;   // the client's last message (or the call's start)
+    absl::Time last_upstream;  // when the pipe's read count last moved
+    int64_t seen_read = 0;
     bool have_header = false;
     bool upstream_started = false;
     bool read_pending = false;

@@ -1,5 +1,6 @@
 #include "server/upstream/curl_transport.h"
 
+#include <poll.h>
 #include <pthread.h>
 
 #include <curl/curl.h>
@@ -33,6 +34,12 @@ absl::Status NotSentError(std::string message) {
 struct CurlTransport::Transfer {
   uint64_t id = 0;
   bool aborted_by_source = false;
+  // A streamed part's source answered kPause on the last read (event thread).
+  bool source_paused = false;
+  // A final (non-1xx) response status line has arrived.
+  bool response_started = false;
+  // Unpaused once because the response arrived while the source was paused.
+  bool unpaused_for_response = false;
   HttpRequest request;
   Callback done;
   HttpResponse response;
@@ -71,6 +78,7 @@ struct CurlTransport::Transfer {
   static size_t OnRead(char* buf, size_t size, size_t n, void* arg) {
     auto* part = static_cast<StreamedPart*>(arg);
     int64_t got = part->source->Read(buf, size * n);
+    part->transfer->source_paused = got == BodySource::kPause;
     if (got == BodySource::kPause) return CURL_READFUNC_PAUSE;
     if (got < 0) {
       part->transfer->aborted_by_source = true;
@@ -84,6 +92,9 @@ struct CurlTransport::Transfer {
     absl::string_view line(data, size * n);
     if (absl::StartsWith(line, "HTTP/")) {
       t->response.headers.clear();  // A new response (after 100 or a redirect).
+      // "HTTP/1.1 100 Continue" is not an answer; anything else is.
+      size_t space = line.find(' ');
+      if (space == absl::string_view::npos || line.substr(space + 1, 1) != "1") t->response_started = true;
       return line.size();
     }
     size_t colon = line.find(':');
@@ -165,10 +176,28 @@ void CurlTransport::Loop() {
       resumed.swap(resumed_);
       stopping = stopping_;
     }
+    // Ends a transfer the event loop gives up on itself.
+    auto end_transfer = [&](Transfer* raw, absl::Status status) {
+      auto it = active.find(raw->easy);
+      std::unique_ptr<Transfer> t = std::move(it->second);
+      active.erase(it);
+      by_id.erase(t->id);
+      curl_multi_remove_handle(Multi(multi_), t->easy);
+      t->done(std::move(status));
+    };
     for (uint64_t id : resumed) {
       auto it = by_id.find(id);
-      // May call the read callback at once; the transfer may have ended.
-      if (it != by_id.end()) curl_easy_pause(it->second, CURLPAUSE_CONT);
+      if (it == by_id.end()) continue;  // the transfer has ended
+      Transfer* t = active.at(it->second).get();
+      bool aborted = false;
+      for (const auto& part : t->streamed) aborted = aborted || part->source->aborted();
+      if (aborted) {
+        // At once: curl would only see the abort on its next read, which a
+        // stalled upstream may never allow.
+        end_transfer(t, absl::CancelledError("the upload was aborted before it reached the Twelve Labs API"));
+      } else {
+        Unpause(t);
+      }
     }
     for (auto& t : batch) {
       if (stopping) {
@@ -261,8 +290,63 @@ void CurlTransport::Loop() {
       curl_multi_remove_handle(Multi(multi_), t->easy);
       Finish(t.get(), msg->data.result);
     }
+    // An upload paused for want of bytes must still notice the upstream
+    // giving up: libcurl 7.88 reads the answer while the send side is
+    // paused, but does not end the transfer until it is unpaused, and it
+    // cannot tell a connection the server closed from an idle one until it
+    // writes to it. Without this the call would wait for the client's next
+    // chunk (or the idle timeout) to learn that the upload had failed.
+    std::vector<Transfer*> closed;
+    for (auto& [easy, t] : active) {
+      if (!t->source_paused || t->streamed.empty()) continue;
+      if (t->response_started) {
+        if (!t->unpaused_for_response) {
+          // An answer before the whole body (a 4xx refusing the upload):
+          // curl has stopped sending; unpausing lets it finish with it.
+          t->unpaused_for_response = true;
+          Unpause(t.get());
+        }
+      } else if (PeerClosed(easy)) {
+        closed.push_back(t.get());
+      }
+    }
+    for (Transfer* t : closed) {
+      end_transfer(t, absl::UnavailableError(
+                          "the Twelve Labs API closed the connection before the upload was complete; "
+                          "retry the upload"));
+    }
     curl_multi_poll(Multi(multi_), nullptr, 0, 1000, nullptr);
   }
+}
+
+void CurlTransport::Unpause(Transfer* t) {
+  // Why not just curl_easy_pause(CURLPAUSE_CONT) (issue 11, about 1% of
+  // small uploads hung): libcurl 7.88's mime reader keeps a paused status
+  // per part. When the source answers kPause after curl already had bytes
+  // for the same buffer (the boundary and part headers before the file's
+  // first byte), curl sends those bytes and marks the *transfer* paused
+  // only on its next read, which returns the part's remembered pause
+  // without calling the source. A CONT that lands between the two (the
+  // first chunk arriving just then) finds the transfer not paused, returns
+  // early ("no change") and leaves the part paused; the next read then
+  // pauses the transfer for good, and the source, having already called
+  // resume, never calls it again: the bytes sit in the pipe. Setting the
+  // pause first makes CONT a real transition, the only path that clears
+  // the part's status (Curl_mime_unpause). When the transfer was really
+  // paused the first call changes nothing.
+  t->source_paused = false;
+  curl_easy_pause(t->easy, CURLPAUSE_SEND);
+  curl_easy_pause(t->easy, CURLPAUSE_CONT);
+}
+
+bool CurlTransport::PeerClosed(void* easy) {
+  curl_socket_t fd = CURL_SOCKET_BAD;
+  if (curl_easy_getinfo(static_cast<CURL*>(easy), CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
+      fd == CURL_SOCKET_BAD) {
+    return false;
+  }
+  pollfd p{fd, POLLRDHUP, 0};
+  return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 void CurlTransport::Finish(Transfer* t, int code) {

@@ -45,6 +45,10 @@ class CurlTransport : public HttpTransport {
   void Loop();
   void Finish(Transfer* t, int curl_code);
   void Resume(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Event thread: lets a transfer paused by its BodySource read again.
+  static void Unpause(Transfer* t);
+  // Event thread: whether the server closed the transfer's connection.
+  static bool PeerClosed(void* easy);
 
   const CurlTransportOptions options_;
   void* const multi_;  // CURLM*, used only on the event thread after start.

@@ -47,6 +47,11 @@ class BodySource {
   // Copies up to `max` bytes to `buf`: returns the count, 0 at the end,
   // kPause when no byte is ready, or kAbort to fail the request.
   virtual int64_t Read(char* buf, size_t max) = 0;
+  // True once every Read() will answer kAbort. The source calls resume
+  // when it aborts; the transport then ends the request at once, even one
+  // it is not reading from (an upstream that stopped taking bytes), so an
+  // aborted upload holds no connection. Thread-safe.
+  virtual bool aborted() const { return false; }
 };
 
 // One part of a multipart/form-data body.

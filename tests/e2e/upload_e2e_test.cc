@@ -8,6 +8,7 @@
 #include <iostream>
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -81,6 +82,33 @@ class UploadE2E : public ::testing::Test {
     gateway_ = std::move(*gateway);
     upload_ = gw::UploadService::NewStub(gateway_.channel);
     tasks_ = gw::TaskService::NewStub(gateway_.channel);
+  }
+
+  // Replaces the gateway with one started with `extra_args`.
+  void RestartGateway(std::vector<std::string> extra_args) {
+    gateway_.process.reset();
+    GatewayArgs args;
+    args.upstream_url = sim_.Url("v1.3");
+    args.extra_args = std::move(extra_args);
+    auto gateway = StartGateway(args);
+    ASSERT_TRUE(gateway.ok()) << gateway.status();
+    gateway_ = std::move(*gateway);
+    upload_ = gw::UploadService::NewStub(gateway_.channel);
+    tasks_ = gw::TaskService::NewStub(gateway_.channel);
+  }
+
+  // Sends a header declaring `declared` bytes and a first chunk of
+  // `first` bytes, then neither writes nor closes: returns the call's
+  // status, which must come from the gateway, and how long it took.
+  std::pair<grpc::Status, absl::Duration> SendPartThenWait(int64_t declared, size_t first) {
+    auto ctx = Ctx(absl::Seconds(30));
+    gw::Task task;
+    auto writer = upload_->UploadVideoFile(ctx.get(), &task);
+    const absl::Time start = absl::Now();
+    EXPECT_TRUE(writer->Write(Header(declared, "stalled.mp4")));
+    if (first > 0) EXPECT_TRUE(writer->Write(Chunk(ByteSource(21).Next(first))));
+    grpc::Status s = writer->Finish();  // no WritesDone: the client just goes quiet
+    return {s, absl::Now() - start};
   }
 
   void TearDown() override {
@@ -313,6 +341,70 @@ TEST_F(UploadE2E, SlowUpstreamHoldsTheClientBackAndTheUploadThenCompletes) {
   EXPECT_EQ(post["files"]["video_file"]["sha256"], Hex(digest, sizeof(digest)));
 }
 
+// Issue 11: about 1% of small uploads never finished (the bytes sat in the
+// gateway's pipe while libcurl stayed paused, see CurlTransport::Unpause).
+// Hundreds of small uploads, several at a time, each with a deadline: every
+// one must finish OK with its bytes intact.
+TEST_F(UploadE2E, ManySmallUploadsAllFinishIntact) {
+  constexpr int kUploads = 400;
+  constexpr int kThreads = 8;
+  const absl::Time give_up = absl::Now() + absl::Seconds(90);  // bounds the test even if calls hang
+  std::atomic<int> next{0};
+  std::mutex mu;
+  std::map<std::string, std::string> sent;  // filename -> sha256
+  std::vector<std::string> failures;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(1000 + t);
+      for (int i = next++; i < kUploads && absl::Now() < give_up; i = next++) {
+        const size_t size = std::uniform_int_distribution<size_t>(1, 64 * 1024)(rng);
+        std::string data = ByteSource(i).Next(size);
+        const std::string name = absl::StrCat("small-", i, ".mp4");
+        std::vector<gw::UploadVideoFileRequest> messages = {Header(size, name)};
+        // One to three chunks, so the last bytes arrive at varied moments.
+        const int pieces = std::uniform_int_distribution<int>(1, std::min<int>(3, size))(rng);
+        size_t off = 0;
+        for (int p = 1; p <= pieces; ++p) {
+          size_t end = p == pieces ? size : off + (size - off) / 2;
+          messages.push_back(Chunk(data.substr(off, end - off)));
+          off = end;
+        }
+        auto ctx = Ctx(absl::Seconds(10));
+        gw::Task task;
+        auto writer = upload_->UploadVideoFile(ctx.get(), &task);
+        for (const auto& m : messages) {
+          if (!writer->Write(m)) break;
+        }
+        writer->WritesDone();
+        grpc::Status s = writer->Finish();
+        unsigned char digest[SHA256_DIGEST_LENGTH];
+        SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+        std::lock_guard<std::mutex> lock(mu);
+        if (!s.ok()) {
+          failures.push_back(absl::StrCat(name, " (", size, " bytes in ", pieces, " chunks): ", s.error_code(),
+                                          " ", s.error_message()));
+        } else {
+          sent[name] = Hex(digest, sizeof(digest));
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const int attempted = std::min(next.load(), kUploads);
+  std::cout << attempted << " small uploads, " << failures.size() << " failed\n";
+  EXPECT_EQ(attempted, kUploads) << "the test ran out of time";
+  EXPECT_TRUE(failures.empty()) << failures.size() << " of " << attempted
+                                << " uploads failed, the first: " << failures.front();
+  std::map<std::string, std::string> received;
+  for (const auto& r : control_->Requests("/tasks")) {
+    if (r["method"] == "POST" && r["files"].contains("video_file")) {
+      received[r["files"]["video_file"]["filename"]] = r["files"]["video_file"]["sha256"];
+    }
+  }
+  for (const auto& [name, digest] : sent) EXPECT_EQ(received[name], digest) << name;
+}
+
 // The README promises chunks of up to 4 MiB: one of exactly 4 MiB (plus
 // the message's framing) must get through gRPC's message size limit.
 TEST_F(UploadE2E, ChunksOfExactlyFourMiBAreAccepted) {
@@ -399,6 +491,54 @@ TEST_F(UploadE2E, UpstreamFailureReachesTheClientAsItsMappedStatus) {
   int posts = 0;
   for (const auto& r : control_->Requests("/tasks")) posts += r["method"] == "POST";
   EXPECT_EQ(posts, 1);
+}
+
+// A client that goes quiet mid-upload is not waited for forever: the call
+// ends DEADLINE_EXCEEDED after --upload_idle_timeout_seconds, and the
+// upstream request is aborted, so no task is created.
+TEST_F(UploadE2E, IdleClientTimesOutAndTheUpstreamRequestIsAborted) {
+  RestartGateway({"--upload_idle_timeout_seconds=1"});
+  auto [s, took] = SendPartThenWait(4 * kChunk, 1000);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "upload_idle_timeout_seconds")) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "1000 of 4194304 bytes")) << s.error_message();
+  EXPECT_GE(took, absl::Milliseconds(900));
+  EXPECT_LT(took, absl::Seconds(5));
+  // Also before the header.
+  auto [s2, took2] = [&] {
+    auto ctx = Ctx(absl::Seconds(30));
+    gw::Task task;
+    auto writer = upload_->UploadVideoFile(ctx.get(), &task);
+    const absl::Time start = absl::Now();
+    grpc::Status st = writer->Finish();
+    return std::make_pair(st, absl::Now() - start);
+  }();
+  EXPECT_EQ(s2.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << s2.error_message();
+  EXPECT_LT(took2, absl::Seconds(5));
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(TasksOnSimulator(), 0);
+  EXPECT_TRUE(gateway_.process->Running());
+}
+
+// The upstream refuses the upload while the gateway waits for the client's
+// next chunk: the client gets the mapped error at once, not when it next
+// writes (or the idle timeout passes).
+TEST_F(UploadE2E, UpstreamRefusalWhileWaitingForTheClientEndsTheCallAtOnce) {
+  control_->AddFault({{"method", "POST"}, {"path_regex", "/tasks$"}, {"kind", "early_status"}, {"status", 400},
+                      {"latency_ms", 500}, {"count", 1}});
+  auto [s, took] = SendPartThenWait(4 * kChunk, 1000);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "before the body was read")) << s.error_message();
+  EXPECT_LT(took, absl::Seconds(5)) << "the gateway waited for the client";
+  EXPECT_EQ(TasksOnSimulator(), 0);
+}
+
+TEST_F(UploadE2E, UpstreamResetWhileWaitingForTheClientEndsTheCallAtOnce) {
+  control_->AddFault({{"method", "POST"}, {"path_regex", "/tasks$"}, {"kind", "reset"}, {"count", 1}});
+  auto [s, took] = SendPartThenWait(4 * kChunk, 1000);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_LT(took, absl::Seconds(5)) << "the gateway waited for the client";
+  EXPECT_EQ(TasksOnSimulator(), 0);
 }
 
 TEST_F(UploadE2E, RepeatedRequestIdReturnsTheFirstTask) {

@@ -67,5 +67,23 @@ TEST(UploadPipe, AbortFailsTheReaderAndWakesIt) {
   EXPECT_FALSE(pipe.Push("late"));
 }
 
+// The transport ends an aborted source's request at once (it may not be
+// reading), and the idle timer tells a stalled upstream by the read count.
+TEST(UploadPipe, ReportsAbortAndCountsTheBytesRead) {
+  UploadPipe pipe(100, nullptr);
+  pipe.Attach([] {});
+  EXPECT_FALSE(pipe.aborted());
+  pipe.Push("abcdef");
+  char buf[4];
+  ASSERT_EQ(pipe.Read(buf, 4), 4);
+  EXPECT_EQ(pipe.bytes_read(), 4);
+  ASSERT_EQ(pipe.Read(buf, 4), 2);
+  EXPECT_EQ(pipe.bytes_read(), 6);
+  EXPECT_EQ(pipe.Read(buf, 4), BodySource::kPause);
+  EXPECT_EQ(pipe.bytes_read(), 6);
+  pipe.Abort();
+  EXPECT_TRUE(pipe.aborted());
+}
+
 }  // namespace
 }  // namespace tlgw
