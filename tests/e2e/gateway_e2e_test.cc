@@ -12,6 +12,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "tests/e2e/harness.h"
+#include "tests/support/grpc_details.h"
 #include "health.grpc.pb.h"
 #include "twelvelabs/gateway/v1/integration_service.grpc.pb.h"
 #include "twelvelabs/gateway/v1/task_service.grpc.pb.h"
@@ -26,27 +27,8 @@ using nlohmann::json;
 constexpr char kConfig[] = R"({"integrations":[
   {"name":"marketing","integration_id":"0123456789abcdef89abcdef","bucket":"acme-videos","region":"us-west-2"}]})";
 
-std::optional<google::rpc::ErrorInfo> ErrorInfoOf(const grpc::Status& s) {
-  google::rpc::Status details;
-  if (!details.ParseFromString(s.error_details())) return std::nullopt;
-  for (const auto& any : details.details()) {
-    google::rpc::ErrorInfo info;
-    if (any.UnpackTo(&info)) return info;
-  }
-  return std::nullopt;
-}
-
-std::optional<absl::Duration> RetryDelayOf(const grpc::Status& s) {
-  google::rpc::Status details;
-  if (!details.ParseFromString(s.error_details())) return std::nullopt;
-  for (const auto& any : details.details()) {
-    google::rpc::RetryInfo info;
-    if (any.UnpackTo(&info)) {
-      return absl::Seconds(info.retry_delay().seconds()) + absl::Nanoseconds(info.retry_delay().nanos());
-    }
-  }
-  return std::nullopt;
-}
+using ::tlgw::ErrorInfoOf;
+using ::tlgw::RetryDelayOf;
 
 std::string Describe(const grpc::Status& s) {
   return absl::StrCat(s.error_code(), ": ", s.error_message());

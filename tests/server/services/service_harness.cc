@@ -170,41 +170,6 @@ bool ServiceHarness::AwaitSubscribers(const WatchEngine& engine, int64_t n, absl
   return true;
 }
 
-std::optional<google::rpc::ErrorInfo> ErrorInfoOf(const grpc::Status& s) {
-  google::rpc::Status details;
-  if (!details.ParseFromString(s.error_details())) return std::nullopt;
-  for (const auto& any : details.details()) {
-    google::rpc::ErrorInfo info;
-    if (any.UnpackTo(&info)) return info;
-  }
-  return std::nullopt;
-}
-
-std::optional<absl::Duration> RetryDelayOf(const grpc::Status& s) {
-  google::rpc::Status details;
-  if (!details.ParseFromString(s.error_details())) return std::nullopt;
-  for (const auto& any : details.details()) {
-    google::rpc::RetryInfo info;
-    if (any.UnpackTo(&info)) {
-      return absl::Seconds(info.retry_delay().seconds()) + absl::Nanoseconds(info.retry_delay().nanos());
-    }
-  }
-  return std::nullopt;
-}
-
-std::vector<std::string> BadFieldsOf(const grpc::Status& s) {
-  std::vector<std::string> out;
-  google::rpc::Status details;
-  if (!details.ParseFromString(s.error_details())) return out;
-  for (const auto& any : details.details()) {
-    google::rpc::BadRequest bad;
-    if (any.UnpackTo(&bad)) {
-      for (const auto& v : bad.field_violations()) out.push_back(v.field());
-    }
-  }
-  return out;
-}
-
 std::string Describe(const grpc::Status& s) {
   auto info = ErrorInfoOf(s);
   return absl::StrCat("code ", s.error_code(), " '", s.error_message(), "'",

@@ -41,6 +41,7 @@
 #include "server/watch/watch_kinds.h"
 #include "server/watch/watch_options.h"
 #include "tests/support/fake_clock.h"
+#include "tests/support/grpc_details.h"
 #include "tests/support/fake_twelvelabs_api.h"
 #include "twelvelabs/gateway/v1/integration_service.grpc.pb.h"
 #include "twelvelabs/gateway/v1/task_service.grpc.pb.h"
@@ -215,11 +216,6 @@ class WatchReader {
   std::optional<grpc::Status> status_ ABSL_GUARDED_BY(mu_);
 };
 
-// The details a grpc::Status carries.
-std::optional<google::rpc::ErrorInfo> ErrorInfoOf(const grpc::Status& s);
-std::optional<absl::Duration> RetryDelayOf(const grpc::Status& s);
-// The fields a google.rpc.BadRequest names.
-std::vector<std::string> BadFieldsOf(const grpc::Status& s);
 // Code, message and ErrorInfo reason, for failure messages.
 std::string Describe(const grpc::Status& s);
 
