@@ -526,16 +526,11 @@ class ScanPlainJson {
       if (p_ == end_ || *p_ != ':') return false;
       ++p_;
       if (!Value(depth)) return false;
-      SkipSpace();
-      if (p_ == end_) return false;
-      if (*p_ == ',') {
-        ++p_;
-        continue;
+      switch (AfterElement('}')) {
+        case kNext: continue;
+        case kClosed: return true;
+        case kBad: return false;
       }
-      if (*p_ != '}') return false;
-      ++p_;
-      out_->End();
-      return true;
     }
   }
 
@@ -550,17 +545,28 @@ class ScanPlainJson {
     }
     for (;;) {
       if (!Value(depth)) return false;
-      SkipSpace();
-      if (p_ == end_) return false;
-      if (*p_ == ',') {
-        ++p_;
-        continue;
+      switch (AfterElement(']')) {
+        case kNext: continue;
+        case kClosed: return true;
+        case kBad: return false;
       }
-      if (*p_ != ']') return false;
-      ++p_;
-      out_->End();
-      return true;
     }
+  }
+
+  // After an object member or array element: a ',' (another follows) or
+  // `close` (the container ends, and is reported), else malformed.
+  enum Step { kNext, kClosed, kBad };
+  Step AfterElement(char close) {
+    SkipSpace();
+    if (p_ == end_) return kBad;
+    if (*p_ == ',') {
+      ++p_;
+      return kNext;
+    }
+    if (*p_ != close) return kBad;
+    ++p_;
+    out_->End();
+    return kClosed;
   }
 
   // Printable ASCII only (0x20-0x7f), no escapes: then the text between
