@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -133,6 +134,22 @@ rlim_t RaiseFileLimit() {
   return lim.rlim_cur;
 }
 
+// Descriptors kept outside the gRPC connection cap: upstream connections
+// (CurlTransportOptions::max_connections), the webhook and admin ports'
+// connections, and the process's own (state store, logs, gRPC's pollers).
+constexpr rlim_t kReservedFiles = 512 + 2 * 64 + 128;
+constexpr int kMaxDerivedConnections = 10000;
+
+// The gRPC connection cap for `files` open files: what the reserve leaves,
+// or half of a limit too small for the reserve.
+int DerivedMaxConnections(rlim_t files) {
+  if (files == 0 || files == RLIM_INFINITY || files > 2 * kReservedFiles + kMaxDerivedConnections) {
+    return kMaxDerivedConnections;
+  }
+  rlim_t cap = files > 2 * kReservedFiles ? files - kReservedFiles : files / 2;
+  return static_cast<int>(std::max<rlim_t>(cap, 1));
+}
+
 }  // namespace
 
 absl::StatusOr<GatewayConfig> LoadConfig(
@@ -145,6 +162,22 @@ absl::StatusOr<GatewayConfig> LoadConfig(
 
 int RunGatewayProcess(ProcessOptions o) {
   const rlim_t files = RaiseFileLimit();
+  const int derived = DerivedMaxConnections(files);
+  if (o.gateway.max_connections == 0) {
+    o.gateway.max_connections = derived;
+    // A burst of arrivals holds up to the accept queue's length on top of
+    // the cap: below a small limit, keep it within the reserve.
+    if (derived < kMaxDerivedConnections) {
+      o.gateway.listen_backlog = std::clamp(static_cast<int>((files - derived) / 4), 8, o.gateway.listen_backlog);
+    }
+  } else if (o.gateway.max_connections > derived) {
+    Log(LogLevel::kWarning, "main",
+        "--grpc_max_connections leaves little room below the open-file limit: a connection flood may "
+        "exhaust descriptors (the listener then restarts, and /readyz says not ready meanwhile)",
+        {{"max_connections", std::to_string(o.gateway.max_connections)},
+         {"max_open_files", std::to_string(files)},
+         {"suggested", std::to_string(derived)}});
+  }
   auto version = VersionFromBaseUrl(o.gateway.client.base_url);
   if (!version.ok()) return Fail(version.status().message());
   std::unique_ptr<tlsim::Simulator> sim;
@@ -176,7 +209,8 @@ int RunGatewayProcess(ProcessOptions o) {
        {"admin_port", std::to_string((*server)->admin_port())},
        {"upstream_url", upstream},
        {"api_version", VersionName(*version)},
-       {"max_open_files", std::to_string(files)}});
+       {"max_open_files", std::to_string(files)},
+       {"max_connections", std::to_string(o.gateway.max_connections)}});
   WritePortFile(o.admin_port_file, (*server)->admin_port());
   WritePortFile(o.webhook_port_file, (*server)->webhook_port());
   if (sim != nullptr && (*server)->webhook_port() != 0) {

@@ -1,5 +1,10 @@
 #include "server/gateway_server.h"
 
+#include <dirent.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <thread>
 #include <utility>
 
@@ -12,7 +17,9 @@
 #include "absl/strings/strip.h"
 #include "google/protobuf/descriptor.h"
 #include "absl/synchronization/notification.h"
+#include "server/common/grpc_errors.h"
 #include "server/common/log.h"
+#include "server/listener/grpc_log_bridge.h"
 #include "server/services/upload_pipe.h"
 #include "server/services/upload_reactor.h"
 #include "server/upstream/curl_transport.h"
@@ -24,6 +31,10 @@ namespace {
 // reactors): more than one so a callback blocked on a locked state store
 // (bounded by the store's busy timeout) leaves the others running.
 constexpr int kCompletionThreads = 4;
+// Calls in flight on one connection beyond its stream limit before the
+// call guard closes it (see ConnectionLimiter::CallGuard): a compliant
+// client's cancelled calls may still be tearing down on the server.
+constexpr int kCallGuardMargin = 100;
 }  // namespace
 
 GatewayServer::GatewayServer(GatewayOptions options) : options_(std::move(options)) {}
@@ -179,20 +190,20 @@ absl::Status GatewayServer::StartServices() {
   deps_.clock = clock_.get();
   deps_.upload_idle_timeout = options_.upload_idle_timeout;
   deps_.config = [this] { return config(); };
-  upload_service_ = std::make_unique<UploadServiceImpl>(&deps_);
-  task_service_ = std::make_unique<TaskServiceImpl>(&deps_);
-  integration_service_ = std::make_unique<IntegrationServiceImpl>(&deps_);
   return absl::OkStatus();
 }
 
-absl::Status GatewayServer::StartServers() {
+absl::StatusOr<GatewayServer::GrpcGeneration> GatewayServer::StartGrpcServer(const std::string& address,
+                                                                              int* port) {
   const GatewayOptions& o = options_;
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  GrpcGeneration g;
+  g.upload = std::make_unique<UploadServiceImpl>(&deps_);
+  g.task = std::make_unique<TaskServiceImpl>(&deps_);
+  g.integration = std::make_unique<IntegrationServiceImpl>(&deps_);
   grpc::ServerBuilder builder;
   auto credentials = ServerCredentials(o.tls);
   if (!credentials.ok()) return credentials.status();
-  builder.AddListeningPort(o.listen, *credentials, &port_);
+  builder.AddListeningPort(address, *credentials, port);
   // Bounded receive buffers (see GatewayOptions::stream_window_bytes). With
   // BDP probing on, a 2 GiB upload let the client run 50-120 MiB ahead of
   // the pipe (bench/RESULTS.md).
@@ -204,27 +215,62 @@ absl::Status GatewayServer::StartServers() {
                              static_cast<int>(absl::ToInt64Milliseconds(o.handshake_timeout)));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
                              static_cast<int>(absl::ToInt64Milliseconds(o.max_connection_idle)));
-  grpc::ResourceQuota quota("tl-gateway");
-  quota.Resize(static_cast<size_t>(o.memory_quota_bytes));
-  builder.SetResourceQuota(quota);
-  builder.RegisterService(upload_service_.get());
-  builder.RegisterService(task_service_.get());
-  builder.RegisterService(integration_service_.get());
+  builder.SetResourceQuota(*quota_);
+  limiter_->InstallOn(&builder);
+  builder.RegisterService(g.upload.get());
+  builder.RegisterService(g.task.get());
+  builder.RegisterService(g.integration.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  // First, so a rapid-reset connection is cut before the others' work.
+  interceptors.push_back(limiter_->CallGuard(o.max_streams_per_connection + kCallGuardMargin));
   interceptors.push_back(calls_.Factory());
   if (audit_ != nullptr) interceptors.push_back(audit_->Factory());
+  interceptors.push_back(GrpcErrorsInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  server_ = builder.BuildAndStart();
-  if (server_ == nullptr || port_ == 0) {
+  g.server = builder.BuildAndStart();
+  if (g.server == nullptr || *port == 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--listen: cannot listen on '", o.listen, "' (in use, or not HOST:PORT)"));
+        absl::StrCat("--listen: cannot listen on '", address, "' (in use, or not HOST:PORT)"));
   }
+  limiter_->SetBacklog(o.listen_backlog);
+  auto* health = g.server->GetHealthCheckService();
+  for (const char* service : {"twelvelabs.gateway.v1.UploadService", "twelvelabs.gateway.v1.TaskService",
+                              "twelvelabs.gateway.v1.IntegrationService"}) {
+    health->SetServingStatus(service, true);
+  }
+  return g;
+}
+
+absl::Status GatewayServer::StartServers() {
+  const GatewayOptions& o = options_;
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  RouteGrpcLogsToJson();
+  limiter_ = std::make_unique<ConnectionLimiter>(o.max_connections);
+  quota_ = std::make_unique<grpc::ResourceQuota>("tl-gateway");
+  quota_->Resize(static_cast<size_t>(o.memory_quota_bytes));
+  auto grpc_server = StartGrpcServer(o.listen, &port_);
+  if (!grpc_server.ok()) return grpc_server.status();
+  {
+    absl::MutexLock lock(&servers_mu_);
+    servers_.push_back(*std::move(grpc_server));
+  }
+  accept_failure_handler_ = AddAcceptFailureHandler([this](const std::string&) {
+    absl::MutexLock lock(&watchdog_mu_);
+    accept_failed_ = true;
+  });
+  listener_watchdog_ = std::thread([this] { WatchListener(); });
+  trimmer_ = std::make_unique<MemoryTrimmer>();
   if (!o.admin_host.empty()) {
     auto admin = AdminServer::Start(
         AdminOptions{o.admin_host, o.admin_port}, [this] { return MetricsText(); },
         [this](std::string* why) {
           if (shutting_down_) {
             *why = "shutting down";
+            return false;
+          }
+          if (!accepting_) {
+            *why = "the gRPC listener is not accepting connections (out of file descriptors); restarting it";
             return false;
           }
           return true;
@@ -246,12 +292,85 @@ absl::Status GatewayServer::StartServers() {
     if (!receiver.ok()) return receiver.status();
     webhooks_ = *std::move(receiver);
   }
-  auto* health = server_->GetHealthCheckService();
-  for (const char* service : {"twelvelabs.gateway.v1.UploadService", "twelvelabs.gateway.v1.TaskService",
-                              "twelvelabs.gateway.v1.IntegrationService"}) {
-    health->SetServingStatus(service, true);
-  }
   return absl::OkStatus();
+}
+
+namespace {
+
+// Whether this process could open a few more descriptors.
+bool DescriptorsFree() {
+  struct rlimit lim {};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return true;
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return false;  // itself needs a descriptor
+  rlim_t open = 0;
+  while (readdir(dir) != nullptr) ++open;
+  closedir(dir);
+  return open + 32 < lim.rlim_cur;  // "." and ".." included: errs on the safe side
+}
+
+}  // namespace
+
+void GatewayServer::WatchListener() {
+  // The address to listen on again: the configured host, the bound port.
+  const std::string address =
+      absl::StrCat(options_.listen.substr(0, options_.listen.rfind(':')), ":", port_);
+  for (;;) {
+    {
+      absl::MutexLock lock(&watchdog_mu_);
+      watchdog_mu_.Await(absl::Condition(
+          +[](GatewayServer* g) ABSL_EXCLUSIVE_LOCKS_REQUIRED(g->watchdog_mu_) {
+            return g->accept_failed_ || g->stop_watchdog_;
+          },
+          this));
+      if (stop_watchdog_) return;
+      accept_failed_ = false;
+    }
+    accepting_ = false;
+    Log(LogLevel::kError, "server", "the gRPC listener stopped accepting connections; restarting it",
+        {{"address", address}});
+    absl::Duration backoff = absl::Milliseconds(100);
+    for (;;) {
+      if (DescriptorsFree()) {
+        // Close the dead listener first: the new one shares the port
+        // (SO_REUSEPORT), and connections the kernel queued on the dead one
+        // would never be accepted.
+        for (int fd : limiter_->TakeListeners()) shutdown(fd, SHUT_RDWR);
+        int port = 0;
+        auto g = StartGrpcServer(address, &port);
+        if (g.ok()) {
+          absl::MutexLock lock(&servers_mu_);
+          servers_.push_back(*std::move(g));
+          break;
+        }
+        Log(LogLevel::kWarning, "server", "restarting the gRPC listener failed; retrying",
+            {{"error", g.status().ToString()}});
+      }
+      absl::MutexLock lock(&watchdog_mu_);
+      if (watchdog_mu_.AwaitWithTimeout(absl::Condition(&stop_watchdog_), backoff)) return;
+      backoff = std::min(backoff * 2, absl::Seconds(2));
+    }
+    accepting_ = true;
+    ++listener_restarts_;
+    Log(LogLevel::kInfo, "server", "the gRPC listener accepts connections again", {{"address", address}});
+  }
+}
+
+void GatewayServer::StopListenerWatchdog() {
+  if (accept_failure_handler_ != 0) RemoveAcceptFailureHandler(accept_failure_handler_);
+  accept_failure_handler_ = 0;
+  {
+    absl::MutexLock lock(&watchdog_mu_);
+    stop_watchdog_ = true;
+  }
+  if (listener_watchdog_.joinable()) listener_watchdog_.join();
+}
+
+std::vector<grpc::Server*> GatewayServer::GrpcServers() {
+  absl::MutexLock lock(&servers_mu_);
+  std::vector<grpc::Server*> out;
+  for (GrpcGeneration& g : servers_) out.push_back(g.server.get());
+  return out;
 }
 
 GatewayServer::~GatewayServer() {
@@ -259,10 +378,10 @@ GatewayServer::~GatewayServer() {
   // Then each part before what it uses: the reverse of Create's steps.
   webhooks_.reset();
   admin_.reset();
-  server_.reset();
-  upload_service_.reset();
-  task_service_.reset();
-  integration_service_.reset();
+  {
+    absl::MutexLock lock(&servers_mu_);
+    servers_.clear();  // each server before its services
+  }
   import_watches_.reset();
   index_watches_.reset();
   task_watches_.reset();
@@ -298,6 +417,21 @@ std::string GatewayServer::MetricsText() {
   std::string out;
   Metric(&out, "tl_gateway_grpc_calls_in_flight", "gauge", "gRPC calls and streams being served.",
          calls_.in_flight());
+  if (limiter_ != nullptr) {
+    ConnectionLimiter::Stats ls = limiter_->stats();
+    Metric(&out, "tl_gateway_grpc_connections", "gauge", "gRPC connections open.", ls.open);
+    Metric(&out, "tl_gateway_grpc_connections_rejected_total", "counter",
+           "gRPC connections closed on arrival because the connection cap was reached.", ls.rejected);
+    Metric(&out, "tl_gateway_grpc_connections_abusive_closed_total", "counter",
+           "gRPC connections closed for having more calls in flight than streams (rapid reset).",
+           limiter_->abusive_closed());
+  }
+  Metric(&out, "tl_gateway_grpc_listener_restarts_total", "counter",
+         "Times the gRPC listener stopped accepting and was started again.", listener_restarts_.load());
+  if (trimmer_ != nullptr) {
+    Metric(&out, "tl_gateway_memory_trims_total", "counter",
+           "Times free heap memory was handed back to the system after a burst.", trimmer_->trims());
+  }
   const ClientStats& cs = client_->stats();
   Metric(&out, "tl_gateway_upstream_retries_total", "counter", "Upstream requests that were retries.",
          cs.retries.load());
@@ -338,18 +472,22 @@ void GatewayServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   shutting_down_ = true;
+  // No listener restart may race the shutdown.
+  StopListenerWatchdog();
+  const std::vector<grpc::Server*> servers = GrpcServers();
   // First, so that no webhook can start an upstream read once the
   // transport is going.
   if (webhooks_ != nullptr) webhooks_->Stop();
-  if (server_ != nullptr) {
-    server_->GetHealthCheckService()->Shutdown();
+  if (!servers.empty()) {
+    for (grpc::Server* server : servers) server->GetHealthCheckService()->Shutdown();
     // Streams never finish by themselves: end them now, telling clients to
     // reconnect; unary calls get the drain time.
     streams_.EndAll();
     absl::Notification drained;
     // Closes the listeners at once and waits for calls and connections.
-    std::thread stopper([this, &drained] {
-      server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.drain));
+    const absl::Time drain_deadline = absl::Now() + options_.drain;
+    std::thread stopper([&servers, &drained, drain_deadline] {
+      for (grpc::Server* server : servers) server->Shutdown(absl::ToChronoTime(drain_deadline));
       drained.Notify();
     });
     absl::Time deadline = absl::Now() + options_.drain;
@@ -363,7 +501,7 @@ void GatewayServer::Shutdown() {
     clock_->Shutdown();
     // Cancels what is left and disconnects idle clients, which gRPC would
     // otherwise wait for until the deadline.
-    grpc_server_cancel_all_calls(server_->c_server());
+    for (grpc::Server* server : servers) grpc_server_cancel_all_calls(server->c_server());
     // A handler still waiting on upstream finishes when the transport goes.
     if (!drained.WaitForNotificationWithTimeout(absl::Seconds(2))) transport_.reset();
     stopper.join();

@@ -9,8 +9,11 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/resource_quota.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -20,9 +23,11 @@
 #include "server/common/call_counter.h"
 #include "server/common/clock.h"
 #include "server/common/executor.h"
+#include "server/common/memory_trimmer.h"
 #include "server/common/metrics.h"
 #include "server/common/stream_registry.h"
 #include "server/config/config.h"
+#include "server/listener/connection_limiter.h"
 #include "server/services/deps.h"
 #include "server/services/integration_service.h"
 #include "server/services/task_service.h"
@@ -81,6 +86,15 @@ struct GatewayOptions {
   // for everything gRPC buffers (messages, uploads in flight): past it,
   // new reads wait and new calls are refused with RESOURCE_EXHAUSTED.
   int max_streams_per_connection = 5000;
+  // gRPC connections open at once; more are closed as they arrive. Keep it
+  // below the open-file limit with room for upstream and HTTP sockets
+  // (gateway_process.cc derives the default from the limit), so that a
+  // connection flood cannot make accept() fail. 0: gateway_process.cc
+  // derives it from the open-file limit.
+  int max_connections = 10000;
+  // Connections the kernel queues for gRPC's accept; see
+  // ConnectionLimiter::SetBacklog.
+  int listen_backlog = 256;
   absl::Duration handshake_timeout = absl::Seconds(5);
   absl::Duration max_connection_idle = absl::Minutes(5);
   int64_t memory_quota_bytes = int64_t{1024} << 20;
@@ -125,6 +139,24 @@ class GatewayServer {
   absl::Status StartWatches();
   absl::Status StartServices();
   absl::Status StartServers();
+  // One gRPC server and the service objects registered on it. Members in
+  // this order so the server goes before the services it calls.
+  struct GrpcGeneration {
+    std::unique_ptr<UploadServiceImpl> upload;
+    std::unique_ptr<TaskServiceImpl> task;
+    std::unique_ptr<IntegrationServiceImpl> integration;
+    std::unique_ptr<grpc::Server> server;
+  };
+  // Builds and starts a gRPC server listening on `address`; `*port` gets
+  // the port bound.
+  absl::StatusOr<GrpcGeneration> StartGrpcServer(const std::string& address, int* port);
+  // The listener watchdog's thread: when gRPC reports that its listener
+  // stopped accepting, closes that listener and starts a new server on the
+  // same port once descriptors are free again. The servers before keep
+  // serving the connections they have.
+  void WatchListener();
+  void StopListenerWatchdog();
+  std::vector<grpc::Server*> GrpcServers();
   static absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const TlsOptions& tls);
   // Whether "/pkg.Service/Method" is a method this server serves (metric
   // labels come only from these).
@@ -159,13 +191,23 @@ class GatewayServer {
   std::unique_ptr<WatchEngine> index_watches_;
   std::unique_ptr<WatchEngine> import_watches_;
   ServiceDeps deps_;
-  std::unique_ptr<UploadServiceImpl> upload_service_;
-  std::unique_ptr<TaskServiceImpl> task_service_;
-  std::unique_ptr<IntegrationServiceImpl> integration_service_;
   RequestMetrics metrics_{&ServedMethod};
   CallCounter calls_{&metrics_};
   StreamRegistry streams_;
-  std::unique_ptr<grpc::Server> server_;
+  // Shared by every gRPC server this process starts (see WatchListener).
+  std::unique_ptr<ConnectionLimiter> limiter_;
+  std::unique_ptr<grpc::ResourceQuota> quota_;
+  absl::Mutex servers_mu_;
+  // The newest last; earlier ones only if the listener was restarted.
+  std::vector<GrpcGeneration> servers_ ABSL_GUARDED_BY(servers_mu_);
+  absl::Mutex watchdog_mu_;
+  bool accept_failed_ ABSL_GUARDED_BY(watchdog_mu_) = false;
+  bool stop_watchdog_ ABSL_GUARDED_BY(watchdog_mu_) = false;
+  std::thread listener_watchdog_;
+  int accept_failure_handler_ = 0;
+  std::atomic<bool> accepting_{true};  // read by /readyz
+  std::atomic<int64_t> listener_restarts_{0};
+  std::unique_ptr<MemoryTrimmer> trimmer_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<WebhookReceiver> webhooks_;
   std::unique_ptr<HttpTransport> transport_;

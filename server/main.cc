@@ -80,6 +80,9 @@ ABSL_FLAG(int, grpc_stream_window_kib, 1024,
           "of the gateway (memory per upload); raise for clients on high-latency links");
 ABSL_FLAG(int, grpc_max_streams_per_connection, 5000,
           "HTTP/2 streams one client connection may have open at once (1..100000)");
+ABSL_FLAG(int, grpc_max_connections, 0,
+          "gRPC connections open at once; more are closed on arrival (0: derived from the open-file limit, "
+          "at most 10000)");
 ABSL_FLAG(double, grpc_handshake_timeout_seconds, 5,
           "a new gRPC connection that has not completed its handshake by then is closed");
 ABSL_FLAG(double, grpc_max_connection_idle_seconds, 300,
@@ -218,6 +221,10 @@ int main(int argc, char** argv) {
   options.max_streams_per_connection = absl::GetFlag(FLAGS_grpc_max_streams_per_connection);
   if (options.max_streams_per_connection < 1 || options.max_streams_per_connection > 100000) {
     return Fail("--grpc_max_streams_per_connection: must be 1..100000");
+  }
+  options.max_connections = absl::GetFlag(FLAGS_grpc_max_connections);
+  if (options.max_connections < 0 || options.max_connections > 1000000) {
+    return Fail("--grpc_max_connections: must be 0 (derived from the open-file limit) or 1..1000000");
   }
   const double handshake = absl::GetFlag(FLAGS_grpc_handshake_timeout_seconds);
   const double idle = absl::GetFlag(FLAGS_grpc_max_connection_idle_seconds);

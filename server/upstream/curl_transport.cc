@@ -118,6 +118,7 @@ absl::StatusOr<std::unique_ptr<CurlTransport>> CurlTransport::Create(
   CURLM* multi = curl_multi_init();
   if (multi == nullptr) return absl::InternalError("curl_multi_init failed");
   curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(options.max_cached_connections));
+  curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(options.max_connections));
   return std::unique_ptr<CurlTransport>(new CurlTransport(options, multi));
 }
 

@@ -23,6 +23,10 @@ namespace tlgw {
 struct CurlTransportOptions {
   // Kept-alive connections the multi handle may cache.
   int max_cached_connections = 256;
+  // Upstream connections open at once; more requests wait for one to free
+  // (each connection's use is bounded by its request's timeout). Bounds
+  // the descriptors upstream traffic takes (see --grpc_max_connections).
+  int max_connections = 512;
   // Connect phase limit, within the request's own timeout.
   absl::Duration connect_timeout = absl::Seconds(10);
   // A response body larger than this fails (protects gateway memory).
