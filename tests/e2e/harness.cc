@@ -45,6 +45,10 @@ absl::StatusOr<GatewayProcess> StartGateway(const GatewayArgs& args) {
     argv.push_back("--config=" + path);
   }
   argv.insert(argv.end(), args.extra_args.begin(), args.extra_args.end());
+  if (args.max_open_files > 0) {
+    const std::string n = std::to_string(args.max_open_files);
+    argv.insert(argv.begin(), {"/usr/bin/prlimit", "--nofile=" + n + ":" + n, "--"});
+  }
   std::map<std::string, std::string> env;
   env["TWELVELABS_API_KEY"] = args.api_key;
   for (const auto& [k, v] : args.env) env[k] = v;

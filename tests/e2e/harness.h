@@ -53,6 +53,9 @@ struct GatewayArgs {
   // For TLS: the credentials and host name the test channel uses.
   std::shared_ptr<grpc::ChannelCredentials> channel_credentials;
   std::string target_host = "127.0.0.1";
+  // When set, the gateway's open-file limit (soft and hard, through
+  // prlimit), for attacks that aim at running it out of descriptors.
+  int max_open_files = 0;
 };
 
 absl::StatusOr<GatewayProcess> StartGateway(const GatewayArgs& args);

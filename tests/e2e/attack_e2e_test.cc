@@ -1,0 +1,215 @@
+// The adversarial suite (issue 11 item 9): the real gateway, started with a
+// low open-file limit and small quotas, against the attacks that once broke
+// it. Each attack is bounded in count and time and stays on loopback; each
+// test asserts that the gateway keeps serving a well-behaved client, that
+// it recovers, and that what the attack made it hold is given back.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include <grpcpp/generic/generic_stub.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "tests/e2e/attacks.h"
+#include "tests/e2e/harness.h"
+#include "tests/support/grpc_details.h"
+#include "twelvelabs/gateway/v1/task_service.grpc.pb.h"
+
+namespace tltest {
+namespace {
+
+namespace gw = ::twelvelabs::gateway::v1;
+
+std::string ErrorInfoReason(const grpc::Status& s) {
+  auto info = tlgw::ErrorInfoOf(s);
+  return info ? info->reason() : "(no ErrorInfo)";
+}
+
+class AttackE2E : public ::testing::Test {
+ protected:
+  void Start(int max_open_files, std::vector<std::string> extra = {}) {
+    auto sim = StartSim();
+    ASSERT_TRUE(sim.ok()) << sim.status();
+    sim_ = std::move(*sim);
+    GatewayArgs args;
+    args.upstream_url = sim_.Url("v1.3");
+    args.max_open_files = max_open_files;
+    args.extra_args = std::move(extra);
+    auto gateway = StartGateway(args);
+    ASSERT_TRUE(gateway.ok()) << gateway.status();
+    gateway_ = std::move(*gateway);
+  }
+  void TearDown() override {
+    if (gateway_.process != nullptr) gateway_.process->Stop();
+  }
+  // One ListTasks on `channel`; whether it succeeded.
+  static bool Serves(const std::shared_ptr<grpc::Channel>& channel) {
+    auto stub = gw::TaskService::NewStub(channel);
+    gw::ListTasksRequest req;
+    req.set_index_id(kSeedIndex);
+    gw::ListTasksResponse resp;
+    auto ctx = Ctx(absl::Seconds(5));
+    return stub->ListTasks(ctx.get(), req, &resp).ok();
+  }
+  // A channel with its own connection (equal arguments would share one).
+  std::shared_ptr<grpc::Channel> NewChannel() {
+    grpc::ChannelArguments args;
+    args.SetInt("test.channel_number", ++channels_);
+    return grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", gateway_.port),
+                                     grpc::InsecureChannelCredentials(), args);
+  }
+  std::string Metrics() {
+    auto m = HttpGet(gateway_.admin_port, "/metrics");
+    return m.ok() ? *m : "";
+  }
+  // Calls the well-behaved client makes on its own connection while
+  // `attack` runs; returns {served, failed}.
+  template <typename Attack>
+  std::pair<int, int> ServedDuring(const std::shared_ptr<grpc::Channel>& client, Attack attack) {
+    std::atomic<bool> done{false};
+    std::atomic<int> served{0}, failed{0};
+    std::thread caller([&] {
+      while (!done) {
+        (Serves(client) ? served : failed)++;
+        absl::SleepFor(absl::Milliseconds(20));
+      }
+    });
+    attack();
+    done = true;
+    caller.join();
+    return {served.load(), failed.load()};
+  }
+
+  SimProcess sim_;
+  GatewayProcess gateway_;
+  int channels_ = 0;
+};
+
+TEST_F(AttackE2E, AConnectionFloodNeverStopsTheListenerAndConnectedClientsStayServed) {
+  Start(/*max_open_files=*/192);
+  const pid_t pid = gateway_.process->pid();
+  ASSERT_TRUE(Serves(gateway_.channel));
+  const int baseline_fds = OpenDescriptors(pid);
+  auto [served, failed] = ServedDuring(gateway_.channel, [&] {
+    IdleConnections flood(gateway_.port, 600);  // three times the file limit
+    absl::SleepFor(absl::Seconds(2));
+    // Over the cap, not out of descriptors: still ready.
+    EXPECT_TRUE(HttpGet(gateway_.admin_port, "/readyz").ok()) << "the gateway must stay ready";
+    EXPECT_GT(MetricValue(Metrics(), "tl_gateway_grpc_connections_rejected_total"), 0);
+  });
+  EXPECT_GT(served, 0);
+  EXPECT_EQ(failed, 0) << "a client connected before the flood must be served throughout";
+  EXPECT_EQ(MetricValue(Metrics(), "tl_gateway_grpc_listener_restarts_total"), 0)
+      << "accept() must never have failed: the cap keeps connections below the file limit";
+  // After the flood, new clients get in and the descriptors are given back.
+  EXPECT_TRUE(Eventually([&] { return Serves(NewChannel()); }, "a new client served after the flood",
+                         absl::Seconds(15)));
+  EXPECT_TRUE(Eventually([&] { return OpenDescriptors(pid) <= baseline_fds + 8; },
+                         "descriptors back near the baseline", absl::Seconds(15)))
+      << OpenDescriptors(pid) << " open, baseline " << baseline_fds;
+}
+
+TEST_F(AttackE2E, AListenerThatRanOutOfDescriptorsIsRestartedAndReadyzSaysNotReadyMeanwhile) {
+  // A cap above what the file limit allows (the gateway warns): the flood
+  // does exhaust descriptors, which once stopped gRPC's listener for good.
+  Start(/*max_open_files=*/128, {"--grpc_max_connections=1000"});
+  ASSERT_TRUE(Serves(gateway_.channel));
+  {
+    IdleConnections flood(gateway_.port, 300);
+    EXPECT_TRUE(Eventually([&] { return !HttpGet(gateway_.admin_port, "/readyz").ok(); },
+                           "/readyz to say not ready while the listener cannot accept",
+                           absl::Seconds(10)));
+    EXPECT_TRUE(Serves(gateway_.channel)) << "connections made before keep being served";
+  }
+  EXPECT_TRUE(Eventually([&] { return HttpGet(gateway_.admin_port, "/readyz").ok(); },
+                         "/readyz ready again once descriptors are free", absl::Seconds(15)));
+  EXPECT_TRUE(Eventually([&] { return Serves(NewChannel()); }, "a new client served after the restart",
+                         absl::Seconds(10)));
+  EXPECT_GE(MetricValue(Metrics(), "tl_gateway_grpc_listener_restarts_total"), 1);
+}
+
+TEST_F(AttackE2E, RapidResetStreamsAreBoundedAndMemoryReturns) {
+  Start(/*max_open_files=*/256, {"--memory_quota_mib=64"});
+  const pid_t pid = gateway_.process->pid();
+  ASSERT_TRUE(Serves(gateway_.channel));
+  const int64_t before = ResidentBytes(pid);
+  std::atomic<int64_t> peak{before};
+  std::atomic<bool> sampling{true};
+  std::thread sampler([&] {
+    while (sampling) {
+      peak = std::max<int64_t>(peak, ResidentBytes(pid));
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+  });
+  RapidResetResult attack;
+  auto [served, failed] = ServedDuring(gateway_.channel, [&] {
+    attack = RapidReset(gateway_.port, "/twelvelabs.gateway.v1.TaskService/WatchTask", 2000000, 10);
+  });
+  sampling = false;
+  sampler.join();
+  EXPECT_GT(served, 0) << "another client must be served during the attack";
+  EXPECT_LT(failed, served / 10 + 1);
+  EXPECT_TRUE(Eventually([&] { return ResidentBytes(pid) < before + (64 << 20); },
+                         "resident memory back within 64 MiB of its baseline", absl::Seconds(10)))
+      << "before " << before << " peak " << peak << " now " << ResidentBytes(pid) << " after "
+      << attack.streams << " streams";
+  EXPECT_GT(MetricValue(Metrics(), "tl_gateway_grpc_connections_abusive_closed_total"), 0);
+  RecordProperty("streams", std::to_string(attack.streams));
+  RecordProperty("rss_before", std::to_string(before));
+  RecordProperty("rss_peak", std::to_string(peak.load()));
+  RecordProperty("rss_after", std::to_string(ResidentBytes(pid)));
+  std::cerr << "rapid reset: " << attack.streams << " streams on " << attack.connections << " connections, RSS before " << (before >> 20) << " MiB, peak "
+            << (peak.load() >> 20) << " MiB, after " << (ResidentBytes(pid) >> 20) << " MiB; well-behaved calls "
+            << served << " served, " << failed << " failed\n";
+}
+
+TEST_F(AttackE2E, AMalformedRequestGetsInvalidArgumentSayingWhatToSend) {
+  Start(0);
+  grpc::GenericStub stub(gateway_.channel);
+  const std::string garbage("\xff\xff\xff\xff\x0f\x0a", 6);  // not a valid protobuf
+  grpc::Slice slice(garbage);
+  grpc::ByteBuffer request(&slice, 1), response;
+  auto ctx = Ctx();
+  grpc::Status status;
+  absl::Notification done;
+  stub.UnaryCall(ctx.get(), "/twelvelabs.gateway.v1.TaskService/GetTask", grpc::StubOptions(), &request,
+                 &response, [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_NE(status.error_message().find("twelvelabs.gateway.v1.GetTaskRequest"), std::string::npos)
+      << status.error_message();
+  EXPECT_EQ(ErrorInfoReason(status), "MALFORMED_REQUEST");
+}
+
+TEST_F(AttackE2E, AnUnknownMethodIsNamedAndItsNameCannotFloodTheMetrics) {
+  Start(0);
+  grpc::GenericStub stub(gateway_.channel);
+  grpc::Slice empty("");
+  grpc::ByteBuffer request(&empty, 1), response;
+  for (int i = 0; i < 50; ++i) {
+    auto ctx = Ctx();
+    grpc::Status status;
+    absl::Notification done;
+    stub.UnaryCall(ctx.get(), absl::StrCat("/evil.Service/Method", i, std::string(300, 'x')),
+                   grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+                     status = std::move(s);
+                     done.Notify();
+                   });
+    done.WaitForNotification();
+    ASSERT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_NE(status.error_message().find("unknown method"), std::string::npos) << status.error_message();
+    EXPECT_EQ(ErrorInfoReason(status), "METHOD_NOT_FOUND");
+  }
+  const std::string metrics = Metrics();
+  EXPECT_EQ(metrics.find("evil"), std::string::npos) << "method names callers make up never become labels";
+  EXPECT_LT(metrics.size(), 64u << 10);
+}
+
+}  // namespace
+}  // namespace tltest
