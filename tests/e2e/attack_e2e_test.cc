@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
 #include <memory>
 #include <thread>
 
@@ -209,6 +210,112 @@ TEST_F(AttackE2E, AnUnknownMethodIsNamedAndItsNameCannotFloodTheMetrics) {
   const std::string metrics = Metrics();
   EXPECT_EQ(metrics.find("evil"), std::string::npos) << "method names callers make up never become labels";
   EXPECT_LT(metrics.size(), 64u << 10);
+}
+
+TEST_F(AttackE2E, OversizedMessagesAreRefusedWithBoundedMemory) {
+  // gRPC 1.51 checks a message's size only once it has all arrived, so what
+  // bounds the buffering is the memory quota: past it, gRPC closes the
+  // connections that hold the memory.
+  Start(0, {"--memory_quota_mib=64"});
+  const pid_t pid = gateway_.process->pid();
+  ASSERT_TRUE(Serves(gateway_.channel));
+  const int64_t before = ResidentBytes(pid);
+  std::atomic<int64_t> peak{before};
+  std::atomic<bool> sampling{true};
+  std::thread sampler([&] {
+    while (sampling) {
+      peak = std::max<int64_t>(peak, ResidentBytes(pid));
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  });
+  // Two 400 MiB requests at once, each on its own connection: 800 MiB that
+  // the gateway would buffer whole without the quota.
+  std::vector<grpc::Status> statuses(2);
+  auto [served, failed] = ServedDuring(gateway_.channel, [&] {
+    std::vector<std::thread> senders;
+    for (grpc::Status& status : statuses) {
+      senders.emplace_back([&, channel = NewChannel()] {
+        grpc::GenericStub stub(channel);
+        std::string big(size_t{400} << 20, 'x');
+        grpc::Slice slice(big);
+        grpc::ByteBuffer request(&slice, 1), response;
+        auto ctx = Ctx(absl::Seconds(30));
+        absl::Notification done;
+        stub.UnaryCall(ctx.get(), "/twelvelabs.gateway.v1.TaskService/GetTask", grpc::StubOptions(), &request,
+                       &response, [&](grpc::Status s) {
+                         status = std::move(s);
+                         done.Notify();
+                       });
+        done.WaitForNotification();
+      });
+    }
+    for (std::thread& t : senders) t.join();
+  });
+  sampling = false;
+  sampler.join();
+  for (const grpc::Status& status : statuses) {
+    // Refused for its size, or its connection closed by the quota first.
+    EXPECT_TRUE(status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+                status.error_code() == grpc::StatusCode::UNAVAILABLE)
+        << status.error_code() << " " << status.error_message();
+  }
+  EXPECT_LE(failed, 2) << "the well-behaved client's own connection may be reclaimed once";
+  std::cerr << "oversized: RSS before " << (before >> 20) << " MiB, peak " << (peak.load() >> 20)
+            << " MiB; well-behaved calls " << served << " served, " << failed << " failed\n";
+  EXPECT_LT(peak.load(), before + (256 << 20)) << "the memory quota must bound what refused messages hold";
+  EXPECT_TRUE(Eventually([&] { return ResidentBytes(pid) < before + (64 << 20); },
+                         "resident memory back within 64 MiB of its baseline", absl::Seconds(10)));
+}
+
+TEST_F(AttackE2E, CallersWithoutATokenCannotWriteLargeLogLines) {
+  // One configured client, so callers need a token; theirs is wrong.
+  const std::string audit = TempPath("audit.jsonl");
+  auto sim = StartSim();
+  ASSERT_TRUE(sim.ok()) << sim.status();
+  sim_ = std::move(*sim);
+  GatewayArgs args;
+  args.upstream_url = sim_.Url("v1.3");
+  args.api_key = "";
+  args.env["TL_ATTACK_KEY"] = kTestApiKey;
+  args.config_json = R"({"tenants": [{"name": "t", "api_keys": [{"env": "TL_ATTACK_KEY"}]}],
+    "clients": [{"id": "c", "tenant": "t", "methods": ["*"],
+      "token_sha256": "064d71a61b3c13f881cbbb415f132a8bca107a60836f97a625724aa70866260b"}]})";
+  args.extra_args = {"--audit_log=" + audit};
+  auto gateway = StartGateway(args);
+  ASSERT_TRUE(gateway.ok()) << gateway.status();
+  gateway_ = std::move(*gateway);
+  auto stub = gw::TaskService::NewStub(gateway_.channel);
+  grpc::GenericStub generic(gateway_.channel);
+  for (int i = 0; i < 20; ++i) {
+    auto ctx = Ctx();
+    ctx->AddMetadata("authorization", "Bearer " + std::string(4000, 'k'));
+    ctx->AddMetadata("x-request-id", std::string(3000, 'r'));
+    gw::GetTaskRequest req;
+    req.set_task_id(std::string(1 << 20, 'a'));
+    gw::Task task;
+    EXPECT_EQ(stub->GetTask(ctx.get(), req, &task).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    auto ctx2 = Ctx();
+    grpc::Slice empty("");
+    grpc::ByteBuffer request(&empty, 1), response;
+    absl::Notification done;
+    generic.UnaryCall(ctx2.get(), "/" + std::string(6000, 'm'), grpc::StubOptions(), &request, &response,
+                      [&](grpc::Status) { done.Notify(); });
+    done.WaitForNotification();
+  }
+  gateway_.process->Stop();
+  for (const std::string& path : {audit, gateway_.log_path}) {
+    std::ifstream in(path);
+    std::string line;
+    size_t longest = 0, total = 0, lines = 0;
+    while (std::getline(in, line)) {
+      longest = std::max(longest, line.size());
+      total += line.size();
+      ++lines;
+    }
+    EXPECT_GT(lines, 0u) << path;
+    EXPECT_LE(longest, 4096u) << path << ": one line must stay small whatever callers send";
+    EXPECT_LT(total, 200u << 10) << path;
+  }
 }
 
 }  // namespace
