@@ -7,6 +7,7 @@
 #include <set>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "server/common/status_details.h"
 #include "tests/server/services/service_harness.h"
@@ -443,6 +444,259 @@ TEST_F(SharedKeyTaskServiceTest, ListsAndIndexWatchesShowOnlyTheCallersOwnTasks)
   EXPECT_EQ(next->task().id(), news);
   EXPECT_EQ(next->task().status(), gw::TASK_STATUS_READY);
   EXPECT_EQ(watch->unread(), 0u) << "another tenant's task reached the stream";
+}
+
+// Two tenants with different keys of one account: the fake holds both
+// tenants' tasks and tasks made outside the gateway, and shows them all to
+// either key, as the real API would. Neither tenant is declared the sole
+// user of its account.
+class IsolatedTaskServiceTest : public TaskServiceTest {
+ protected:
+  IsolatedTaskServiceTest() : TaskServiceTest(IsolatedConfig()) {}
+
+  // A task upstream in `index_id`, updated at `updated`, recorded as
+  // `owner`'s ("" = made outside the gateway, no record).
+  void Put(const std::string& id, const std::string& owner, int64_t updated,
+           const std::string& index_id = kIndexA) {
+    h_.api().PutTask(MakeTask(id, index_id, gw::TASK_STATUS_INDEXING, updated));
+    if (!owner.empty()) ASSERT_TRUE(h_.store().RecordOwner(id, owner).ok());
+  }
+  static std::string Id(int i) { return absl::StrCat("c", absl::StrFormat("%023x", i)); }
+  // Every page of a listing of kIndexA, newest first.
+  std::vector<gw::ListTasksResponse> ListAll(const std::string& token, int page_size) {
+    std::vector<gw::ListTasksResponse> pages;
+    gw::ListTasksRequest req;
+    req.set_index_id(kIndexA);
+    req.set_page_size(page_size);
+    do {
+      gw::ListTasksResponse resp;
+      grpc::Status s = List(token, req, &resp);
+      EXPECT_TRUE(s.ok()) << Describe(s);
+      if (!s.ok()) break;
+      pages.push_back(resp);
+      req.set_page_token(resp.next_page_token());
+    } while (!req.page_token().empty() && pages.size() < 100);
+    return pages;
+  }
+};
+
+TEST_F(IsolatedTaskServiceTest, ListTasksShowsOnlyTheCallersOwnTasksUnderDifferentKeysOfOneAccount) {
+  Put(kTask1, "media", 1767225601);
+  Put(kTask2, "news", 1767225602);
+  Put(kTask3, "", 1767225603);  // made outside the gateway
+  gw::ListTasksRequest req;
+  req.set_index_id(kIndexA);
+  gw::ListTasksResponse resp;
+  ASSERT_TRUE(List(kMediaToken, req, &resp).ok());
+  ASSERT_EQ(resp.tasks_size(), 1);
+  EXPECT_EQ(resp.tasks(0).id(), kTask1);
+  EXPECT_EQ(resp.total_size(), 0) << "the upstream count (3) leaked";
+  EXPECT_TRUE(resp.next_page_token().empty());
+  EXPECT_EQ(h_.api().calls().back().opts.api_key, kMediaKey);
+  ASSERT_TRUE(List(kNewsToken, req, &resp).ok());
+  ASSERT_EQ(resp.tasks_size(), 1);
+  EXPECT_EQ(resp.tasks(0).id(), kTask2);
+  EXPECT_EQ(resp.total_size(), 0);
+  EXPECT_EQ(h_.api().calls().back().opts.api_key, kNewsKey);
+  // Without an index filter too.
+  ASSERT_TRUE(List(kNewsToken, gw::ListTasksRequest(), &resp).ok());
+  ASSERT_EQ(resp.tasks_size(), 1);
+  EXPECT_EQ(resp.tasks(0).id(), kTask2);
+}
+
+TEST_F(IsolatedTaskServiceTest, ListTasksPagesThroughOwnTasksAmongManyOthersWithoutSkipsRepeatsOrEmptyPages) {
+  // 130 tasks newest first: every 13th is media's, every 7th news's, the
+  // rest made outside the gateway; media's are spread over upstream pages.
+  std::vector<std::string> mine;
+  for (int i = 0; i < 130; ++i) {
+    std::string owner = i % 13 == 5 ? "media" : i % 7 == 0 ? "news" : "";
+    Put(Id(i), owner, 1767300000 - i);
+    if (owner == "media") mine.push_back(Id(i));
+  }
+  ASSERT_EQ(mine.size(), 10u);
+  for (int page_size : {1, 3, 4, 10, 50}) {
+    auto pages = ListAll(kMediaToken, page_size);
+    std::vector<std::string> seen;
+    for (size_t p = 0; p < pages.size(); ++p) {
+      EXPECT_GT(pages[p].tasks_size(), 0) << "page size " << page_size << ": page " << p << " is empty";
+      EXPECT_LE(pages[p].tasks_size(), page_size);
+      EXPECT_EQ(pages[p].total_size(), 0);
+      for (const auto& t : pages[p].tasks()) seen.push_back(t.id());
+    }
+    EXPECT_EQ(seen, mine) << "page size " << page_size << ": tasks skipped, repeated, out of order or not media's";
+    if (page_size >= 10) {
+      EXPECT_EQ(pages.size(), 1u) << "page size " << page_size;
+    }
+  }
+}
+
+TEST_F(IsolatedTaskServiceTest, WatchIndexTasksSendsOnlyOwnTasksInSnapshotChangesAndResume) {
+  Put(kTask1, "media", 1767225601);
+  Put(kTask2, "news", 1767225602);
+  Put(kTask3, "", 1767225603);
+  int64_t last = 0;
+  {
+    auto watch = WatchIndex(kNewsToken, kIndexA);
+    auto snapshot = watch->Next();
+    ASSERT_TRUE(snapshot.has_value());
+    EXPECT_EQ(snapshot->task().id(), kTask2);
+    EXPECT_EQ(watch->Next(absl::Milliseconds(50)), std::nullopt) << "another tenant's or an unrecorded task was sent";
+    EXPECT_EQ(h_.api().calls().back().opts.api_key, kNewsKey);
+    // Later changes: only news's.
+    SetStatus(kTask1, gw::TASK_STATUS_READY, 1767229000);
+    SetStatus(kTask3, gw::TASK_STATUS_READY, 1767229001);
+    SetStatus(kTask2, gw::TASK_STATUS_READY, 1767229002);
+    Put(kTaskInB, "", 1767229003);  // a new unrecorded task of the index
+    h_.clock().Advance(absl::Seconds(60));
+    auto next = watch->Next();
+    ASSERT_TRUE(next.has_value());
+    EXPECT_EQ(next->task().id(), kTask2);
+    EXPECT_EQ(next->task().status(), gw::TASK_STATUS_READY);
+    EXPECT_EQ(watch->Next(absl::Milliseconds(50)), std::nullopt) << "another tenant's or an unrecorded task was sent";
+    last = next->sequence();
+    watch->Cancel();
+    ASSERT_TRUE(watch->Finish().has_value());
+  }
+  ASSERT_TRUE(Harness::AwaitSubscribers(h_.index_watches(), 0));
+  // Changes while nobody watched, then a resume: still only news's.
+  SetStatus(kTask1, gw::TASK_STATUS_FAILED, 1767229100);
+  SetStatus(kTask3, gw::TASK_STATUS_FAILED, 1767229101);
+  SetStatus(kTask2, gw::TASK_STATUS_FAILED, 1767229102);
+  auto watch = WatchIndex(kNewsToken, kIndexA, last);
+  auto missed = watch->Next();
+  ASSERT_TRUE(missed.has_value());
+  EXPECT_EQ(missed->task().id(), kTask2);
+  EXPECT_EQ(missed->task().status(), gw::TASK_STATUS_FAILED);
+  EXPECT_EQ(watch->Next(absl::Milliseconds(50)), std::nullopt) << "another tenant's or an unrecorded task was sent";
+}
+
+TEST_F(IsolatedTaskServiceTest, IndexCountsAreRefusedWithHowToDeclareTheSoleUser) {
+  gw::IndexTaskCounts counts;
+  counts.set_index_id(kIndexA);
+  counts.set_total(3);
+  h_.api().SetIndexCounts(counts);
+  gw::GetIndexTaskCountsRequest req;
+  req.set_index_id(kIndexA);
+  gw::IndexTaskCounts got;
+  grpc::Status s = h_.tasks()->GetIndexTaskCounts(Harness::Ctx(kMediaToken).get(), req, &got);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(s);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "\"sole_user_of_account\": true")) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "'media'")) << s.error_message();
+  ASSERT_TRUE(ErrorInfoOf(s).has_value());
+  EXPECT_EQ(ErrorInfoOf(s)->reason(), "TENANT_NOT_SOLE_USER");
+  EXPECT_EQ(ErrorInfoOf(s)->domain(), kGatewayDomain);
+  EXPECT_EQ(got.total(), 0);
+  EXPECT_EQ(h_.api().count("GetIndexTaskCounts"), 0) << "the account's counts were read";
+}
+
+TEST_F(IsolatedTaskServiceTest, TheOtherTenantsAndUnrecordedTasksAreNotFoundLikeMissingOnes) {
+  Put(kTask1, "media", 1767225601);
+  Put(kTask3, "", 1767225603);
+  for (const std::string& hidden : {std::string(kTask1), std::string(kTask3)}) {
+    SCOPED_TRACE(hidden);
+    auto same = [&](const grpc::Status& theirs, const grpc::Status& missing) {
+      EXPECT_EQ(theirs.error_code(), grpc::StatusCode::NOT_FOUND) << Describe(theirs);
+      EXPECT_EQ(WholeStatus(theirs, hidden), WholeStatus(missing, kMissingTaskId));
+    };
+    same(Get(kNewsToken, hidden), Get(kNewsToken, kMissingTaskId));
+    same(Delete(kNewsToken, hidden), Delete(kNewsToken, kMissingTaskId));
+    auto theirs_watch = WatchTask(kNewsToken, hidden);
+    auto missing_watch = WatchTask(kNewsToken, kMissingTaskId);
+    auto theirs_end = theirs_watch->Finish();
+    auto missing_end = missing_watch->Finish();
+    ASSERT_TRUE(theirs_end.has_value() && missing_end.has_value());
+    same(*theirs_end, *missing_end);
+    EXPECT_FALSE(theirs_watch->Next(absl::ZeroDuration()).has_value());
+  }
+  for (const auto& call : h_.api().calls()) {
+    EXPECT_TRUE(call.id != kTask1 && call.id != kTask3) << call.method << " of a hidden task reached upstream";
+  }
+  EXPECT_TRUE(h_.api().task(kTask1).has_value());
+  EXPECT_TRUE(h_.api().task(kTask3).has_value());
+  // The owner still has its task; an unrecorded one is nobody's.
+  EXPECT_TRUE(Get(kMediaToken, kTask1).ok());
+  EXPECT_EQ(Get(kMediaToken, kTask3).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(IsolatedTaskServiceTest, DeclaringASoleUserByReloadShowsItUnrecordedTasksButNeverAnotherTenants) {
+  Put(kTask1, "media", 1767225601);
+  Put(kTask2, "news", 1767225602);
+  Put(kTask3, "", 1767225603);
+  auto watch = WatchIndex(kMediaToken, kIndexA);
+  auto first = watch->Next();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->task().id(), kTask1);
+
+  GatewayConfig config = IsolatedConfig();
+  config.tenants[0].sole_user_of_account = true;  // media
+  auto changes = h_.Reload(config);
+  ASSERT_TRUE(changes.ok()) << changes.status();
+  EXPECT_TRUE(absl::StrContains(*changes, "tenant media declared sole user")) << *changes;
+
+  gw::ListTasksRequest req;
+  req.set_index_id(kIndexA);
+  gw::ListTasksResponse resp;
+  ASSERT_TRUE(List(kMediaToken, req, &resp).ok());
+  std::set<std::string> ids;
+  for (const auto& t : resp.tasks()) ids.insert(t.id());
+  EXPECT_EQ(ids, (std::set<std::string>{kTask1, kTask3})) << "news's task must stay hidden";
+  EXPECT_EQ(resp.total_size(), 3) << "a sole user gets its account's count";
+  EXPECT_TRUE(Get(kMediaToken, kTask3).ok());
+  EXPECT_EQ(Get(kMediaToken, kTask2).error_code(), grpc::StatusCode::NOT_FOUND);
+  gw::IndexTaskCounts counts;
+  counts.set_index_id(kIndexA);
+  counts.set_total(3);
+  h_.api().SetIndexCounts(counts);
+  gw::GetIndexTaskCountsRequest creq;
+  creq.set_index_id(kIndexA);
+  gw::IndexTaskCounts got;
+  grpc::Status s = h_.tasks()->GetIndexTaskCounts(Harness::Ctx(kMediaToken).get(), creq, &got);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(got.total(), 3);
+  // news is not declared: unchanged.
+  EXPECT_EQ(Get(kNewsToken, kTask3).error_code(), grpc::StatusCode::NOT_FOUND);
+  s = h_.tasks()->GetIndexTaskCounts(Harness::Ctx(kNewsToken).get(), creq, &got);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(s);
+
+  // The open stream follows the reload: the unrecorded task's next change
+  // is sent, news's is not.
+  SetStatus(kTask2, gw::TASK_STATUS_READY, 1767229000);
+  SetStatus(kTask3, gw::TASK_STATUS_READY, 1767229001);
+  h_.clock().Advance(absl::Seconds(60));
+  auto next = watch->Next();
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->task().id(), kTask3);
+  EXPECT_EQ(watch->Next(absl::Milliseconds(50)), std::nullopt) << "news's task reached media's stream";
+}
+
+// Open single-key mode: one tenant, one key, loopback. It counts as the
+// sole user of its account.
+TEST(OpenModeTaskService, TheDefaultTenantIsTheSoleUserOfItsAccount) {
+  GatewayConfig config;
+  config.tenants = {DefaultConfig().tenants[0]};
+  config.tenants[0].sole_user_of_account = false;  // open mode needs no declaration
+  ServiceHarness h(config);
+  h.api().PutTask(MakeTask(kTask3, kIndexA, gw::TASK_STATUS_READY));  // made outside the gateway
+  gw::ListTasksRequest req;
+  req.set_index_id(kIndexA);
+  gw::ListTasksResponse resp;
+  grpc::Status s = h.tasks()->ListTasks(ServiceHarness::Ctx("").get(), req, &resp);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  ASSERT_EQ(resp.tasks_size(), 1);
+  EXPECT_EQ(resp.total_size(), 1);
+  gw::GetTaskRequest get;
+  get.set_task_id(kTask3);
+  gw::Task task;
+  s = h.tasks()->GetTask(ServiceHarness::Ctx("").get(), get, &task);
+  EXPECT_TRUE(s.ok()) << Describe(s);
+  gw::IndexTaskCounts counts;
+  counts.set_index_id(kIndexA);
+  counts.set_total(1);
+  h.api().SetIndexCounts(counts);
+  gw::GetIndexTaskCountsRequest creq;
+  creq.set_index_id(kIndexA);
+  s = h.tasks()->GetIndexTaskCounts(ServiceHarness::Ctx("").get(), creq, &counts);
+  EXPECT_TRUE(s.ok()) << Describe(s);
 }
 
 // ---- Upstream errors -----------------------------------------------------------
