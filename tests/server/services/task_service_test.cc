@@ -291,6 +291,130 @@ TEST_F(TaskServiceTest, MissingOrBadCredentialsAreUnauthenticatedWithoutUpstream
   EXPECT_EQ(h_.task_watches().stats().entries, 0);
 }
 
+// A caller without valid credentials learns nothing about a method's input
+// rules: every method of the three services answers UNAUTHENTICATED to a
+// malformed request, before looking at it.
+TEST_F(TaskServiceTest, EveryMethodAuthenticatesBeforeItValidatesItsRequest) {
+  using Call = std::function<grpc::Status(grpc::ClientContext*)>;
+  auto unary = [](auto fn) { return Call(fn); };
+  auto* tasks = h_.tasks();
+  auto* uploads = h_.uploads();
+  auto* integrations = h_.integrations();
+  // A stream refused at its start ends without a message.
+  auto read_all = [](auto reader) { return reader->Finish(); };
+  std::vector<std::pair<std::string, Call>> methods = {
+      {"GetTask", unary([tasks](grpc::ClientContext* ctx) {
+         gw::GetTaskRequest r;
+         r.set_task_id("../../indexes");
+         gw::Task t;
+         return tasks->GetTask(ctx, r, &t);
+       })},
+      {"ListTasks", unary([tasks](grpc::ClientContext* ctx) {
+         gw::ListTasksRequest r;
+         r.set_index_id("xyz");
+         r.set_page_size(999);
+         r.set_page_token("not-a-token");
+         gw::ListTasksResponse resp;
+         return tasks->ListTasks(ctx, r, &resp);
+       })},
+      {"DeleteTask", unary([tasks](grpc::ClientContext* ctx) {
+         gw::DeleteTaskRequest r;
+         r.set_task_id("1");
+         google::protobuf::Empty e;
+         return tasks->DeleteTask(ctx, r, &e);
+       })},
+      {"GetIndexTaskCounts", unary([tasks](grpc::ClientContext* ctx) {
+         gw::IndexTaskCounts c;
+         return tasks->GetIndexTaskCounts(ctx, gw::GetIndexTaskCountsRequest(), &c);
+       })},
+      {"WatchTask", unary([tasks, read_all](grpc::ClientContext* ctx) {
+         gw::WatchTaskRequest r;
+         r.set_task_id("nope");
+         r.set_resume_after(-1);
+         return read_all(tasks->WatchTask(ctx, r));
+       })},
+      {"WatchIndexTasks", unary([tasks, read_all](grpc::ClientContext* ctx) {
+         gw::WatchIndexTasksRequest r;
+         r.add_statuses(gw::TASK_STATUS_UNSPECIFIED);
+         return read_all(tasks->WatchIndexTasks(ctx, r));
+       })},
+      {"CreateExternalProviderTask", unary([uploads](grpc::ClientContext* ctx) {
+         gw::CreateExternalProviderTaskRequest r;
+         r.set_index_id("x");
+         r.set_url("ftp://nowhere");
+         gw::Task t;
+         return uploads->CreateExternalProviderTask(ctx, r, &t);
+       })},
+      {"CreateUrlTask", unary([uploads](grpc::ClientContext* ctx) {
+         gw::CreateUrlTaskRequest r;
+         r.set_video_url("https://www.youtube.com/watch?v=x");
+         r.set_request_id("not valid!");
+         gw::Task t;
+         return uploads->CreateUrlTask(ctx, r, &t);
+       })},
+      {"UploadVideoFile", unary([uploads](grpc::ClientContext* ctx) {
+         gw::Task t;
+         auto writer = uploads->UploadVideoFile(ctx, &t);
+         gw::UploadVideoFileRequest r;
+         r.mutable_header()->set_index_id("x");
+         r.mutable_header()->set_filename("../etc/passwd");
+         writer->Write(r);
+         writer->WritesDone();
+         return writer->Finish();
+       })},
+      {"ListIntegrations", unary([integrations](grpc::ClientContext* ctx) {
+         gw::ListIntegrationsRequest r;
+         r.set_page_size(1000);
+         gw::ListIntegrationsResponse resp;
+         return integrations->ListIntegrations(ctx, r, &resp);
+       })},
+      {"ImportVideos", unary([integrations](grpc::ClientContext* ctx) {
+         gw::ImportVideosResponse resp;
+         return integrations->ImportVideos(ctx, gw::ImportVideosRequest(), &resp);
+       })},
+      {"GetImportStatus", unary([integrations](grpc::ClientContext* ctx) {
+         gw::ImportStatus resp;
+         return integrations->GetImportStatus(ctx, gw::GetImportStatusRequest(), &resp);
+       })},
+      {"ListImportLogs", unary([integrations](grpc::ClientContext* ctx) {
+         gw::ListImportLogsRequest r;
+         r.set_page_size(-1);
+         gw::ListImportLogsResponse resp;
+         return integrations->ListImportLogs(ctx, r, &resp);
+       })},
+      {"CheckAwsS3Setup", unary([integrations](grpc::ClientContext* ctx) {
+         gw::CheckAwsS3SetupResponse resp;
+         return integrations->CheckAwsS3Setup(ctx, gw::CheckAwsS3SetupRequest(), &resp);
+       })},
+      {"WatchImport", unary([integrations, read_all](grpc::ClientContext* ctx) {
+         return read_all(integrations->WatchImport(ctx, gw::WatchImportRequest()));
+       })},
+  };
+  ASSERT_EQ(methods.size(), 15u) << "every method of the three services";
+  for (const auto& [name, call] : methods) {
+    for (const std::string& token : {std::string(), std::string("wrong-token")}) {
+      grpc::Status s = call(Harness::Ctx(token).get());
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+          << name << " with token '" << token << "': " << Describe(s);
+      EXPECT_TRUE(BadFieldsOf(s).empty()) << name << ": validation ran before authentication";
+      ASSERT_TRUE(ErrorInfoOf(s).has_value()) << name;
+      EXPECT_EQ(ErrorInfoOf(s)->reason(), "UNAUTHENTICATED") << name;
+    }
+  }
+  // A client may not call a method it was not given, whatever it sends.
+  for (const auto& [name, call] : methods) {
+    if (name == "GetTask" || name == "ListTasks" || name == "DeleteTask" || name == "WatchTask" ||
+        name == "WatchIndexTasks" || name == "UploadVideoFile") {
+      continue;  // the reader's own methods
+    }
+    grpc::Status s = call(Harness::Ctx(kReaderToken).get());
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << name << ": " << Describe(s);
+    ASSERT_TRUE(ErrorInfoOf(s).has_value()) << name;
+    EXPECT_EQ(ErrorInfoOf(s)->reason(), "METHOD_NOT_ALLOWED") << name;
+  }
+  EXPECT_TRUE(h_.api().calls().empty()) << "a refused call reached upstream";
+}
+
 TEST_F(TaskServiceTest, MethodAndIndexRestrictionsArePermissionDeniedWithTheirReasons) {
   h_.api().PutTask(MakeTask(kTask1, kIndexA, gw::TASK_STATUS_READY));
   h_.api().PutTask(MakeTask(kTaskInB, kIndexB, gw::TASK_STATUS_READY));
