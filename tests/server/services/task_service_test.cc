@@ -583,7 +583,9 @@ class IsolatedTaskServiceTest : public TaskServiceTest {
   void Put(const std::string& id, const std::string& owner, int64_t updated,
            const std::string& index_id = kIndexA) {
     h_.api().PutTask(MakeTask(id, index_id, gw::TASK_STATUS_INDEXING, updated));
-    if (!owner.empty()) ASSERT_TRUE(h_.store().RecordOwner(id, owner).ok());
+    if (!owner.empty()) {
+      ASSERT_TRUE(h_.store().RecordOwner(id, owner).ok());
+    }
   }
   static std::string Id(int i) { return absl::StrCat("c", absl::StrFormat("%023x", i)); }
   // Every page of a listing of kIndexA, newest first.
