@@ -21,7 +21,7 @@ struct Authenticator::State {
   bool open = false;
   std::map<std::string, ClientConfig> clients;            // by id
   std::map<std::string, std::string> tenant_key;          // tenant -> current key
-  std::set<std::string> shared_key_tenants;               // tenants sharing a key
+  std::set<std::string> sole_users;                       // tenants declared sole users of their account
   std::vector<std::pair<std::string, std::string>> hashes;  // (sha256 hex, client id)
   std::map<std::string, std::string> by_certificate;      // certificate name -> client id
 };
@@ -53,18 +53,17 @@ absl::StatusOr<std::shared_ptr<const Authenticator::State>> Authenticator::Build
     // Open mode has one tenant; its name is "default" whatever the file says,
     // so the records it makes do not change when clients are added later.
     st->tenant_key["default"] = key;
+    // One key, one tenant, and (unless --allow_unauthenticated) loopback:
+    // whoever runs it owns the account's tasks.
+    st->sole_users.insert("default");
     return std::shared_ptr<const State>(st);
   }
-  std::map<std::string, std::vector<std::string>> key_users;
   for (const auto& t : config.tenants) {
     if (t.resolved_keys.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("tenant ", t.name, " has no resolved key"));
     }
     st->tenant_key[t.name] = t.resolved_keys.front();
-    key_users[t.resolved_keys.front()].push_back(t.name);
-  }
-  for (const auto& [key, users] : key_users) {
-    if (users.size() > 1) st->shared_key_tenants.insert(users.begin(), users.end());
+    if (t.sole_user_of_account) st->sole_users.insert(t.name);
   }
   for (const auto& c : config.clients) {
     st->clients[c.id] = c;
@@ -130,8 +129,7 @@ std::vector<std::string> CertificateNames(const grpc::ServerContextBase& ctx) {
 }  // namespace
 
 absl::StatusOr<CallIdentity> Authenticator::Authorize(const grpc::ServerContextBase& ctx,
-                                                      absl::string_view method,
-                                                      const CallResources& resources) {
+                                                      absl::string_view method) {
   std::shared_ptr<const State> st;
   {
     absl::MutexLock lock(&mu_);
@@ -142,7 +140,7 @@ absl::StatusOr<CallIdentity> Authenticator::Authorize(const grpc::ServerContextB
     id.client_id = "anonymous";
     id.tenant = "default";
     id.api_key = st->tenant_key.at("default");
-    id.only_tenant = true;
+    id.sole_user = true;
     return id;
   }
   const ClientConfig* client = nullptr;
@@ -173,32 +171,40 @@ absl::StatusOr<CallIdentity> Authenticator::Authorize(const grpc::ServerContextB
     return WithErrorInfo(absl::PermissionDeniedError(absl::StrCat("client '", client->id, "' may not call ", method)),
                          "METHOD_NOT_ALLOWED", kGatewayDomain);
   }
-  if (!resources.index_id.empty() && !client->indexes.empty() &&
-      std::find(client->indexes.begin(), client->indexes.end(), resources.index_id) == client->indexes.end()) {
-    return WithErrorInfo(absl::PermissionDeniedError(absl::StrCat("client '", client->id, "' may not use index ",
-                                                                  resources.index_id)),
-                         "INDEX_NOT_ALLOWED", kGatewayDomain);
-  }
-  auto listed = [client](const std::string& v) {
-    return !v.empty() &&
-           std::find(client->integrations.begin(), client->integrations.end(), v) != client->integrations.end();
-  };
-  if (!resources.integration.empty() && !client->integrations.empty() && !listed(resources.integration) &&
-      !listed(resources.integration_id)) {
-    return WithErrorInfo(absl::PermissionDeniedError(absl::StrCat("client '", client->id,
-                                                                  "' may not use integration ",
-                                                                  resources.integration)),
-                         "INTEGRATION_NOT_ALLOWED", kGatewayDomain);
-  }
   if (auto s = TakeToken(client->id, client->rate_limit); !s.ok()) return s;
   CallIdentity id;
   id.client_id = client->id;
   id.tenant = client->tenant;
   id.api_key = st->tenant_key.at(client->tenant);
-  id.shares_upstream_key = st->shared_key_tenants.count(client->tenant) > 0;
+  id.sole_user = st->sole_users.count(client->tenant) > 0;
   id.indexes = client->indexes;
-  id.only_tenant = st->tenant_key.size() == 1;
+  id.integrations = client->integrations;
   return id;
+}
+
+absl::Status Authenticator::CheckResources(const CallIdentity& identity, const CallResources& resources) {
+  if (!resources.index_id.empty() && !IndexAllowed(identity, resources.index_id)) {
+    return WithErrorInfo(absl::PermissionDeniedError(absl::StrCat("client '", identity.client_id,
+                                                                  "' may not use index ", resources.index_id)),
+                         "INDEX_NOT_ALLOWED", kGatewayDomain);
+  }
+  const auto& allowed = identity.integrations;
+  auto listed = [&allowed](const std::string& v) {
+    return !v.empty() && std::find(allowed.begin(), allowed.end(), v) != allowed.end();
+  };
+  if (!resources.integration.empty() && !allowed.empty() && !listed(resources.integration) &&
+      !listed(resources.integration_id)) {
+    return WithErrorInfo(absl::PermissionDeniedError(absl::StrCat("client '", identity.client_id,
+                                                                  "' may not use integration ",
+                                                                  resources.integration)),
+                         "INTEGRATION_NOT_ALLOWED", kGatewayDomain);
+  }
+  return absl::OkStatus();
+}
+
+bool Authenticator::SoleUser(const std::string& tenant) const {
+  absl::MutexLock lock(&mu_);
+  return state_->sole_users.count(tenant) > 0;
 }
 
 bool Authenticator::IndexAllowed(const CallIdentity& identity, const std::string& index_id) {
@@ -272,6 +278,13 @@ absl::StatusOr<std::string> Authenticator::Reload(const GatewayConfig& config) {
     }
     for (const auto& [tenant, key] : old.tenant_key) {
       if (now.tenant_key.count(tenant) == 0) changes.push_back(absl::StrCat("tenant ", tenant, " removed"));
+    }
+    for (const auto& [tenant, key] : now.tenant_key) {
+      const bool was = old.sole_users.count(tenant) > 0, is = now.sole_users.count(tenant) > 0;
+      if (was != is && old.tenant_key.count(tenant) > 0) {
+        changes.push_back(absl::StrCat("tenant ", tenant, is ? " declared" : " no longer declared",
+                                       " sole user of its account"));
+      }
     }
     if (old.open != now.open) changes.push_back(now.open ? "open single-key mode" : "client tokens required");
     state_ = *std::move(next);

@@ -30,13 +30,12 @@ struct CallIdentity {
   std::string client_id;  // "anonymous" in open single-key mode
   std::string tenant;
   std::string api_key;  // the tenant's current key; never logged
-  // Another tenant uses the same upstream key, so upstream alone cannot
-  // keep them apart: tasks need an ownership record to be visible.
-  bool shares_upstream_key = false;
-  // The only tenant: every task the gateway knows is this tenant's, so
-  // ownership needs no lookup.
-  bool only_tenant = false;
-  std::vector<std::string> indexes;  // allowed indexes; empty = any
+  // The config declares this tenant the only user of its upstream account
+  // (always so in open single-key mode): tasks the gateway has no record
+  // of are its own. Otherwise it sees only the tasks it created.
+  bool sole_user = false;
+  std::vector<std::string> indexes;       // allowed indexes; empty = any
+  std::vector<std::string> integrations;  // allowed integrations (names or ids); empty = any
 };
 
 // What a call touches, for permission checks.
@@ -57,14 +56,25 @@ class Authenticator {
                                                                Clock* clock);
 
   // Checks the caller's credentials, then its right to `method`
-  // ("TaskService.GetTask") and `resources`, then its rate limit.
-  // UNAUTHENTICATED, PERMISSION_DENIED or RESOURCE_EXHAUSTED (RetryInfo).
-  absl::StatusOr<CallIdentity> Authorize(const grpc::ServerContextBase& ctx, absl::string_view method,
-                                         const CallResources& resources) ABSL_LOCKS_EXCLUDED(mu_);
+  // ("TaskService.GetTask"), then its rate limit: UNAUTHENTICATED,
+  // PERMISSION_DENIED or RESOURCE_EXHAUSTED (RetryInfo). Nothing of the
+  // request is looked at, so a caller without credentials learns nothing
+  // about how requests are validated.
+  absl::StatusOr<CallIdentity> Authorize(const grpc::ServerContextBase& ctx, absl::string_view method)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // PERMISSION_DENIED if `identity`'s client may not use the index or
+  // integration a (validated) request names.
+  static absl::Status CheckResources(const CallIdentity& identity, const CallResources& resources);
 
   // Whether `identity`'s client may use `index_id` (for checks made after
   // an upstream read reveals a task's index).
   static bool IndexAllowed(const CallIdentity& identity, const std::string& index_id);
+
+  // Whether `tenant` is, in the configuration in force now, the declared
+  // only user of its upstream account (open single-key mode: always).
+  // Streams ask at each event, so a reload applies to them too.
+  bool SoleUser(const std::string& tenant) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // The current key of `tenant` ("" if the tenant is gone).
   std::string CurrentKey(const std::string& tenant) const ABSL_LOCKS_EXCLUDED(mu_);

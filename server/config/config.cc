@@ -1,5 +1,6 @@
 #include "server/config/config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -68,9 +69,16 @@ absl::Status ParseTenants(const json& root, GatewayConfig* config) {
     const json& item = (*it)[i];
     std::string path = absl::StrCat("tenants[", i, "]");
     if (!item.is_object()) return FieldProblem(path, "must be an object");
-    if (auto s = CheckKeys(item, path, {"name", "api_keys"}); !s.ok()) return s;
+    if (auto s = CheckKeys(item, path, {"name", "api_keys", "sole_user_of_account"}); !s.ok()) return s;
     TenantConfig t;
     if (auto s = ReadString(item, path, "name", true, &t.name); !s.ok()) return s;
+    if (auto sole = item.find("sole_user_of_account"); sole != item.end()) {
+      if (!sole->is_boolean()) {
+        return FieldProblem(path + ".sole_user_of_account",
+                            absl::StrCat("must be true or false, not ", sole->type_name()));
+      }
+      t.sole_user_of_account = sole->get<bool>();
+    }
     if (!names.insert(t.name).second) return FieldProblem(path + ".name", "is used twice");
     auto keys = item.find("api_keys");
     if (keys == item.end() || !keys->is_array() || keys->empty()) {
@@ -268,6 +276,25 @@ absl::Status ResolveKeys(GatewayConfig* config, const EnvLookup& getenv) {
     }
     if (t.resolved_keys.empty()) {
       return FieldProblem(absl::StrCat("tenants[", i, "].api_keys"), absl::StrCat("no key could be read:", problems));
+    }
+  }
+  // A declared sole user sharing a key with another tenant is plainly not
+  // the sole user: every unrecorded task would be shown to it.
+  for (size_t i = 0; i < config->tenants.size(); ++i) {
+    const TenantConfig& t = config->tenants[i];
+    if (!t.sole_user_of_account) continue;
+    for (size_t j = 0; j < config->tenants.size(); ++j) {
+      if (j == i) continue;
+      const auto& theirs = config->tenants[j].resolved_keys;
+      for (const auto& key : t.resolved_keys) {
+        if (std::find(theirs.begin(), theirs.end(), key) != theirs.end()) {
+          return FieldProblem(absl::StrCat("tenants[", i, "].sole_user_of_account"),
+                              absl::StrCat("tenant '", t.name, "' shares a Twelve Labs key with tenant '",
+                                           config->tenants[j].name,
+                                           "', so it is not the only user of its account; remove the "
+                                           "declaration or give each tenant its own key"));
+        }
+      }
     }
   }
   return absl::OkStatus();

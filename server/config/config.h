@@ -37,6 +37,12 @@ struct KeyRef {
 struct TenantConfig {
   std::string name;
   std::vector<KeyRef> api_keys;
+  // The operator declares that no one but this tenant uses its Twelve Labs
+  // account (with any key): tasks the gateway has no record of are then
+  // this tenant's, and GetIndexTaskCounts may show the account's counts.
+  // The gateway cannot check it (keys of one account look unrelated), so
+  // it is false unless declared.
+  bool sole_user_of_account = false;
   std::vector<std::string> resolved_keys;  // filled by ResolveKeys; never logged
 };
 
@@ -74,7 +80,8 @@ absl::StatusOr<GatewayConfig> LoadConfigFile(const std::string& path);
 
 // Reads every tenant's keys (environment through `getenv`, files from
 // disk) into resolved_keys. A tenant none of whose keys resolves is an
-// error naming the field.
+// error naming the field, and so is a tenant declared sole_user_of_account
+// that shares a key with another tenant.
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 absl::Status ResolveKeys(GatewayConfig* config, const EnvLookup& getenv);
 

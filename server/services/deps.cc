@@ -6,9 +6,8 @@
 namespace tlgw {
 
 absl::StatusOr<Admitted> Admit(const ServiceDeps& deps, grpc::CallbackServerContext* ctx,
-                               absl::string_view method, const CallResources& resources,
-                               std::map<std::string, std::string> audit_ids) {
-  auto who = deps.auth->Authorize(*ctx, method, resources);
+                               absl::string_view method, std::map<std::string, std::string> audit_ids) {
+  auto who = deps.auth->Authorize(*ctx, method);
   AuditLog::Record record;
   record.resources = std::move(audit_ids);
   Admitted out;
@@ -28,12 +27,51 @@ absl::StatusOr<Admitted> Admit(const ServiceDeps& deps, grpc::CallbackServerCont
   return out;
 }
 
+bool OwnerVisible(const CallIdentity& who, const std::string& owner) {
+  // Two keys of one account look unrelated to the gateway: only the
+  // operator's declaration makes an unrecorded task this tenant's.
+  return owner.empty() ? who.sole_user : owner == who.tenant;
+}
+
 bool TaskVisible(const ServiceDeps& deps, const CallIdentity& who, const std::string& task_id) {
-  if (who.only_tenant) return true;  // no other tenant to hide it from
   auto owner = deps.owners->Owner(task_id);
-  if (!owner.ok()) return false;  // fail closed
-  if (!owner->empty()) return *owner == who.tenant;
-  return !who.shares_upstream_key;
+  return owner.ok() && OwnerVisible(who, *owner);  // fail closed
+}
+
+namespace {
+
+// The ids a task's owner may be recorded under: its own, or (an imported
+// video) its video id, which also serves as its task id.
+void OwnerKeys(const twelvelabs::gateway::v1::Task& t, std::vector<std::string>* ids) {
+  ids->push_back(t.id());
+  if (!t.video_id().empty() && t.video_id() != t.id()) ids->push_back(t.video_id());
+}
+
+std::string OwnerOf(const std::map<std::string, std::string>& owners, const twelvelabs::gateway::v1::Task& t) {
+  auto it = owners.find(t.id());
+  if (it == owners.end() && !t.video_id().empty()) it = owners.find(t.video_id());
+  return it == owners.end() ? std::string() : it->second;
+}
+
+}  // namespace
+
+bool TaskVisible(const ServiceDeps& deps, const CallIdentity& who, const twelvelabs::gateway::v1::Task& task) {
+  std::vector<std::string> ids;
+  OwnerKeys(task, &ids);
+  auto owners = deps.owners->Owners(ids);
+  return owners.ok() && OwnerVisible(who, OwnerOf(*owners, task));  // fail closed
+}
+
+absl::StatusOr<std::vector<bool>> TasksVisible(
+    const ServiceDeps& deps, const CallIdentity& who,
+    const google::protobuf::RepeatedPtrField<twelvelabs::gateway::v1::Task>& tasks) {
+  std::vector<std::string> ids;
+  for (const auto& t : tasks) OwnerKeys(t, &ids);
+  auto owners = deps.owners->Owners(ids);
+  if (!owners.ok()) return owners.status();
+  std::vector<bool> out;
+  for (const auto& t : tasks) out.push_back(OwnerVisible(who, OwnerOf(*owners, t)));
+  return out;
 }
 
 absl::Status TaskNotFound(const std::string& task_id) {

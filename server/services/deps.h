@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -51,16 +52,30 @@ struct Admitted {
   CallOptions opts;
 };
 
-// Authorizes the call for `method` ("TaskService.GetTask") and
-// `resources`, and attaches its audit record (`audit_ids` are the ids the
-// call names). The error is what the caller must get.
+// Authenticates the call and authorizes `method` ("TaskService.GetTask"),
+// and attaches its audit record (`audit_ids` are the ids the call names).
+// The error is what the caller must get. Every method calls it first,
+// before it validates its request, so a caller without credentials learns
+// nothing about the request's rules; the resources a validated request
+// names are checked after with Authenticator::CheckResources.
 absl::StatusOr<Admitted> Admit(const ServiceDeps& deps, grpc::CallbackServerContext* ctx,
-                               absl::string_view method, const CallResources& resources,
-                               std::map<std::string, std::string> audit_ids);
+                               absl::string_view method, std::map<std::string, std::string> audit_ids);
 
-// Whether `who` may see task `task_id`: its tenant created it, or the
-// gateway has no record of it and the tenant alone uses its upstream key.
+// Whether `who` may see a task whose recorded owner is `owner` ("" when
+// the gateway has no record of it): its own tasks, and unrecorded ones only
+// when its tenant is the declared sole user of its upstream account.
+bool OwnerVisible(const CallIdentity& who, const std::string& owner);
+// Whether `who` may see task `task_id` (by the ownership store; false if
+// the store cannot answer).
 bool TaskVisible(const ServiceDeps& deps, const CallIdentity& who, const std::string& task_id);
+// Whether `who` may see `task`, read from upstream (false if the store
+// cannot answer).
+bool TaskVisible(const ServiceDeps& deps, const CallIdentity& who, const twelvelabs::gateway::v1::Task& task);
+// For each of `tasks`, whether `who` may see it. An imported video is
+// recorded under its video id, which also serves as its task id.
+absl::StatusOr<std::vector<bool>> TasksVisible(
+    const ServiceDeps& deps, const CallIdentity& who,
+    const google::protobuf::RepeatedPtrField<twelvelabs::gateway::v1::Task>& tasks);
 
 // The NOT_FOUND every "no such task" answer uses, whether upstream has no
 // such task or another tenant owns it, so the two cannot be told apart.

@@ -32,7 +32,12 @@ absl::Status NotConfigured(const std::string& name_or_id) {
 
 absl::StatusOr<std::pair<Admitted, IntegrationConfig>> IntegrationServiceImpl::AdmitIntegration(
     grpc::CallbackServerContext* ctx, absl::string_view method, const std::string& name_or_id,
-    const std::string& index_id) const {
+    const std::string& index_id, const std::function<absl::Status()>& validate) const {
+  auto call = Admit(*deps_, ctx, method, {{"integration", name_or_id}, {"index_id", index_id}});
+  if (!call.ok()) return call.status();
+  if (validate) {
+    if (auto s = validate(); !s.ok()) return s;
+  }
   if (name_or_id.empty()) {
     return FieldError("integration", "is required: a configured integration name or its id "
                                      "(ListIntegrations shows them)");
@@ -43,9 +48,9 @@ absl::StatusOr<std::pair<Admitted, IntegrationConfig>> IntegrationServiceImpl::A
   std::shared_ptr<const GatewayConfig> config = deps_->config();
   const IntegrationConfig* found = FindIntegration(*config, name_or_id);
   IntegrationConfig ic = found != nullptr ? *found : IntegrationConfig{};
-  auto call = Admit(*deps_, ctx, method, {index_id, ic.name, ic.integration_id},
-                    {{"integration", name_or_id}, {"index_id", index_id}});
-  if (!call.ok()) return call.status();
+  if (auto s = Authenticator::CheckResources(call->who, {index_id, ic.name, ic.integration_id}); !s.ok()) {
+    return s;
+  }
   // Another tenant's integration does not exist for this caller.
   if (found == nullptr || ic.tenant != call->who.tenant) return NotConfigured(name_or_id);
   return std::make_pair(*std::move(call), std::move(ic));
@@ -54,9 +59,9 @@ absl::StatusOr<std::pair<Admitted, IntegrationConfig>> IntegrationServiceImpl::A
 grpc::ServerUnaryReactor* IntegrationServiceImpl::ListIntegrations(
     grpc::CallbackServerContext* ctx, const gw::ListIntegrationsRequest* req,
     gw::ListIntegrationsResponse* resp) {
-  if (auto s = ValidatePageSize("page_size", req->page_size(), 100); !s.ok()) return FinishNow(ctx, s);
-  auto call = Admit(*deps_, ctx, "IntegrationService.ListIntegrations", {}, {});
+  auto call = Admit(*deps_, ctx, "IntegrationService.ListIntegrations", {});
   if (!call.ok()) return FinishNow(ctx, call.status());
+  if (auto s = ValidatePageSize("page_size", req->page_size(), 100); !s.ok()) return FinishNow(ctx, s);
   std::shared_ptr<const GatewayConfig> config = deps_->config();
   std::vector<const IntegrationConfig*> all;
   for (const auto& ic : config->integrations) {
@@ -81,13 +86,12 @@ grpc::ServerUnaryReactor* IntegrationServiceImpl::ListIntegrations(
 grpc::ServerUnaryReactor* IntegrationServiceImpl::ImportVideos(grpc::CallbackServerContext* ctx,
                                                                const gw::ImportVideosRequest* req,
                                                                gw::ImportVideosResponse* resp) {
-  if (req->index_id().empty()) return FinishNow(ctx, ValidateId("index_id", req->index_id()));
-  if (req->has_user_metadata()) {
-    if (auto s = UserMetadataJson(req->user_metadata(), "user_metadata").status(); !s.ok()) {
-      return FinishNow(ctx, s);
-    }
-  }
-  auto call = AdmitIntegration(ctx, "IntegrationService.ImportVideos", req->integration(), req->index_id());
+  auto call = AdmitIntegration(ctx, "IntegrationService.ImportVideos", req->integration(), req->index_id(),
+                               [req]() -> absl::Status {
+                                 if (req->index_id().empty()) return ValidateId("index_id", req->index_id());
+                                 if (!req->has_user_metadata()) return absl::OkStatus();
+                                 return UserMetadataJson(req->user_metadata(), "user_metadata").status();
+                               });
   if (!call.ok()) return FinishNow(ctx, call.status());
   auto* reactor = ctx->DefaultReactor();
   const ServiceDeps* deps = deps_;
@@ -111,8 +115,8 @@ grpc::ServerUnaryReactor* IntegrationServiceImpl::ImportVideos(grpc::CallbackSer
 grpc::ServerUnaryReactor* IntegrationServiceImpl::GetImportStatus(grpc::CallbackServerContext* ctx,
                                                                   const gw::GetImportStatusRequest* req,
                                                                   gw::ImportStatus* resp) {
-  if (req->index_id().empty()) return FinishNow(ctx, ValidateId("index_id", req->index_id()));
-  auto call = AdmitIntegration(ctx, "IntegrationService.GetImportStatus", req->integration(), req->index_id());
+  auto call = AdmitIntegration(ctx, "IntegrationService.GetImportStatus", req->integration(), req->index_id(),
+                               [req] { return ValidateId("index_id", req->index_id()); });
   if (!call.ok()) return FinishNow(ctx, call.status());
   auto* reactor = ctx->DefaultReactor();
   deps_->api->GetImportStatus(call->first.opts, call->second.integration_id, req->index_id(),
@@ -123,8 +127,8 @@ grpc::ServerUnaryReactor* IntegrationServiceImpl::GetImportStatus(grpc::Callback
 grpc::ServerUnaryReactor* IntegrationServiceImpl::ListImportLogs(grpc::CallbackServerContext* ctx,
                                                                  const gw::ListImportLogsRequest* req,
                                                                  gw::ListImportLogsResponse* resp) {
-  if (auto s = ValidatePageSize("page_size", req->page_size(), 100); !s.ok()) return FinishNow(ctx, s);
-  auto call = AdmitIntegration(ctx, "IntegrationService.ListImportLogs", req->integration(), "");
+  auto call = AdmitIntegration(ctx, "IntegrationService.ListImportLogs", req->integration(), "",
+                               [req] { return ValidatePageSize("page_size", req->page_size(), 100); });
   if (!call.ok()) return FinishNow(ctx, call.status());
   // The upstream returns every run at once, oldest first, and runs are only
   // ever added at the end: the gateway pages through that list itself. A
@@ -151,7 +155,7 @@ grpc::ServerUnaryReactor* IntegrationServiceImpl::ListImportLogs(grpc::CallbackS
 grpc::ServerUnaryReactor* IntegrationServiceImpl::CheckAwsS3Setup(
     grpc::CallbackServerContext* ctx, const gw::CheckAwsS3SetupRequest* req,
     gw::CheckAwsS3SetupResponse* resp) {
-  auto call = Admit(*deps_, ctx, "IntegrationService.CheckAwsS3Setup", {}, {{"bucket", req->bucket()}});
+  auto call = Admit(*deps_, ctx, "IntegrationService.CheckAwsS3Setup", {{"bucket", req->bucket()}});
   if (!call.ok()) return FinishNow(ctx, call.status());
   *resp = tlgw::CheckAwsS3Setup(*req);
   return FinishNow(ctx, absl::OkStatus());
@@ -159,10 +163,8 @@ grpc::ServerUnaryReactor* IntegrationServiceImpl::CheckAwsS3Setup(
 
 grpc::ServerWriteReactor<gw::ImportStatusEvent>* IntegrationServiceImpl::WatchImport(
     grpc::CallbackServerContext* ctx, const gw::WatchImportRequest* req) {
-  if (req->index_id().empty()) {
-    return FailedStream<gw::ImportStatusEvent>(ValidateId("index_id", req->index_id()));
-  }
-  auto call = AdmitIntegration(ctx, "IntegrationService.WatchImport", req->integration(), req->index_id());
+  auto call = AdmitIntegration(ctx, "IntegrationService.WatchImport", req->integration(), req->index_id(),
+                               [req] { return ValidateId("index_id", req->index_id()); });
   if (!call.ok()) return FailedStream<gw::ImportStatusEvent>(call.status());
   WatchStreamOptions o;
   o.engine = deps_->import_watches;

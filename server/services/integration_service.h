@@ -4,6 +4,8 @@
 #ifndef TL_GATEWAY_SERVER_SERVICES_INTEGRATION_SERVICE_H_
 #define TL_GATEWAY_SERVER_SERVICES_INTEGRATION_SERVICE_H_
 
+#include <functional>
+
 #include "server/services/deps.h"
 #include "twelvelabs/gateway/v1/integration_service.grpc.pb.h"
 
@@ -35,11 +37,13 @@ class IntegrationServiceImpl final
 
  private:
   // Admits the call to `method` on the integration named `name_or_id`:
-  // the integration must be configured, belong to the caller's tenant (or
-  // it is NOT_FOUND) and be one the client may use.
+  // credentials first, then `validate` (the request's other fields, may be
+  // empty) and the name and index, then the integration must be
+  // configured, belong to the caller's tenant (or it is NOT_FOUND) and be
+  // one the client may use.
   absl::StatusOr<std::pair<Admitted, IntegrationConfig>> AdmitIntegration(
       grpc::CallbackServerContext* ctx, absl::string_view method, const std::string& name_or_id,
-      const std::string& index_id) const;
+      const std::string& index_id, const std::function<absl::Status()>& validate) const;
 
   const ServiceDeps* const deps_;
 };

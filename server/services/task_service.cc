@@ -1,6 +1,8 @@
 #include "server/services/task_service.h"
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
 #include <set>
 #include <utility>
 
@@ -42,25 +44,90 @@ absl::Status ValidateListTasks(const gw::ListTasksRequest& req) {
   return ValidatePageSize("page_size", req.page_size(), kMaxTaskPageSize);
 }
 
-absl::Status IndexDenied(const CallIdentity& who, const std::string& index_id) {
-  return WithErrorInfo(absl::PermissionDeniedError(absl::StrCat("client '", who.client_id,
-                                                                "' may not use index ", index_id)),
-                       "INDEX_NOT_ALLOWED", kGatewayDomain);
+// A listing's page in the making. Upstream pages are read from the token's
+// position (the 1-based place of the next task in the upstream listing)
+// and every task is checked against its owner, so a page can need several
+// reads: until it is full and, for a tenant that sees only its own tasks,
+// the next visible task is found (so a last page is never an empty one
+// that would betray other tenants' tasks), the listing ends, or
+// kMaxListReads reads were made.
+struct ListScan {
+  grpc::ServerUnaryReactor* reactor;
+  gw::ListTasksResponse* resp;
+  const ServiceDeps* deps;
+  const gw::ListTasksRequest* req;  // gRPC's, valid until Finish
+  Admitted call;
+  PageToken token;  // .page is the upstream position of the next task
+  int64_t limit;    // upstream page size
+  int reads = 0;
+};
+
+constexpr int kMaxListReads = 10;
+
+void ReadListPage(std::shared_ptr<ListScan> scan) {
+  const int64_t page = (scan->token.page - 1) / scan->limit + 1;
+  scan->deps->api->ListTasks(
+      scan->call.opts, *scan->req, static_cast<int>(page), static_cast<int>(scan->limit),
+      [scan, page](absl::StatusOr<TaskPage> r) {
+        ++scan->reads;
+        if (!r.ok()) {
+          scan->reactor->Finish(ToGrpcStatus(r.status()));
+          return;
+        }
+        auto visible = TasksVisible(*scan->deps, scan->call.who, r->tasks.tasks());
+        if (!visible.ok()) {
+          scan->reactor->Finish(ToGrpcStatus(visible.status()));
+          return;
+        }
+        const bool sole = scan->call.who.sole_user;
+        // The upstream count is the account's; only its declared sole user
+        // may learn it.
+        if (sole) scan->resp->set_total_size(r->tasks.total_size());
+        const int64_t first = (page - 1) * scan->limit + 1;  // position of this page's first task
+        const int n = r->tasks.tasks_size();
+        auto finish = [&scan](int64_t next) {
+          if (next > 0) {
+            PageToken t = scan->token;
+            t.page = next;
+            scan->resp->set_next_page_token(EncodePageToken(t));
+          }
+          scan->reactor->Finish(grpc::Status::OK);
+        };
+        for (int64_t i = std::max<int64_t>(0, scan->token.page - first); i < n; ++i) {
+          if (!(*visible)[static_cast<size_t>(i)]) continue;
+          if (scan->resp->tasks_size() >= scan->token.page_size) return finish(first + i);
+          *scan->resp->add_tasks() = std::move(*r->tasks.mutable_tasks(static_cast<int>(i)));
+        }
+        // More pages when upstream says so; if it sent no page_info, a full
+        // page suggests there may be more.
+        const bool more = r->total_pages > 0 ? page < r->total_pages : n >= scan->limit && n > 0;
+        const int64_t next = page * scan->limit + 1;
+        if (!more) return finish(0);
+        // A sole user's full page ends here, as upstream's would.
+        if (sole && scan->resp->tasks_size() >= scan->token.page_size) return finish(next);
+        if (scan->reads >= kMaxListReads) return finish(next);
+        scan->token.page = next;
+        ReadListPage(scan);
+      });
 }
+
+// What a restricted client gets for a task of an index it may not use:
+// the answer for a task that does not exist, so it learns nothing.
+absl::Status IndexHidden(const std::string& task_id) { return TaskNotFound(task_id); }
 
 }  // namespace
 
 grpc::ServerUnaryReactor* TaskServiceImpl::GetTask(grpc::CallbackServerContext* ctx,
                                                    const gw::GetTaskRequest* req, gw::Task* resp) {
-  if (auto s = ValidateId("task_id", req->task_id()); !s.ok()) return FinishNow(ctx, s);
-  auto call = Admit(*deps_, ctx, "TaskService.GetTask", {}, {{"task_id", req->task_id()}});
+  auto call = Admit(*deps_, ctx, "TaskService.GetTask", {{"task_id", req->task_id()}});
   if (!call.ok()) return FinishNow(ctx, call.status());
+  if (auto s = ValidateId("task_id", req->task_id()); !s.ok()) return FinishNow(ctx, s);
   if (!TaskVisible(*deps_, call->who, req->task_id())) return FinishNow(ctx, TaskNotFound(req->task_id()));
   auto* reactor = ctx->DefaultReactor();
   deps_->api->GetTask(call->opts, req->task_id(),
                          [reactor, resp, who = call->who, id = req->task_id()](absl::StatusOr<gw::Task> task) {
                            if (task.ok() && !Authenticator::IndexAllowed(who, task->index_id())) {
-                             task = IndexDenied(who, task->index_id());
+                             task = IndexHidden(id);
                            }
                            if (task.ok()) *resp = *std::move(task);
                            reactor->Finish(ToGrpcStatus(UniformNotFound(task.status(), id)));
@@ -71,18 +138,22 @@ grpc::ServerUnaryReactor* TaskServiceImpl::GetTask(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* TaskServiceImpl::ListTasks(grpc::CallbackServerContext* ctx,
                                                      const gw::ListTasksRequest* req,
                                                      gw::ListTasksResponse* resp) {
-  if (auto s = ValidateListTasks(*req); !s.ok()) return FinishNow(ctx, s);
-  auto call = Admit(*deps_, ctx, "TaskService.ListTasks", {req->index_id(), "", ""},
-                    {{"index_id", req->index_id()}});
+  auto call = Admit(*deps_, ctx, "TaskService.ListTasks", {{"index_id", req->index_id()}});
   if (!call.ok()) return FinishNow(ctx, call.status());
+  if (auto s = ValidateListTasks(*req); !s.ok()) return FinishNow(ctx, s);
+  if (auto s = Authenticator::CheckResources(call->who, {req->index_id(), "", ""}); !s.ok()) {
+    return FinishNow(ctx, s);
+  }
   if (req->index_id().empty() && !call->who.indexes.empty()) {
     return FinishNow(ctx, FieldError("index_id", "is required: this client may list only its own indexes"));
   }
-  // The filters' fingerprint ties a page token to its listing.
+  const bool sole = call->who.sole_user;
+  // The filters' fingerprint ties a page token to its listing, and to how
+  // it was read (a reload may change whether the tenant is a sole user).
   gw::ListTasksRequest filters = *req;
   filters.clear_page_size();
   filters.clear_page_token();
-  std::string fp = RequestFingerprint(filters).substr(0, 16);
+  std::string fp = absl::StrCat(RequestFingerprint(filters).substr(0, 16), sole ? "s" : "o");
   PageToken token{1, req->page_size() > 0 ? req->page_size() : kDefaultTaskPageSize, fp};
   if (!req->page_token().empty()) {
     auto decoded = DecodePageToken("page_token", req->page_token(), fp);
@@ -91,45 +162,27 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ListTasks(grpc::CallbackServerContext
     // API pages by number, so a new size would skip or repeat tasks.
     token = *decoded;
   }
-  auto* reactor = ctx->DefaultReactor();
-  const ServiceDeps* deps = deps_;
-  deps_->api->ListTasks(
-      call->opts, *req, static_cast<int>(token.page), static_cast<int>(token.page_size),
-      [reactor, resp, token, deps, who = call->who](absl::StatusOr<TaskPage> page) {
-        if (!page.ok()) {
-          reactor->Finish(ToGrpcStatus(page.status()));
-          return;
-        }
-        // More pages when upstream says so; if it sent no page_info, a full
-        // page suggests there may be more.
-        bool more = page->total_pages > 0
-                        ? token.page < page->total_pages
-                        : page->tasks.tasks_size() >= token.page_size && page->tasks.tasks_size() > 0;
-        if (who.shares_upstream_key) {
-          // Another tenant's tasks come back from the shared key: drop them.
-          // The page may then be short, and the total is unknown (0).
-          for (auto& t : *page->tasks.mutable_tasks()) {
-            if (TaskVisible(*deps, who, t.id())) *resp->add_tasks() = std::move(t);
-          }
-        } else {
-          *resp = std::move(page->tasks);
-        }
-        if (more) {
-          PageToken next = token;
-          next.page = token.page + 1;
-          resp->set_next_page_token(EncodePageToken(next));
-        }
-        reactor->Finish(grpc::Status::OK);
-      });
+  auto scan = std::make_shared<ListScan>();
+  scan->reactor = ctx->DefaultReactor();
+  scan->resp = resp;
+  scan->deps = deps_;
+  scan->req = req;
+  scan->call = *std::move(call);
+  scan->token = token;
+  // A sole user's page is one upstream page; others' pages are filled from
+  // upstream pages of the largest size, most of which may be others' tasks.
+  scan->limit = sole ? token.page_size : kMaxTaskPageSize;
+  auto* reactor = scan->reactor;
+  ReadListPage(std::move(scan));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* TaskServiceImpl::DeleteTask(grpc::CallbackServerContext* ctx,
                                                       const gw::DeleteTaskRequest* req,
                                                       google::protobuf::Empty*) {
-  if (auto s = ValidateId("task_id", req->task_id()); !s.ok()) return FinishNow(ctx, s);
-  auto call = Admit(*deps_, ctx, "TaskService.DeleteTask", {}, {{"task_id", req->task_id()}});
+  auto call = Admit(*deps_, ctx, "TaskService.DeleteTask", {{"task_id", req->task_id()}});
   if (!call.ok()) return FinishNow(ctx, call.status());
+  if (auto s = ValidateId("task_id", req->task_id()); !s.ok()) return FinishNow(ctx, s);
   if (!TaskVisible(*deps_, call->who, req->task_id())) return FinishNow(ctx, TaskNotFound(req->task_id()));
   auto* reactor = ctx->DefaultReactor();
   TwelveLabsApi* client = deps_->api;
@@ -147,7 +200,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::DeleteTask(grpc::CallbackServerContex
                       if (!task.ok()) {
                         reactor->Finish(ToGrpcStatus(UniformNotFound(task.status(), id)));
                       } else if (!Authenticator::IndexAllowed(who, task->index_id())) {
-                        reactor->Finish(ToGrpcStatus(IndexDenied(who, task->index_id())));
+                        reactor->Finish(ToGrpcStatus(IndexHidden(id)));
                       } else {
                         del();
                       }
@@ -159,10 +212,25 @@ grpc::ServerUnaryReactor* TaskServiceImpl::DeleteTask(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* TaskServiceImpl::GetIndexTaskCounts(
     grpc::CallbackServerContext* ctx, const gw::GetIndexTaskCountsRequest* req,
     gw::IndexTaskCounts* resp) {
-  if (auto s = ValidateId("index_id", req->index_id()); !s.ok()) return FinishNow(ctx, s);
-  auto call = Admit(*deps_, ctx, "TaskService.GetIndexTaskCounts", {req->index_id(), "", ""},
-                    {{"index_id", req->index_id()}});
+  auto call = Admit(*deps_, ctx, "TaskService.GetIndexTaskCounts", {{"index_id", req->index_id()}});
   if (!call.ok()) return FinishNow(ctx, call.status());
+  if (auto s = ValidateId("index_id", req->index_id()); !s.ok()) return FinishNow(ctx, s);
+  if (auto s = Authenticator::CheckResources(call->who, {req->index_id(), "", ""}); !s.ok()) {
+    return FinishNow(ctx, s);
+  }
+  if (!call->who.sole_user) {
+    // Upstream counts every task of the index in the account, which other
+    // users of the account may share: refused rather than leaked, and
+    // rather than estimated from a scan of the whole index.
+    return FinishNow(
+        ctx, WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(
+                               "GetIndexTaskCounts counts every task of the index in the Twelve Labs "
+                               "account, and tenant '", call->who.tenant,
+                               "' is not declared the only user of its account. If it is, set "
+                               "\"sole_user_of_account\": true on tenant '", call->who.tenant,
+                               "' in the gateway's config; otherwise count its own tasks with ListTasks")),
+                           "TENANT_NOT_SOLE_USER", kGatewayDomain));
+  }
   auto* reactor = ctx->DefaultReactor();
   deps_->api->GetIndexTaskCounts(
       call->opts, req->index_id(),
@@ -178,6 +246,8 @@ grpc::ServerUnaryReactor* TaskServiceImpl::GetIndexTaskCounts(
 
 grpc::ServerWriteReactor<gw::TaskEvent>* TaskServiceImpl::WatchIndexTasks(
     grpc::CallbackServerContext* ctx, const gw::WatchIndexTasksRequest* req) {
+  auto call = Admit(*deps_, ctx, "TaskService.WatchIndexTasks", {{"index_id", req->index_id()}});
+  if (!call.ok()) return FailedStream<gw::TaskEvent>(call.status());
   absl::Status s = ValidateId("index_id", req->index_id());
   if (s.ok() && req->resume_after() < 0) {
     s = FieldError("resume_after", "must be 0 or the sequence of the last event received");
@@ -190,22 +260,24 @@ grpc::ServerWriteReactor<gw::TaskEvent>* TaskServiceImpl::WatchIndexTasks(
     }
     statuses.insert(st);
   }
+  if (s.ok()) s = Authenticator::CheckResources(call->who, {req->index_id(), "", ""});
   if (!s.ok()) return FailedStream<gw::TaskEvent>(s);
-  auto call = Admit(*deps_, ctx, "TaskService.WatchIndexTasks", {req->index_id(), "", ""},
-                    {{"index_id", req->index_id()}});
-  if (!call.ok()) return FailedStream<gw::TaskEvent>(call.status());
   WatchStreamOptions o;
   o.engine = deps_->index_watches;
   o.scope = call->who.tenant;
   o.subject = req->index_id();
   o.resume_after = req->resume_after();
   const ServiceDeps* deps = deps_;
-  const bool shared_key = call->who.shares_upstream_key;
-  o.filter = [deps, shared_key, statuses, who = call->who](const WatchEvent& e) {
+  // Every event (snapshot, change or resume) passes the owner check: the
+  // index's tasks come back from the tenant's key, which may show other
+  // users' tasks of the account. Whether the tenant is a declared sole
+  // user is read at each event, so a reload applies to open streams.
+  o.filter = [deps, statuses, who = call->who](const WatchEvent& e) {
     const auto& task = static_cast<const gw::Task&>(*e.value);
-    // Another tenant's tasks come back from a shared key: never shown.
-    if (shared_key && !TaskVisible(*deps, who, task.id())) return false;
-    return statuses.empty() || statuses.count(task.status()) > 0;
+    if (!statuses.empty() && statuses.count(task.status()) == 0) return false;
+    CallIdentity now = who;
+    now.sole_user = deps->auth->SoleUser(who.tenant);
+    return TaskVisible(*deps, now, task);
   };
   BindRevocation(*deps_, call->who, &o);
   return NewWatchReactor<gw::TaskEvent>(std::move(o));
@@ -213,13 +285,13 @@ grpc::ServerWriteReactor<gw::TaskEvent>* TaskServiceImpl::WatchIndexTasks(
 
 grpc::ServerWriteReactor<gw::TaskEvent>* TaskServiceImpl::WatchTask(grpc::CallbackServerContext* ctx,
                                                                     const gw::WatchTaskRequest* req) {
+  auto call = Admit(*deps_, ctx, "TaskService.WatchTask", {{"task_id", req->task_id()}});
+  if (!call.ok()) return FailedStream<gw::TaskEvent>(call.status());
   absl::Status s = ValidateId("task_id", req->task_id());
   if (s.ok() && req->resume_after() < 0) {
     s = FieldError("resume_after", "must be 0 or the sequence of the last event received");
   }
   if (!s.ok()) return FailedStream<gw::TaskEvent>(s);
-  auto call = Admit(*deps_, ctx, "TaskService.WatchTask", {}, {{"task_id", req->task_id()}});
-  if (!call.ok()) return FailedStream<gw::TaskEvent>(call.status());
   if (!TaskVisible(*deps_, call->who, req->task_id())) {
     return FailedStream<gw::TaskEvent>(TaskNotFound(req->task_id()));
   }
@@ -233,10 +305,9 @@ grpc::ServerWriteReactor<gw::TaskEvent>* TaskServiceImpl::WatchTask(grpc::Callba
   o.map_error = [task_id](const absl::Status& e) { return UniformNotFound(e, task_id); };
   if (!call->who.indexes.empty()) {
     // The first event reveals the task's index.
-    o.admit = [who = call->who](const WatchEvent& e) {
+    o.admit = [who = call->who, task_id](const WatchEvent& e) {
       const auto& task = static_cast<const gw::Task&>(*e.value);
-      return Authenticator::IndexAllowed(who, task.index_id()) ? absl::OkStatus()
-                                                               : IndexDenied(who, task.index_id());
+      return Authenticator::IndexAllowed(who, task.index_id()) ? absl::OkStatus() : IndexHidden(task_id);
     };
   }
   BindRevocation(*deps_, call->who, &o);

@@ -15,6 +15,8 @@ namespace gw = ::twelvelabs::gateway::v1;
 grpc::ServerUnaryReactor* UploadServiceImpl::CreateExternalProviderTask(
     grpc::CallbackServerContext* ctx, const gw::CreateExternalProviderTaskRequest* req,
     gw::Task* resp) {
+  auto call = Admit(*deps_, ctx, "UploadService.CreateExternalProviderTask", {{"index_id", req->index_id()}});
+  if (!call.ok()) return FinishNow(ctx, call.status());
   absl::Status s = ValidateId("index_id", req->index_id());
   if (s.ok()) s = ValidateHttpUrl("url", req->url());
   if (s.ok() && !IsYouTubeUrl(req->url())) {
@@ -22,10 +24,8 @@ grpc::ServerUnaryReactor* UploadServiceImpl::CreateExternalProviderTask(
                           "link to a video file use CreateUrlTask");
   }
   if (s.ok()) s = ValidateRequestId("request_id", req->request_id());
+  if (s.ok()) s = Authenticator::CheckResources(call->who, {req->index_id(), "", ""});
   if (!s.ok()) return FinishNow(ctx, s);
-  auto call = Admit(*deps_, ctx, "UploadService.CreateExternalProviderTask", {req->index_id(), "", ""},
-                    {{"index_id", req->index_id()}});
-  if (!call.ok()) return FinishNow(ctx, call.status());
   // Answer before touching the request_id store: nothing can be created.
   if (auto s = RequireExternalProvider(deps_->api->version()); !s.ok()) return FinishNow(ctx, s);
   auto* reactor = ctx->DefaultReactor();
@@ -42,6 +42,8 @@ grpc::ServerUnaryReactor* UploadServiceImpl::CreateExternalProviderTask(
 grpc::ServerUnaryReactor* UploadServiceImpl::CreateUrlTask(grpc::CallbackServerContext* ctx,
                                                            const gw::CreateUrlTaskRequest* req,
                                                            gw::Task* resp) {
+  auto call = Admit(*deps_, ctx, "UploadService.CreateUrlTask", {{"index_id", req->index_id()}});
+  if (!call.ok()) return FinishNow(ctx, call.status());
   absl::Status s = ValidateId("index_id", req->index_id());
   if (s.ok()) s = ValidateHttpUrl("video_url", req->video_url());
   if (s.ok() && IsYouTubeUrl(req->video_url())) {
@@ -56,10 +58,8 @@ grpc::ServerUnaryReactor* UploadServiceImpl::CreateUrlTask(grpc::CallbackServerC
   }
   if (s.ok() && req->has_user_metadata()) s = UserMetadataJson(req->user_metadata(), "user_metadata").status();
   if (s.ok()) s = ValidateRequestId("request_id", req->request_id());
+  if (s.ok()) s = Authenticator::CheckResources(call->who, {req->index_id(), "", ""});
   if (!s.ok()) return FinishNow(ctx, s);
-  auto call = Admit(*deps_, ctx, "UploadService.CreateUrlTask", {req->index_id(), "", ""},
-                    {{"index_id", req->index_id()}});
-  if (!call.ok()) return FinishNow(ctx, call.status());
   auto* reactor = ctx->DefaultReactor();
   CallOptions opts = call->opts;
   TwelveLabsApi* client = deps_->api;
@@ -74,7 +74,7 @@ grpc::ServerUnaryReactor* UploadServiceImpl::CreateUrlTask(grpc::CallbackServerC
 grpc::ServerReadReactor<gw::UploadVideoFileRequest>* UploadServiceImpl::UploadVideoFile(
     grpc::CallbackServerContext* ctx, gw::Task* resp) {
   // The index is known only from the header: the reactor checks it then.
-  auto call = Admit(*deps_, ctx, "UploadService.UploadVideoFile", {}, {});
+  auto call = Admit(*deps_, ctx, "UploadService.UploadVideoFile", {});
   if (!call.ok()) {
     class Refused : public grpc::ServerReadReactor<gw::UploadVideoFileRequest> {
      public:

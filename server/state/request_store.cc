@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace tlgw {
@@ -179,6 +181,27 @@ absl::StatusOr<std::string> SqliteRequestStore::Owner(const std::string& task_id
   if (rc == SQLITE_ROW) return s.Text(0);
   if (rc == SQLITE_DONE) return std::string();
   return DbError(Db(db_), "select owner");
+}
+
+absl::StatusOr<std::map<std::string, std::string>> SqliteRequestStore::Owners(
+    const std::vector<std::string>& task_ids) {
+  std::map<std::string, std::string> out;
+  // In batches well under SQLite's limit on bound parameters.
+  constexpr size_t kBatch = 200;
+  absl::MutexLock lock(&mu_);
+  for (size_t start = 0; start < task_ids.size(); start += kBatch) {
+    const size_t n = std::min(kBatch, task_ids.size() - start);
+    std::string sql = "SELECT task_id, tenant FROM task_owners WHERE task_id IN (?";
+    for (size_t i = 1; i < n; ++i) sql += ",?";
+    sql += ")";
+    Stmt s(Db(db_), sql.c_str());
+    if (!s.ok()) return DbError(Db(db_), "prepare owners");
+    for (size_t i = 0; i < n; ++i) s.Bind(static_cast<int>(i + 1), task_ids[start + i]);
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) out[s.Text(0)] = s.Text(1);
+    if (rc != SQLITE_DONE) return DbError(Db(db_), "select owners");
+  }
+  return out;
 }
 
 }  // namespace tlgw

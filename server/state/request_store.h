@@ -7,8 +7,10 @@
 #ifndef TL_GATEWAY_SERVER_STATE_REQUEST_STORE_H_
 #define TL_GATEWAY_SERVER_STATE_REQUEST_STORE_H_
 
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -49,6 +51,9 @@ class OwnershipStore {
   virtual absl::Status RecordOwner(const std::string& task_id, const std::string& tenant) = 0;
   // The owner, or "" when the gateway has no record of the task.
   virtual absl::StatusOr<std::string> Owner(const std::string& task_id) = 0;
+  // The owners of those of `task_ids` the gateway has a record of, in one
+  // lookup (a page of a listing).
+  virtual absl::StatusOr<std::map<std::string, std::string>> Owners(const std::vector<std::string>& task_ids) = 0;
 };
 
 // SQLite implementation of both stores. Every call waits at most
@@ -74,6 +79,8 @@ class SqliteRequestStore : public RequestStore, public OwnershipStore {
   absl::Status RecordOwner(const std::string& task_id, const std::string& tenant) override
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::string> Owner(const std::string& task_id) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::map<std::string, std::string>> Owners(const std::vector<std::string>& task_ids) override
+      ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   SqliteRequestStore(void* db, Clock* clock, absl::Duration stale_after, absl::Duration keep_for);

@@ -61,6 +61,13 @@ GatewayConfig DefaultConfig() {
   c.clients.push_back(limited);
   c.integrations = {Integration("marketing", kMarketingId, "media"), Integration("archive", kArchiveId, "media"),
                     Integration("sales", kSalesId, "news")};
+  for (auto& t : c.tenants) t.sole_user_of_account = true;
+  return c;
+}
+
+GatewayConfig IsolatedConfig() {
+  GatewayConfig c = DefaultConfig();
+  for (auto& t : c.tenants) t.sole_user_of_account = false;
   return c;
 }
 

@@ -64,6 +64,11 @@ namespace tlgw::testing {
 //     client news-svc    token kNewsToken    every method
 //     client limited     token kLimitedToken every method, 1 call/s, burst 2
 //     integration "sales" (kSalesId)
+//   Both tenants are declared sole users of their accounts, so tasks the
+//   fake holds that no one created through the gateway are visible to
+//   both (the fake does not tell keys apart, as if the two keys were of one
+//   account). IsolatedConfig() is the same without the declarations: each
+//   tenant then sees only the tasks it created.
 inline constexpr char kMediaKey[] = "tlk_media_key_1";
 inline constexpr char kMediaKeyRotated[] = "tlk_media_key_2";
 inline constexpr char kNewsKey[] = "tlk_news_key_1";
@@ -82,6 +87,7 @@ inline constexpr char kMissingTaskId[] = "ffffffffffffffffffffffff";
 namespace gw = ::twelvelabs::gateway::v1;
 
 GatewayConfig DefaultConfig();
+GatewayConfig IsolatedConfig();
 // A client of `tenant` allowed `methods`, with `token`'s hash.
 ClientConfig Client(const std::string& id, const std::string& token, const std::string& tenant,
                     std::vector<std::string> methods = {"*"});

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "server/common/status_details.h"
 #include "tests/server/services/service_harness.h"
@@ -290,6 +291,130 @@ TEST_F(TaskServiceTest, MissingOrBadCredentialsAreUnauthenticatedWithoutUpstream
   EXPECT_EQ(h_.task_watches().stats().entries, 0);
 }
 
+// A caller without valid credentials learns nothing about a method's input
+// rules: every method of the three services answers UNAUTHENTICATED to a
+// malformed request, before looking at it.
+TEST_F(TaskServiceTest, EveryMethodAuthenticatesBeforeItValidatesItsRequest) {
+  using Call = std::function<grpc::Status(grpc::ClientContext*)>;
+  auto unary = [](auto fn) { return Call(fn); };
+  auto* tasks = h_.tasks();
+  auto* uploads = h_.uploads();
+  auto* integrations = h_.integrations();
+  // A stream refused at its start ends without a message.
+  auto read_all = [](auto reader) { return reader->Finish(); };
+  std::vector<std::pair<std::string, Call>> methods = {
+      {"GetTask", unary([tasks](grpc::ClientContext* ctx) {
+         gw::GetTaskRequest r;
+         r.set_task_id("../../indexes");
+         gw::Task t;
+         return tasks->GetTask(ctx, r, &t);
+       })},
+      {"ListTasks", unary([tasks](grpc::ClientContext* ctx) {
+         gw::ListTasksRequest r;
+         r.set_index_id("xyz");
+         r.set_page_size(999);
+         r.set_page_token("not-a-token");
+         gw::ListTasksResponse resp;
+         return tasks->ListTasks(ctx, r, &resp);
+       })},
+      {"DeleteTask", unary([tasks](grpc::ClientContext* ctx) {
+         gw::DeleteTaskRequest r;
+         r.set_task_id("1");
+         google::protobuf::Empty e;
+         return tasks->DeleteTask(ctx, r, &e);
+       })},
+      {"GetIndexTaskCounts", unary([tasks](grpc::ClientContext* ctx) {
+         gw::IndexTaskCounts c;
+         return tasks->GetIndexTaskCounts(ctx, gw::GetIndexTaskCountsRequest(), &c);
+       })},
+      {"WatchTask", unary([tasks, read_all](grpc::ClientContext* ctx) {
+         gw::WatchTaskRequest r;
+         r.set_task_id("nope");
+         r.set_resume_after(-1);
+         return read_all(tasks->WatchTask(ctx, r));
+       })},
+      {"WatchIndexTasks", unary([tasks, read_all](grpc::ClientContext* ctx) {
+         gw::WatchIndexTasksRequest r;
+         r.add_statuses(gw::TASK_STATUS_UNSPECIFIED);
+         return read_all(tasks->WatchIndexTasks(ctx, r));
+       })},
+      {"CreateExternalProviderTask", unary([uploads](grpc::ClientContext* ctx) {
+         gw::CreateExternalProviderTaskRequest r;
+         r.set_index_id("x");
+         r.set_url("ftp://nowhere");
+         gw::Task t;
+         return uploads->CreateExternalProviderTask(ctx, r, &t);
+       })},
+      {"CreateUrlTask", unary([uploads](grpc::ClientContext* ctx) {
+         gw::CreateUrlTaskRequest r;
+         r.set_video_url("https://www.youtube.com/watch?v=x");
+         r.set_request_id("not valid!");
+         gw::Task t;
+         return uploads->CreateUrlTask(ctx, r, &t);
+       })},
+      {"UploadVideoFile", unary([uploads](grpc::ClientContext* ctx) {
+         gw::Task t;
+         auto writer = uploads->UploadVideoFile(ctx, &t);
+         gw::UploadVideoFileRequest r;
+         r.mutable_header()->set_index_id("x");
+         r.mutable_header()->set_filename("../etc/passwd");
+         writer->Write(r);
+         writer->WritesDone();
+         return writer->Finish();
+       })},
+      {"ListIntegrations", unary([integrations](grpc::ClientContext* ctx) {
+         gw::ListIntegrationsRequest r;
+         r.set_page_size(1000);
+         gw::ListIntegrationsResponse resp;
+         return integrations->ListIntegrations(ctx, r, &resp);
+       })},
+      {"ImportVideos", unary([integrations](grpc::ClientContext* ctx) {
+         gw::ImportVideosResponse resp;
+         return integrations->ImportVideos(ctx, gw::ImportVideosRequest(), &resp);
+       })},
+      {"GetImportStatus", unary([integrations](grpc::ClientContext* ctx) {
+         gw::ImportStatus resp;
+         return integrations->GetImportStatus(ctx, gw::GetImportStatusRequest(), &resp);
+       })},
+      {"ListImportLogs", unary([integrations](grpc::ClientContext* ctx) {
+         gw::ListImportLogsRequest r;
+         r.set_page_size(-1);
+         gw::ListImportLogsResponse resp;
+         return integrations->ListImportLogs(ctx, r, &resp);
+       })},
+      {"CheckAwsS3Setup", unary([integrations](grpc::ClientContext* ctx) {
+         gw::CheckAwsS3SetupResponse resp;
+         return integrations->CheckAwsS3Setup(ctx, gw::CheckAwsS3SetupRequest(), &resp);
+       })},
+      {"WatchImport", unary([integrations, read_all](grpc::ClientContext* ctx) {
+         return read_all(integrations->WatchImport(ctx, gw::WatchImportRequest()));
+       })},
+  };
+  ASSERT_EQ(methods.size(), 15u) << "every method of the three services";
+  for (const auto& [name, call] : methods) {
+    for (const std::string& token : {std::string(), std::string("wrong-token")}) {
+      grpc::Status s = call(Harness::Ctx(token).get());
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+          << name << " with token '" << token << "': " << Describe(s);
+      EXPECT_TRUE(BadFieldsOf(s).empty()) << name << ": validation ran before authentication";
+      ASSERT_TRUE(ErrorInfoOf(s).has_value()) << name;
+      EXPECT_EQ(ErrorInfoOf(s)->reason(), "UNAUTHENTICATED") << name;
+    }
+  }
+  // A client may not call a method it was not given, whatever it sends.
+  for (const auto& [name, call] : methods) {
+    if (name == "GetTask" || name == "ListTasks" || name == "DeleteTask" || name == "WatchTask" ||
+        name == "WatchIndexTasks" || name == "UploadVideoFile") {
+      continue;  // the reader's own methods
+    }
+    grpc::Status s = call(Harness::Ctx(kReaderToken).get());
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << name << ": " << Describe(s);
+    ASSERT_TRUE(ErrorInfoOf(s).has_value()) << name;
+    EXPECT_EQ(ErrorInfoOf(s)->reason(), "METHOD_NOT_ALLOWED") << name;
+  }
+  EXPECT_TRUE(h_.api().calls().empty()) << "a refused call reached upstream";
+}
+
 TEST_F(TaskServiceTest, MethodAndIndexRestrictionsArePermissionDeniedWithTheirReasons) {
   h_.api().PutTask(MakeTask(kTask1, kIndexA, gw::TASK_STATUS_READY));
   h_.api().PutTask(MakeTask(kTaskInB, kIndexB, gw::TASK_STATUS_READY));
@@ -326,22 +451,40 @@ TEST_F(TaskServiceTest, MethodAndIndexRestrictionsArePermissionDeniedWithTheirRe
   list.set_index_id(kIndexA);
   EXPECT_TRUE(List(kReaderToken, list, &resp).ok());
 
-  // An index learnt from the upstream's answer.
+  // A task's index learnt from the upstream's answer is not refused but
+  // hidden: see IndexRestrictedClientGetsTheMissingTaskAnswerForATaskInAnotherIndex.
   EXPECT_TRUE(Get(kReaderToken, kTask1).ok());
-  s = Get(kReaderToken, kTaskInB);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << Describe(s);
-  EXPECT_EQ(reason(s), "INDEX_NOT_ALLOWED");
-  s = Delete(kReaderToken, kTaskInB);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << Describe(s);
-  EXPECT_EQ(reason(s), "INDEX_NOT_ALLOWED");
+}
+
+// Everything a caller can see of a status, with `id` (24 characters) masked
+// in the message and the details, so the answers for two ids compare.
+std::string WholeStatus(const grpc::Status& s, const std::string& id) {
+  const std::string mask(24, '#');
+  return absl::StrCat(s.error_code(), "|", absl::StrReplaceAll(s.error_message(), {{id, mask}}), "|",
+                      absl::StrReplaceAll(s.error_details(), {{id, mask}}));
+}
+
+TEST_F(TaskServiceTest, IndexRestrictedClientGetsTheMissingTaskAnswerForATaskInAnotherIndex) {
+  h_.api().PutTask(MakeTask(kTask1, kIndexA, gw::TASK_STATUS_READY));
+  h_.api().PutTask(MakeTask(kTaskInB, kIndexB, gw::TASK_STATUS_READY));
+  auto same = [](const char* what, const grpc::Status& other_index, const grpc::Status& missing) {
+    EXPECT_EQ(other_index.error_code(), grpc::StatusCode::NOT_FOUND) << what << ": " << Describe(other_index);
+    EXPECT_FALSE(missing.error_details().empty()) << what;
+    EXPECT_EQ(WholeStatus(other_index, kTaskInB), WholeStatus(missing, kMissingTaskId))
+        << what << ": the answers differ, so the task's existence leaks";
+  };
+  EXPECT_TRUE(Get(kReaderToken, kTask1).ok());
+  same("GetTask", Get(kReaderToken, kTaskInB), Get(kReaderToken, kMissingTaskId));
+  same("DeleteTask", Delete(kReaderToken, kTaskInB), Delete(kReaderToken, kMissingTaskId));
   EXPECT_EQ(h_.api().count("DeleteTask"), 0) << "the delete went upstream after all";
   EXPECT_TRUE(h_.api().task(kTaskInB).has_value());
-  auto watch = WatchTask(kReaderToken, kTaskInB);
-  end = watch->Finish();
-  ASSERT_TRUE(end.has_value());
-  EXPECT_EQ(end->error_code(), grpc::StatusCode::PERMISSION_DENIED) << Describe(*end);
-  EXPECT_EQ(reason(*end), "INDEX_NOT_ALLOWED");
-  EXPECT_FALSE(watch->Next(absl::ZeroDuration()).has_value()) << "the task's state leaked before the refusal";
+  auto other_watch = WatchTask(kReaderToken, kTaskInB);
+  auto missing_watch = WatchTask(kReaderToken, kMissingTaskId);
+  auto other_end = other_watch->Finish();
+  auto missing_end = missing_watch->Finish();
+  ASSERT_TRUE(other_end.has_value() && missing_end.has_value());
+  same("WatchTask", *other_end, *missing_end);
+  EXPECT_FALSE(other_watch->Next(absl::ZeroDuration()).has_value()) << "the task's state leaked before the refusal";
 }
 
 // ---- Tenant isolation ----------------------------------------------------------
@@ -388,6 +531,7 @@ class SharedKeyTaskServiceTest : public TaskServiceTest {
   static GatewayConfig SharedKey() {
     GatewayConfig c = DefaultConfig();
     c.tenants[1].resolved_keys = {kMediaKey};  // news uses media's upstream key
+    for (auto& t : c.tenants) t.sole_user_of_account = false;  // as the config would require
     return c;
   }
   SharedKeyTaskServiceTest() : TaskServiceTest(SharedKey()) {}
@@ -424,6 +568,261 @@ TEST_F(SharedKeyTaskServiceTest, ListsAndIndexWatchesShowOnlyTheCallersOwnTasks)
   EXPECT_EQ(next->task().id(), news);
   EXPECT_EQ(next->task().status(), gw::TASK_STATUS_READY);
   EXPECT_EQ(watch->unread(), 0u) << "another tenant's task reached the stream";
+}
+
+// Two tenants with different keys of one account: the fake holds both
+// tenants' tasks and tasks made outside the gateway, and shows them all to
+// either key, as the real API would. Neither tenant is declared the sole
+// user of its account.
+class IsolatedTaskServiceTest : public TaskServiceTest {
+ protected:
+  IsolatedTaskServiceTest() : TaskServiceTest(IsolatedConfig()) {}
+
+  // A task upstream in `index_id`, updated at `updated`, recorded as
+  // `owner`'s ("" = made outside the gateway, no record).
+  void Put(const std::string& id, const std::string& owner, int64_t updated,
+           const std::string& index_id = kIndexA) {
+    h_.api().PutTask(MakeTask(id, index_id, gw::TASK_STATUS_INDEXING, updated));
+    if (!owner.empty()) {
+      ASSERT_TRUE(h_.store().RecordOwner(id, owner).ok());
+    }
+  }
+  static std::string Id(int i) { return absl::StrCat("c", absl::StrFormat("%023x", i)); }
+  // Every page of a listing of kIndexA, newest first.
+  std::vector<gw::ListTasksResponse> ListAll(const std::string& token, int page_size) {
+    std::vector<gw::ListTasksResponse> pages;
+    gw::ListTasksRequest req;
+    req.set_index_id(kIndexA);
+    req.set_page_size(page_size);
+    do {
+      gw::ListTasksResponse resp;
+      grpc::Status s = List(token, req, &resp);
+      EXPECT_TRUE(s.ok()) << Describe(s);
+      if (!s.ok()) break;
+      pages.push_back(resp);
+      req.set_page_token(resp.next_page_token());
+    } while (!req.page_token().empty() && pages.size() < 100);
+    return pages;
+  }
+};
+
+TEST_F(IsolatedTaskServiceTest, ListTasksShowsOnlyTheCallersOwnTasksUnderDifferentKeysOfOneAccount) {
+  Put(kTask1, "media", 1767225601);
+  Put(kTask2, "news", 1767225602);
+  Put(kTask3, "", 1767225603);  // made outside the gateway
+  gw::ListTasksRequest req;
+  req.set_index_id(kIndexA);
+  gw::ListTasksResponse resp;
+  ASSERT_TRUE(List(kMediaToken, req, &resp).ok());
+  ASSERT_EQ(resp.tasks_size(), 1);
+  EXPECT_EQ(resp.tasks(0).id(), kTask1);
+  EXPECT_EQ(resp.total_size(), 0) << "the upstream count (3) leaked";
+  EXPECT_TRUE(resp.next_page_token().empty());
+  EXPECT_EQ(h_.api().calls().back().opts.api_key, kMediaKey);
+  ASSERT_TRUE(List(kNewsToken, req, &resp).ok());
+  ASSERT_EQ(resp.tasks_size(), 1);
+  EXPECT_EQ(resp.tasks(0).id(), kTask2);
+  EXPECT_EQ(resp.total_size(), 0);
+  EXPECT_EQ(h_.api().calls().back().opts.api_key, kNewsKey);
+  // Without an index filter too.
+  ASSERT_TRUE(List(kNewsToken, gw::ListTasksRequest(), &resp).ok());
+  ASSERT_EQ(resp.tasks_size(), 1);
+  EXPECT_EQ(resp.tasks(0).id(), kTask2);
+}
+
+TEST_F(IsolatedTaskServiceTest, ListTasksPagesThroughOwnTasksAmongManyOthersWithoutSkipsRepeatsOrEmptyPages) {
+  // 130 tasks newest first: every 13th is media's, every 7th news's, the
+  // rest made outside the gateway; media's are spread over upstream pages.
+  std::vector<std::string> mine;
+  for (int i = 0; i < 130; ++i) {
+    std::string owner = i % 13 == 5 ? "media" : i % 7 == 0 ? "news" : "";
+    Put(Id(i), owner, 1767300000 - i);
+    if (owner == "media") mine.push_back(Id(i));
+  }
+  ASSERT_EQ(mine.size(), 10u);
+  for (int page_size : {1, 3, 4, 10, 50}) {
+    auto pages = ListAll(kMediaToken, page_size);
+    std::vector<std::string> seen;
+    for (size_t p = 0; p < pages.size(); ++p) {
+      EXPECT_GT(pages[p].tasks_size(), 0) << "page size " << page_size << ": page " << p << " is empty";
+      EXPECT_LE(pages[p].tasks_size(), page_size);
+      EXPECT_EQ(pages[p].total_size(), 0);
+      for (const auto& t : pages[p].tasks()) seen.push_back(t.id());
+    }
+    EXPECT_EQ(seen, mine) << "page size " << page_size << ": tasks skipped, repeated, out of order or not media's";
+    if (page_size >= 10) {
+      EXPECT_EQ(pages.size(), 1u) << "page size " << page_size;
+    }
+  }
+}
+
+TEST_F(IsolatedTaskServiceTest, WatchIndexTasksSendsOnlyOwnTasksInSnapshotChangesAndResume) {
+  Put(kTask1, "media", 1767225601);
+  Put(kTask2, "news", 1767225602);
+  Put(kTask3, "", 1767225603);
+  int64_t last = 0;
+  {
+    auto watch = WatchIndex(kNewsToken, kIndexA);
+    auto snapshot = watch->Next();
+    ASSERT_TRUE(snapshot.has_value());
+    EXPECT_EQ(snapshot->task().id(), kTask2);
+    EXPECT_EQ(watch->Next(absl::Milliseconds(50)), std::nullopt) << "another tenant's or an unrecorded task was sent";
+    EXPECT_EQ(h_.api().calls().back().opts.api_key, kNewsKey);
+    // Later changes: only news's.
+    SetStatus(kTask1, gw::TASK_STATUS_READY, 1767229000);
+    SetStatus(kTask3, gw::TASK_STATUS_READY, 1767229001);
+    SetStatus(kTask2, gw::TASK_STATUS_READY, 1767229002);
+    Put(kTaskInB, "", 1767229003);  // a new unrecorded task of the index
+    h_.clock().Advance(absl::Seconds(60));
+    auto next = watch->Next();
+    ASSERT_TRUE(next.has_value());
+    EXPECT_EQ(next->task().id(), kTask2);
+    EXPECT_EQ(next->task().status(), gw::TASK_STATUS_READY);
+    EXPECT_EQ(watch->Next(absl::Milliseconds(50)), std::nullopt) << "another tenant's or an unrecorded task was sent";
+    last = next->sequence();
+    watch->Cancel();
+    ASSERT_TRUE(watch->Finish().has_value());
+  }
+  ASSERT_TRUE(Harness::AwaitSubscribers(h_.index_watches(), 0));
+  // Changes while nobody watched, then a resume: still only news's.
+  SetStatus(kTask1, gw::TASK_STATUS_FAILED, 1767229100);
+  SetStatus(kTask3, gw::TASK_STATUS_FAILED, 1767229101);
+  SetStatus(kTask2, gw::TASK_STATUS_FAILED, 1767229102);
+  auto watch = WatchIndex(kNewsToken, kIndexA, last);
+  auto missed = watch->Next();
+  ASSERT_TRUE(missed.has_value());
+  EXPECT_EQ(missed->task().id(), kTask2);
+  EXPECT_EQ(missed->task().status(), gw::TASK_STATUS_FAILED);
+  EXPECT_EQ(watch->Next(absl::Milliseconds(50)), std::nullopt) << "another tenant's or an unrecorded task was sent";
+}
+
+TEST_F(IsolatedTaskServiceTest, IndexCountsAreRefusedWithHowToDeclareTheSoleUser) {
+  gw::IndexTaskCounts counts;
+  counts.set_index_id(kIndexA);
+  counts.set_total(3);
+  h_.api().SetIndexCounts(counts);
+  gw::GetIndexTaskCountsRequest req;
+  req.set_index_id(kIndexA);
+  gw::IndexTaskCounts got;
+  grpc::Status s = h_.tasks()->GetIndexTaskCounts(Harness::Ctx(kMediaToken).get(), req, &got);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(s);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "\"sole_user_of_account\": true")) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "'media'")) << s.error_message();
+  ASSERT_TRUE(ErrorInfoOf(s).has_value());
+  EXPECT_EQ(ErrorInfoOf(s)->reason(), "TENANT_NOT_SOLE_USER");
+  EXPECT_EQ(ErrorInfoOf(s)->domain(), kGatewayDomain);
+  EXPECT_EQ(got.total(), 0);
+  EXPECT_EQ(h_.api().count("GetIndexTaskCounts"), 0) << "the account's counts were read";
+}
+
+TEST_F(IsolatedTaskServiceTest, TheOtherTenantsAndUnrecordedTasksAreNotFoundLikeMissingOnes) {
+  Put(kTask1, "media", 1767225601);
+  Put(kTask3, "", 1767225603);
+  for (const std::string& hidden : {std::string(kTask1), std::string(kTask3)}) {
+    SCOPED_TRACE(hidden);
+    auto same = [&](const grpc::Status& theirs, const grpc::Status& missing) {
+      EXPECT_EQ(theirs.error_code(), grpc::StatusCode::NOT_FOUND) << Describe(theirs);
+      EXPECT_EQ(WholeStatus(theirs, hidden), WholeStatus(missing, kMissingTaskId));
+    };
+    same(Get(kNewsToken, hidden), Get(kNewsToken, kMissingTaskId));
+    same(Delete(kNewsToken, hidden), Delete(kNewsToken, kMissingTaskId));
+    auto theirs_watch = WatchTask(kNewsToken, hidden);
+    auto missing_watch = WatchTask(kNewsToken, kMissingTaskId);
+    auto theirs_end = theirs_watch->Finish();
+    auto missing_end = missing_watch->Finish();
+    ASSERT_TRUE(theirs_end.has_value() && missing_end.has_value());
+    same(*theirs_end, *missing_end);
+    EXPECT_FALSE(theirs_watch->Next(absl::ZeroDuration()).has_value());
+  }
+  for (const auto& call : h_.api().calls()) {
+    EXPECT_TRUE(call.id != kTask1 && call.id != kTask3) << call.method << " of a hidden task reached upstream";
+  }
+  EXPECT_TRUE(h_.api().task(kTask1).has_value());
+  EXPECT_TRUE(h_.api().task(kTask3).has_value());
+  // The owner still has its task; an unrecorded one is nobody's.
+  EXPECT_TRUE(Get(kMediaToken, kTask1).ok());
+  EXPECT_EQ(Get(kMediaToken, kTask3).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(IsolatedTaskServiceTest, DeclaringASoleUserByReloadShowsItUnrecordedTasksButNeverAnotherTenants) {
+  Put(kTask1, "media", 1767225601);
+  Put(kTask2, "news", 1767225602);
+  Put(kTask3, "", 1767225603);
+  auto watch = WatchIndex(kMediaToken, kIndexA);
+  auto first = watch->Next();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->task().id(), kTask1);
+
+  GatewayConfig config = IsolatedConfig();
+  config.tenants[0].sole_user_of_account = true;  // media
+  auto changes = h_.Reload(config);
+  ASSERT_TRUE(changes.ok()) << changes.status();
+  EXPECT_TRUE(absl::StrContains(*changes, "tenant media declared sole user")) << *changes;
+
+  gw::ListTasksRequest req;
+  req.set_index_id(kIndexA);
+  gw::ListTasksResponse resp;
+  ASSERT_TRUE(List(kMediaToken, req, &resp).ok());
+  std::set<std::string> ids;
+  for (const auto& t : resp.tasks()) ids.insert(t.id());
+  EXPECT_EQ(ids, (std::set<std::string>{kTask1, kTask3})) << "news's task must stay hidden";
+  EXPECT_EQ(resp.total_size(), 3) << "a sole user gets its account's count";
+  EXPECT_TRUE(Get(kMediaToken, kTask3).ok());
+  EXPECT_EQ(Get(kMediaToken, kTask2).error_code(), grpc::StatusCode::NOT_FOUND);
+  gw::IndexTaskCounts counts;
+  counts.set_index_id(kIndexA);
+  counts.set_total(3);
+  h_.api().SetIndexCounts(counts);
+  gw::GetIndexTaskCountsRequest creq;
+  creq.set_index_id(kIndexA);
+  gw::IndexTaskCounts got;
+  grpc::Status s = h_.tasks()->GetIndexTaskCounts(Harness::Ctx(kMediaToken).get(), creq, &got);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(got.total(), 3);
+  // news is not declared: unchanged.
+  EXPECT_EQ(Get(kNewsToken, kTask3).error_code(), grpc::StatusCode::NOT_FOUND);
+  s = h_.tasks()->GetIndexTaskCounts(Harness::Ctx(kNewsToken).get(), creq, &got);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(s);
+
+  // The open stream follows the reload: the unrecorded task's next change
+  // is sent, news's is not.
+  SetStatus(kTask2, gw::TASK_STATUS_READY, 1767229000);
+  SetStatus(kTask3, gw::TASK_STATUS_READY, 1767229001);
+  h_.clock().Advance(absl::Seconds(60));
+  auto next = watch->Next();
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->task().id(), kTask3);
+  EXPECT_EQ(watch->Next(absl::Milliseconds(50)), std::nullopt) << "news's task reached media's stream";
+}
+
+// Open single-key mode: one tenant, one key, loopback. It counts as the
+// sole user of its account.
+TEST(OpenModeTaskService, TheDefaultTenantIsTheSoleUserOfItsAccount) {
+  GatewayConfig config;
+  config.tenants = {DefaultConfig().tenants[0]};
+  config.tenants[0].sole_user_of_account = false;  // open mode needs no declaration
+  ServiceHarness h(config);
+  h.api().PutTask(MakeTask(kTask3, kIndexA, gw::TASK_STATUS_READY));  // made outside the gateway
+  gw::ListTasksRequest req;
+  req.set_index_id(kIndexA);
+  gw::ListTasksResponse resp;
+  grpc::Status s = h.tasks()->ListTasks(ServiceHarness::Ctx("").get(), req, &resp);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  ASSERT_EQ(resp.tasks_size(), 1);
+  EXPECT_EQ(resp.total_size(), 1);
+  gw::GetTaskRequest get;
+  get.set_task_id(kTask3);
+  gw::Task task;
+  s = h.tasks()->GetTask(ServiceHarness::Ctx("").get(), get, &task);
+  EXPECT_TRUE(s.ok()) << Describe(s);
+  gw::IndexTaskCounts counts;
+  counts.set_index_id(kIndexA);
+  counts.set_total(1);
+  h.api().SetIndexCounts(counts);
+  gw::GetIndexTaskCountsRequest creq;
+  creq.set_index_id(kIndexA);
+  s = h.tasks()->GetIndexTaskCounts(ServiceHarness::Ctx("").get(), creq, &counts);
+  EXPECT_TRUE(s.ok()) << Describe(s);
 }
 
 // ---- Upstream errors -----------------------------------------------------------

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "tests/support/fake_clock.h"
 
@@ -67,6 +68,24 @@ TEST(SqliteRequestStore, SurvivesReopen) {
 // Another process holding the database's write lock makes store calls
 // fail UNAVAILABLE after the busy timeout, never hang; reads still work
 // (WAL), and writes work again once the lock is gone.
+TEST(SqliteRequestStore, OwnersLooksUpManyTasksAtOnceAndLeavesOutUnrecordedOnes) {
+  auto store = *SqliteRequestStore::Open(":memory:", &clock);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 450; ++i) {  // more than one batch of parameters
+    ids.push_back("task" + std::to_string(i));
+    if (i % 3 == 0) ASSERT_TRUE(store->RecordOwner(ids.back(), i % 2 == 0 ? "t1" : "t2").ok());
+  }
+  ASSERT_TRUE(store->RecordOwner("task0", "t2").ok());  // the first record wins
+  auto owners = store->Owners(ids);
+  ASSERT_TRUE(owners.ok()) << owners.status();
+  EXPECT_EQ(owners->size(), 150u);
+  EXPECT_EQ(owners->at("task0"), "t1");
+  EXPECT_EQ(owners->at("task3"), "t2");
+  EXPECT_EQ(owners->count("task1"), 0u) << "an unrecorded task has no owner";
+  EXPECT_EQ(owners->at("task447"), "t2");
+  EXPECT_TRUE(store->Owners({})->empty());
+}
+
 TEST(SqliteRequestStore, ALockHeldElsewhereIsUnavailableNotAHang) {
   std::string path = TempDb();
   auto store = *SqliteRequestStore::Open(path, &clock, absl::Milliseconds(50));
