@@ -189,6 +189,7 @@ absl::Status GatewayServer::StartServices() {
   deps_.import_watches = import_watches_.get();
   deps_.clock = clock_.get();
   deps_.upload_idle_timeout = options_.upload_idle_timeout;
+  deps_.request_timeout = options_.client.default_deadline;
   deps_.config = [this] { return config(); };
   return absl::OkStatus();
 }

@@ -23,6 +23,7 @@ constexpr std::pair<FaultKind, const char*> kKindNames[] = {
     {FaultKind::kRateLimit, "rate_limit"},
     {FaultKind::kWrongType, "wrong_type"},
     {FaultKind::kEarlyStatus, "early_status"},
+    {FaultKind::kLateAnswer, "late_answer"},
 };
 
 const char* KindName(FaultKind kind) {

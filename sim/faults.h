@@ -28,6 +28,9 @@ enum class FaultKind {
   kWrongType,      // answer `status` (200) with valid JSON of the wrong types
   kEarlyStatus,    // sleep `latency_ms`, then answer `status` without reading
                    // the request body (an upload refused part-way)
+  kLateAnswer,     // serve the request (a create creates its task), then
+                   // sleep `latency_ms` before answering: a client that
+                   // dies meanwhile never learns of the task
 };
 
 struct Fault {

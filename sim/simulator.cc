@@ -411,8 +411,9 @@ void Simulator::Impl::HandleRest(const httplib::Request& req, httplib::Response&
     }
   }
 
+  const bool late_answer = fault.has_value() && fault->kind == FaultKind::kLateAnswer;
   int status;
-  if (fault.has_value()) {
+  if (fault.has_value() && !late_answer) {
     status = ServeFault(*fault, res);
   } else if (!body.ok || body.too_large) {
     // The body was not (fully) read; the connection cannot be reused.
@@ -448,8 +449,13 @@ void Simulator::Impl::HandleRest(const httplib::Request& req, httplib::Response&
   }
   if (version.has_value()) res.set_header("X-Api-Version", VersionName(*version));
   entry["status"] = status;
-  absl::MutexLock lock(&mu_);
-  AppendLogLocked(std::move(entry));
+  {
+    absl::MutexLock lock(&mu_);
+    AppendLogLocked(std::move(entry));
+  }
+  // Served and logged; the answer waits (the request is in the log, a
+  // created task in GET /tasks, while the client still waits for it).
+  if (late_answer) stopping_.WaitForNotificationWithTimeout(absl::Milliseconds(fault->latency_ms));
 }
 
 int Simulator::Impl::ServeFault(const Fault& fault, httplib::Response& res) {
@@ -508,6 +514,8 @@ int Simulator::Impl::ServeFault(const Fault& fault, httplib::Response& res) {
     case FaultKind::kReset:
     case FaultKind::kEarlyStatus:
       break;  // handled before the body is read
+    case FaultKind::kLateAnswer:
+      break;  // served normally, answered late
   }
   return res.status;
 }

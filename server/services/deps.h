@@ -42,6 +42,10 @@ struct ServiceDeps {
   // upstream takes none of its bytes or, after the last one, gives no
   // answer (GatewayOptions::upload_idle_timeout).
   absl::Duration upload_idle_timeout = absl::Seconds(60);
+  // The upstream time budget of a call without a gRPC deadline
+  // (ClientOptions::default_deadline): a unary create ends by then, so its
+  // request_id claim can be taken over after it.
+  absl::Duration request_timeout = absl::Seconds(60);
   // The configuration in force (it can be reloaded).
   std::function<std::shared_ptr<const GatewayConfig>()> config;
 };

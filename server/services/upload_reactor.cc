@@ -151,10 +151,19 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
       });
       auto self = shared_from_this();
       RunCreate(
-          *deps, opts, who.tenant, "UploadVideoFile", header, header.request_id(), header.index_id(),
+          *deps, opts, who.tenant, "UploadVideoFile", header, header.request_id(),
+          {header.index_id(), header.filename(), /*streamed=*/true},
+          // May run later, on an upstream thread (after a look-up for an
+          // earlier attempt's task): the queue orders it with the reads.
           [self](TwelveLabsApi::Done<CreatedTask> done) {
-            self->upstream_started = true;
-            self->deps->api->UploadVideoFile(self->opts, self->header, self->pipe, std::move(done));
+            self->Post([self, done = std::move(done)]() mutable {
+              if (self->finished) {
+                done(absl::CancelledError("the upload ended before it could start"));
+                return;
+              }
+              self->upstream_started = true;
+              self->deps->api->UploadVideoFile(self->opts, self->header, self->pipe, std::move(done));
+            });
           },
           [self](absl::StatusOr<gw::Task> task) {
             self->Post([self, task = std::move(task)]() mutable { self->OnUpstreamDone(std::move(task)); });
@@ -183,7 +192,9 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
         return;
       }
       received += static_cast<int64_t>(chunk.size());
-      if (upstream_started) pipe->Push(std::move(*message.mutable_chunk()));
+      // Buffered even before the upstream request starts (it may wait for
+      // a look-up): once the pipe is full, reading waits too.
+      pipe->Push(std::move(*message.mutable_chunk()));
       ReadNext();
     }
 

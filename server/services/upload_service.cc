@@ -31,7 +31,8 @@ grpc::ServerUnaryReactor* UploadServiceImpl::CreateExternalProviderTask(
   auto* reactor = ctx->DefaultReactor();
   CallOptions opts = call->opts;
   TwelveLabsApi* client = deps_->api;
-  RunCreate(*deps_, opts, call->who.tenant, "CreateExternalProviderTask", *req, req->request_id(), req->index_id(),
+  RunCreate(*deps_, opts, call->who.tenant, "CreateExternalProviderTask", *req, req->request_id(),
+            {req->index_id(), req->url()},
             [client, opts, req](TwelveLabsApi::Done<CreatedTask> done) {
               client->CreateExternalProviderTask(opts, *req, std::move(done));
             },
@@ -63,7 +64,8 @@ grpc::ServerUnaryReactor* UploadServiceImpl::CreateUrlTask(grpc::CallbackServerC
   auto* reactor = ctx->DefaultReactor();
   CallOptions opts = call->opts;
   TwelveLabsApi* client = deps_->api;
-  RunCreate(*deps_, opts, call->who.tenant, "CreateUrlTask", *req, req->request_id(), req->index_id(),
+  RunCreate(*deps_, opts, call->who.tenant, "CreateUrlTask", *req, req->request_id(),
+            {req->index_id(), req->video_url()},
             [client, opts, req](TwelveLabsApi::Done<CreatedTask> done) {
               client->CreateUrlTask(opts, *req, std::move(done));
             },

@@ -51,10 +51,17 @@ absl::Status DbError(sqlite3* db, absl::string_view what) {
 constexpr int kInProgress = 0;
 constexpr int kDone = 1;
 
+// Schema versions (PRAGMA user_version): 0 had no attempt columns; 1
+// records each claim's attempt (index, filename or URL, start, deadline).
+constexpr int kSchemaVersion = 1;
+// Claims written by version 0 had no deadline; they kept the fixed
+// staleness of that time.
+constexpr int64_t kLegacyStaleMillis = 10 * 60 * 1000;
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SqliteRequestStore>> SqliteRequestStore::Open(
-    const std::string& path, Clock* clock, absl::Duration busy_timeout, absl::Duration stale_after,
+    const std::string& path, Clock* clock, absl::Duration busy_timeout, absl::Duration takeover_margin,
     absl::Duration keep_for) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db,
@@ -67,7 +74,8 @@ absl::StatusOr<std::unique_ptr<SqliteRequestStore>> SqliteRequestStore::Open(
   // Every store call waits at most this long for another writer's lock,
   // then fails UNAVAILABLE: a locked database never hangs a call.
   sqlite3_busy_timeout(db, static_cast<int>(absl::ToInt64Milliseconds(busy_timeout)));
-  auto store = std::unique_ptr<SqliteRequestStore>(new SqliteRequestStore(db, clock, stale_after, keep_for));
+  auto store = std::unique_ptr<SqliteRequestStore>(
+      new SqliteRequestStore(db, clock, takeover_margin, keep_for));
   absl::MutexLock lock(&store->mu_);
   for (const char* sql : {
            "PRAGMA journal_mode=WAL",
@@ -81,12 +89,50 @@ absl::StatusOr<std::unique_ptr<SqliteRequestStore>> SqliteRequestStore::Open(
        }) {
     if (auto s = store->ExecLocked(sql); !s.ok()) return s;
   }
+  if (auto s = store->MigrateLocked(); !s.ok()) return s;
   return store;
 }
 
-SqliteRequestStore::SqliteRequestStore(void* db, Clock* clock, absl::Duration stale_after,
+SqliteRequestStore::SqliteRequestStore(void* db, Clock* clock, absl::Duration takeover_margin,
                                        absl::Duration keep_for)
-    : db_(db), clock_(clock), stale_after_(stale_after), keep_for_(keep_for) {}
+    : db_(db), clock_(clock), takeover_margin_(takeover_margin), keep_for_(keep_for) {}
+
+absl::Status SqliteRequestStore::MigrateLocked() {
+  sqlite3* db = Db(db_);
+  // One transaction, so two gateways opening one file at once cannot both
+  // add the columns.
+  if (auto s = ExecLocked("BEGIN IMMEDIATE"); !s.ok()) return s;
+  Stmt version(db, "PRAGMA user_version");
+  if (!version.ok() || version.Step() != SQLITE_ROW) {
+    ExecLocked("ROLLBACK").IgnoreError();
+    return DbError(db, "read schema version");
+  }
+  const int64_t v = version.Int(0);
+  if (v >= kSchemaVersion) return ExecLocked("COMMIT");
+  for (const char* sql : {
+           "ALTER TABLE request_ids ADD COLUMN index_id TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE request_ids ADD COLUMN source TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE request_ids ADD COLUMN started_at INTEGER NOT NULL DEFAULT 0",
+           "ALTER TABLE request_ids ADD COLUMN deadline_at INTEGER NOT NULL DEFAULT 0",
+       }) {
+    if (auto s = ExecLocked(sql); !s.ok()) {
+      ExecLocked("ROLLBACK").IgnoreError();
+      return s;
+    }
+  }
+  Stmt legacy(db, "UPDATE request_ids SET started_at = updated_at, deadline_at = updated_at + ?");
+  legacy.Bind(1, kLegacyStaleMillis);
+  if (legacy.Step() != SQLITE_DONE) {
+    ExecLocked("ROLLBACK").IgnoreError();
+    return DbError(db, "migrate");
+  }
+  const std::string set_version = absl::StrCat("PRAGMA user_version = ", kSchemaVersion);
+  if (auto s = ExecLocked(set_version.c_str()); !s.ok()) {
+    ExecLocked("ROLLBACK").IgnoreError();
+    return s;
+  }
+  return ExecLocked("COMMIT");
+}
 
 SqliteRequestStore::~SqliteRequestStore() {
   absl::MutexLock lock(&mu_);
@@ -104,7 +150,8 @@ absl::Status SqliteRequestStore::ExecLocked(const char* sql) {
 
 absl::StatusOr<RequestStore::ClaimResult> SqliteRequestStore::Claim(const std::string& scope,
                                                                      const std::string& request_id,
-                                                                     const std::string& fingerprint) {
+                                                                     const std::string& fingerprint,
+                                                                     const Attempt& attempt) {
   absl::MutexLock lock(&mu_);
   sqlite3* db = Db(db_);
   const int64_t now = absl::ToUnixMillis(clock_->Now());
@@ -119,30 +166,40 @@ absl::StatusOr<RequestStore::ClaimResult> SqliteRequestStore::Claim(const std::s
     if (!s.ok()) return s;
     return r;
   };
-  Stmt find(db, "SELECT fingerprint, state, task_id, updated_at FROM request_ids "
-                "WHERE scope = ? AND request_id = ?");
+  Stmt find(db, "SELECT fingerprint, state, task_id, index_id, source, started_at, deadline_at "
+                "FROM request_ids WHERE scope = ? AND request_id = ?");
   if (!find.ok()) return finish(DbError(db, "prepare"));
   find.Bind(1, scope).Bind(2, request_id);
   int rc = find.Step();
+  int64_t started = absl::ToUnixMillis(attempt.started);
+  ClaimResult result{Outcome::kNew, "", absl::InfinitePast(), {}};
   if (rc == SQLITE_ROW) {
-    std::string fp = find.Text(0);
-    int state = static_cast<int>(find.Int(1));
-    std::string task_id = find.Text(2);
-    int64_t updated = find.Int(3);
-    bool stale = state == kInProgress && now - updated > absl::ToInt64Milliseconds(stale_after_);
-    if (!stale) {
-      if (fp != fingerprint) return finish(ClaimResult{Outcome::kConflict, ""});
-      if (state == kDone) return finish(ClaimResult{Outcome::kDone, task_id});
-      return finish(ClaimResult{Outcome::kInProgress, ""});
+    // Another request under this id, in progress or not, is a conflict.
+    if (find.Text(0) != fingerprint) return finish(ClaimResult{Outcome::kConflict, "", {}, {}});
+    const int state = static_cast<int>(find.Int(1));
+    if (state == kDone) return finish(ClaimResult{Outcome::kDone, find.Text(2), {}, {}});
+    const int64_t takeable_at = find.Int(6) + absl::ToInt64Milliseconds(takeover_margin_);
+    if (now < takeable_at) {
+      return finish(ClaimResult{Outcome::kInProgress, "", absl::FromUnixMillis(takeable_at), {}});
     }
+    // The earlier create is past its deadline, answered or not: the window
+    // to search upstream starts with it, and stays open from there until
+    // a look-up settles it.
+    result.outcome = Outcome::kTakenOver;
+    result.unresolved = Attempt{find.Text(3), find.Text(4), absl::FromUnixMillis(find.Int(5)),
+                                absl::FromUnixMillis(find.Int(6))};
+    started = std::min(started, find.Int(5));
   } else if (rc != SQLITE_DONE) {
     return finish(DbError(db, "select"));
   }
   Stmt put(db, "INSERT OR REPLACE INTO request_ids (scope, request_id, fingerprint, state, task_id, "
-               "updated_at) VALUES (?, ?, ?, 0, '', ?)");
+               "updated_at, index_id, source, started_at, deadline_at) "
+               "VALUES (?, ?, ?, 0, '', ?, ?, ?, ?, ?)");
   put.Bind(1, scope).Bind(2, request_id).Bind(3, fingerprint).Bind(4, now);
+  put.Bind(5, attempt.index_id).Bind(6, attempt.source).Bind(7, started);
+  put.Bind(8, absl::ToUnixMillis(attempt.deadline));
   if (put.Step() != SQLITE_DONE) return finish(DbError(db, "insert"));
-  return finish(ClaimResult{Outcome::kNew, ""});
+  return finish(result);
 }
 
 absl::Status SqliteRequestStore::Complete(const std::string& scope, const std::string& request_id,
@@ -161,6 +218,18 @@ absl::Status SqliteRequestStore::Release(const std::string& scope, const std::st
   Stmt s(Db(db_), "DELETE FROM request_ids WHERE scope = ? AND request_id = ? AND state = 0");
   s.Bind(1, scope).Bind(2, request_id);
   if (s.Step() != SQLITE_DONE) return DbError(Db(db_), "delete");
+  return absl::OkStatus();
+}
+
+absl::Status SqliteRequestStore::Reopen(const std::string& scope, const std::string& request_id,
+                                        const Attempt& unresolved) {
+  absl::MutexLock lock(&mu_);
+  Stmt s(Db(db_), "UPDATE request_ids SET index_id = ?, source = ?, started_at = ?, deadline_at = ?, "
+                  "updated_at = ? WHERE scope = ? AND request_id = ? AND state = 0");
+  s.Bind(1, unresolved.index_id).Bind(2, unresolved.source);
+  s.Bind(3, absl::ToUnixMillis(unresolved.started)).Bind(4, absl::ToUnixMillis(unresolved.deadline));
+  s.Bind(5, absl::ToUnixMillis(clock_->Now())).Bind(6, scope).Bind(7, request_id);
+  if (s.Step() != SQLITE_DONE) return DbError(Db(db_), "reopen");
   return absl::OkStatus();
 }
 

@@ -25,22 +25,42 @@ class RequestStore {
   enum class Outcome {
     kNew,         // first use: go ahead, then Complete() or Release()
     kDone,        // completed before: `task_id` is the task it created
-    kInProgress,  // another call with this id is running now
+    kInProgress,  // another call with this id may be running: retry at `retry_at`
     kConflict,    // used before with different request fields
+    kTakenOver,   // an earlier create's deadline passed without an answer (a
+                  // crash): `unresolved` says what it was about to create. Look
+                  // upstream for its task first; then Complete() or Release()
+                  // as for kNew, or Reopen() if the look-up failed.
+  };
+  // What a create is about to do, recorded before its upstream POST.
+  struct Attempt {
+    std::string index_id;
+    std::string source;  // the upload's filename, or the video's URL
+    absl::Time started;  // when the claim was made
+    absl::Time deadline;  // when the create must have ended, answered or not
   };
   struct ClaimResult {
     Outcome outcome;
     std::string task_id;
+    absl::Time retry_at;  // kInProgress: when the claim becomes takeable
+    // kTakenOver: the attempt whose outcome is unknown. Its window runs
+    // from the first unanswered attempt's start to its deadline.
+    Attempt unresolved;
   };
   virtual ~RequestStore() = default;
   // `scope` separates tenants and methods; `fingerprint` identifies the
   // request's fields. Thread-safe.
   virtual absl::StatusOr<ClaimResult> Claim(const std::string& scope, const std::string& request_id,
-                                            const std::string& fingerprint) = 0;
+                                            const std::string& fingerprint, const Attempt& attempt) = 0;
   virtual absl::Status Complete(const std::string& scope, const std::string& request_id,
                                 const std::string& task_id) = 0;
   // Forgets a claim whose create failed, so the caller may try again.
   virtual absl::Status Release(const std::string& scope, const std::string& request_id) = 0;
+  // Puts back a taken-over attempt whose outcome is still unknown (the
+  // look-up upstream failed): the next Claim() takes it over at once and
+  // looks again over the same window.
+  virtual absl::Status Reopen(const std::string& scope, const std::string& request_id,
+                              const Attempt& unresolved) = 0;
 };
 
 // Which tenant created each task (and imported video), so one tenant never
@@ -57,25 +77,32 @@ class OwnershipStore {
 };
 
 // SQLite implementation of both stores. Every call waits at most
-// `busy_timeout` for a lock another process holds, then fails UNAVAILABLE. One connection, serialized by a mutex (the store
-// sees one write per create, far below SQLite's limits). A claim left in
-// progress longer than `stale_after` (a crash mid-create) may be taken over;
-// records older than `keep_for` are deleted.
+// `busy_timeout` for a lock another process holds, then fails UNAVAILABLE.
+// One connection, serialized by a mutex (the store sees one write per
+// create, far below SQLite's limits). A claim left in progress past its
+// attempt's deadline plus `takeover_margin` (a crash mid-create) may be
+// taken over; records older than `keep_for` are deleted. Opening a
+// database written before attempts were recorded adds their columns; its
+// claims in progress become takeable 10 minutes after they were made, as
+// they did then, and carry no attempt to look for.
 class SqliteRequestStore : public RequestStore, public OwnershipStore {
  public:
   // `path` ":memory:" keeps nothing across restarts.
   static absl::StatusOr<std::unique_ptr<SqliteRequestStore>> Open(
       const std::string& path, Clock* clock, absl::Duration busy_timeout = absl::Seconds(2),
-      absl::Duration stale_after = absl::Minutes(10),
+      absl::Duration takeover_margin = absl::Seconds(2),
       absl::Duration keep_for = absl::Hours(24 * 7));
   ~SqliteRequestStore() override;
 
   absl::StatusOr<ClaimResult> Claim(const std::string& scope, const std::string& request_id,
-                                    const std::string& fingerprint) override ABSL_LOCKS_EXCLUDED(mu_);
+                                    const std::string& fingerprint, const Attempt& attempt) override
+      ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Complete(const std::string& scope, const std::string& request_id,
                         const std::string& task_id) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Release(const std::string& scope, const std::string& request_id) override
       ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Reopen(const std::string& scope, const std::string& request_id,
+                      const Attempt& unresolved) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status RecordOwner(const std::string& task_id, const std::string& tenant) override
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::string> Owner(const std::string& task_id) override ABSL_LOCKS_EXCLUDED(mu_);
@@ -83,13 +110,14 @@ class SqliteRequestStore : public RequestStore, public OwnershipStore {
       ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  SqliteRequestStore(void* db, Clock* clock, absl::Duration stale_after, absl::Duration keep_for);
+  SqliteRequestStore(void* db, Clock* clock, absl::Duration takeover_margin, absl::Duration keep_for);
   absl::Status ExecLocked(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status MigrateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
   void* const db_ ABSL_PT_GUARDED_BY(mu_);  // sqlite3*
   Clock* const clock_;
-  const absl::Duration stale_after_;
+  const absl::Duration takeover_margin_;
   const absl::Duration keep_for_;
   int64_t claims_since_sweep_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -96,6 +97,32 @@ TEST_F(FaultsTest, LatencyDelaysThenServes) {
   EXPECT_TRUE(IsJsonStatus(r, 200));
   // A lower bound only: a sleep cannot end early, so this cannot flake.
   EXPECT_GE(elapsed, std::chrono::milliseconds(300));
+}
+
+TEST_F(FaultsTest, LateAnswerServesFirstThenAnswers) {
+  client_->AddFault({{"method", "POST"}, {"path_regex", "^/v1\\.3/tasks$"}, {"kind", "late_answer"},
+                     {"latency_ms", 2000}});
+  // A second client watches the task list while the create's answer waits.
+  SimClient watcher(sim_->port());
+  HttpResult before = watcher.Get("/v1.3/tasks");
+  ASSERT_TRUE(IsJsonStatus(before, 200));
+  const int64_t tasks_before = before.json["page_info"]["total_results"].get<int64_t>();
+  const auto start = std::chrono::steady_clock::now();
+  std::string created;
+  std::thread creator([&] { created = CreateUrlTask(*client_, "v1.3", "https://cdn.test/late.mp4"); });
+  bool seen = false;
+  while (!seen && std::chrono::steady_clock::now() - start < std::chrono::seconds(10)) {
+    HttpResult now = watcher.Get("/v1.3/tasks");
+    seen = IsJsonStatus(now, 200) && now.json["page_info"]["total_results"].get<int64_t>() == tasks_before + 1;
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const auto seen_after = std::chrono::steady_clock::now() - start;
+  creator.join();
+  const auto answered_after = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(seen);
+  EXPECT_LT(seen_after, std::chrono::milliseconds(2000)) << "the task exists before the create is answered";
+  EXPECT_GE(answered_after, std::chrono::milliseconds(2000));
+  EXPECT_FALSE(created.empty());
 }
 
 TEST_F(FaultsTest, ResetClosesWithoutAnswer) {

@@ -177,20 +177,32 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
              return it->second;
            });
   }
-  // Tasks of the filtered index (all when none), sorted by update time
-  // (newest first unless ascending is asked for), paged by `page_limit`.
+  // Tasks of the filtered index (all when none), with the filtered file
+  // name, created on create_time's UTC day at or after it (as upstream's
+  // `created_at` filter), sorted by update time (creation time when asked;
+  // newest first unless ascending is asked for), paged by `page_limit`.
   void ListTasks(const CallOptions& opts, const gw::ListTasksRequest& req, int page, int page_limit,
                  Done<TaskPage> done) override {
     Answer(Call{"ListTasks", "", req.index_id(), page, opts, Copy(req)}, std::move(done),
            [this, req, page, page_limit]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<TaskPage> {
              std::vector<gw::Task> match;
+             const int64_t from = req.create_time().seconds();
              for (const auto& [id, t] : tasks_) {
-               if (req.index_id().empty() || t.index_id() == req.index_id()) match.push_back(t);
+               if (!req.index_id().empty() && t.index_id() != req.index_id()) continue;
+               if (!req.filename().empty() && t.system_metadata().filename() != req.filename()) continue;
+               if (req.has_create_time() && (t.create_time().seconds() < from ||
+                                             t.create_time().seconds() / 86400 != from / 86400)) {
+                 continue;
+               }
+               match.push_back(t);
              }
              bool asc = req.sort_order() == gw::SORT_ORDER_ASCENDING;
-             std::stable_sort(match.begin(), match.end(), [asc](const gw::Task& a, const gw::Task& b) {
-               auto ka = std::make_pair(a.update_time().seconds(), a.update_time().nanos());
-               auto kb = std::make_pair(b.update_time().seconds(), b.update_time().nanos());
+             bool by_create = req.sort_by() == gw::TASK_SORT_FIELD_CREATE_TIME;
+             std::stable_sort(match.begin(), match.end(), [asc, by_create](const gw::Task& a, const gw::Task& b) {
+               const auto& ta = by_create ? a.create_time() : a.update_time();
+               const auto& tb = by_create ? b.create_time() : b.update_time();
+               auto ka = std::make_pair(ta.seconds(), ta.nanos());
+               auto kb = std::make_pair(tb.seconds(), tb.nanos());
                return asc ? ka < kb : ka > kb;
              });
              TaskPage out;

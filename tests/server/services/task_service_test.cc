@@ -108,8 +108,10 @@ TEST_F(TaskServiceTest, GetTaskIsOneRestCallWithTheCallersTenantKey) {
 
 TEST_F(TaskServiceTest, ListTasksPassesFiltersAndPagesWithTokens) {
   for (int i = 0; i < 5; ++i) {
-    h_.api().PutTask(MakeTask(absl::StrCat("a0000000000000000000001", i), kIndexA, gw::TASK_STATUS_READY,
-                              1767225600 + i));
+    gw::Task t = MakeTask(absl::StrCat("a0000000000000000000001", i), kIndexA, gw::TASK_STATUS_READY,
+                          1767225600 + i);
+    t.mutable_system_metadata()->set_filename("clip.mp4");  // the fake filters by name
+    h_.api().PutTask(t);
   }
   h_.api().PutTask(MakeTask(kTaskInB, kIndexB, gw::TASK_STATUS_READY));
   gw::ListTasksRequest req;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "server/common/status_details.h"
+#include "server/services/create_flow.h"
 #include "tests/server/services/service_harness.h"
 
 namespace tlgw::testing {
@@ -407,6 +408,174 @@ TEST_F(UploadServiceTest, RepeatedUploadRequestIdReturnsTheFirstTask) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << Describe(s);
   EXPECT_TRUE(absl::StartsWith(s.error_message(), "request_id")) << s.error_message();
   EXPECT_EQ(h_.api().uploaded().size(), 1u);
+}
+
+// ---- Recovery after a crash mid-create -------------------------------------------------
+
+// What a gateway that died mid-create left behind: its claim of
+// `request_id`, recorded before its upstream POST, for an attempt that had
+// until `timeout` from now. (The gateway that made it is gone: nothing will
+// complete or release it.) The fake clock starts at midnight UTC; unless
+// `at_midnight`, the attempt is made an hour later, so its window lies in
+// one day.
+void LeaveCrashedClaim(Harness& h, const std::string& method, const google::protobuf::Message& req,
+                       const std::string& request_id, const std::string& source,
+                       bool at_midnight = false) {
+  const absl::Duration timeout = absl::Seconds(3);
+  if (!at_midnight) h.clock().Advance(absl::Hours(1));
+  const absl::Time now = h.clock().Now();
+  auto claim = h.store().Claim(CreateScope("media", method), request_id, RequestFingerprint(req),
+                               RequestStore::Attempt{kIndexA, source, now, now + timeout});
+  ASSERT_TRUE(claim.ok()) << claim.status();
+  ASSERT_EQ(claim->outcome, RequestStore::Outcome::kNew);
+}
+
+// A task upstream, created `after` the fake clock's now, named `filename`.
+gw::Task UpstreamTask(Harness& h, const std::string& id, const std::string& filename, absl::Duration after,
+                      const std::string& index_id = kIndexA) {
+  gw::Task t = MakeTask(id, index_id, gw::TASK_STATUS_PENDING);
+  t.mutable_create_time()->set_seconds(absl::ToUnixSeconds(h.clock().Now() + after));
+  t.mutable_system_metadata()->set_filename(filename);
+  h.api().PutTask(t);
+  return t;
+}
+
+TEST_F(UploadServiceTest, NormalCreatesWithARequestIdNeverListUpstream) {
+  gw::Task first, again;
+  ASSERT_TRUE(CreateUrl(UrlRequest("req-plain"), &first).ok());
+  ASSERT_TRUE(CreateUrl(UrlRequest("req-plain"), &again).ok());
+  std::string data = Bytes(1000, 3);
+  auto header = Header(data.size());
+  header.mutable_header()->set_request_id("upload-plain");
+  ASSERT_TRUE(Send({header, Chunk(data)}, &first).ok());
+  ASSERT_TRUE(Send({header, Chunk(data)}, &again).ok());
+  EXPECT_EQ(h_.api().count("ListTasks"), 0);
+}
+
+TEST_F(UploadServiceTest, AUrlCreateWhoseGatewayDiedIsAdoptedFromUpstreamNotCreatedAgain) {
+  gw::CreateUrlTaskRequest req = UrlRequest("req-crash-1");
+  LeaveCrashedClaim(h_, "CreateUrlTask", req, "req-crash-1", req.video_url());
+  // Upstream: another tenant's upload of the same name (owned: not ours),
+  // the crashed create's task, and a later one of the same name.
+  UpstreamTask(h_, "aaaaaaaaaaaaaaaaaaaaaa01", "a.mp4", absl::Milliseconds(100));
+  ASSERT_TRUE(h_.store().RecordOwner("aaaaaaaaaaaaaaaaaaaaaa01", "news").ok());
+  UpstreamTask(h_, "aaaaaaaaaaaaaaaaaaaaaa02", "a.mp4", absl::Seconds(1));
+  UpstreamTask(h_, "aaaaaaaaaaaaaaaaaaaaaa03", "a.mp4", absl::Seconds(2));
+  UpstreamTask(h_, "aaaaaaaaaaaaaaaaaaaaaa04", "b.mp4", absl::Seconds(1));
+
+  // Before the attempt's deadline (3 s) and margin (2 s): still its claim.
+  h_.clock().Advance(absl::Seconds(4));
+  gw::Task task;
+  grpc::Status s = CreateUrl(req, &task);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED) << Describe(s);
+  ASSERT_TRUE(RetryDelayOf(s).has_value());
+  EXPECT_EQ(*RetryDelayOf(s), absl::Seconds(1)) << "the claim is takeable in 1 s";
+  EXPECT_EQ(h_.api().count("ListTasks"), 0);
+
+  h_.clock().Advance(absl::Seconds(2));
+  s = CreateUrl(req, &task);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(task.id(), "aaaaaaaaaaaaaaaaaaaaaa02") << "the earliest unowned task of that name in the window";
+  EXPECT_EQ(h_.api().count("CreateUrlTask"), 0) << "adopted, not created again";
+  EXPECT_EQ(h_.api().count("ListTasks"), 1);
+  auto list = h_.api().calls();
+  auto* listed = dynamic_cast<const gw::ListTasksRequest*>(list[0].request.get());
+  ASSERT_NE(listed, nullptr);
+  EXPECT_EQ(listed->index_id(), kIndexA);
+  EXPECT_EQ(listed->filename(), "a.mp4");
+  EXPECT_EQ(*h_.store().Owner(task.id()), "media");
+
+  // Recorded as the request's result: the next repeat looks no more.
+  gw::Task again;
+  ASSERT_TRUE(CreateUrl(req, &again).ok());
+  EXPECT_EQ(again.id(), task.id());
+  EXPECT_EQ(h_.api().count("ListTasks"), 1);
+  EXPECT_EQ(h_.api().count("CreateUrlTask"), 0);
+}
+
+TEST_F(UploadServiceTest, AUrlCreateWhoseGatewayDiedBeforeUpstreamHadItCreatesOnce) {
+  gw::CreateUrlTaskRequest req = UrlRequest("req-crash-2");
+  // At midnight UTC: the window (with the clock skew) starts the day
+  // before, and the list's created_at filter means "that day, at or after".
+  LeaveCrashedClaim(h_, "CreateUrlTask", req, "req-crash-2", req.video_url(), /*at_midnight=*/true);
+  // Same name, but outside the window (long before, with clock skew).
+  UpstreamTask(h_, "aaaaaaaaaaaaaaaaaaaaaa05", "a.mp4", -absl::Minutes(5));
+  h_.clock().Advance(absl::Seconds(6));
+  gw::Task task;
+  grpc::Status s = CreateUrl(req, &task);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_NE(task.id(), "aaaaaaaaaaaaaaaaaaaaaa05");
+  EXPECT_EQ(h_.api().count("ListTasks"), 2) << "one list per UTC day of the window";
+  EXPECT_EQ(h_.api().count("CreateUrlTask"), 1);
+  gw::Task again;
+  ASSERT_TRUE(CreateUrl(req, &again).ok());
+  EXPECT_EQ(again.id(), task.id());
+  EXPECT_EQ(h_.api().count("CreateUrlTask"), 1);
+}
+
+TEST_F(UploadServiceTest, WhenTheLookUpFailsTheRetryIsUnavailableAndNothingIsCreated) {
+  gw::CreateUrlTaskRequest req = UrlRequest("req-crash-3");
+  LeaveCrashedClaim(h_, "CreateUrlTask", req, "req-crash-3", req.video_url());
+  h_.clock().Advance(absl::Seconds(6));
+  h_.api().FailNext("ListTasks", absl::UnavailableError("upstream is down"));
+  gw::Task task;
+  grpc::Status s = CreateUrl(req, &task);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << Describe(s);
+  ASSERT_TRUE(ErrorInfoOf(s).has_value());
+  EXPECT_EQ(ErrorInfoOf(s)->reason(), "REQUEST_RECOVERY_FAILED");
+  ASSERT_TRUE(RetryDelayOf(s).has_value());
+  EXPECT_EQ(h_.api().count("CreateUrlTask"), 0);
+  // The next retry looks again at once, over the crashed attempt's window,
+  // and finds the task that appeared there.
+  UpstreamTask(h_, "aaaaaaaaaaaaaaaaaaaaaa06", "a.mp4", -absl::Seconds(5));
+  s = CreateUrl(req, &task);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(task.id(), "aaaaaaaaaaaaaaaaaaaaaa06");
+  EXPECT_EQ(h_.api().count("ListTasks"), 2);
+  EXPECT_EQ(h_.api().count("CreateUrlTask"), 0);
+}
+
+TEST_F(UploadServiceTest, AnUploadWhoseGatewayDiedIsAdoptedWithoutUploadingAgain) {
+  std::string data = Bytes(1000, 5);
+  auto header = Header(data.size(), "match.mp4");
+  header.mutable_header()->set_request_id("upload-crash-1");
+  LeaveCrashedClaim(h_, "UploadVideoFile", header.header(), "upload-crash-1", "match.mp4");
+  UpstreamTask(h_, "aaaaaaaaaaaaaaaaaaaaaa07", "match.mp4", absl::Seconds(2));
+  h_.clock().Advance(absl::Seconds(6));
+  gw::Task task;
+  grpc::Status s = Send({header, Chunk(data)}, &task);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(task.id(), "aaaaaaaaaaaaaaaaaaaaaa07");
+  EXPECT_EQ(h_.api().count("UploadVideoFile"), 0);
+  EXPECT_TRUE(h_.api().uploaded().empty());
+  EXPECT_EQ(*h_.store().Owner(task.id()), "media");
+}
+
+// The look-up runs while the client streams: its chunks wait in the pipe
+// (reading stops once it is full) and all reach the upload that follows.
+TEST_F(UploadServiceTest, AnUploadWhoseGatewayDiedBeforeUpstreamHadItUploadsOnceWholly) {
+  std::string data = Bytes(3 * kMiB, 6);
+  auto header = Header(data.size(), "fresh.mp4");
+  header.mutable_header()->set_request_id("upload-crash-2");
+  LeaveCrashedClaim(h_, "UploadVideoFile", header.header(), "upload-crash-2", "fresh.mp4");
+  h_.clock().Advance(absl::Seconds(6));
+  h_.api().hold(true);
+  gw::Task task;
+  grpc::Status s;
+  std::thread sender([&] {
+    s = Send({header, Chunk(data.substr(0, kMiB)), Chunk(data.substr(kMiB, kMiB)),
+              Chunk(data.substr(2 * kMiB))},
+             &task);
+  });
+  ASSERT_TRUE(h_.api().AwaitHeld(1)) << "the look-up did not reach upstream";
+  EXPECT_EQ(h_.api().count("UploadVideoFile"), 0) << "nothing uploaded before the look-up answered";
+  h_.api().hold(false);
+  ASSERT_TRUE(h_.api().CompleteNext());
+  sender.join();
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(h_.api().count("UploadVideoFile"), 1);
+  ASSERT_EQ(h_.api().uploaded().size(), 1u);
+  EXPECT_TRUE(h_.api().uploaded()[0] == data) << "the upload after the look-up lost or changed bytes";
 }
 
 }  // namespace
