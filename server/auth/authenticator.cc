@@ -141,6 +141,7 @@ absl::StatusOr<CallIdentity> Authenticator::Authorize(const grpc::ServerContextB
     id.tenant = "default";
     id.api_key = st->tenant_key.at("default");
     id.sole_user = true;
+    id.alone = true;
     return id;
   }
   const ClientConfig* client = nullptr;
@@ -177,6 +178,7 @@ absl::StatusOr<CallIdentity> Authenticator::Authorize(const grpc::ServerContextB
   id.tenant = client->tenant;
   id.api_key = st->tenant_key.at(client->tenant);
   id.sole_user = st->sole_users.count(client->tenant) > 0;
+  id.alone = id.sole_user && st->tenant_key.size() == 1;
   id.indexes = client->indexes;
   id.integrations = client->integrations;
   return id;
@@ -205,6 +207,11 @@ absl::Status Authenticator::CheckResources(const CallIdentity& identity, const C
 bool Authenticator::SoleUser(const std::string& tenant) const {
   absl::MutexLock lock(&mu_);
   return state_->sole_users.count(tenant) > 0;
+}
+
+bool Authenticator::Alone(const std::string& tenant) const {
+  absl::MutexLock lock(&mu_);
+  return state_->sole_users.count(tenant) > 0 && state_->tenant_key.size() == 1;
 }
 
 bool Authenticator::IndexAllowed(const CallIdentity& identity, const std::string& index_id) {

@@ -34,6 +34,10 @@ struct CallIdentity {
   // (always so in open single-key mode): tasks the gateway has no record
   // of are its own. Otherwise it sees only the tasks it created.
   bool sole_user = false;
+  // A sole user that is also the only tenant configured (open mode
+  // included): no other tenant can own a task, so visibility needs no
+  // ownership look-up, and calls like GetTask never wait on the state store.
+  bool alone = false;
   std::vector<std::string> indexes;       // allowed indexes; empty = any
   std::vector<std::string> integrations;  // allowed integrations (names or ids); empty = any
 };
@@ -74,6 +78,8 @@ class Authenticator {
   // Whether `tenant` is, in the configuration in force now, the declared
   // only user of its upstream account (open single-key mode: always).
   // Streams ask at each event, so a reload applies to them too.
+  // Whether `tenant` is a sole user and the only tenant (CallIdentity::alone).
+  bool Alone(const std::string& tenant) const ABSL_LOCKS_EXCLUDED(mu_);
   bool SoleUser(const std::string& tenant) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // The current key of `tenant` ("" if the tenant is gone).

@@ -277,6 +277,7 @@ grpc::ServerWriteReactor<gw::TaskEvent>* TaskServiceImpl::WatchIndexTasks(
     if (!statuses.empty() && statuses.count(task.status()) == 0) return false;
     CallIdentity now = who;
     now.sole_user = deps->auth->SoleUser(who.tenant);
+    now.alone = deps->auth->Alone(who.tenant);
     return TaskVisible(*deps, now, task);
   };
   BindRevocation(*deps_, call->who, &o);
