@@ -700,16 +700,10 @@ void HttpServer::Loop::ExpireAndSweep() {
     if (c.fd < 0 || now_ < c.deadline) continue;
     if (c.state != State::kLinger) Count(&Stats::timed_out);
     if ((c.state == State::kHead && !c.in.empty()) || c.state == State::kBody) {
-      // One try to say why; a client that does not read it loses nothing.
-      HttpServerResponse res;
-      res.status = 408;
-      res.body = c.state == State::kHead ? "the request head took too long\n" : "the body took too long\n";
-      res.close = true;
-      if (on_error_) on_error_(c.req, &res);
-      std::string out = absl::StrCat("HTTP/1.1 408 ", Reason(408), "\r\nContent-Type: ", res.content_type,
-                                     "\r\nContent-Length: ", res.body.size(), "\r\nConnection: close\r\n\r\n",
-                                     res.body);
-      (void)send(c.fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      // Say why, then linger like any refusal (a plain close with unread
+      // bytes would reset the connection and lose the answer).
+      Refuse(c, 408, c.state == State::kHead ? "the request head took too long" : "the body took too long");
+      continue;
     }
     Close(c);
   }
