@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 
 #include "absl/base/thread_annotations.h"
@@ -394,8 +395,10 @@ void HttpServer::Loop::AcceptAll() {
     for (auto& [id, c] : conns_) {
       if (c->fd < 0) continue;
       ++live;
-      if (victim == nullptr || EvictionRank(c->state) < EvictionRank(victim->state) ||
-          (c->state == victim->state && c->since < victim->since)) {
+      // Ties on `since` (accepted in one batch) go to the older id.
+      if (victim == nullptr ||
+          std::make_tuple(EvictionRank(c->state), c->since, c->id) <
+              std::make_tuple(EvictionRank(victim->state), victim->since, victim->id)) {
         victim = c.get();
       }
     }
