@@ -136,17 +136,18 @@ rlim_t RaiseFileLimit() {
 
 // Descriptors kept outside the gRPC connection cap: upstream connections
 // (CurlTransportOptions::max_connections), the webhook and admin ports'
-// connections, and the process's own (state store, logs, gRPC's pollers).
-constexpr rlim_t kReservedFiles = 512 + 2 * 64 + 128;
+// connections (`http_connections` each), and the process's own (state
+// store, logs, gRPC's pollers).
+rlim_t ReservedFiles(int http_connections) { return 512 + 2 * static_cast<rlim_t>(http_connections) + 128; }
 constexpr int kMaxDerivedConnections = 10000;
 
 // The gRPC connection cap for `files` open files: what the reserve leaves,
 // or half of a limit too small for the reserve.
-int DerivedMaxConnections(rlim_t files) {
-  if (files == 0 || files == RLIM_INFINITY || files > 2 * kReservedFiles + kMaxDerivedConnections) {
+int DerivedMaxConnections(rlim_t files, rlim_t reserved) {
+  if (files == 0 || files == RLIM_INFINITY || files > 2 * reserved + kMaxDerivedConnections) {
     return kMaxDerivedConnections;
   }
-  rlim_t cap = files > 2 * kReservedFiles ? files - kReservedFiles : files / 2;
+  rlim_t cap = files > 2 * reserved ? files - reserved : files / 2;
   return static_cast<int>(std::max<rlim_t>(cap, 1));
 }
 
@@ -162,7 +163,7 @@ absl::StatusOr<GatewayConfig> LoadConfig(
 
 int RunGatewayProcess(ProcessOptions o) {
   const rlim_t files = RaiseFileLimit();
-  const int derived = DerivedMaxConnections(files);
+  const int derived = DerivedMaxConnections(files, ReservedFiles(o.gateway.http_limits.max_connections));
   if (o.gateway.max_connections == 0) {
     o.gateway.max_connections = derived;
     // A burst of arrivals holds up to the accept queue's length on top of

@@ -263,8 +263,13 @@ absl::Status GatewayServer::StartServers() {
   listener_watchdog_ = std::thread([this] { WatchListener(); });
   trimmer_ = std::make_unique<MemoryTrimmer>();
   if (!o.admin_host.empty()) {
+    AdminOptions ao;
+    ao.host = o.admin_host;
+    ao.port = o.admin_port;
+    ao.limits = o.http_limits;
+    ao.limits.max_body_bytes = o.http_limits.max_head_bytes;
     auto admin = AdminServer::Start(
-        AdminOptions{o.admin_host, o.admin_port}, [this] { return MetricsText(); },
+        ao, [this] { return MetricsText(); },
         [this](std::string* why) {
           if (shutting_down_) {
             *why = "shutting down";
@@ -285,6 +290,7 @@ absl::Status GatewayServer::StartServers() {
     wo.port = o.webhook_port;
     wo.verifier.secrets = o.webhook_secrets;
     wo.clock = clock_.get();
+    wo.limits = o.http_limits;
     auto receiver = WebhookReceiver::Start(wo, [this](const WebhookEvent& e) {
       webhook_activity_->Record();
       task_watches_->OnWebhook(e.task_id, e.status);
@@ -455,6 +461,23 @@ std::string GatewayServer::MetricsText() {
     Metric(&out, "tl_gateway_watch_webhook_refreshes_total", "counter",
            "Watched subjects refreshed at once because a webhook named them.",
            st.webhook_refreshes, kind);
+  }
+  std::vector<std::pair<const char*, HttpServer::Stats>> http;
+  if (admin_ != nullptr) http.emplace_back("admin", admin_->http_stats());
+  if (webhooks_ != nullptr) http.emplace_back("webhook", webhooks_->stats().http);
+  for (const auto& [port, hs] : http) {
+    const std::string label = absl::StrCat("port=\"", port, "\"");
+    Metric(&out, "tl_gateway_http_connections_open", "gauge",
+           "Open connections of the gateway's HTTP ports (admin, webhook).", hs.connections_open, label);
+    Metric(&out, "tl_gateway_http_connections_total", "counter", "Connections accepted on the HTTP ports.",
+           hs.connections_accepted, label);
+    Metric(&out, "tl_gateway_http_connections_evicted_total", "counter",
+           "Connections closed to make room over the HTTP connection cap.", hs.evicted, label);
+    Metric(&out, "tl_gateway_http_connections_timed_out_total", "counter",
+           "Connections closed because a head, body, idle or write deadline passed.", hs.timed_out, label);
+    Metric(&out, "tl_gateway_http_requests_refused_total", "counter",
+           "Requests refused by the HTTP server itself (malformed, too large, unsupported).", hs.refused,
+           label);
   }
   if (webhooks_ != nullptr) {
     WebhookReceiver::Stats ws = webhooks_->stats();

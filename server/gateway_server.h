@@ -28,6 +28,7 @@
 #include "server/common/stream_registry.h"
 #include "server/config/config.h"
 #include "server/listener/connection_limiter.h"
+#include "server/http/http_server.h"
 #include "server/services/deps.h"
 #include "server/services/integration_service.h"
 #include "server/services/task_service.h"
@@ -70,6 +71,10 @@ struct GatewayOptions {
   // The admin HTTP endpoint (/healthz, /readyz, /metrics); empty host = off.
   std::string admin_host;
   int admin_port = 0;
+  // Bounds of each of the two HTTP ports (webhook, admin), per port:
+  // connections, head size, deadlines. max_body_bytes is the webhook
+  // body's; admin requests, which carry no body, get max_head_bytes.
+  HttpLimits http_limits;
   // Unary calls in flight get this long to finish on Shutdown().
   absl::Duration drain = absl::Seconds(5);
   // HTTP/2 flow-control window of each incoming gRPC stream, fixed (gRPC's

@@ -92,6 +92,20 @@ ABSL_FLAG(int, memory_quota_mib, 1024,
 ABSL_FLAG(double, upload_idle_timeout_seconds, 60,
           "an upload whose client sends no chunk for this long ends DEADLINE_EXCEEDED; one whose upstream "
           "takes no byte (or, after the last, gives no answer) for this long ends UNAVAILABLE");
+ABSL_FLAG(int, http_max_connections, 256,
+          "connections open at once on each of the webhook and admin HTTP ports; one more closes the "
+          "least useful (lingering, idle, then slowest) (1..100000)");
+ABSL_FLAG(double, http_head_timeout_seconds, 5,
+          "webhook and admin ports: time for a whole request head, from its first byte (or the connection)");
+ABSL_FLAG(double, http_body_timeout_seconds, 10,
+          "webhook and admin ports: time for a whole request body, from the end of its head");
+ABSL_FLAG(double, http_idle_timeout_seconds, 5,
+          "webhook and admin ports: a keep-alive connection with no new request for this long is closed");
+ABSL_FLAG(double, http_write_timeout_seconds, 10,
+          "webhook and admin ports: time to write a whole response to a client that does not read it");
+ABSL_FLAG(int, http_max_head_kib, 16,
+          "webhook and admin ports: largest request head (request line and headers), in KiB; beyond: 431");
+ABSL_FLAG(int, webhook_max_body_kib, 1024, "largest webhook body, in KiB; beyond: 413 (1..65536)");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
 namespace {
@@ -242,6 +256,28 @@ int main(int argc, char** argv) {
     return Fail("--upload_idle_timeout_seconds: must be more than 0 and at most 86400 (a day)");
   }
   options.upload_idle_timeout = absl::Seconds(idle_seconds);
+  tlgw::HttpLimits& http = options.http_limits;
+  http.max_connections = absl::GetFlag(FLAGS_http_max_connections);
+  if (http.max_connections < 1 || http.max_connections > 100000) {
+    return Fail("--http_max_connections: must be 1..100000");
+  }
+  for (auto [flag, out] : {std::make_pair(&FLAGS_http_head_timeout_seconds, &http.head_timeout),
+                           std::make_pair(&FLAGS_http_body_timeout_seconds, &http.body_timeout),
+                           std::make_pair(&FLAGS_http_idle_timeout_seconds, &http.idle_timeout),
+                           std::make_pair(&FLAGS_http_write_timeout_seconds, &http.write_timeout)}) {
+    const double seconds = absl::GetFlag(*flag);
+    if (!(seconds > 0) || seconds > 3600) {
+      return Fail(absl::StrCat("--", absl::GetFlagReflectionHandle(*flag).Name(),
+                               ": must be more than 0 and at most 3600"));
+    }
+    *out = absl::Seconds(seconds);
+  }
+  const int head_kib = absl::GetFlag(FLAGS_http_max_head_kib);
+  if (head_kib < 1 || head_kib > 1024) return Fail("--http_max_head_kib: must be 1..1024");
+  http.max_head_bytes = static_cast<size_t>(head_kib) << 10;
+  const int body_kib = absl::GetFlag(FLAGS_webhook_max_body_kib);
+  if (body_kib < 1 || body_kib > 65536) return Fail("--webhook_max_body_kib: must be 1..65536");
+  http.max_body_bytes = static_cast<size_t>(body_kib) << 10;
   if (std::string admin = absl::GetFlag(FLAGS_admin_listen); !admin.empty()) {
     if (!SplitHostPort(admin, &options.admin_host, &options.admin_port)) {
       return Fail("--admin_listen: must be HOST:PORT, e.g. 127.0.0.1:9464");

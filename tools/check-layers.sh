@@ -16,7 +16,8 @@
 #  4. client/ includes nothing of server/ or sim/.
 #  5. The gateway's lower layers include only what is below them:
 #     server/common only server/common; server/config only server/config and
-#     server/common/ids.h; server/upstream only server/upstream.
+#     server/common/ids.h; server/upstream only server/upstream; server/http
+#     (the webhook and admin ports' HTTP server) only server/http.
 set -euo pipefail
 
 root="$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)"
@@ -76,6 +77,7 @@ forbid server/common/ '^server/' $'\tserver/common/' "server/common is the gatew
 forbid server/config/ '^server/' $'\tserver/(config/|common/ids\\.h$)' \
   "server/config may include only server/common/ids.h below it"
 forbid server/upstream/ '^server/' $'\tserver/upstream/' "server/upstream depends on nothing of the gateway"
+forbid server/http/ '^server/' $'\tserver/http/' "server/http depends on nothing of the gateway"
 
 if [ "$failures" -gt 0 ]; then
   echo "check-layers: $failures rule(s) violated" >&2

@@ -1,5 +1,5 @@
-// The gateway's webhook endpoint: an HTTP server (cpp-httplib) on its own
-// port that accepts Twelve Labs event deliveries on POST `path`, verifies
+// The gateway's webhook endpoint: an HTTP server (//server/http, whose
+// limits bound what an unauthenticated sender can hold) on its own port that accepts Twelve Labs event deliveries on POST `path`, verifies
 // them with WebhookVerifier and hands each new event to a callback.
 //
 // It answers from what it already has: it never calls upstream (or anything
@@ -12,6 +12,8 @@
 //   400 missing_signature / malformed_signature / malformed_body
 //   401 bad_signature / stale
 //   413 too_large    404 not_found (other paths)    405 wrong_method
+//   408 timeout, 431 head_too_large, 400/501/505 bad_request (the server's
+//   own refusals, see //server/http)
 #ifndef TL_GATEWAY_SERVER_WEBHOOK_WEBHOOK_RECEIVER_H_
 #define TL_GATEWAY_SERVER_WEBHOOK_WEBHOOK_RECEIVER_H_
 
@@ -24,6 +26,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/common/clock.h"
+#include "server/http/http_server.h"
 #include "server/webhook/webhook_verifier.h"
 
 namespace tlgw {
@@ -35,24 +38,20 @@ struct WebhookReceiverOptions {
   WebhookVerifierOptions verifier;
   // Judges signature timestamps; not owned, must outlive the receiver.
   Clock* clock = nullptr;
-  size_t max_body_bytes = 1 << 20;  // larger bodies get 413
-  // Each open connection (keep-alive included) holds one thread, so this
-  // bounds concurrent senders; httplib's default pool is only a few.
-  int num_threads = 32;
-  // Idle keep-alive connections are closed after this long.
-  int keep_alive_timeout_seconds = 5;
+  // Connections, head and body sizes (larger bodies get 413) and deadlines.
+  HttpLimits limits;
 };
 
 // Thread-safe.
 class WebhookReceiver {
  public:
-  // Runs on a receiver thread once for each accepted, non-duplicate event,
+  // Runs on the receiver thread once for each accepted, non-duplicate event,
   // after the 200 is decided and before it is sent; it must not block (hand
   // the event to a queue). Never runs for rejected or duplicate deliveries.
   using EventCallback = std::function<void(const WebhookEvent&)>;
 
   // Binds before returning (so port() is valid) and serves on its own
-  // threads. Fails if the address cannot be bound (a busy port fails: the
+  // thread. Fails if the address cannot be bound (a busy port fails: the
   // socket uses SO_REUSEADDR, never SO_REUSEPORT).
   static absl::StatusOr<std::unique_ptr<WebhookReceiver>> Start(WebhookReceiverOptions options,
                                                                 EventCallback on_event);
@@ -63,8 +62,7 @@ class WebhookReceiver {
 
   int port() const;
 
-  // Closes the listener and open connections and waits for requests in
-  // flight. Idempotent.
+  // Closes the listener and every open connection at once. Idempotent.
   void Stop();
 
   // Rotation: deliveries verified after this use `secrets`.
@@ -76,6 +74,7 @@ class WebhookReceiver {
     // By RejectionName(), plus "too_large" and "wrong_method" (404s for
     // other paths are not counted: they are not deliveries).
     std::map<std::string, int64_t> rejected;
+    HttpServer::Stats http;  // connections of the webhook port
   };
   Stats stats() const;
 

@@ -69,8 +69,7 @@ class WebhookReceiverTest : public ::testing::Test {
     WebhookReceiverOptions o;
     o.clock = &TestClock();
     o.verifier.secrets = {kSecret};
-    o.max_body_bytes = 4096;
-    o.num_threads = 8;
+    o.limits.max_body_bytes = 4096;
     return o;
   }
 
