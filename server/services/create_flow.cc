@@ -67,7 +67,9 @@ void RunCreate(const ServiceDeps& deps, const CallOptions& opts, const std::stri
   if (!request_id.empty()) {
     auto claim = deps.requests->Claim(scope, request_id, RequestFingerprint(request));
     if (!claim.ok()) {
-      done(absl::UnavailableError(absl::StrCat("cannot record request_id: ", claim.status().message())));
+      done(WithErrorInfo(
+          absl::UnavailableError(absl::StrCat("cannot record request_id: ", claim.status().message())),
+          "STATE_STORE_UNAVAILABLE", kGatewayDomain));
       return;
     }
     switch (claim->outcome) {

@@ -31,6 +31,11 @@
 namespace tlgw {
 
 inline constexpr char kNotSentPayload[] = "tl-gateway/upstream-not-sent";
+// What kind of transport failure a status is, in UPPER_SNAKE_CASE
+// (UPSTREAM_CONNECT_FAILED, UPSTREAM_DNS_FAILED, UPSTREAM_TLS_FAILED,
+// UPSTREAM_CONNECTION_RESET, UPSTREAM_TIMEOUT, ...): the REST client turns
+// it into the caller's ErrorInfo reason (this layer knows no gRPC details).
+inline constexpr char kUpstreamFailurePayload[] = "tl-gateway/upstream-failure";
 
 // A request body produced while the request is under way (a file streamed
 // through the gateway). The transport pulls bytes with Read() on its own
