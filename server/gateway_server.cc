@@ -24,6 +24,12 @@ namespace {
 // reactors): more than one so a callback blocked on a locked state store
 // (bounded by the store's busy timeout) leaves the others running.
 constexpr int kCompletionThreads = 4;
+
+std::vector<std::string> KeysOf(const GatewayConfig& config) {
+  std::vector<std::string> keys;
+  for (const TenantConfig& t : config.tenants) keys.insert(keys.end(), t.resolved_keys.begin(), t.resolved_keys.end());
+  return keys;
+}
 }  // namespace
 
 GatewayServer::GatewayServer(GatewayOptions options) : options_(std::move(options)) {}
@@ -83,6 +89,8 @@ absl::StatusOr<std::string> GatewayServer::Reload(const GatewayConfig& config) {
         "': a running gateway keeps its upstream; restart it to apply the new one"));
   }
   // Permissions and keys first: if they are refused, nothing changes.
+  // Known as secrets before any call can use them.
+  secrets_.Add(KeysOf(config));
   auto changes = auth_->Reload(config);
   if (!changes.ok()) return changes.status();
   absl::MutexLock lock(&config_mu_);
@@ -117,6 +125,9 @@ absl::Status GatewayServer::StartUpstream() {
   if (!transport.ok()) return transport.status();
   transport_ = *std::move(transport);
   ClientOptions client_options = o.client;
+  secrets_.Add(KeysOf(o.config));
+  secrets_.Add({o.api_key});
+  client_options.redactor = &secrets_;
   RequestMetrics* metrics = &metrics_;
   client_options.on_attempt = [metrics](const std::string& method, const std::string& path, int status,
                                         absl::Duration latency) {

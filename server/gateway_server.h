@@ -21,6 +21,7 @@
 #include "server/common/clock.h"
 #include "server/common/executor.h"
 #include "server/common/metrics.h"
+#include "server/common/redactor.h"
 #include "server/common/stream_registry.h"
 #include "server/config/config.h"
 #include "server/services/deps.h"
@@ -143,6 +144,9 @@ class GatewayServer {
   std::unique_ptr<AuditLog> audit_;
   mutable absl::Mutex config_mu_;
   std::shared_ptr<const GatewayConfig> config_ ABSL_GUARDED_BY(config_mu_);
+  // Every key configured since start (old ones too), kept out of all that
+  // upstream sends; declared before the client, which reads it.
+  Redactor secrets_;
   std::unique_ptr<TwelveLabsClient> client_;
   std::unique_ptr<PollBudget> poll_budget_;
   // The hubs' fan-out thread, so that fanning a change out to thousands of
