@@ -24,6 +24,9 @@ namespace {
 // reactors): more than one so a callback blocked on a locked state store
 // (bounded by the store's busy timeout) leaves the others running.
 constexpr int kCompletionThreads = 4;
+// What Shutdown() may take beyond the drain time: ending calls still in
+// flight (half) and gRPC's own teardown (half). README's documented margin.
+constexpr absl::Duration kShutdownMargin = absl::Seconds(1);
 
 std::vector<std::string> KeysOf(const GatewayConfig& config) {
   std::vector<std::string> keys;
@@ -349,6 +352,10 @@ void GatewayServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   shutting_down_ = true;
+  // One deadline for the whole stop: calls get the drain time, and what
+  // follows it is bounded by kShutdownMargin, so SIGTERM ends the process
+  // within drain + margin whatever an upstream or a client does.
+  const absl::Time deadline = absl::Now() + options_.drain;
   // First, so that no webhook can start an upstream read once the
   // transport is going.
   if (webhooks_ != nullptr) webhooks_->Stop();
@@ -358,30 +365,37 @@ void GatewayServer::Shutdown() {
     // reconnect; unary calls get the drain time.
     streams_.EndAll();
     absl::Notification drained;
-    // Closes the listeners at once and waits for calls and connections.
-    std::thread stopper([this, &drained] {
-      server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.drain));
+    // Closes the listeners at once and waits for calls and connections;
+    // at the deadline gRPC cancels what is left.
+    std::thread stopper([this, &drained, deadline] {
+      server_->Shutdown(absl::ToChronoTime(deadline));
       drained.Notify();
     });
-    absl::Time deadline = absl::Now() + options_.drain;
     while (calls_.in_flight() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
     if (calls_.in_flight() > 0) {
-      Log(LogLevel::kWarning, "server", "calls outlived the drain time; cancelling them",
+      Log(LogLevel::kWarning, "server", "calls outlived the drain time; ending them",
           {{"in_flight", std::to_string(calls_.in_flight())}});
     }
-    // Retries still waiting fail at once from here on, so none can reach the
-    // transport after it is gone.
+    // Retries still waiting fail at once from here on.
     clock_->Shutdown();
+    // A call still waiting on upstream gets its answer now (UNAVAILABLE,
+    // GATEWAY_SHUTTING_DOWN) rather than a bare cancellation, and nothing
+    // upstream can hold a reactor open any more. (It used to wait 2 s more
+    // here before giving up on the upstream: SIGTERM took drain + 2 s.)
+    transport_->Stop();
+    absl::Time finish_by = absl::Now() + kShutdownMargin / 2;
+    while (calls_.in_flight() > 0 && absl::Now() < finish_by) absl::SleepFor(absl::Milliseconds(5));
     // Cancels what is left and disconnects idle clients, which gRPC would
     // otherwise wait for until the deadline.
     grpc_server_cancel_all_calls(server_->c_server());
-    // A handler still waiting on upstream finishes when the transport goes.
-    if (!drained.WaitForNotificationWithTimeout(absl::Seconds(2))) transport_.reset();
+    if (!drained.WaitForNotificationWithTimeout(kShutdownMargin / 2)) {
+      Log(LogLevel::kWarning, "server", "gRPC server still stopping after the drain time and margin");
+    }
     stopper.join();
   }
   if (clock_ != nullptr) clock_->Shutdown();
-  transport_.reset();
-  // Transport gone: no completion can be queued any more; run what is.
+  if (transport_ != nullptr) transport_->Stop();
+  // Transport stopped: no completion can be queued any more; run what is.
   if (completions_ != nullptr) completions_->Shutdown();
   // No upstream read or timer can complete any more, so no new fan-out:
   // deliver what is queued while the streams' state is still alive.

@@ -66,7 +66,8 @@ struct GatewayOptions {
   // The admin HTTP endpoint (/healthz, /readyz, /metrics); empty host = off.
   std::string admin_host;
   int admin_port = 0;
-  // Unary calls in flight get this long to finish on Shutdown().
+  // Unary calls in flight get this long to finish on Shutdown()
+  // (--drain_seconds); Shutdown() returns within it plus about 1 s.
   absl::Duration drain = absl::Seconds(5);
   // HTTP/2 flow-control window of each incoming gRPC stream, fixed (gRPC's
   // BDP probing, which would grow it without bound, is off). It is how far
@@ -114,8 +115,9 @@ class GatewayServer {
   std::string MetricsText();
   const TwelveLabsClient& client() const { return *client_; }
   // Stops accepting calls, lets calls in flight finish within the drain
-  // time, then cancels what is left and closes idle client connections
-  // (gRPC alone would wait for clients to hang up). Idempotent.
+  // time, then ends what is left (calls waiting on upstream get
+  // UNAVAILABLE) and closes idle client connections (gRPC alone would wait
+  // for clients to hang up), all within drain + 1 s. Idempotent.
   void Shutdown();
 
  private:

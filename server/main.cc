@@ -89,6 +89,9 @@ ABSL_FLAG(int, memory_quota_mib, 1024,
 ABSL_FLAG(double, upload_idle_timeout_seconds, 60,
           "an upload whose client sends no chunk for this long ends DEADLINE_EXCEEDED; one whose upstream "
           "takes no byte (or, after the last, gives no answer) for this long ends UNAVAILABLE");
+ABSL_FLAG(double, drain_seconds, 5,
+          "on SIGTERM/SIGINT, how long calls in flight get to finish before the rest are ended; the "
+          "process exits within this plus about 1 second");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
 namespace {
@@ -235,6 +238,9 @@ int main(int argc, char** argv) {
     return Fail("--upload_idle_timeout_seconds: must be more than 0 and at most 86400 (a day)");
   }
   options.upload_idle_timeout = absl::Seconds(idle_seconds);
+  const double drain_seconds = absl::GetFlag(FLAGS_drain_seconds);
+  if (!(drain_seconds >= 0) || drain_seconds > 3600) return Fail("--drain_seconds: must be 0..3600");
+  options.drain = absl::Seconds(drain_seconds);
   if (std::string admin = absl::GetFlag(FLAGS_admin_listen); !admin.empty()) {
     if (!SplitHostPort(admin, &options.admin_host, &options.admin_port)) {
       return Fail("--admin_listen: must be HOST:PORT, e.g. 127.0.0.1:9464");

@@ -135,13 +135,18 @@ CurlTransport::CurlTransport(const CurlTransportOptions& options, void* multi)
     : options_(options), multi_(multi), thread_([this] { Loop(); }) {}
 
 CurlTransport::~CurlTransport() {
+  Stop();
+  curl_multi_cleanup(Multi(multi_));
+}
+
+void CurlTransport::Stop() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
   curl_multi_wakeup(Multi(multi_));
-  thread_.join();
-  curl_multi_cleanup(Multi(multi_));
+  // The event thread fails what is queued and in flight, then ends.
+  std::call_once(joined_, [this] { thread_.join(); });
 }
 
 void CurlTransport::Send(HttpRequest request, Callback done) {

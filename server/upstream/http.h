@@ -102,6 +102,11 @@ class HttpTransport {
   // Starts `request`; `done` runs exactly once, on the transport's own
   // thread, and must not block. Safe to call from any thread.
   virtual void Send(HttpRequest request, Callback done) = 0;
+  // Ends every request in flight at once, and every later one as it is
+  // sent, with UNAVAILABLE (GATEWAY_SHUTTING_DOWN); their callbacks have run
+  // when it returns. The transport stays usable as an object, so code still
+  // holding it cannot touch freed memory. Idempotent.
+  virtual void Stop() {}
 };
 
 // True when `status` says the request never left the gateway.
