@@ -257,7 +257,7 @@ TEST_F(TlctlE2E, DeleteAFailedTaskButNotARunningOne) {
   CliResult refused = Run({"delete", running});
   EXPECT_EQ(refused.exit_code, 1) << Describe(refused);
   EXPECT_TRUE(absl::StartsWith(refused.err, "tlctl: FAILED_PRECONDITION: ")) << refused.err;
-  EXPECT_TRUE(absl::StrContains(refused.err, "(reason: task_cannot_be_deleted)")) << refused.err;
+  EXPECT_TRUE(absl::StrContains(refused.err, "(reason: TASK_CANNOT_BE_DELETED)")) << refused.err;
 
   std::string broken = CreateUrl("https://cdn.example.com/broken.mp4");
   control_->AdvanceClock(3);

@@ -4,7 +4,7 @@
 // arrive intact, and SIGTERM ends the process within the drain time plus a
 // small margin even with a hung upstream call, an upload and a watch open.
 #include <gtest/gtest.h>
-#include <openssl/sha.h>
+#include <openssl/evp.h>
 #include <signal.h>
 
 #include <iostream>
@@ -39,9 +39,10 @@ constexpr char kLimitedToken[] = "limited-token-5e8d4a";
 constexpr char kMissingTask[] = "aaaaaaaaaaaaaaaaaaaaaaaa";
 
 std::string Sha256Hex(const std::string& s) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), digest);
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(digest), sizeof(digest)));
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(s.data(), s.size(), digest, &len, EVP_sha256(), nullptr);
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(digest), len));
 }
 
 std::unique_ptr<grpc::ClientContext> AuthCtx(const std::string& token, absl::Duration timeout = absl::Seconds(20)) {
