@@ -109,7 +109,7 @@ run_example() {
   expect "$out" '^  BadRequest: task_id: '
   expect "$out" '^GetTask\(.f{24}.\) failed: RESOURCE_EXHAUSTED: '
   expect "$out" '^  RetryInfo: retry after 7(\.0)? s$'
-  expect "$out" '^  ErrorInfo: reason=too_many_requests domain=api.twelvelabs.io '
+  expect "$out" '^  ErrorInfo: reason=TOO_MANY_REQUESTS domain=api.twelvelabs.io '
   # The simulator received the create, user_metadata included.
   curl -fsS "$sim/_sim/requests?path_contains=/tasks" | "$python" -c '
 import json, sys

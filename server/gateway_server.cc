@@ -35,6 +35,15 @@ constexpr int kCompletionThreads = 4;
 // call guard closes it (see ConnectionLimiter::CallGuard): a compliant
 // client's cancelled calls may still be tearing down on the server.
 constexpr int kCallGuardMargin = 100;
+// What Shutdown() may take beyond the drain time: ending calls still in
+// flight (half) and gRPC's own teardown (half). README's documented margin.
+constexpr absl::Duration kShutdownMargin = absl::Seconds(1);
+
+std::vector<std::string> KeysOf(const GatewayConfig& config) {
+  std::vector<std::string> keys;
+  for (const TenantConfig& t : config.tenants) keys.insert(keys.end(), t.resolved_keys.begin(), t.resolved_keys.end());
+  return keys;
+}
 }  // namespace
 
 GatewayServer::GatewayServer(GatewayOptions options) : options_(std::move(options)) {}
@@ -94,6 +103,8 @@ absl::StatusOr<std::string> GatewayServer::Reload(const GatewayConfig& config) {
         "': a running gateway keeps its upstream; restart it to apply the new one"));
   }
   // Permissions and keys first: if they are refused, nothing changes.
+  // Known as secrets before any call can use them.
+  secrets_.Add(KeysOf(config));
   auto changes = auth_->Reload(config);
   if (!changes.ok()) return changes.status();
   absl::MutexLock lock(&config_mu_);
@@ -128,6 +139,9 @@ absl::Status GatewayServer::StartUpstream() {
   if (!transport.ok()) return transport.status();
   transport_ = *std::move(transport);
   ClientOptions client_options = o.client;
+  secrets_.Add(KeysOf(o.config));
+  secrets_.Add({o.api_key});
+  client_options.redactor = &secrets_;
   RequestMetrics* metrics = &metrics_;
   client_options.on_attempt = [metrics](const std::string& method, const std::string& path, int status,
                                         absl::Duration latency) {
@@ -499,6 +513,10 @@ void GatewayServer::Shutdown() {
   // No listener restart may race the shutdown.
   StopListenerWatchdog();
   const std::vector<grpc::Server*> servers = GrpcServers();
+  // One deadline for the whole stop: calls get the drain time, and what
+  // follows it is bounded by kShutdownMargin, so SIGTERM ends the process
+  // within drain + margin whatever an upstream or a client does.
+  const absl::Time deadline = absl::Now() + options_.drain;
   // First, so that no webhook can start an upstream read once the
   // transport is going.
   if (webhooks_ != nullptr) webhooks_->Stop();
@@ -508,31 +526,37 @@ void GatewayServer::Shutdown() {
     // reconnect; unary calls get the drain time.
     streams_.EndAll();
     absl::Notification drained;
-    // Closes the listeners at once and waits for calls and connections.
-    const absl::Time drain_deadline = absl::Now() + options_.drain;
-    std::thread stopper([&servers, &drained, drain_deadline] {
-      for (grpc::Server* server : servers) server->Shutdown(absl::ToChronoTime(drain_deadline));
+    // Closes the listeners at once and waits for calls and connections;
+    // at the deadline gRPC cancels what is left.
+    std::thread stopper([&servers, &drained, deadline] {
+      for (grpc::Server* server : servers) server->Shutdown(absl::ToChronoTime(deadline));
       drained.Notify();
     });
-    absl::Time deadline = absl::Now() + options_.drain;
     while (calls_.in_flight() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
     if (calls_.in_flight() > 0) {
-      Log(LogLevel::kWarning, "server", "calls outlived the drain time; cancelling them",
+      Log(LogLevel::kWarning, "server", "calls outlived the drain time; ending them",
           {{"in_flight", std::to_string(calls_.in_flight())}});
     }
-    // Retries still waiting fail at once from here on, so none can reach the
-    // transport after it is gone.
+    // Retries still waiting fail at once from here on.
     clock_->Shutdown();
+    // A call still waiting on upstream gets its answer now (UNAVAILABLE,
+    // GATEWAY_SHUTTING_DOWN) rather than a bare cancellation, and nothing
+    // upstream can hold a reactor open any more. (It used to wait 2 s more
+    // here before giving up on the upstream: SIGTERM took drain + 2 s.)
+    transport_->Stop();
+    absl::Time finish_by = absl::Now() + kShutdownMargin / 2;
+    while (calls_.in_flight() > 0 && absl::Now() < finish_by) absl::SleepFor(absl::Milliseconds(5));
     // Cancels what is left and disconnects idle clients, which gRPC would
     // otherwise wait for until the deadline.
     for (grpc::Server* server : servers) grpc_server_cancel_all_calls(server->c_server());
-    // A handler still waiting on upstream finishes when the transport goes.
-    if (!drained.WaitForNotificationWithTimeout(absl::Seconds(2))) transport_.reset();
+    if (!drained.WaitForNotificationWithTimeout(kShutdownMargin / 2)) {
+      Log(LogLevel::kWarning, "server", "gRPC server still stopping after the drain time and margin");
+    }
     stopper.join();
   }
   if (clock_ != nullptr) clock_->Shutdown();
-  transport_.reset();
-  // Transport gone: no completion can be queued any more; run what is.
+  if (transport_ != nullptr) transport_->Stop();
+  // Transport stopped: no completion can be queued any more; run what is.
   if (completions_ != nullptr) completions_->Shutdown();
   // No upstream read or timer can complete any more, so no new fan-out:
   // deliver what is queued while the streams' state is still alive.

@@ -25,6 +25,7 @@
 #include "server/common/executor.h"
 #include "server/common/memory_trimmer.h"
 #include "server/common/metrics.h"
+#include "server/common/redactor.h"
 #include "server/common/stream_registry.h"
 #include "server/config/config.h"
 #include "server/listener/connection_limiter.h"
@@ -75,7 +76,8 @@ struct GatewayOptions {
   // connections, head size, deadlines. max_body_bytes is the webhook
   // body's; admin requests, which carry no body, get max_head_bytes.
   HttpLimits http_limits;
-  // Unary calls in flight get this long to finish on Shutdown().
+  // Unary calls in flight get this long to finish on Shutdown()
+  // (--drain_seconds); Shutdown() returns within it plus about 1 s.
   absl::Duration drain = absl::Seconds(5);
   // HTTP/2 flow-control window of each incoming gRPC stream, fixed (gRPC's
   // BDP probing, which would grow it without bound, is off). It is how far
@@ -132,8 +134,9 @@ class GatewayServer {
   std::string MetricsText();
   const TwelveLabsClient& client() const { return *client_; }
   // Stops accepting calls, lets calls in flight finish within the drain
-  // time, then cancels what is left and closes idle client connections
-  // (gRPC alone would wait for clients to hang up). Idempotent.
+  // time, then ends what is left (calls waiting on upstream get
+  // UNAVAILABLE) and closes idle client connections (gRPC alone would wait
+  // for clients to hang up), all within drain + 1 s. Idempotent.
   void Shutdown();
 
  private:
@@ -180,6 +183,9 @@ class GatewayServer {
   std::unique_ptr<AuditLog> audit_;
   mutable absl::Mutex config_mu_;
   std::shared_ptr<const GatewayConfig> config_ ABSL_GUARDED_BY(config_mu_);
+  // Every key configured since start (old ones too), kept out of all that
+  // upstream sends; declared before the client, which reads it.
+  Redactor secrets_;
   std::unique_ptr<TwelveLabsClient> client_;
   std::unique_ptr<PollBudget> poll_budget_;
   // The hubs' fan-out thread, so that fanning a change out to thousands of

@@ -106,6 +106,9 @@ ABSL_FLAG(double, http_write_timeout_seconds, 10,
 ABSL_FLAG(int, http_max_head_kib, 16,
           "webhook and admin ports: largest request head (request line and headers), in KiB; beyond: 431");
 ABSL_FLAG(int, webhook_max_body_kib, 1024, "largest webhook body, in KiB; beyond: 413 (1..65536)");
+ABSL_FLAG(double, drain_seconds, 5,
+          "on SIGTERM/SIGINT, how long calls in flight get to finish before the rest are ended; the "
+          "process exits within this plus about 1 second");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
 namespace {
@@ -278,6 +281,9 @@ int main(int argc, char** argv) {
   const int body_kib = absl::GetFlag(FLAGS_webhook_max_body_kib);
   if (body_kib < 1 || body_kib > 65536) return Fail("--webhook_max_body_kib: must be 1..65536");
   http.max_body_bytes = static_cast<size_t>(body_kib) << 10;
+  const double drain_seconds = absl::GetFlag(FLAGS_drain_seconds);
+  if (!(drain_seconds >= 0) || drain_seconds > 3600) return Fail("--drain_seconds: must be 0..3600");
+  options.drain = absl::Seconds(drain_seconds);
   if (std::string admin = absl::GetFlag(FLAGS_admin_listen); !admin.empty()) {
     if (!SplitHostPort(admin, &options.admin_host, &options.admin_port)) {
       return Fail("--admin_listen: must be HOST:PORT, e.g. 127.0.0.1:9464");

@@ -56,6 +56,11 @@ json Fault::ToJson() const {
             {"retry_after_seconds", retry_after_seconds},
             {"count", count}};
   if (send_retry_after.has_value()) j["send_retry_after"] = *send_retry_after;
+  if (body.has_value()) j["body"] = *body;
+  if (!headers.empty()) {
+    j["headers"] = json::object();
+    for (const auto& [name, value] : headers) j["headers"][name] = value;
+  }
   return j;
 }
 
@@ -66,7 +71,7 @@ absl::StatusOr<int> FaultList::Add(const json& spec) {
   for (const auto& item : spec.items()) {
     static constexpr const char* kKnown[] = {
         "method",           "path_regex", "kind", "status", "latency_ms", "retry_after_seconds",
-        "send_retry_after", "count"};
+        "send_retry_after", "count", "body", "headers"};
     if (std::find(std::begin(kKnown), std::end(kKnown), item.key()) == std::end(kKnown)) {
       return absl::InvalidArgumentError(absl::StrCat("unknown field ", item.key()));
     }
@@ -127,6 +132,20 @@ absl::StatusOr<int> FaultList::Add(const json& spec) {
       return absl::InvalidArgumentError("send_retry_after must be a boolean");
     }
     f.send_retry_after = it->get<bool>();
+  }
+  if (auto it = spec.find("body"); it != spec.end()) {
+    if (!it->is_string()) return absl::InvalidArgumentError("body must be a string");
+    f.body = it->get<std::string>();
+  }
+  if (auto it = spec.find("headers"); it != spec.end()) {
+    if (!it->is_object()) return absl::InvalidArgumentError("headers must be an object of strings");
+    for (const auto& h : it->items()) {
+      if (!h.value().is_string()) return absl::InvalidArgumentError("headers must be an object of strings");
+      f.headers.emplace_back(h.key(), h.value().get<std::string>());
+    }
+  }
+  if ((f.body.has_value() || !f.headers.empty()) && f.kind != FaultKind::kStatus) {
+    return absl::InvalidArgumentError("body and headers go only with kind status");
   }
   if (f.status < 100 || f.status > 599) {
     return absl::InvalidArgumentError("status must be 100..599");

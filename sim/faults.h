@@ -19,7 +19,7 @@
 namespace tlsim {
 
 enum class FaultKind {
-  kStatus,         // answer `status` with an internal_error body
+  kStatus,         // answer `status` with an internal_error body, or `body`
   kLatency,        // sleep `latency_ms`, then serve normally
   kReset,          // close the connection (TCP RST) without answering
   kMalformedJson,  // answer `status` (200) with a body that is not JSON
@@ -44,6 +44,11 @@ struct Fault {
   int retry_after_seconds = -1;          // -1: no Retry-After (kStatus) / 1 (kRateLimit)
   std::optional<bool> send_retry_after;  // kRateLimit; default: server option
   int count = 1;                         // remaining uses; -1 = until cleared
+  // kStatus: sent verbatim (as application/json) instead of the
+  // internal_error body, with `headers` added; e.g. an upstream that echoes
+  // the key back in odd places.
+  std::optional<std::string> body;
+  std::vector<std::pair<std::string, std::string>> headers;
 
   nlohmann::json ToJson() const;
 };

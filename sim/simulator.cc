@@ -464,6 +464,12 @@ int Simulator::Impl::ServeFault(const Fault& fault, httplib::Response& res) {
       if (fault.retry_after_seconds >= 0) {
         res.set_header("Retry-After", absl::StrCat(fault.retry_after_seconds));
       }
+      for (const auto& [name, value] : fault.headers) res.set_header(name, value);
+      if (fault.body.has_value()) {
+        res.status = fault.status;
+        res.set_content(*fault.body, "application/json");
+        return fault.status;
+      }
       WriteJson(
           res, fault.status,
           ErrorBody("internal_error", absl::StrCat("Injected fault: HTTP ", fault.status, ".")));

@@ -81,6 +81,11 @@ absl::Status FieldError(absl::string_view field, absl::string_view description) 
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
+  if (!ErrorReason(status).has_value()) {
+    // Every error a caller gets carries ErrorInfo: a status nobody gave a
+    // reason gets its code's name (NOT_FOUND, UNAVAILABLE, ...).
+    return ToGrpcStatus(WithErrorInfo(status, absl::StatusCodeToString(status.code()), kGatewayDomain));
+  }
   google::rpc::Status proto;
   proto.set_code(static_cast<int>(status.code()));
   proto.set_message(std::string(status.message()));

@@ -42,7 +42,9 @@ std::optional<absl::Duration> RetryDelay(const absl::Status& status);
 absl::Status FieldError(absl::string_view field, absl::string_view description);
 
 // The single absl::Status -> grpc::Status conversion. Details become a
-// serialized google.rpc.Status in the status-details trailer.
+// serialized google.rpc.Status in the status-details trailer. A status
+// without ErrorInfo gets one (domain tl-gateway, reason the code's name,
+// e.g. UNAVAILABLE), so every error a caller sees has a reason.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 }  // namespace tlgw

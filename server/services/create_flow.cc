@@ -243,7 +243,9 @@ void RunCreate(const ServiceDeps& deps, const CallOptions& opts, const std::stri
   RequestStore::Attempt attempt{target.index_id, target.source, now, deadline};
   auto claim = deps.requests->Claim(scope, request_id, RequestFingerprint(request), attempt);
   if (!claim.ok()) {
-    done(absl::UnavailableError(absl::StrCat("cannot record request_id: ", claim.status().message())));
+    done(WithErrorInfo(
+        absl::UnavailableError(absl::StrCat("cannot record request_id: ", claim.status().message())),
+        "STATE_STORE_UNAVAILABLE", kGatewayDomain));
     return;
   }
   switch (claim->outcome) {

@@ -79,7 +79,7 @@ absl::StatusOr<std::vector<bool>> TasksVisible(
 
 absl::Status TaskNotFound(const std::string& task_id) {
   return WithErrorInfo(absl::NotFoundError(absl::StrCat("task ", task_id, " was not found")),
-                       "resource_not_exist", kUpstreamDomain);
+                       "RESOURCE_NOT_EXIST", kUpstreamDomain);
 }
 
 absl::Status UniformNotFound(absl::Status s, const std::string& task_id) {

@@ -39,13 +39,7 @@ void UploadEnded(Clock* clock) {
 
 absl::Status ValidateHeader(const gw::UploadVideoFileHeader& h) {
   if (auto s = ValidateId("header.index_id", h.index_id()); !s.ok()) return s;
-  if (h.filename().empty()) return FieldError("header.filename", "is required (the video's file name)");
-  if (h.filename().size() > 255) return FieldError("header.filename", "is longer than 255 characters");
-  for (char c : h.filename()) {
-    if (c == '/' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
-      return FieldError("header.filename", "must be a plain file name, without slashes or control characters");
-    }
-  }
+  if (auto s = ValidateFileName("header.filename", h.filename()); !s.ok()) return s;
   if (h.size_bytes() <= 0) {
     return FieldError("header.size_bytes", "must be the file's exact size in bytes; an empty file cannot be indexed");
   }

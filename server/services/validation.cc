@@ -3,6 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "server/common/ids.h"
 #include "server/common/status_details.h"
 
@@ -72,6 +73,60 @@ absl::Status ValidateRequestId(absl::string_view field, absl::string_view value)
   bool ok = value.size() <= 128;
   for (char c : value) ok = ok && (absl::ascii_isalnum(c) || c == '-' || c == '_');
   if (!ok) return FieldError(field, "must be 1 to 128 of A-Z, a-z, 0-9, '-' and '_' (a UUID is ideal)");
+  return absl::OkStatus();
+}
+
+namespace {
+
+// Decodes the UTF-8 sequence at `s[*i]` and advances `*i`; -1 when it is
+// not valid UTF-8 (overlong forms, surrogates and values past U+10FFFF
+// included).
+int32_t NextCodePoint(absl::string_view s, size_t* i) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char b0 = byte(*i);
+  int len = b0 < 0x80 ? 1 : (b0 >> 5) == 0x6 ? 2 : (b0 >> 4) == 0xE ? 3 : (b0 >> 3) == 0x1E ? 4 : 0;
+  if (len == 0 || *i + len > s.size()) return -1;
+  int32_t cp = len == 1 ? b0 : b0 & (0x7F >> len);
+  for (int k = 1; k < len; ++k) {
+    if ((byte(*i + k) & 0xC0) != 0x80) return -1;
+    cp = (cp << 6) | (byte(*i + k) & 0x3F);
+  }
+  static constexpr int32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
+  *i += len;
+  return cp;
+}
+
+}  // namespace
+
+absl::Status ValidateFileName(absl::string_view field, absl::string_view value) {
+  if (value.empty()) return FieldError(field, "is required (the video's file name)");
+  if (value.size() > 255) return FieldError(field, "is longer than 255 bytes; shorten the file name");
+  for (size_t i = 0; i < value.size();) {
+    const size_t at = i;
+    int32_t cp = NextCodePoint(value, &i);
+    auto where = [at] { return absl::StrCat(" at byte ", at); };
+    if (cp < 0) {
+      return FieldError(field, absl::StrCat("is not valid UTF-8", where(), "; send the name encoded as UTF-8"));
+    }
+    if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) {
+      return FieldError(field, absl::StrCat("must not contain control characters (",
+                                            absl::StrFormat("U+%04X", cp), where(),
+                                            "); remove them from the file name"));
+    }
+    if (cp == '/' || cp == '\\') {
+      return FieldError(field, absl::StrCat("must be a plain file name without '/' or '\\' (found one", where(), ")",
+                                            "; send only the last part of the path"));
+    }
+    if (cp == '"') {
+      return FieldError(field, absl::StrCat("must not contain '\"' (found one", where(), "); remove the quotes"));
+    }
+    if ((cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069)) {
+      return FieldError(field, absl::StrCat("must not contain bidirectional override or isolate characters (",
+                                            absl::StrFormat("U+%04X", cp), where(),
+                                            "), which make a name display as something else; remove them"));
+    }
+  }
   return absl::OkStatus();
 }
 

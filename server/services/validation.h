@@ -19,6 +19,12 @@ absl::Status ValidateHttpUrl(absl::string_view field, absl::string_view value);
 bool IsYouTubeUrl(absl::string_view url);
 // Empty, or 1-128 of [A-Za-z0-9_-] (a UUID fits).
 absl::Status ValidateRequestId(absl::string_view field, absl::string_view value);
+// A file name that goes into a multipart Content-Disposition header as is
+// (raw UTF-8, see requests.h): 1-255 bytes of valid UTF-8, no path
+// separators, quotes, control characters (C0, DEL, C1) or bidirectional
+// overrides and isolates (U+202A-U+202E, U+2066-U+2069), which would break
+// the header or make the name display as something else.
+absl::Status ValidateFileName(absl::string_view field, absl::string_view value);
 // 0 (= default) or 1..max.
 absl::Status ValidatePageSize(absl::string_view field, int value, int max);
 

@@ -32,7 +32,8 @@ class WatchReactor : public grpc::ServerWriteReactor<Event> {
         std::weak_ptr<State> weak = self;
         revocation = options.watch_revocation([weak] {
           if (auto s = weak.lock()) {
-            s->OnError(absl::UnauthenticatedError("the client's credentials were revoked"));
+            s->OnError(WithErrorInfo(absl::UnauthenticatedError("the client's credentials were revoked"),
+                                     "CREDENTIALS_REVOKED", kGatewayDomain));
           }
         });
       }
@@ -59,9 +60,10 @@ class WatchReactor : public grpc::ServerWriteReactor<Event> {
     void EndForShutdown() {
       int64_t last = options.resume_after;
       for (const auto& [item, seq] : last_sequence) last = std::max(last, seq);
-      End(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                       absl::StrCat("the gateway is shutting down; reconnect with resume_after=", last,
-                                    " to continue where this stream stopped")));
+      End(ToGrpcStatus(WithErrorInfo(
+          absl::UnavailableError(absl::StrCat("the gateway is shutting down; reconnect with resume_after=",
+                                              last, " to continue where this stream stopped")),
+          "GATEWAY_SHUTTING_DOWN", kGatewayDomain, {{"resume_after", absl::StrCat(last)}})));
     }
 
     // Keeps the engine's event (shared by every subscriber of the change)

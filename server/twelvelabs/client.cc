@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
+#include "server/common/status_details.h"
 #include "server/twelvelabs/error_mapping.h"
 
 namespace tlgw {
@@ -29,15 +30,37 @@ struct TwelveLabsClient::Attempt {
 
 namespace {
 
-// Keeps the key out of anything a caller or a log sees, whatever upstream
-// echoed back.
-absl::Status Redact(absl::Status status, const std::string& key) {
-  if (status.ok() || key.empty() || status.message().find(key) == absl::string_view::npos) {
-    return status;
+const Redactor& NoSecrets() {
+  static const Redactor* const none = new Redactor;
+  return *none;
+}
+
+// Everything upstream sends enters the gateway here, so this is the one
+// place its text is cleaned of keys: whatever the body, a header or a
+// transport error echoes (the call's key or any other configured one)
+// becomes the marker before any of it is parsed, mapped, logged, stored
+// or sent to a caller.
+void RedactUpstream(const Redactor& redactor, const std::string& key,
+                    absl::StatusOr<HttpResponse>* result) {
+  if (result->ok()) {
+    redactor.RedactInPlace(&(*result)->body, key);
+    for (auto& header : (*result)->headers) redactor.RedactInPlace(&header.second, key);
+    return;
   }
-  absl::Status out(status.code(), absl::StrReplaceAll(status.message(), {{key, "[redacted]"}}));
-  status.ForEachPayload([&out](absl::string_view url, const absl::Cord& p) { out.SetPayload(url, p); });
-  return out;
+  std::string message(result->status().message());
+  if (!redactor.RedactInPlace(&message, key)) return;
+  absl::Status out(result->status().code(), message);
+  result->status().ForEachPayload(
+      [&out](absl::string_view url, const absl::Cord& p) { out.SetPayload(url, p); });
+  *result = std::move(out);
+}
+
+// A transport failure's kind (http.h) becomes the caller's ErrorInfo.
+absl::Status WithTransportReason(absl::Status status) {
+  if (ErrorReason(status).has_value()) return status;
+  auto kind = status.GetPayload(kUpstreamFailurePayload);
+  std::string reason = kind.has_value() ? std::string(*kind) : "UPSTREAM_CONNECTION_FAILED";
+  return WithErrorInfo(std::move(status), reason, kGatewayDomain);
 }
 
 bool RetryableHttp(int http, TwelveLabsClient::Safety safety) {
@@ -101,8 +124,9 @@ void TwelveLabsClient::SendAttempt(std::shared_ptr<Attempt> a) {
   absl::Duration left = a->deadline - clock_->Now();
   if (left <= absl::ZeroDuration()) {
     Complete<HttpResponse>(std::move(a->done),
-                           absl::DeadlineExceededError(
-                               "the call's deadline passed before the Twelve Labs API could be asked"));
+                           WithErrorInfo(absl::DeadlineExceededError(
+                                             "the call's deadline passed before the Twelve Labs API could be asked"),
+                                         "DEADLINE_EXCEEDED", kGatewayDomain));
     return;
   }
   HttpRequest req;
@@ -135,6 +159,8 @@ void TwelveLabsClient::OnResult(std::shared_ptr<Attempt> a, absl::StatusOr<HttpR
   if (options_.on_attempt) {
     options_.on_attempt(a->call.method, a->call.path, result.ok() ? result->status : 0, now - a->sent_at);
   }
+  RedactUpstream(options_.redactor != nullptr ? *options_.redactor : NoSecrets(), a->opts.api_key,
+                 &result);
   absl::Status error;
   bool retryable = false;
   std::optional<absl::Duration> asked;
@@ -161,7 +187,8 @@ void TwelveLabsClient::OnResult(std::shared_ptr<Attempt> a, absl::StatusOr<HttpR
         clock_->RunAfter(delay, [this, a](bool cancelled) mutable {
           if (cancelled) {
             Complete<HttpResponse>(std::move(a->done),
-                                   absl::UnavailableError("the gateway is shutting down; retry the call"));
+                                   WithErrorInfo(absl::UnavailableError("the gateway is shutting down; retry the call"),
+                                                 "GATEWAY_SHUTTING_DOWN", kGatewayDomain));
             return;
           }
           SendAttempt(std::move(a));
@@ -175,9 +202,11 @@ void TwelveLabsClient::OnResult(std::shared_ptr<Attempt> a, absl::StatusOr<HttpR
       a->safety == Safety::kRead) {
     // One attempt timed out but the caller's deadline had not: the upstream
     // hangs, which is an availability problem.
-    error = absl::UnavailableError(absl::StrCat(error.message(), "; retry later"));
+    error = WithErrorInfo(absl::UnavailableError(absl::StrCat(error.message(), "; retry later")),
+                          "UPSTREAM_TIMEOUT", kGatewayDomain);
   }
-  a->done(Redact(std::move(error), a->opts.api_key));
+  if (!result.ok()) error = WithTransportReason(std::move(error));
+  a->done(std::move(error));
 }
 
 absl::Duration TwelveLabsClient::Backoff(int retry) {

@@ -18,7 +18,8 @@
 //    every other caller shares.
 //  - A retry budget (tokens earned by first attempts) stops a failing
 //    upstream from being hammered by retries.
-// Error messages never contain the API key.
+// Nothing a caller gets contains a configured API key: every response and
+// transport error is redacted as it arrives (RedactUpstream in client.cc).
 //
 // Threads: the transport completes attempts on its event thread; the
 // client moves every result to the completion executor before mapping
@@ -39,6 +40,7 @@
 #include "absl/time/time.h"
 #include "server/common/clock.h"
 #include "server/common/executor.h"
+#include "server/common/redactor.h"
 #include "server/twelvelabs/api.h"
 #include "server/twelvelabs/api_version.h"
 #include "server/twelvelabs/json_mapping.h"
@@ -64,6 +66,9 @@ struct ClientOptions {
   // When set, told of every attempt: method, path (with query), HTTP status
   // (0 if no response) and latency. Runs on the transport thread.
   std::function<void(const std::string&, const std::string&, int, absl::Duration)> on_attempt;
+  // Every configured key, removed from all that upstream sends before it is
+  // read (the call's own key is always removed). Not owned; may be null.
+  const Redactor* redactor = nullptr;
 };
 
 // Counts for metrics and tests.

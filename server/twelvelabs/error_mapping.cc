@@ -64,6 +64,18 @@ absl::StatusCode CodeFor(int http, const std::string& code) {
   return absl::StatusCode::kInternal;
 }
 
+// ErrorInfo.reason is UPPER_SNAKE_CASE (AIP-193: [A-Z][A-Z0-9_]*, at most
+// 63 characters): the upstream code upper-cased, anything else made '_'.
+// The code as sent stays in the metadata.
+std::string ReasonFor(const std::string& code, int http) {
+  if (code.empty()) return absl::StrCat("HTTP_", http);
+  std::string reason;
+  for (char c : code) reason.push_back(absl::ascii_isalnum(c) ? absl::ascii_toupper(c) : '_');
+  if (!absl::ascii_isupper(reason[0])) reason = absl::StrCat("UPSTREAM_", reason);
+  if (reason.size() > 63) reason.resize(63);
+  return reason;
+}
+
 }  // namespace
 
 std::optional<absl::Duration> RetryAfter(const HttpResponse& response, absl::Time now) {
@@ -124,7 +136,8 @@ absl::Status MapHttpError(const HttpResponse& response, absl::Time now) {
   }
   std::map<std::string, std::string> meta{{"http_status", std::to_string(response.status)}};
   if (!body.docs_url.empty()) meta["docs_url"] = body.docs_url;
-  std::string reason = body.code.empty() ? absl::StrCat("HTTP_", response.status) : body.code;
+  if (!body.code.empty()) meta["upstream_code"] = body.code;
+  std::string reason = ReasonFor(body.code, response.status);
   absl::Status status = WithErrorInfo(absl::Status(code, message), reason, kUpstreamDomain, meta);
   if (code == absl::StatusCode::kResourceExhausted || code == absl::StatusCode::kUnavailable) {
     if (auto delay = RetryAfter(response, now)) status = WithRetryDelay(std::move(status), *delay);

@@ -2,7 +2,8 @@
 //
 // The error body's `code` decides first, the HTTP status second, because the
 // API answers an unknown id with 400 `resource_not_exist` as well as 404.
-// The upstream code travels as google.rpc.ErrorInfo.reason; a 429 carries
+// The upstream code travels upper-cased as google.rpc.ErrorInfo.reason (as
+// sent in its metadata `upstream_code`); a 429 carries
 // google.rpc.RetryInfo. A 401/403 means the *gateway's* key is wrong, which
 // the caller cannot fix, so it never maps to UNAUTHENTICATED (that code is
 // for the caller's own credentials).

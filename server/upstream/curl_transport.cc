@@ -22,11 +22,21 @@ namespace {
 
 CURLM* Multi(void* p) { return static_cast<CURLM*>(p); }
 
-absl::Status NotSentError(std::string message) {
-  absl::Status s = absl::UnavailableError(std::move(message));
+// Tags a failure with its kind (http.h), which the caller sees as the
+// ErrorInfo reason.
+absl::Status Failure(absl::Status s, absl::string_view kind) {
+  s.SetPayload(kUpstreamFailurePayload, absl::Cord(kind));
+  return s;
+}
+
+absl::Status NotSentError(std::string message, absl::string_view kind = "UPSTREAM_CONNECTION_FAILED") {
+  absl::Status s = Failure(absl::UnavailableError(std::move(message)), kind);
   s.SetPayload(kNotSentPayload, absl::Cord("1"));
   return s;
 }
+
+constexpr char kShuttingDown[] = "GATEWAY_SHUTTING_DOWN";
+constexpr char kUploadAborted[] = "UPLOAD_ABORTED";
 
 }  // namespace
 
@@ -126,13 +136,18 @@ CurlTransport::CurlTransport(const CurlTransportOptions& options, void* multi)
     : options_(options), multi_(multi), thread_([this] { Loop(); }) {}
 
 CurlTransport::~CurlTransport() {
+  Stop();
+  curl_multi_cleanup(Multi(multi_));
+}
+
+void CurlTransport::Stop() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
   curl_multi_wakeup(Multi(multi_));
-  thread_.join();
-  curl_multi_cleanup(Multi(multi_));
+  // The event thread fails what is queued and in flight, then ends.
+  std::call_once(joined_, [this] { thread_.join(); });
 }
 
 void CurlTransport::Send(HttpRequest request, Callback done) {
@@ -149,7 +164,7 @@ void CurlTransport::Send(HttpRequest request, Callback done) {
     }
   }
   if (t != nullptr) {
-    t->done(NotSentError("the upstream client is shutting down"));
+    t->done(NotSentError("the upstream client is shutting down", kShuttingDown));
     return;
   }
   curl_multi_wakeup(Multi(multi_));
@@ -195,14 +210,15 @@ void CurlTransport::Loop() {
       if (aborted) {
         // At once: curl would only see the abort on its next read, which a
         // stalled upstream may never allow.
-        end_transfer(t, absl::CancelledError("the upload was aborted before it reached the Twelve Labs API"));
+        end_transfer(t, Failure(absl::CancelledError("the upload was aborted before it reached the Twelve Labs API"),
+                                        kUploadAborted));
       } else {
         Unpause(t);
       }
     }
     for (auto& t : batch) {
       if (stopping) {
-        t->done(NotSentError("the upstream client is shutting down"));
+        t->done(NotSentError("the upstream client is shutting down", kShuttingDown));
         continue;
       }
       CURL* easy = curl_easy_init();
@@ -274,7 +290,11 @@ void CurlTransport::Loop() {
     if (stopping) {
       for (auto& [easy, t] : active) {
         curl_multi_remove_handle(Multi(multi_), easy);
-        t->done(absl::CancelledError("the upstream client shut down before the reply"));
+        // UNAVAILABLE, not CANCELLED: the caller did not cancel, and may
+        // retry against a gateway that is up.
+        t->done(Failure(absl::UnavailableError("the gateway shut down before the Twelve Labs API answered; "
+                                               "retry the call"),
+                        kShuttingDown));
       }
       return;
     }
@@ -312,9 +332,10 @@ void CurlTransport::Loop() {
       }
     }
     for (Transfer* t : closed) {
-      end_transfer(t, absl::UnavailableError(
-                          "the Twelve Labs API closed the connection before the upload was complete; "
-                          "retry the upload"));
+      end_transfer(t, Failure(absl::UnavailableError(
+                                  "the Twelve Labs API closed the connection before the upload was "
+                                  "complete; retry the upload"),
+                              "UPSTREAM_CONNECTION_CLOSED"));
     }
     curl_multi_poll(Multi(multi_), nullptr, 0, 1000, nullptr);
   }
@@ -363,32 +384,66 @@ void CurlTransport::Finish(Transfer* t, int code) {
       return;
     }
     case CURLE_OPERATION_TIMEDOUT:
-      done(absl::DeadlineExceededError(absl::StrCat(
-          "Twelve Labs API did not answer within ",
-          absl::FormatDuration(t->request.timeout), " (", detail, ")")));
+      done(Failure(absl::DeadlineExceededError(absl::StrCat(
+                       "Twelve Labs API did not answer within ",
+                       absl::FormatDuration(t->request.timeout), " (", detail, ")")),
+                   "UPSTREAM_TIMEOUT"));
       return;
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
+      done(NotSentError(absl::StrCat("cannot resolve the Twelve Labs API's host: ", detail),
+                        "UPSTREAM_DNS_FAILED"));
+      return;
     case CURLE_COULDNT_CONNECT:
-      done(NotSentError(absl::StrCat("cannot connect to the Twelve Labs API: ", detail)));
+      done(NotSentError(absl::StrCat("cannot connect to the Twelve Labs API: ", detail),
+                        "UPSTREAM_CONNECT_FAILED"));
       return;
     case CURLE_ABORTED_BY_CALLBACK:
       if (t->aborted_by_source) {
-        done(absl::CancelledError("the upload was aborted before it reached the Twelve Labs API"));
+        done(Failure(absl::CancelledError("the upload was aborted before it reached the Twelve Labs API"),
+                     kUploadAborted));
         return;
       }
       break;
     case CURLE_WRITE_ERROR:
       if (t->too_large) {
-        done(absl::InternalError(absl::StrCat(
-            "Twelve Labs API response is larger than ", t->max_body, " bytes")));
+        done(Failure(absl::InternalError(absl::StrCat(
+                         "Twelve Labs API response is larger than ", t->max_body, " bytes")),
+                     "UPSTREAM_RESPONSE_TOO_LARGE"));
         return;
       }
       break;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_USE_SSL_FAILED:
+      done(Failure(absl::UnavailableError(absl::StrCat("TLS with the Twelve Labs API failed: ", detail)),
+                   "UPSTREAM_TLS_FAILED"));
+      return;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+      done(Failure(absl::UnavailableError(absl::StrCat("the connection to the Twelve Labs API broke: ", detail)),
+                   "UPSTREAM_CONNECTION_RESET"));
+      return;
     default:
       break;
   }
-  done(absl::UnavailableError(absl::StrCat("Twelve Labs API connection failed: ", detail)));
+  done(Failure(absl::UnavailableError(absl::StrCat("Twelve Labs API connection failed: ", detail)),
+               "UPSTREAM_CONNECTION_FAILED"));
 }
 
 }  // namespace tlgw

@@ -10,6 +10,7 @@
 #define TL_GATEWAY_SERVER_UPSTREAM_CURL_TRANSPORT_H_
 
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -39,9 +40,10 @@ class CurlTransport : public HttpTransport {
  public:
   static absl::StatusOr<std::unique_ptr<CurlTransport>> Create(
       const CurlTransportOptions& options);
-  ~CurlTransport() override;  // Fails pending requests with CANCELLED.
+  ~CurlTransport() override;  // Stop()s.
 
   void Send(HttpRequest request, Callback done) override ABSL_LOCKS_EXCLUDED(mu_);
+  void Stop() override ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Transfer;
@@ -63,6 +65,7 @@ class CurlTransport : public HttpTransport {
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
+  std::once_flag joined_;
 };
 
 }  // namespace tlgw

@@ -31,6 +31,11 @@
 namespace tlgw {
 
 inline constexpr char kNotSentPayload[] = "tl-gateway/upstream-not-sent";
+// What kind of transport failure a status is, in UPPER_SNAKE_CASE
+// (UPSTREAM_CONNECT_FAILED, UPSTREAM_DNS_FAILED, UPSTREAM_TLS_FAILED,
+// UPSTREAM_CONNECTION_RESET, UPSTREAM_TIMEOUT, ...): the REST client turns
+// it into the caller's ErrorInfo reason (this layer knows no gRPC details).
+inline constexpr char kUpstreamFailurePayload[] = "tl-gateway/upstream-failure";
 
 // A request body produced while the request is under way (a file streamed
 // through the gateway). The transport pulls bytes with Read() on its own
@@ -97,6 +102,11 @@ class HttpTransport {
   // Starts `request`; `done` runs exactly once, on the transport's own
   // thread, and must not block. Safe to call from any thread.
   virtual void Send(HttpRequest request, Callback done) = 0;
+  // Ends every request in flight at once, and every later one as it is
+  // sent, with UNAVAILABLE (GATEWAY_SHUTTING_DOWN); their callbacks have run
+  // when it returns. The transport stays usable as an object, so code still
+  // holding it cannot touch freed memory. Idempotent.
+  virtual void Stop() {}
 };
 
 // True when `status` says the request never left the gateway.

@@ -257,7 +257,7 @@ TEST_F(TlctlE2E, DeleteAFailedTaskButNotARunningOne) {
   CliResult refused = Run({"delete", running});
   EXPECT_EQ(refused.exit_code, 1) << Describe(refused);
   EXPECT_TRUE(absl::StartsWith(refused.err, "tlctl: FAILED_PRECONDITION: ")) << refused.err;
-  EXPECT_TRUE(absl::StrContains(refused.err, "(reason: task_cannot_be_deleted)")) << refused.err;
+  EXPECT_TRUE(absl::StrContains(refused.err, "(reason: TASK_CANNOT_BE_DELETED)")) << refused.err;
 
   std::string broken = CreateUrl("https://cdn.example.com/broken.mp4");
   control_->AdvanceClock(3);
@@ -353,7 +353,7 @@ TEST_F(TlctlE2E, UnknownTaskIsExit1WithOneLineNamingNotFound) {
   EXPECT_EQ(r.exit_code, 1) << Describe(r);
   EXPECT_TRUE(r.out.empty()) << r.out;
   EXPECT_TRUE(absl::StartsWith(r.err, "tlctl: NOT_FOUND: ")) << r.err;
-  EXPECT_TRUE(absl::EndsWith(r.err, " (reason: resource_not_exist)\n")) << r.err;
+  EXPECT_TRUE(absl::EndsWith(r.err, " (reason: RESOURCE_NOT_EXIST)\n")) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 

@@ -177,7 +177,7 @@ TEST_P(GatewayE2E, UnknownTaskIsNotFoundWhicheverWayUpstreamSaysIt) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << Describe(s);
   auto info = ErrorInfoOf(s);
   ASSERT_TRUE(info.has_value());
-  EXPECT_EQ(info->reason(), "resource_not_exist");
+  EXPECT_EQ(info->reason(), "RESOURCE_NOT_EXIST");
   EXPECT_EQ(info->domain(), "api.twelvelabs.io");
   json get = OnlyRequest("GET", "/tasks/aaaaaaaaaaaaaaaaaaaaaaaa");
   // The simulator answers 404 on v1.2 and 400 on v1.3, as the real API has.
@@ -265,7 +265,7 @@ TEST_P(GatewayE2E, DeleteTaskOnlyWhenUpstreamAllowsIt) {
   google::protobuf::Empty empty;
   grpc::Status s = tasks_->DeleteTask(Ctx().get(), del, &empty);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(s);
-  EXPECT_EQ(ErrorInfoOf(s)->reason(), "task_cannot_be_deleted");
+  EXPECT_EQ(ErrorInfoOf(s)->reason(), "TASK_CANNOT_BE_DELETED");
 
   gw::Task broken = CreateUrlTask("https://cdn.example.com/broken.mp4");
   control_->AdvanceClock(3);
@@ -563,7 +563,7 @@ TEST_P(GatewayE2E, RateLimitIsResourceExhaustedWithRetryInfo) {
   auto delay = RetryDelayOf(s);
   ASSERT_TRUE(delay.has_value());
   EXPECT_EQ(*delay, absl::Seconds(7));
-  EXPECT_EQ(ErrorInfoOf(s)->reason(), "too_many_requests");
+  EXPECT_EQ(ErrorInfoOf(s)->reason(), "TOO_MANY_REQUESTS");
   EXPECT_EQ(control_->Requests("/tasks").size(), 1u);  // not retried
 }
 

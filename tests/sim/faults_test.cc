@@ -66,6 +66,24 @@ TEST_F(FaultsTest, StatusFaultAppliesCountTimesInOrder) {
   EXPECT_TRUE(IsJsonStatus(client_->Get("/v1.3/tasks"), 200));
 }
 
+TEST_F(FaultsTest, StatusFaultSendsACustomBodyAndHeaders) {
+  const std::string body = R"({"code":"odd_code","message":"echo","docs_url":"https://x/?k=1"})";
+  client_->AddFault({{"method", "GET"},
+                     {"path_regex", kTaskPathRegex},
+                     {"kind", "status"},
+                     {"status", 400},
+                     {"body", body},
+                     {"headers", {{"X-Echo", "hello"}}}});
+  HttpResult r = client_->Get(task_path_);
+  EXPECT_TRUE(IsApiError(r, 400, "odd_code"));
+  EXPECT_EQ(r.body, body);
+  EXPECT_EQ(r.Header("X-Echo"), "hello");
+  EXPECT_TRUE(IsJsonStatus(client_->Get(task_path_), 200));
+  // Only with kind status, and only strings.
+  EXPECT_TRUE(IsJsonStatus(client_->Control("POST", "/_sim/faults", R"({"kind":"reset","body":"x"})"), 400));
+  EXPECT_TRUE(IsJsonStatus(client_->Control("POST", "/_sim/faults", R"({"kind":"status","headers":{"a":1}})"), 400));
+}
+
 TEST_F(FaultsTest, UnlimitedUntilCleared) {
   client_->AddFault(
       {{"kind", "status"}, {"status", 500}, {"count", -1}, {"retry_after_seconds", 3}});

@@ -832,20 +832,20 @@ TEST(OpenModeTaskService, TheDefaultTenantIsTheSoleUserOfItsAccount) {
 TEST_F(TaskServiceTest, UpstreamErrorsReachTheCallerWithTheirDetails) {
   std::string id = Create(kMediaToken);
   h_.api().FailNext("DeleteTask", WithErrorInfo(absl::FailedPreconditionError("the task is still indexing"),
-                                                "task_cannot_be_deleted", kUpstreamDomain));
+                                                "TASK_CANNOT_BE_DELETED", kUpstreamDomain));
   grpc::Status s = Delete(kMediaToken, id);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(s);
   EXPECT_TRUE(absl::StrContains(s.error_message(), "still indexing")) << s.error_message();
   ASSERT_TRUE(ErrorInfoOf(s).has_value());
-  EXPECT_EQ(ErrorInfoOf(s)->reason(), "task_cannot_be_deleted");
+  EXPECT_EQ(ErrorInfoOf(s)->reason(), "TASK_CANNOT_BE_DELETED");
   EXPECT_EQ(ErrorInfoOf(s)->domain(), kUpstreamDomain);
 
   h_.api().FailNext("GetTask", WithRetryDelay(WithErrorInfo(absl::ResourceExhaustedError("slow down"),
-                                                            "too_many_requests", kUpstreamDomain),
+                                                            "TOO_MANY_REQUESTS", kUpstreamDomain),
                                               absl::Seconds(7)));
   s = Get(kMediaToken, id);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << Describe(s);
-  EXPECT_EQ(ErrorInfoOf(s)->reason(), "too_many_requests");
+  EXPECT_EQ(ErrorInfoOf(s)->reason(), "TOO_MANY_REQUESTS");
   ASSERT_TRUE(RetryDelayOf(s).has_value());
   EXPECT_EQ(*RetryDelayOf(s), absl::Seconds(7));
 
@@ -862,7 +862,7 @@ TEST_F(TaskServiceTest, UpstreamErrorsReachTheCallerWithTheirDetails) {
   s = Get(kMediaToken, kMissingTaskId);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(s.error_message(), absl::StrCat("task ", kMissingTaskId, " was not found"));
-  EXPECT_EQ(ErrorInfoOf(s)->reason(), "resource_not_exist");
+  EXPECT_EQ(ErrorInfoOf(s)->reason(), "RESOURCE_NOT_EXIST");
 }
 
 // ---- Rate limits ---------------------------------------------------------------

@@ -231,13 +231,13 @@ TEST_F(UploadServiceTest, CredentialsMethodsAndIndexesAreCheckedBeforeAnyUpstrea
 
 TEST_F(UploadServiceTest, UpstreamErrorsPassThroughAndReleaseTheRequestId) {
   h_.api().FailNext("CreateUrlTask", WithErrorInfo(absl::InvalidArgumentError("video_url: the file is not a video"),
-                                                   "parameter_invalid", kUpstreamDomain));
+                                                   "PARAMETER_INVALID", kUpstreamDomain));
   gw::Task t;
   grpc::Status s = CreateUrl(UrlRequest("req-fail-1"), &t);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << Describe(s);
   EXPECT_TRUE(absl::StrContains(s.error_message(), "not a video")) << s.error_message();
   ASSERT_TRUE(ErrorInfoOf(s).has_value());
-  EXPECT_EQ(ErrorInfoOf(s)->reason(), "parameter_invalid");
+  EXPECT_EQ(ErrorInfoOf(s)->reason(), "PARAMETER_INVALID");
   EXPECT_EQ(ErrorInfoOf(s)->domain(), kUpstreamDomain);
   // The failed create did not keep the request_id: a retry creates.
   s = CreateUrl(UrlRequest("req-fail-1"), &t);
@@ -389,6 +389,56 @@ TEST_F(UploadServiceTest, BadStreamsFailWithTheRightCodeAndLeaveNoTask) {
     }
   }
   EXPECT_TRUE(h_.api().uploaded().empty()) << "a bad stream left a task upstream";
+}
+
+TEST_F(UploadServiceTest, HostileFileNamesAreRefusedNamingTheFieldBeforeAnyUpstreamCall) {
+  struct Case {
+    std::string name;
+    std::string filename;
+    std::string says;  // what the message tells the caller to fix
+  };
+  const std::vector<Case> cases = {
+      {"NUL", std::string("a\0b.mp4", 7), "control characters (U+0000"},
+      {"CR LF header injection", "a.mp4\r\nX-Evil: 1", "control characters (U+000D"},
+      {"tab", "a\tb.mp4", "control characters (U+0009"},
+      {"DEL", "a\x7f.mp4", "control characters (U+007F"},
+      {"C1 (U+0085)", "a\xc2\x85.mp4", "control characters (U+0085"},
+      {"C1 (U+009B CSI)", "a\xc2\x9b.mp4", "control characters (U+009B"},
+      {"double quote", "a\".mp4", "remove the quotes"},
+      {"backslash", "a\\b.mp4", "'/' or '\\'"},
+      {"slash", "dir/b.mp4", "'/' or '\\'"},
+      {"RLO U+202E", "clip\xe2\x80\xaemp4.exe", "bidirectional override or isolate characters (U+202E"},
+      {"LRE U+202A", "\xe2\x80\xaa" "a.mp4", "U+202A"},
+      {"RLI U+2067", "a\xe2\x81\xa7.mp4", "U+2067"},
+      {"PDI U+2069", "a\xe2\x81\xa9.mp4", "U+2069"},
+      {"too long", std::string(256, 'a'), "longer than 255 bytes"},
+  };
+  for (const auto& c : cases) {
+    gw::Task task;
+    grpc::Status s = Send({Header(8, c.filename), Chunk(Bytes(8, 1))}, &task);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.name << ": " << Describe(s);
+    EXPECT_TRUE(absl::StartsWith(s.error_message(), "header.filename: ")) << c.name << ": " << s.error_message();
+    EXPECT_TRUE(absl::StrContains(s.error_message(), c.says)) << c.name << ": " << s.error_message();
+    auto info = ErrorInfoOf(s);
+    ASSERT_TRUE(info.has_value()) << c.name;
+    EXPECT_EQ(info->reason(), "INVALID_FIELD") << c.name;
+  }
+  // Invalid UTF-8 in a proto3 string never parses, so gRPC refuses it before
+  // the gateway's own check (ValidateFileName, validation_test) sees it.
+  for (const std::string& bad : {std::string("a\x80.mp4"), std::string("a\xc0\xaf.mp4")}) {
+    gw::Task task;
+    EXPECT_FALSE(Send({Header(8, bad), Chunk(Bytes(8, 1))}, &task).ok());
+  }
+  EXPECT_TRUE(h_.api().calls().empty()) << "a hostile file name reached the upstream";
+
+  // Non-ASCII names that are none of the above pass through unchanged.
+  for (const std::string& fine : {std::string("caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac.mp4"),
+                                  std::string("\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d.mp4"), std::string("a'b (1).mp4")}) {
+    gw::Task task;
+    grpc::Status s = Send({Header(8, fine), Chunk(Bytes(8, 1))}, &task);
+    ASSERT_TRUE(s.ok()) << fine << ": " << Describe(s);
+    EXPECT_EQ(task.system_metadata().filename(), fine);
+  }
 }
 
 TEST_F(UploadServiceTest, RepeatedUploadRequestIdReturnsTheFirstTask) {

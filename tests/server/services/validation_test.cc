@@ -48,6 +48,41 @@ TEST(ValidateRequestId, Charset) {
   EXPECT_FALSE(ValidateRequestId("request_id", std::string(129, 'a')).ok());
 }
 
+TEST(ValidateFileName, Utf8ControlsQuotesAndBidi) {
+  for (const std::string& ok : {std::string("clip.mp4"), std::string("caf\xc3\xa9.mp4"),
+                                std::string("\xf0\x9f\x8e\xac movie.mp4"), std::string(255, 'a')}) {
+    EXPECT_TRUE(ValidateFileName("f", ok).ok()) << ok;
+  }
+  const std::pair<std::string, std::string> bad[] = {
+      {"", "is required"},
+      {std::string(256, 'a'), "longer than 255 bytes"},
+      {"a\x80.mp4", "not valid UTF-8 at byte 1"},
+      {"a\xe2\x80", "not valid UTF-8"},
+      {"a\xc0\xaf.mp4", "not valid UTF-8"},      // overlong '/'
+      {"a\xed\xa0\x80.mp4", "not valid UTF-8"},  // a surrogate
+      {"a\xf4\x90\x80\x80", "not valid UTF-8"},  // past U+10FFFF
+      {std::string("a\0", 2), "U+0000"},
+      {"a\x1f", "U+001F"},
+      {"a\x7f", "U+007F"},
+      {"a\xc2\x80", "U+0080"},
+      {"a\xc2\x9f", "U+009F"},
+      {"a\"b", "remove the quotes"},
+      {"a\\b", "'/' or '\\'"},
+      {"\xe2\x80\xaa", "U+202A"},
+      {"\xe2\x80\xae", "U+202E"},
+      {"\xe2\x81\xa6", "U+2066"},
+      {"\xe2\x81\xa9", "U+2069"},
+  };
+  for (const auto& [name, says] : bad) {
+    absl::Status s = ValidateFileName("header.filename", name);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << says;
+    EXPECT_TRUE(absl::StartsWith(s.message(), "header.filename: ")) << s;
+    EXPECT_TRUE(absl::StrContains(s.message(), says)) << s;
+  }
+  // Neighbours of the refused ranges are fine.
+  EXPECT_TRUE(ValidateFileName("f", "\xc2\xa0\xe2\x80\xa9\xe2\x81\xaa").ok());  // U+00A0, U+2029, U+206A
+}
+
 TEST(ValidatePageSize, Range) {
   EXPECT_TRUE(ValidatePageSize("page_size", 0, 50).ok());
   EXPECT_TRUE(ValidatePageSize("page_size", 50, 50).ok());

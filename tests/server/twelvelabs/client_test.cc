@@ -64,6 +64,8 @@ class ClientTest : public ::testing::Test {
     ClientOptions o;
     o.base_url = "http://sim/v1.3";
     o.initial_backoff = absl::Milliseconds(100);
+    secrets_.Add({"tlk_other_tenant_key", "tlk_old_rotated_key"});
+    o.redactor = &secrets_;
     client_ = *TwelveLabsClient::Create(o, &transport_, &clock_, &completions_);
     opts_.api_key = "tlk_secret_key";
     opts_.deadline = clock_.Now() + absl::Seconds(30);
@@ -76,6 +78,7 @@ class ClientTest : public ::testing::Test {
   ScriptedTransport transport_;
   InstantClock clock_;
   InlineExecutor completions_;
+  Redactor secrets_;
   std::unique_ptr<TwelveLabsClient> client_;
   CallOptions opts_;
 };
@@ -229,6 +232,55 @@ TEST_F(ClientTest, KeyIsRedactedFromErrors) {
   ASSERT_FALSE(task.ok());
   EXPECT_FALSE(absl::StrContains(task.status().message(), "tlk_secret_key")) << task.status();
   EXPECT_TRUE(absl::StrContains(task.status().message(), "[redacted]"));
+}
+
+// Everything a caller gets from an error: the message and every detail,
+// as the gRPC layer would send them.
+std::string EverythingSent(const absl::Status& s) {
+  grpc::Status g = ToGrpcStatus(s);
+  return absl::StrCat(g.error_message(), "|", g.error_details());
+}
+
+TEST_F(ClientTest, EveryConfiguredKeyIsRedactedFromEveryPartOfAnError) {
+  // The call's key, another tenant's and a rotated-out one, echoed in the
+  // code, message, docs_url and another field, and in headers.
+  for (const char* key : {"tlk_secret_key", "tlk_other_tenant_key", "tlk_old_rotated_key"}) {
+    transport_.script.push_back(Http(
+        429,
+        absl::StrCat(R"({"code":"too_many_requests_)", key, R"(","message":"key )", key,
+                     R"( retry after 3","docs_url":"https://docs.example/?k=)", key,
+                     R"(","extra":")", key, R"("})"),
+        {{"retry-after", absl::StrCat("2 ", key)}, {"x-echo", key}}));
+    auto task = Get();
+    ASSERT_FALSE(task.ok());
+    std::string sent = EverythingSent(task.status());
+    for (const char* k : {"tlk_secret_key", "tlk_other_tenant_key", "tlk_old_rotated_key"}) {
+      EXPECT_FALSE(absl::StrContains(sent, k)) << key << " leaked " << k << ": " << sent;
+    }
+    EXPECT_TRUE(absl::StrContains(sent, "[redacted]")) << sent;
+  }
+}
+
+TEST_F(ClientTest, KeysAreRedactedFromSuccessfulBodiesBeforeTheyAreRead) {
+  transport_.script.push_back(Http(200, R"({"_id":"61e1789761c43d6d9b7362f3","index_id":"0123456789abcdef01234567",
+      "status":"tlk_other_tenant_key","created_at":"2024-01-01T00:00:00Z",
+      "system_metadata":{"filename":"tlk_secret_key.mp4"}})"));
+  auto task = Get();
+  ASSERT_TRUE(task.ok()) << task.status();
+  EXPECT_FALSE(absl::StrContains(task->DebugString(), "tlk_")) << task->DebugString();
+  EXPECT_EQ(task->status_text(), "[redacted]");
+}
+
+TEST_F(ClientTest, TransportFailuresCarryTheirKindAsErrorInfo) {
+  absl::Status refused = NotSentError();
+  refused.SetPayload(kUpstreamFailurePayload, absl::Cord("UPSTREAM_CONNECT_FAILED"));
+  transport_.script.assign(4, refused);
+  EXPECT_EQ(ErrorReason(Get().status()), "UPSTREAM_CONNECT_FAILED");
+  // Untagged failures still carry a reason.
+  transport_.script.assign(4, absl::UnavailableError("tlk_old_rotated_key broke"));
+  auto untagged = Get();
+  EXPECT_EQ(ErrorReason(untagged.status()), "UPSTREAM_CONNECTION_FAILED");
+  EXPECT_FALSE(absl::StrContains(untagged.status().message(), "tlk_")) << untagged.status();
 }
 
 TEST_F(ClientTest, MalformedSuccessBodyIsInternal) {

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+
 #include "server/common/status_details.h"
 
 namespace tlgw {
@@ -59,8 +62,22 @@ TEST(MapHttpError, CodeInBodyDecidesBeforeHttpStatus) {
     EXPECT_NE(s.code(), absl::StatusCode::kUnauthenticated);
     auto reason = ErrorReason(s);
     ASSERT_TRUE(reason.has_value());
-    EXPECT_EQ(*reason, c.code.empty() ? "HTTP_" + std::to_string(c.http) : c.code);
+    EXPECT_EQ(*reason, c.code.empty() ? "HTTP_" + std::to_string(c.http) : absl::AsciiStrToUpper(c.code));
   }
+}
+
+TEST(MapHttpError, ReasonIsUpperSnakeCaseAndTheCodeAsSentStaysInMetadata) {
+  for (const std::string& code : std::vector<std::string>{"resource_not_exist", "weird-code.v2", "9lives", std::string(100, 'x')}) {
+    absl::Status s = MapHttpError(Response(400, Body(code)), kNow);
+    std::string reason = ErrorReason(s).value_or("");
+    ASSERT_FALSE(reason.empty()) << code;
+    EXPECT_TRUE(absl::ascii_isupper(reason[0])) << reason;
+    EXPECT_LE(reason.size(), 63u) << reason;
+    for (char c : reason) EXPECT_TRUE(absl::ascii_isupper(c) || absl::ascii_isdigit(c) || c == '_') << reason;
+    grpc::Status g = ToGrpcStatus(s);
+    EXPECT_TRUE(absl::StrContains(g.error_details(), code)) << "upstream_code metadata missing for " << code;
+  }
+  EXPECT_EQ(ErrorReason(MapHttpError(Response(400, Body("weird-code.v2")), kNow)), "WEIRD_CODE_V2");
 }
 
 TEST(MapHttpError, KeyProblemsSayTheGatewayKeyIsWrong) {
@@ -75,7 +92,7 @@ TEST(MapHttpError, MessageCarriesUpstreamText) {
 
 TEST(MapHttpError, ErrorBodyShapesAreAllRead) {
   // Plain, wrapped in {"error":...}, not JSON, empty.
-  EXPECT_EQ(ErrorReason(MapHttpError(Response(400, Body("resource_not_exist")), kNow)), "resource_not_exist");
+  EXPECT_EQ(ErrorReason(MapHttpError(Response(400, Body("resource_not_exist")), kNow)), "RESOURCE_NOT_EXIST");
   EXPECT_EQ(MapHttpError(Response(400, R"({"error":{"code":"resource_not_exist","message":"x"}})"), kNow).code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ(MapHttpError(Response(400, "<html>bad gateway</html>"), kNow).code(),
