@@ -46,7 +46,9 @@ const std::set<std::string>& TaskValueFieldNames() {
 }
 
 RestApi::RestApi(RestApiOptions options, absl::Time now)
-    : options_(std::move(options)), api_keys_(options_.api_keys.begin(), options_.api_keys.end()) {
+    : options_(std::move(options)),
+      api_keys_(options_.api_keys.begin(), options_.api_keys.end()),
+      assets_(options_.assets, [this](const std::string& id) { return indexes_.count(id) > 0; }) {
   Seed(now);
 }
 
@@ -78,6 +80,7 @@ void RestApi::Reset(absl::Time now) {
   integrations_.clear();
   rate_windows_.clear();
   unsettled_.clear();
+  assets_.Reset();
   Seed(now);
 }
 
@@ -122,6 +125,18 @@ ApiResponse RestApi::Handle(const ApiRequest& request, absl::Time now) {
         return ImportLogs(request, seg[3], now);
       }
     }
+  }
+  // §9; POST /indexes/{id}/indexed-assets counts against the same "index"
+  // rate-limit category as POST /tasks (docs/upstream-api.md §5).
+  if (AssetApi::IsIndexedAssetCreate(request)) {
+    Headers rate_headers;
+    if (auto limited = TakeRateToken(*request.api_key, now, &rate_headers)) return *limited;
+    if (std::optional<ApiResponse> r = assets_.Handle(request, now)) {
+      r->headers.insert(r->headers.end(), rate_headers.begin(), rate_headers.end());
+      return *r;
+    }
+  } else if (std::optional<ApiResponse> r = assets_.Handle(request, now)) {
+    return *r;
   }
   return Error(
       404, "resource_not_exist",

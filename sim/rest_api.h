@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "sim/api_util.h"
+#include "sim/assets.h"
 #include "sim/common.h"
 #include "sim/model.h"
 #include "sim/multipart.h"
@@ -37,6 +38,7 @@ struct RestApiOptions {
   uint64_t max_video_file_bytes = uint64_t{2} * 1024 * 1024 * 1024;
   std::string seed_index_id;
   std::string seed_integration_id;
+  AssetApiOptions assets;  // the §9 endpoints (assets.h)
 };
 
 // Multipart part names POST /tasks treats as files in either version; any
@@ -83,6 +85,9 @@ class RestApi {
 
   // nullptr if there is no such task.
   const Task* FindTask(const std::string& id) const;
+
+  // The §9 endpoints, for the presigned PUTs and the control API.
+  AssetApi& assets() { return assets_; }
 
  private:
   std::string NewId();
@@ -136,6 +141,7 @@ class RestApi {
     int used = 0;
   };
   std::map<std::string, RateWindow> rate_windows_;
+  AssetApi assets_;
 };
 
 }  // namespace tlsim
