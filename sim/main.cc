@@ -41,6 +41,15 @@ ABSL_FLAG(std::string, webhook_url, "",
 ABSL_FLAG(std::string, webhook_secret, "",
           "webhook signing secret; default: $TWELVELABS_SIM_WEBHOOK_SECRET (preferred: a flag "
           "shows in ps)");
+ABSL_FLAG(int64_t, multipart_chunk_bytes, int64_t{5} << 20,
+          "the chunk_size multipart-upload sessions get (docs/upstream-api.md §9.4)");
+ABSL_FLAG(int, multipart_initial_urls, 10,
+          "presigned chunk URLs in a new multipart session's answer; the rest via presigned-urls");
+ABSL_FLAG(double, presigned_url_ttl_seconds, 3600, "lifetime of a presigned chunk URL");
+ABSL_FLAG(int64_t, max_asset_file_bytes, 200'000'000,
+          "POST /assets method=direct files larger than this are refused");
+ABSL_FLAG(int, empty_success_status, 200,
+          "status of successful asset DELETE/PATCH answers: 200 (newest doc) or 204 (older)");
 
 namespace {
 
@@ -86,6 +95,13 @@ int main(int argc, char** argv) {
   options.num_threads = absl::GetFlag(FLAGS_threads);
   options.max_video_file_bytes =
       static_cast<uint64_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_max_video_file_bytes)));
+  options.multipart_chunk_bytes =
+      static_cast<uint64_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_multipart_chunk_bytes)));
+  options.multipart_initial_urls = absl::GetFlag(FLAGS_multipart_initial_urls);
+  options.presigned_url_ttl_seconds = absl::GetFlag(FLAGS_presigned_url_ttl_seconds);
+  options.max_asset_file_bytes =
+      static_cast<uint64_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_max_asset_file_bytes)));
+  options.empty_success_status = absl::GetFlag(FLAGS_empty_success_status);
   options.webhook_url = absl::GetFlag(FLAGS_webhook_url);
   options.webhook_secret = absl::GetFlag(FLAGS_webhook_secret);
   if (options.webhook_secret.empty()) {

@@ -15,110 +15,10 @@ namespace {
 using Headers = std::vector<std::pair<std::string, std::string>>;
 using nlohmann::json;
 
-constexpr int kMaxPageLimit = 50;
-
-ApiResponse JsonResponse(int status, json body) {
-  ApiResponse r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
-
-ApiResponse Error(int status, absl::string_view code, absl::string_view message) {
-  return JsonResponse(status, ErrorBody(code, message));
-}
-
-ApiResponse Invalid(absl::string_view name, absl::string_view why = "") {
-  return Error(
-      400, "parameter_invalid",
-      absl::StrCat("The ", name, " parameter is invalid", why.empty() ? "" : ": ", why, "."));
-}
-
-ApiResponse NotProvided(absl::string_view name) {
-  return Error(400, "parameter_not_provided",
-               absl::StrCat("The ", name, " parameter is required."));
-}
-
 // The real API answers unknown ids with 404 and with 400; the simulator uses
 // one per version so clients exercise both.
 ApiResponse NotFound(ApiVersion version, absl::string_view message) {
   return Error(version == ApiVersion::kV1_2 ? 404 : 400, "resource_not_exist", message);
-}
-
-absl::Time FloorMillis(absl::Time t) { return absl::FromUnixMillis(absl::ToUnixMillis(t)); }
-
-// Unknown query parameters, in a stable order.
-std::optional<ApiResponse> CheckQueryNames(const ApiRequest& request,
-                                           std::initializer_list<absl::string_view> allowed) {
-  std::vector<std::string> unknown;
-  for (const auto& [name, value] : request.query) {
-    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end() &&
-        std::find(unknown.begin(), unknown.end(), name) == unknown.end()) {
-      unknown.push_back(name);
-    }
-  }
-  if (unknown.empty()) return std::nullopt;
-  return Error(400, "parameter_unknown",
-               absl::StrCat("Unknown parameter(s): ", absl::StrJoin(unknown, ", "), "."));
-}
-
-// One value per name; repeats are invalid.
-std::optional<ApiResponse> SingleQueryValue(const ApiRequest& request, const std::string& name,
-                                            std::optional<std::string>* out) {
-  auto [begin, end] = request.query.equal_range(name);
-  if (begin == end) return std::nullopt;
-  if (std::next(begin) != end) return Invalid(name, "given more than once");
-  *out = begin->second;
-  return std::nullopt;
-}
-
-// Parses a JSON object body; unknown keys are errors.
-std::optional<ApiResponse> ParseJsonObject(const ApiRequest& request,
-                                           std::initializer_list<absl::string_view> allowed,
-                                           json* out) {
-  if (request.body.empty()) {
-    return Error(400, "parameter_invalid", "The request body must be a JSON object.");
-  }
-  json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded() || !body.is_object()) {
-    return Error(400, "parameter_invalid", "The request body must be a JSON object.");
-  }
-  std::vector<std::string> unknown;
-  for (const auto& item : body.items()) {
-    if (std::find(allowed.begin(), allowed.end(), item.key()) == allowed.end()) {
-      unknown.push_back(item.key());
-    }
-  }
-  if (!unknown.empty()) {
-    return Error(400, "parameter_unknown",
-                 absl::StrCat("Unknown parameter(s): ", absl::StrJoin(unknown, ", "), "."));
-  }
-  *out = std::move(body);
-  return std::nullopt;
-}
-
-// Reads an optional boolean member; error if present with another type.
-std::optional<ApiResponse> JsonBool(const json& body, const char* name, bool* out) {
-  auto it = body.find(name);
-  if (it == body.end()) return std::nullopt;
-  if (!it->is_boolean()) return Invalid(name, "must be a boolean");
-  *out = it->get<bool>();
-  return std::nullopt;
-}
-
-// user_metadata: an object whose values are strings, numbers or booleans.
-bool IsFlatMetadata(const json& value) {
-  if (!value.is_object()) return false;
-  for (const auto& item : value.items()) {
-    const json& v = item.value();
-    if (!(v.is_string() || v.is_number() || v.is_boolean())) return false;
-  }
-  return true;
-}
-
-bool SameUtcDayAtOrAfter(absl::Time t, absl::Time from) {
-  return t >= from &&
-         absl::ToCivilDay(t, absl::UTCTimeZone()) == absl::ToCivilDay(from, absl::UTCTimeZone());
 }
 
 json StatusCountsObject() {
@@ -146,7 +46,9 @@ const std::set<std::string>& TaskValueFieldNames() {
 }
 
 RestApi::RestApi(RestApiOptions options, absl::Time now)
-    : options_(std::move(options)), api_keys_(options_.api_keys.begin(), options_.api_keys.end()) {
+    : options_(std::move(options)),
+      api_keys_(options_.api_keys.begin(), options_.api_keys.end()),
+      assets_(options_.assets, [this](const std::string& id) { return indexes_.count(id) > 0; }) {
   Seed(now);
 }
 
@@ -178,6 +80,7 @@ void RestApi::Reset(absl::Time now) {
   integrations_.clear();
   rate_windows_.clear();
   unsettled_.clear();
+  assets_.Reset();
   Seed(now);
 }
 
@@ -222,6 +125,18 @@ ApiResponse RestApi::Handle(const ApiRequest& request, absl::Time now) {
         return ImportLogs(request, seg[3], now);
       }
     }
+  }
+  // §9; POST /indexes/{id}/indexed-assets counts against the same "index"
+  // rate-limit category as POST /tasks (docs/upstream-api.md §5).
+  if (AssetApi::IsIndexedAssetCreate(request)) {
+    Headers rate_headers;
+    if (auto limited = TakeRateToken(*request.api_key, now, &rate_headers)) return *limited;
+    if (std::optional<ApiResponse> r = assets_.Handle(request, now)) {
+      r->headers.insert(r->headers.end(), rate_headers.begin(), rate_headers.end());
+      return *r;
+    }
+  } else if (std::optional<ApiResponse> r = assets_.Handle(request, now)) {
+    return *r;
   }
   return Error(
       404, "resource_not_exist",

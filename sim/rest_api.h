@@ -21,6 +21,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "sim/api_util.h"
+#include "sim/assets.h"
 #include "sim/common.h"
 #include "sim/model.h"
 #include "sim/multipart.h"
@@ -36,27 +38,7 @@ struct RestApiOptions {
   uint64_t max_video_file_bytes = uint64_t{2} * 1024 * 1024 * 1024;
   std::string seed_index_id;
   std::string seed_integration_id;
-};
-
-struct ApiRequest {
-  std::string method;  // GET, POST, DELETE, ...
-  ApiVersion version = ApiVersion::kV1_3;
-  std::string path;  // after the version prefix, e.g. "/tasks/<id>"
-  std::multimap<std::string, std::string> query;
-  std::optional<std::string> api_key;
-  std::string content_type;
-  std::string body;  // raw body of JSON endpoints
-  // multipart/form-data bodies, already streamed through MultipartCollector.
-  bool multipart = false;
-  std::vector<std::pair<std::string, std::string>> form;
-  std::vector<std::pair<std::string, UploadedFile>> files;
-  std::set<std::string> oversized_values;
-};
-
-struct ApiResponse {
-  int status = 200;
-  std::optional<nlohmann::json> body;  // nullopt: no body (204)
-  std::vector<std::pair<std::string, std::string>> headers;
+  AssetApiOptions assets;  // the §9 endpoints (assets.h)
 };
 
 // Multipart part names POST /tasks treats as files in either version; any
@@ -103,6 +85,9 @@ class RestApi {
 
   // nullptr if there is no such task.
   const Task* FindTask(const std::string& id) const;
+
+  // The §9 endpoints, for the presigned PUTs and the control API.
+  AssetApi& assets() { return assets_; }
 
  private:
   std::string NewId();
@@ -156,6 +141,7 @@ class RestApi {
     int used = 0;
   };
   std::map<std::string, RateWindow> rate_windows_;
+  AssetApi assets_;
 };
 
 }  // namespace tlsim

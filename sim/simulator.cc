@@ -28,6 +28,7 @@
 #include "httplib.h"
 #include "common/connections.h"
 #include "nlohmann/json.hpp"
+#include "sim/assets.h"
 #include "sim/clock.h"
 #include "sim/common.h"
 #include "sim/faults.h"
@@ -124,6 +125,16 @@ class Simulator::Impl {
   // Serves an injected fault; returns the status answered.
   int ServeFault(const Fault& fault, httplib::Response& res) ABSL_LOCKS_EXCLUDED(mu_);
   void AppendLogLocked(json entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A PUT to a presigned chunk URL: checked, then its body streamed through
+  // SHA-256 and counted, never kept. Logs `entry` with the chunk's digest.
+  void HandlePresigned(const httplib::Request& req, httplib::Response& res,
+                       const httplib::ContentReader* reader, const std::optional<Fault>& fault,
+                       json entry) ABSL_LOCKS_EXCLUDED(mu_);
+  // The /_sim/assets, /_sim/indexed-assets and /_sim/uploads endpoints;
+  // true if `req` was one of them.
+  bool HandleAssetControl(const httplib::Request& req, httplib::Response& res,
+                          const std::vector<std::string>& seg, const std::string& raw_body)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // The /_sim/webhooks endpoints; true if `req` was one of them.
   bool HandleWebhookControl(const httplib::Request& req, httplib::Response& res,
                             const std::vector<std::string>& seg, const std::string& raw_body)
@@ -180,6 +191,12 @@ RestApiOptions ToRestApiOptions(const SimulatorOptions& o) {
   r.max_video_file_bytes = o.max_video_file_bytes;
   r.seed_index_id = o.seed_index_id;
   r.seed_integration_id = o.seed_integration_id;
+  r.assets.stage = absl::Seconds(o.stage_seconds);
+  r.assets.chunk_bytes = o.multipart_chunk_bytes;
+  r.assets.initial_urls = o.multipart_initial_urls;
+  r.assets.url_ttl = absl::Seconds(o.presigned_url_ttl_seconds);
+  r.assets.max_direct_bytes = o.max_asset_file_bytes;
+  r.assets.empty_success_status = o.empty_success_status;
   return r;
 }
 
@@ -198,6 +215,13 @@ absl::Status Simulator::Impl::Start() {
     return absl::InvalidArgumentError(
         "stage_seconds, create_rate_limit and keep_alive_timeout_seconds must "
         "be >= 0; rate_window_seconds and num_threads > 0");
+  }
+  if (o.multipart_chunk_bytes == 0 || o.multipart_initial_urls < 0 ||
+      o.presigned_url_ttl_seconds <= 0 ||
+      (o.empty_success_status != 200 && o.empty_success_status != 204)) {
+    return absl::InvalidArgumentError(
+        "multipart_chunk_bytes and presigned_url_ttl_seconds must be > 0, "
+        "multipart_initial_urls >= 0, empty_success_status 200 or 204");
   }
   for (const std::string* id : {&o.seed_index_id, &o.seed_integration_id}) {
     if (!id->empty() && !IsObjectId(*id)) {
@@ -226,7 +250,10 @@ absl::Status Simulator::Impl::Start() {
   };
   server_.Get(kAnyPath, plain);
   server_.Delete(kAnyPath, plain);
-  server_.Put(kAnyPath, plain);
+  // PUT streams too: presigned chunk bodies are hashed as they arrive.
+  server_.Put(kAnyPath,
+              [this](const httplib::Request& req, httplib::Response& res,
+                     const httplib::ContentReader& reader) { OnRequest(req, res, &reader); });
   server_.Patch(kAnyPath, plain);
   server_.Post(kAnyPath,
                [this](const httplib::Request& req, httplib::Response& res,
@@ -294,7 +321,9 @@ Simulator::Impl::Body Simulator::Impl::ReadBody(const httplib::Request& req,
   }
   if (req.is_multipart_form_data()) {
     // Stream: file parts are hashed and counted, never held in memory.
-    body.multipart.emplace(TaskFileFieldNames(), TaskValueFieldNames(),
+    const bool asset = absl::EndsWith(req.path, "/assets");
+    body.multipart.emplace(asset ? AssetFileFieldNames() : TaskFileFieldNames(),
+                           asset ? AssetValueFieldNames() : TaskValueFieldNames(),
                            options_.max_video_file_bytes, kMaxFormValueBytes);
     MultipartCollector& c = *body.multipart;
     body.ok = (*reader)(
@@ -379,6 +408,11 @@ void Simulator::Impl::HandleRest(const httplib::Request& req, httplib::Response&
     return;
   }
 
+  if (AssetApi::IsPresignedPath(req.path)) {
+    HandlePresigned(req, res, reader, fault, std::move(entry));
+    return;
+  }
+
   // Read the whole body before answering, even for faults, so clients see
   // the response rather than a broken pipe.
   Body body = ReadBody(req, reader);
@@ -391,6 +425,11 @@ void Simulator::Impl::HandleRest(const httplib::Request& req, httplib::Response&
     api_request.api_key = req.get_header_value("x-api-key");
   }
   api_request.content_type = req.get_header_value("Content-Type");
+  // Presigned URLs point where the client reached us.
+  api_request.origin = absl::StrCat(
+      "http://",
+      req.has_header("Host") ? req.get_header_value("Host")
+                             : absl::StrCat(options_.host, ":", port_));
   if (body.multipart.has_value()) {
     api_request.multipart = true;
     api_request.form = body.multipart->values();
@@ -727,6 +766,7 @@ void Simulator::Impl::HandleControl(const httplib::Request& req, httplib::Respon
     return;
   }
   if (HandleWebhookControl(req, res, seg, raw_body)) return;
+  if (HandleAssetControl(req, res, seg, raw_body)) return;
   if (n == 2 && seg[1] == "reset" && m == "POST") {
     absl::MutexLock lock(&mu_);
     SettleTransitionsLocked();
@@ -906,6 +946,134 @@ bool Simulator::Impl::HandleWebhookControl(const httplib::Request& req, httplib:
       res, 404,
       ErrorBody("resource_not_exist", absl::StrCat("No control endpoint ", m, " ", req.path, ".")));
   return true;
+}
+
+// ---- Assets -------------------------------------------------------------------
+
+void Simulator::Impl::HandlePresigned(const httplib::Request& req, httplib::Response& res,
+                                      const httplib::ContentReader* reader,
+                                      const std::optional<Fault>& fault, json entry) {
+  uint64_t size = 0;
+  Sha256 hash;
+  // Reads the body through, hashing it when `keep`; false if the client
+  // broke off.
+  auto read = [&](bool keep) {
+    auto take = [&](const char* data, size_t n) {
+      size += n;
+      if (keep) hash.Update(data, n);
+      return true;
+    };
+    if (reader == nullptr) return take(req.body.data(), req.body.size());
+    return (*reader)(take);
+  };
+  int status;
+  if (fault.has_value()) {
+    read(false);
+    status = ServeFault(*fault, res);
+  } else {
+    PresignedAnswer answer;
+    if (req.method != "PUT") {
+      read(false);
+      answer.status = 405;
+      answer.error_code = "MethodNotAllowed";
+      answer.error_message = "The specified method is not allowed against this resource.";
+    } else {
+      ChunkPut put;
+      std::optional<PresignedAnswer> refused;
+      {
+        absl::MutexLock lock(&mu_);
+        refused = api_.assets().BeginChunkPut(req.path, req.get_param_value("X-Amz-Signature"),
+                                              clock_.Now(), &put);
+      }
+      if (refused.has_value()) {
+        read(false);
+        answer = *refused;
+      } else if (!read(true)) {
+        res.set_header("Connection", "close");
+        answer.status = 400;
+        answer.error_code = "IncompleteBody";
+        answer.error_message = "You did not provide the number of bytes specified.";
+      } else {
+        const std::string sha256 = hash.HexDigest();
+        {
+          absl::MutexLock lock(&mu_);
+          answer = api_.assets().FinishChunkPut(put, size, sha256, clock_.Now());
+        }
+        entry["chunk"] = {{"upload_id", put.upload_id},
+                          {"index", put.index},
+                          {"size", size},
+                          {"sha256", sha256},
+                          {"etag", answer.etag}};
+      }
+    }
+    status = answer.status;
+    res.status = status;
+    if (!answer.etag.empty()) res.set_header("ETag", answer.etag);
+    const std::string xml = answer.XmlBody();
+    if (!xml.empty()) res.set_content(xml, "application/xml");
+  }
+  entry["status"] = status;
+  absl::MutexLock lock(&mu_);
+  AppendLogLocked(std::move(entry));
+}
+
+bool Simulator::Impl::HandleAssetControl(const httplib::Request& req, httplib::Response& res,
+                                         const std::vector<std::string>& seg,
+                                         const std::string& raw_body) {
+  const size_t n = seg.size();
+  if (n < 2 || (seg[1] != "assets" && seg[1] != "indexed-assets" && seg[1] != "uploads")) {
+    return false;
+  }
+  const std::string& m = req.method;
+  auto bad = [&res](absl::string_view message) {
+    WriteJson(res, 400, ErrorBody("parameter_invalid", message));
+    return true;
+  };
+  auto not_found = [&res](absl::string_view message) {
+    WriteJson(res, 404, ErrorBody("resource_not_exist", message));
+    return true;
+  };
+  json body = raw_body.empty() ? json::object() : json::parse(raw_body, nullptr, false);
+  if (m == "POST" && (body.is_discarded() || !body.is_object())) {
+    return bad("The body must be a JSON object.");
+  }
+  if (n == 3 && seg[1] == "assets" && seg[2] == "config") {
+    absl::MutexLock lock(&mu_);
+    if (m == "POST") {
+      if (absl::Status s = api_.assets().Configure(body); !s.ok()) return bad(s.message());
+    } else if (m != "GET") {
+      return false;
+    }
+    WriteJson(res, 200, api_.assets().ConfigJson());
+    return true;
+  }
+  if (n == 3 && seg[1] == "uploads" && m == "GET") {
+    absl::MutexLock lock(&mu_);
+    absl::StatusOr<json> out = api_.assets().UploadDebugJson(seg[2], clock_.Now());
+    if (!out.ok()) return not_found(out.status().message());
+    WriteJson(res, 200, *out);
+    return true;
+  }
+  if (n == 4 && seg[3] == "status" && m == "POST" && seg[1] != "uploads") {
+    auto status = body.find("status");
+    const std::string name =
+        status != body.end() && status->is_string() ? status->get<std::string>() : "";
+    absl::StatusOr<std::string> now_status;
+    absl::MutexLock lock(&mu_);
+    if (seg[1] == "assets") {
+      std::optional<AssetStatus> parsed = ParseAssetStatus(name);
+      if (!parsed) return bad("status must be one of processing, ready, failed.");
+      now_status = api_.assets().ForceAssetStatus(seg[2], *parsed, clock_.Now());
+    } else {
+      std::optional<IndexedAssetStatus> parsed = ParseIndexedAssetStatus(name);
+      if (!parsed) return bad("status must be one of pending, queued, indexing, ready, failed.");
+      now_status = api_.assets().ForceIndexedAssetStatus(seg[2], *parsed, clock_.Now());
+    }
+    if (!now_status.ok()) return not_found(now_status.status().message());
+    WriteJson(res, 200, json{{"_id", seg[2]}, {"status", *now_status}});
+    return true;
+  }
+  return false;
 }
 
 // ---- Simulator ----------------------------------------------------------------

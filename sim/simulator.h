@@ -1,5 +1,7 @@
 // A Twelve Labs REST API simulator: a real HTTP server on loopback serving
-// the task, index and import endpoints under /v1.2 and /v1.3, plus a control
+// the task, index and import endpoints under /v1.2 and /v1.3, the asset,
+// multipart-upload and indexed-asset endpoints under /v1.3 (with presigned
+// chunk URLs under /uploads/ that it serves itself), plus a control
 // API under /_sim/ (request log, fault injection, clock, fixtures, webhooks)
 // for tests. Tests and developers use it as the upstream. The only calls it
 // makes out are signed webhooks to the URL it is given.
@@ -45,6 +47,15 @@ struct SimulatorOptions {
   // at run time with POST /_sim/webhooks/config.
   std::string webhook_url;
   std::string webhook_secret;
+  // Assets (docs/upstream-api.md §9). An asset processes for one stage;
+  // an indexed asset spends one stage in each of pending, queued, indexing.
+  // These can also be changed at run time with POST /_sim/assets/config.
+  uint64_t multipart_chunk_bytes = uint64_t{5} << 20;  // the server's chunk_size
+  int multipart_initial_urls = 10;  // presigned URLs in a new session's answer
+  double presigned_url_ttl_seconds = 3600;
+  uint64_t max_asset_file_bytes = 200'000'000;  // POST /assets method=direct
+  // Successful DELETE/PATCH answers: 200 (newest API doc) or 204 (older).
+  int empty_success_status = 200;
 };
 
 class Simulator {

@@ -140,6 +140,29 @@ TEST(TwelvelabsSimMainTest, WebhookUrlFlagAndSecretFromEnvironment) {
   EXPECT_EQ(sim.StopWith(SIGTERM, std::chrono::seconds(10)), 0);
 }
 
+TEST(TwelvelabsSimMainTest, AssetFlags) {
+  const std::string port_file = TempPath("port_assets");
+  Process sim({BinaryPath(), "--listen=127.0.0.1:0", "--port_file=" + port_file,
+               "--multipart_chunk_bytes=1234", "--multipart_initial_urls=1",
+               "--presigned_url_ttl_seconds=60", "--empty_success_status=204"},
+              {});
+  ASSERT_GT(sim.pid(), 0);
+  const int port = WaitForPort(port_file);
+  ASSERT_GT(port, 0);
+  SimClient client(port);
+  HttpResult r = client.PostJson("/v1.3/assets/multipart-uploads",
+                                 {{"filename", "a.mp4"}, {"type", "video"}, {"total_size", 5000}});
+  ASSERT_TRUE(IsJsonStatus(r, 201));
+  EXPECT_EQ(r.json["chunk_size"], 1234);
+  EXPECT_EQ(r.json["total_chunks"], 5);
+  EXPECT_EQ(r.json["upload_urls"].size(), 1u);
+  HttpResult config = client.Control("GET", "/_sim/assets/config");
+  EXPECT_EQ(config.json["url_ttl_seconds"], 60);
+  EXPECT_EQ(config.json["empty_success_status"], 204);
+  EXPECT_EQ(client.Delete("/v1.3/assets/" + r.json["asset_id"].get<std::string>()).status, 204);
+  EXPECT_EQ(sim.StopWith(SIGTERM, std::chrono::seconds(10)), 0);
+}
+
 TEST(TwelvelabsSimMainTest, BadListenFlagFails) {
   Process sim({BinaryPath(), "--listen=nonsense"}, {});
   ASSERT_GT(sim.pid(), 0);
