@@ -1,7 +1,7 @@
 // Gives free heap memory back to the system after a burst.
 //
-// glibc keeps what a burst of calls freed (gRPC call arenas, upload
-// buffers) in its arenas for reuse, so the process's resident memory stays
+// glibc keeps what a burst of calls freed (gRPC call arenas, upload chunk
+// buffers, which main()'s mallopt calls keep off mmap) in its arenas for reuse, so the process's resident memory stays
 // at the burst's peak long after the burst, attack or not: 2 GB after an
 // HTTP/2 rapid-reset burst, measured. Once a second, when more than
 // `threshold` bytes sit free in the heap, MemoryTrimmer hands them back

@@ -1,7 +1,5 @@
 #include "server/services/upload_reactor.h"
 
-#include <malloc.h>
-
 #include <algorithm>
 #include <atomic>
 #include <memory>
@@ -21,21 +19,6 @@ namespace tlgw {
 namespace gw = ::twelvelabs::gateway::v1;
 
 namespace {
-
-// Uploads in progress in this process. main() lets glibc keep freed chunk
-// buffers for reuse (see its mallopt calls), so after a burst of uploads
-// the heap would stay at the burst's peak. A second after the last upload
-// ends (when the transport and gRPC have freed its buffers too), if no
-// other has started, the free memory goes back to the system: a few ms,
-// once per burst.
-std::atomic<int> uploads_in_progress{0};
-
-void UploadEnded(Clock* clock) {
-  if (uploads_in_progress.fetch_sub(1) != 1 || clock == nullptr) return;
-  clock->RunAfter(absl::Seconds(1), [](bool cancelled) {
-    if (!cancelled && uploads_in_progress.load() == 0) malloc_trim(0);
-  });
-}
 
 absl::Status ValidateHeader(const gw::UploadVideoFileHeader& h) {
   if (auto s = ValidateId("header.index_id", h.index_id()); !s.ok()) return s;
@@ -61,7 +44,6 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
  public:
   UploadReactor(const ServiceDeps* deps, Admitted call, gw::Task* response)
       : state_(std::make_shared<State>(this, deps, std::move(call), response)) {
-    ++uploads_in_progress;
     state_->Post([s = state_] {
       s->StartIdleTimer();
       s->ReadNext();
@@ -74,10 +56,9 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
   void OnCancel() override {
     state_->Post([s = state_] { s->Fail(absl::CancelledError("the client cancelled the upload")); });
   }
-  void OnDone() override {
-    UploadEnded(state_->deps->clock);
-    delete this;
-  }
+  // The chunk buffers an upload freed go back to the system with every
+  // other burst's, through the gateway's MemoryTrimmer.
+  void OnDone() override { delete this; }
 
  private:
   // Everything the events touch. Shared with the pipe's and the upstream's
