@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <deque>
 #include <fstream>
 #include <memory>
 #include <thread>
@@ -23,6 +24,15 @@ namespace tltest {
 namespace {
 
 namespace gw = ::twelvelabs::gateway::v1;
+
+// ASan's allocator keeps freed memory in quarantine and ignores
+// malloc_trim: under the sanitizers resident memory says nothing about the
+// gateway's own bounds, so those checks run only in the plain build.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kPlainHeap = false;
+#else
+constexpr bool kPlainHeap = true;
+#endif
 
 std::string ErrorInfoReason(const grpc::Status& s) {
   auto info = tlgw::ErrorInfoOf(s);
@@ -45,6 +55,16 @@ class AttackE2E : public ::testing::Test {
   }
   void TearDown() override {
     if (gateway_.process != nullptr) gateway_.process->Stop();
+    if (HasFailure() && !gateway_.log_path.empty()) {
+      std::ifstream in(gateway_.log_path);
+      std::string line;
+      std::deque<std::string> tail;
+      while (std::getline(in, line)) {
+        tail.push_back(line.substr(0, 300));
+        if (tail.size() > 15) tail.pop_front();
+      }
+      for (const std::string& l : tail) std::cerr << "gateway: " << l << "\n";
+    }
   }
   // One ListTasks on `channel`; whether it succeeded.
   static bool Serves(const std::shared_ptr<grpc::Channel>& channel) {
@@ -119,10 +139,10 @@ TEST_F(AttackE2E, AListenerThatRanOutOfDescriptorsIsRestartedAndReadyzSaysNotRea
   Start(/*max_open_files=*/128, {"--grpc_max_connections=1000"});
   ASSERT_TRUE(Serves(gateway_.channel));
   {
-    IdleConnections flood(gateway_.port, 300);
+    IdleConnections flood(gateway_.port, 500);
     EXPECT_TRUE(Eventually([&] { return !HttpGet(gateway_.admin_port, "/readyz").ok(); },
                            "/readyz to say not ready while the listener cannot accept",
-                           absl::Seconds(10)));
+                           absl::Seconds(20)));
     EXPECT_TRUE(Serves(gateway_.channel)) << "connections made before keep being served";
   }
   EXPECT_TRUE(Eventually([&] { return HttpGet(gateway_.admin_port, "/readyz").ok(); },
@@ -153,8 +173,8 @@ TEST_F(AttackE2E, RapidResetStreamsAreBoundedAndMemoryReturns) {
   sampler.join();
   EXPECT_GT(served, 0) << "another client must be served during the attack";
   EXPECT_LT(failed, served / 10 + 1);
-  EXPECT_TRUE(Eventually([&] { return ResidentBytes(pid) < before + (64 << 20); },
-                         "resident memory back within 64 MiB of its baseline", absl::Seconds(10)))
+  EXPECT_TRUE(!kPlainHeap || Eventually([&] { return ResidentBytes(pid) < before + (64 << 20); },
+                                       "resident memory back within 64 MiB of its baseline", absl::Seconds(10)))
       << "before " << before << " peak " << peak << " now " << ResidentBytes(pid) << " after "
       << attack.streams << " streams";
   EXPECT_GT(MetricValue(Metrics(), "tl_gateway_grpc_connections_abusive_closed_total"), 0);
@@ -262,9 +282,11 @@ TEST_F(AttackE2E, OversizedMessagesAreRefusedWithBoundedMemory) {
   EXPECT_LE(failed, 2) << "the well-behaved client's own connection may be reclaimed once";
   std::cerr << "oversized: RSS before " << (before >> 20) << " MiB, peak " << (peak.load() >> 20)
             << " MiB; well-behaved calls " << served << " served, " << failed << " failed\n";
-  EXPECT_LT(peak.load(), before + (256 << 20)) << "the memory quota must bound what refused messages hold";
-  EXPECT_TRUE(Eventually([&] { return ResidentBytes(pid) < before + (64 << 20); },
-                         "resident memory back within 64 MiB of its baseline", absl::Seconds(10)));
+  if (kPlainHeap) {
+    EXPECT_LT(peak.load(), before + (256 << 20)) << "the memory quota must bound what refused messages hold";
+    EXPECT_TRUE(Eventually([&] { return ResidentBytes(pid) < before + (64 << 20); },
+                           "resident memory back within 64 MiB of its baseline", absl::Seconds(10)));
+  }
 }
 
 TEST_F(AttackE2E, CallersWithoutATokenCannotWriteLargeLogLines) {
