@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <fstream>
@@ -172,6 +173,23 @@ int64_t ResidentBytes(pid_t pid) {
     }
   }
   return 0;
+}
+
+PeakResident::PeakResident(pid_t pid) : pid_(pid), peak_(ResidentBytes(pid)) {
+  thread_ = std::thread([this] {
+    while (sampling_) {
+      peak_ = std::max<int64_t>(peak_, ResidentBytes(pid_));
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  });
+}
+
+PeakResident::~PeakResident() { Stop(); }
+
+int64_t PeakResident::Stop() {
+  sampling_ = false;
+  if (thread_.joinable()) thread_.join();
+  return peak_;
 }
 
 int OpenDescriptors(pid_t pid) {

@@ -5,8 +5,10 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace tltest {
@@ -37,6 +39,21 @@ RapidResetResult RapidReset(int port, const std::string& path, int64_t streams, 
 
 // The resident memory of process `pid`, in bytes (0 if it is gone).
 int64_t ResidentBytes(pid_t pid);
+// The highest resident memory of process `pid` while this object lives,
+// sampled every 20 ms on a thread of its own.
+class PeakResident {
+ public:
+  explicit PeakResident(pid_t pid);
+  ~PeakResident();
+  int64_t Stop();  // stops sampling; the peak in bytes
+
+ private:
+  const pid_t pid_;
+  std::atomic<int64_t> peak_;
+  std::atomic<bool> sampling_{true};
+  std::thread thread_;
+};
+
 // The number of descriptors process `pid` has open.
 int OpenDescriptors(pid_t pid);
 
