@@ -194,17 +194,48 @@ void ReadCreated(const ServiceDeps& deps, const CallOptions& opts, CreatedTask c
 
 }  // namespace
 
+bool MayHaveCreated(const absl::Status& failure) {
+  switch (failure.code()) {
+    // Refused, by upstream's answer or before anything was sent.
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kAlreadyExists:
+      return false;
+    default:
+      break;
+  }
+  const std::optional<std::string> reason = ErrorReason(failure);
+  // The request never left the gateway.
+  return !(reason == "UPSTREAM_CONNECT_FAILED" || reason == "UPSTREAM_DNS_FAILED" ||
+           reason == "UPSTREAM_TLS_FAILED" || reason == "DEADLINE_EXCEEDED");
+}
+
 void RunCreate(const ServiceDeps& deps, const CallOptions& opts, const std::string& tenant,
                const std::string& method,
                const google::protobuf::Message& request, const std::string& request_id,
                const CreateTarget& target, StartCreate start,
                absl::AnyInvocable<void(absl::StatusOr<gw::Task>)> done) {
   std::string scope = CreateScope(tenant, method);
+  const absl::Time now = deps.clock->Now();
+  // The create's own deadline: the call's, and for a unary create the
+  // gateway's request timeout, which bounds its upstream request too.
+  absl::Time deadline = opts.deadline;
+  if (!target.streamed) {
+    deadline = std::min(deadline, now + deps.request_timeout);
+  } else if (deadline == absl::InfiniteFuture()) {
+    deadline = now + kUndeadlinedUploadClaim;
+  }
+  RequestStore::Attempt attempt{target.index_id, target.source, now, deadline};
   const ServiceDeps* d = &deps;
   // What runs once the request_id allows a create.
-  auto create = [d, opts, scope, tenant, request_id, index_id = target.index_id](
+  auto create = [d, opts, scope, tenant, request_id, attempt, index_id = target.index_id](
                     StartCreate start, absl::AnyInvocable<void(absl::StatusOr<gw::Task>)> done) {
-    start([d, opts, scope, tenant, request_id, index_id,
+    start([d, opts, scope, tenant, request_id, attempt, index_id,
            done = std::move(done)](absl::StatusOr<CreatedTask> created) mutable {
       if (created.ok()) {
         // Before anything else, so no tenant can ever see it unowned.
@@ -213,8 +244,14 @@ void RunCreate(const ServiceDeps& deps, const CallOptions& opts, const std::stri
         }
       }
       if (!request_id.empty()) {
+        // A failure that leaves open whether upstream made the task keeps
+        // the claim, ended now (so takeable after the store's margin): the
+        // retry looks upstream over the attempt's window before creating.
+        RequestStore::Attempt ended = attempt;
+        ended.deadline = std::min(ended.deadline, d->clock->Now());
         absl::Status s = created.ok() ? d->requests->Complete(scope, request_id, created->id)
-                                      : d->requests->Release(scope, request_id);
+                         : MayHaveCreated(created.status()) ? d->requests->Reopen(scope, request_id, ended)
+                                                            : d->requests->Release(scope, request_id);
         if (!s.ok()) {
           Log(LogLevel::kError, "create", "request_id record not updated",
               {{"error", std::string(s.message())}});
@@ -231,16 +268,6 @@ void RunCreate(const ServiceDeps& deps, const CallOptions& opts, const std::stri
     create(std::move(start), std::move(done));
     return;
   }
-  const absl::Time now = deps.clock->Now();
-  // The create's own deadline: the call's, and for a unary create the
-  // gateway's request timeout, which bounds its upstream request too.
-  absl::Time deadline = opts.deadline;
-  if (!target.streamed) {
-    deadline = std::min(deadline, now + deps.request_timeout);
-  } else if (deadline == absl::InfiniteFuture()) {
-    deadline = now + kUndeadlinedUploadClaim;
-  }
-  RequestStore::Attempt attempt{target.index_id, target.source, now, deadline};
   auto claim = deps.requests->Claim(scope, request_id, RequestFingerprint(request), attempt);
   if (!claim.ok()) {
     done(WithErrorInfo(

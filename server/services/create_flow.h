@@ -51,6 +51,11 @@ inline constexpr absl::Duration kRecoveryClockSkew = absl::Minutes(1);
 // a Task holding what the create returned (id, index id, video id) rather
 // than an error that would make the caller create again.
 // The created task is recorded as `tenant`'s.
+// Whether a create that failed with `failure` may still have made its task
+// upstream (a timeout, a reset, a 5xx, a shutdown): its request_id claim is
+// then reopened, not released, so a retry looks upstream before creating.
+bool MayHaveCreated(const absl::Status& failure);
+
 void RunCreate(const ServiceDeps& deps, const CallOptions& opts, const std::string& tenant,
                const std::string& method,
                const google::protobuf::Message& request, const std::string& request_id,

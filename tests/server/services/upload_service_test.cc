@@ -628,5 +628,37 @@ TEST_F(UploadServiceTest, AnUploadWhoseGatewayDiedBeforeUpstreamHadItUploadsOnce
   EXPECT_TRUE(h_.api().uploaded()[0] == data) << "the upload after the look-up lost or changed bytes";
 }
 
+// ---- Creates whose answer was lost ------------------------------------------
+
+TEST_F(UploadServiceTest, ACreateThatTimedOutIsLookedForUpstreamBeforeItIsMadeAgain) {
+  h_.clock().Advance(absl::Hours(1));
+  gw::CreateUrlTaskRequest req = UrlRequest("req-lost-1");
+  // The POST reached upstream, which made the task, but its answer was lost.
+  h_.api().FailNext("CreateUrlTask", WithErrorInfo(absl::UnavailableError("timed out"), "UPSTREAM_TIMEOUT",
+                                                  kGatewayDomain));
+  UpstreamTask(h_, "aaaaaaaaaaaaaaaaaaaaaa0a", "a.mp4", absl::Milliseconds(10));
+  gw::Task task;
+  grpc::Status s = CreateUrl(req, &task);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << Describe(s);
+  h_.clock().Advance(absl::Seconds(3));  // past the store's take-over margin
+  s = CreateUrl(req, &task);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(task.id(), "aaaaaaaaaaaaaaaaaaaaaa0a") << "the lost create's task, adopted";
+  EXPECT_EQ(h_.api().count("CreateUrlTask"), 1) << "never made twice";
+  EXPECT_EQ(h_.api().count("ListTasks"), 1);
+}
+
+TEST_F(UploadServiceTest, ACreateUpstreamRefusedIsMadeAgainWithoutLooking) {
+  h_.clock().Advance(absl::Hours(1));
+  gw::CreateUrlTaskRequest req = UrlRequest("req-refused-1");
+  h_.api().FailNext("CreateUrlTask", absl::InvalidArgumentError("video_url: not reachable"));
+  gw::Task task;
+  ASSERT_EQ(CreateUrl(req, &task).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  grpc::Status s = CreateUrl(req, &task);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(h_.api().count("CreateUrlTask"), 2);
+  EXPECT_EQ(h_.api().count("ListTasks"), 0) << "a refusal says no task was made";
+}
+
 }  // namespace
 }  // namespace tlgw::testing
