@@ -276,6 +276,24 @@ absl::Status GatewayServer::StartServers() {
   });
   listener_watchdog_ = std::thread([this] { WatchListener(); });
   trimmer_ = std::make_unique<MemoryTrimmer>();
+  // The webhook receiver before the admin server: /metrics, on the admin
+  // server's thread, reads webhooks_, which is then already set; admin_
+  // itself is read through admin_published_, set once it is.
+  if (!o.webhook_host.empty()) {
+    WebhookReceiverOptions wo;
+    wo.host = o.webhook_host;
+    wo.port = o.webhook_port;
+    wo.verifier.secrets = o.webhook_secrets;
+    wo.clock = clock_.get();
+    wo.limits = o.http_limits;
+    auto receiver = WebhookReceiver::Start(wo, [this](const WebhookEvent& e) {
+      webhook_activity_->Record();
+      task_watches_->OnWebhook(e.task_id, e.status);
+      index_watches_->OnWebhook(e.task_id, e.status);
+    });
+    if (!receiver.ok()) return receiver.status();
+    webhooks_ = *std::move(receiver);
+  }
   if (!o.admin_host.empty()) {
     AdminOptions ao;
     ao.host = o.admin_host;
@@ -297,21 +315,7 @@ absl::Status GatewayServer::StartServers() {
         });
     if (!admin.ok()) return admin.status();
     admin_ = *std::move(admin);
-  }
-  if (!o.webhook_host.empty()) {
-    WebhookReceiverOptions wo;
-    wo.host = o.webhook_host;
-    wo.port = o.webhook_port;
-    wo.verifier.secrets = o.webhook_secrets;
-    wo.clock = clock_.get();
-    wo.limits = o.http_limits;
-    auto receiver = WebhookReceiver::Start(wo, [this](const WebhookEvent& e) {
-      webhook_activity_->Record();
-      task_watches_->OnWebhook(e.task_id, e.status);
-      index_watches_->OnWebhook(e.task_id, e.status);
-    });
-    if (!receiver.ok()) return receiver.status();
-    webhooks_ = *std::move(receiver);
+    admin_published_ = admin_.get();
   }
   return absl::OkStatus();
 }
@@ -477,7 +481,9 @@ std::string GatewayServer::MetricsText() {
            st.webhook_refreshes, kind);
   }
   std::vector<std::pair<const char*, HttpServer::Stats>> http;
-  if (admin_ != nullptr) http.emplace_back("admin", admin_->http_stats());
+  if (AdminServer* admin = admin_published_.load(); admin != nullptr) {
+    http.emplace_back("admin", admin->http_stats());
+  }
   if (webhooks_ != nullptr) http.emplace_back("webhook", webhooks_->stats().http);
   for (const auto& [port, hs] : http) {
     const std::string label = absl::StrCat("port=\"", port, "\"");

@@ -220,6 +220,9 @@ class GatewayServer {
   std::atomic<int64_t> listener_restarts_{0};
   std::unique_ptr<MemoryTrimmer> trimmer_;
   std::unique_ptr<AdminServer> admin_;
+  // admin_ for /metrics, which runs on the admin server's own thread and may
+  // come before Start() has returned and admin_ is set.
+  std::atomic<AdminServer*> admin_published_{nullptr};
   std::unique_ptr<WebhookReceiver> webhooks_;
   std::unique_ptr<HttpTransport> transport_;
   int port_ = 0;
