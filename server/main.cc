@@ -87,7 +87,7 @@ ABSL_FLAG(double, grpc_handshake_timeout_seconds, 5,
           "a new gRPC connection that has not completed its handshake by then is closed");
 ABSL_FLAG(double, grpc_max_connection_idle_seconds, 300,
           "a gRPC connection with no call for this long is closed");
-ABSL_FLAG(int, memory_quota_mib, 1024,
+ABSL_FLAG(int, memory_quota_mib, 256,
           "memory gRPC may use for messages and uploads in flight, all callers together (16..65536)");
 ABSL_FLAG(double, upload_idle_timeout_seconds, 60,
           "an upload whose client sends no chunk for this long ends DEADLINE_EXCEEDED; one whose upstream "
