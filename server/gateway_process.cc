@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "server/common/log.h"
+#include "server/listener/grpc_log_bridge.h"
 #include "server/twelvelabs/api_version.h"
 #include "sim/simulator.h"
 #include <httplib.h>
@@ -162,6 +163,8 @@ absl::StatusOr<GatewayConfig> LoadConfig(
 }
 
 int RunGatewayProcess(ProcessOptions o) {
+  // First, so that whatever gRPC logs from here on is a JSON line too.
+  RouteGrpcLogsToJson();
   const rlim_t files = RaiseFileLimit();
   const int derived = DerivedMaxConnections(files, ReservedFiles(o.gateway.http_limits.max_connections));
   if (o.gateway.max_connections == 0) {
