@@ -236,11 +236,13 @@ absl::StatusOr<GatewayServer::GrpcGeneration> GatewayServer::StartGrpcServer(con
   builder.RegisterService(g.task.get());
   builder.RegisterService(g.integration.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  // First, so a rapid-reset connection is cut before the others' work.
+  // First, so a rapid-reset connection is cut before the others' work;
+  // then the status gRPC itself answers is explained, before the call
+  // counter and the audit trail record it.
   interceptors.push_back(limiter_->CallGuard(o.max_streams_per_connection + kCallGuardMargin));
+  interceptors.push_back(GrpcErrorsInterceptorFactory());
   interceptors.push_back(calls_.Factory());
   if (audit_ != nullptr) interceptors.push_back(audit_->Factory());
-  interceptors.push_back(GrpcErrorsInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   g.server = builder.BuildAndStart();
   if (g.server == nullptr || *port == 0) {

@@ -138,19 +138,14 @@ std::vector<std::string> RowOf(const std::string& table, const std::string& key)
   return {};
 }
 
-class TlctlE2E : public ::testing::Test {
+class TlctlE2E : public E2EFixture<> {
  protected:
   void SetUp() override {
-    auto sim = StartSim();
-    ASSERT_TRUE(sim.ok()) << sim.status();
-    sim_ = std::move(*sim);
-    control_ = std::make_unique<SimControl>(sim_.port);
+    ASSERT_NO_FATAL_FAILURE(LaunchSimulator());
     GatewayArgs args;
     args.upstream_url = sim_.Url("v1.2");
     args.config_json = kConfig;
-    auto gateway = StartGateway(args);
-    ASSERT_TRUE(gateway.ok()) << gateway.status();
-    gateway_ = std::move(*gateway);
+    ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
   }
 
   void TearDown() override {
@@ -176,9 +171,6 @@ class TlctlE2E : public ::testing::Test {
     return id;
   }
 
-  SimProcess sim_;
-  std::unique_ptr<SimControl> control_;
-  GatewayProcess gateway_;
 };
 
 TEST_F(TlctlE2E, CreateUrlThenGetAsTableAndJson) {

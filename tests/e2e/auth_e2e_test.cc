@@ -112,13 +112,10 @@ class Stream {
   bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-class AuthE2E : public ::testing::Test {
+class AuthE2E : public E2EFixture<> {
  protected:
   void SetUp() override {
-    auto sim = StartSim({absl::StrCat("--api_keys=", kSharedKey, ",", kRotatedKey)});
-    ASSERT_TRUE(sim.ok()) << sim.status();
-    sim_ = std::move(*sim);
-    control_ = std::make_unique<SimControl>(sim_.port);
+    ASSERT_NO_FATAL_FAILURE(LaunchSimulator({absl::StrCat("--api_keys=", kSharedKey, ",", kRotatedKey)}));
     key_file_ = WriteFile("shared.key", kSharedKey);
     config_path_ = TempPath("auth-config.json");
     WriteConfig(Config());
@@ -166,9 +163,7 @@ class AuthE2E : public ::testing::Test {
     args.extra_args.insert(args.extra_args.end(), extra.begin(), extra.end());
     args.channel_credentials = creds;
     args.target_host = host;
-    auto gateway = StartGateway(args);
-    ASSERT_TRUE(gateway.ok()) << gateway.status();
-    gateway_ = std::move(*gateway);
+    ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
     upload_ = gw::UploadService::NewStub(gateway_.channel);
     tasks_ = gw::TaskService::NewStub(gateway_.channel);
     integrations_ = gw::IntegrationService::NewStub(gateway_.channel);
@@ -203,9 +198,6 @@ class AuthE2E : public ::testing::Test {
     }
   }
 
-  SimProcess sim_;
-  std::unique_ptr<SimControl> control_;
-  GatewayProcess gateway_;
   std::string key_file_;
   std::string config_path_;
   std::unique_ptr<gw::UploadService::Stub> upload_;

@@ -24,13 +24,10 @@ constexpr char kUrl[] = "https://cdn.example.com/videos/clip.mp4";
 // The create's own deadline, and so how long its claim holds.
 constexpr absl::Duration kCallDeadline = absl::Seconds(3);
 
-class CrashRecoveryE2E : public ::testing::Test {
+class CrashRecoveryE2E : public E2EFixture<> {
  protected:
   void SetUp() override {
-    auto sim = StartSim();
-    ASSERT_TRUE(sim.ok()) << sim.status();
-    sim_ = std::move(*sim);
-    control_ = std::make_unique<SimControl>(sim_.port);
+    ASSERT_NO_FATAL_FAILURE(LaunchSimulator());
     const char* dir = std::getenv("TEST_TMPDIR");
     args_.upstream_url = sim_.Url("v1.3");
     args_.state_db = absl::StrCat(dir != nullptr ? dir : "/tmp", "/recovery-", getpid(), ".db");
@@ -40,9 +37,7 @@ class CrashRecoveryE2E : public ::testing::Test {
     if (gateway_.process != nullptr) gateway_.process->Stop();
   }
   void StartGatewayOrDie() {
-    auto gateway = StartGateway(args_);
-    ASSERT_TRUE(gateway.ok()) << gateway.status();
-    gateway_ = std::move(*gateway);
+    ASSERT_NO_FATAL_FAILURE(LaunchGateway(args_));
     upload_ = gw::UploadService::NewStub(gateway_.channel);
   }
   grpc::Status Create(const std::string& request_id, gw::Task* task, absl::Duration timeout) {
@@ -66,10 +61,7 @@ class CrashRecoveryE2E : public ::testing::Test {
     return nlohmann::json::parse(r->body)["data"];
   }
 
-  SimProcess sim_;
-  std::unique_ptr<SimControl> control_;
   GatewayArgs args_;
-  GatewayProcess gateway_;
   std::unique_ptr<gw::UploadService::Stub> upload_;
 };
 

@@ -34,13 +34,10 @@ std::string Describe(const grpc::Status& s) {
   return absl::StrCat(s.error_code(), ": ", s.error_message());
 }
 
-class GatewayE2E : public ::testing::TestWithParam<std::string> {
+class GatewayE2E : public E2EFixture<::testing::TestWithParam<std::string>> {
  protected:
   void SetUp() override {
-    auto sim = StartSim();
-    ASSERT_TRUE(sim.ok()) << sim.status();
-    sim_ = std::move(*sim);
-    control_ = std::make_unique<SimControl>(sim_.port);
+    ASSERT_NO_FATAL_FAILURE(LaunchSimulator());
     StartGatewayProcess();
   }
 
@@ -49,9 +46,7 @@ class GatewayE2E : public ::testing::TestWithParam<std::string> {
     args.upstream_url = sim_.Url(GetParam());
     args.config_json = kConfig;
     args.state_db = state_db;
-    auto gateway = StartGateway(args);
-    ASSERT_TRUE(gateway.ok()) << gateway.status();
-    gateway_ = std::move(*gateway);
+    ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
     upload_ = gw::UploadService::NewStub(gateway_.channel);
     tasks_ = gw::TaskService::NewStub(gateway_.channel);
     integrations_ = gw::IntegrationService::NewStub(gateway_.channel);
@@ -95,9 +90,6 @@ class GatewayE2E : public ::testing::TestWithParam<std::string> {
 
   std::string Prefix() const { return "/" + GetParam(); }
 
-  SimProcess sim_;
-  std::unique_ptr<SimControl> control_;
-  GatewayProcess gateway_;
   std::unique_ptr<gw::UploadService::Stub> upload_;
   std::unique_ptr<gw::TaskService::Stub> tasks_;
   std::unique_ptr<gw::IntegrationService::Stub> integrations_;
@@ -633,9 +625,7 @@ TEST_P(GatewayE2E, UpstreamKeyRejectedIsNotUnauthenticated) {
   GatewayArgs args;
   args.upstream_url = sim_.Url(GetParam());
   args.api_key = "tlk_wrong_key_for_test";
-  auto gateway = StartGateway(args);
-  ASSERT_TRUE(gateway.ok()) << gateway.status();
-  gateway_ = std::move(*gateway);
+  ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
   tasks_ = gw::TaskService::NewStub(gateway_.channel);
   gw::Task task;
   grpc::Status s = GetTask("aaaaaaaaaaaaaaaaaaaaaaaa", &task);

@@ -69,13 +69,10 @@ std::string EverythingReceived(const grpc::Status& s, const grpc::ClientContext&
   return all;
 }
 
-class HardeningE2E : public ::testing::Test {
+class HardeningE2E : public E2EFixture<> {
  protected:
   void SetUp() override {
-    auto sim = StartSim({absl::StrCat("--api_keys=", kNewKey, ",", kOldKey, ",", kNewsKey)});
-    ASSERT_TRUE(sim.ok()) << sim.status();
-    sim_ = std::move(*sim);
-    control_ = std::make_unique<SimControl>(sim_.port);
+    ASSERT_NO_FATAL_FAILURE(LaunchSimulator({absl::StrCat("--api_keys=", kNewKey, ",", kOldKey, ",", kNewsKey)}));
   }
   void TearDown() override {
     if (gateway_.process == nullptr) return;
@@ -112,17 +109,12 @@ class HardeningE2E : public ::testing::Test {
     args.config_json = config.dump();
     args.env = {{"TL_KEY_MEDIA_NEW", kNewKey}, {"TL_KEY_MEDIA_OLD", kOldKey}, {"TL_KEY_NEWS", kNewsKey}};
     args.extra_args = std::move(extra);
-    auto gateway = StartGateway(args);
-    ASSERT_TRUE(gateway.ok()) << gateway.status();
-    gateway_ = std::move(*gateway);
+    ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
     upload_ = gw::UploadService::NewStub(gateway_.channel);
     tasks_ = gw::TaskService::NewStub(gateway_.channel);
     integrations_ = gw::IntegrationService::NewStub(gateway_.channel);
   }
 
-  SimProcess sim_;
-  std::unique_ptr<SimControl> control_;
-  GatewayProcess gateway_;
   std::unique_ptr<gw::UploadService::Stub> upload_;
   std::unique_ptr<gw::TaskService::Stub> tasks_;
   std::unique_ptr<gw::IntegrationService::Stub> integrations_;

@@ -96,6 +96,29 @@ template <typename Pred>
   return ::testing::AssertionFailure() << "timed out waiting for " << what;
 }
 
+// What the end-to-end fixtures share: the simulator, its control API and a
+// gateway against it. The Launch helpers fail the test fatally when a
+// process does not come up: call them inside ASSERT_NO_FATAL_FAILURE.
+template <typename Base = ::testing::Test>
+class E2EFixture : public Base {
+ protected:
+  void LaunchSimulator(std::vector<std::string> extra_args = {}) {
+    auto sim = StartSim(std::move(extra_args));
+    ASSERT_TRUE(sim.ok()) << sim.status();
+    sim_ = std::move(*sim);
+    control_ = std::make_unique<SimControl>(sim_.port);
+  }
+  void LaunchGateway(const GatewayArgs& args) {
+    auto gateway = StartGateway(args);
+    ASSERT_TRUE(gateway.ok()) << gateway.status();
+    gateway_ = std::move(*gateway);
+  }
+
+  SimProcess sim_;
+  std::unique_ptr<SimControl> control_;
+  GatewayProcess gateway_;
+};
+
 // A context with a deadline, the default for every test call.
 std::unique_ptr<grpc::ClientContext> Ctx(absl::Duration timeout = absl::Seconds(20));
 

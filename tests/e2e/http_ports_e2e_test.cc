@@ -65,7 +65,7 @@ int Connect(int port) {
   return fd;
 }
 
-class HttpPortsE2E : public ::testing::Test {
+class HttpPortsE2E : public E2EFixture<> {
  protected:
   void SetUp() override {
     // This process opens about 700 sockets.
@@ -74,10 +74,7 @@ class HttpPortsE2E : public ::testing::Test {
     lim.rlim_cur = lim.rlim_max;
     setrlimit(RLIMIT_NOFILE, &lim);
 
-    auto sim = StartSim();
-    ASSERT_TRUE(sim.ok()) << sim.status();
-    sim_ = std::move(*sim);
-    control_ = std::make_unique<SimControl>(sim_.port);
+    ASSERT_NO_FATAL_FAILURE(LaunchSimulator());
     const std::string port_file = TempPath("webhook.port");
     GatewayArgs args;
     args.upstream_url = sim_.Url("v1.3");
@@ -86,9 +83,7 @@ class HttpPortsE2E : public ::testing::Test {
     args.extra_args = {"--webhook_listen=127.0.0.1:0", "--webhook_port_file=" + port_file,
                        "--watch_interval_seconds=30", "--watch_min_interval_seconds=1",
                        "--watch_max_interval_seconds=60", "--webhook_safety_interval_seconds=60"};
-    auto gateway = StartGateway(args);
-    ASSERT_TRUE(gateway.ok()) << gateway.status();
-    gateway_ = std::move(*gateway);
+    ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
     auto port = WaitForPortFile(port_file, gateway_.process.get());
     ASSERT_TRUE(port.ok()) << port.status();
     webhook_port_ = *port;
@@ -162,9 +157,6 @@ class HttpPortsE2E : public ::testing::Test {
     return r ? r->status : -1;
   }
 
-  SimProcess sim_;
-  std::unique_ptr<SimControl> control_;
-  GatewayProcess gateway_;
   int webhook_port_ = 0;
   std::vector<int> idle_, slow_;
   std::atomic<bool> stop_{false};
@@ -240,9 +232,7 @@ TEST_F(HttpPortsE2E, TricklingConnectionsAreClosedAtTheHeadDeadline) {
   GatewayArgs args;
   args.upstream_url = sim_.Url("v1.3");
   args.extra_args = {"--http_head_timeout_seconds=1"};
-  auto gateway = StartGateway(args);
-  ASSERT_TRUE(gateway.ok()) << gateway.status();
-  gateway_ = std::move(*gateway);
+  ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
   for (int i = 0; i < 20; ++i) {
     int fd = Connect(gateway_.admin_port);
     ASSERT_GE(fd, 0);

@@ -35,24 +35,18 @@ std::pair<std::string, std::string> OpenFileLimits(int pid) {
   return {"", ""};
 }
 
-class LimitsE2E : public ::testing::Test {
+class LimitsE2E : public E2EFixture<> {
  protected:
   void Start(std::vector<std::string> extra) {
-    auto sim = StartSim();
-    ASSERT_TRUE(sim.ok()) << sim.status();
-    sim_ = std::move(*sim);
+    ASSERT_NO_FATAL_FAILURE(LaunchSimulator());
     GatewayArgs args;
     args.upstream_url = sim_.Url("v1.3");
     args.extra_args = std::move(extra);
-    auto gateway = StartGateway(args);
-    ASSERT_TRUE(gateway.ok()) << gateway.status();
-    gateway_ = std::move(*gateway);
+    ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
   }
   void TearDown() override {
     if (gateway_.process != nullptr) gateway_.process->Stop();
   }
-  SimProcess sim_;
-  GatewayProcess gateway_;
 };
 
 TEST_F(LimitsE2E, TheOpenFileLimitIsRaisedToTheHardLimit) {

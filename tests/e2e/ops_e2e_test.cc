@@ -23,19 +23,14 @@ namespace {
 
 namespace gw = ::twelvelabs::gateway::v1;
 
-class OpsE2E : public ::testing::Test {
+class OpsE2E : public E2EFixture<> {
  protected:
   void SetUp() override {
-    auto sim = StartSim();
-    ASSERT_TRUE(sim.ok()) << sim.status();
-    sim_ = std::move(*sim);
-    control_ = std::make_unique<SimControl>(sim_.port);
+    ASSERT_NO_FATAL_FAILURE(LaunchSimulator());
     GatewayArgs args;
     args.upstream_url = sim_.Url("v1.3");
     args.extra_args = {"--watch_interval_seconds=0.2", "--watch_min_interval_seconds=0.1"};
-    auto gateway = StartGateway(args);
-    ASSERT_TRUE(gateway.ok()) << gateway.status();
-    gateway_ = std::move(*gateway);
+    ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
     upload_ = gw::UploadService::NewStub(gateway_.channel);
     tasks_ = gw::TaskService::NewStub(gateway_.channel);
   }
@@ -55,9 +50,6 @@ class OpsE2E : public ::testing::Test {
     return tasks_->GetTask(Ctx().get(), req, &t);
   }
 
-  SimProcess sim_;
-  std::unique_ptr<SimControl> control_;
-  GatewayProcess gateway_;
   std::unique_ptr<gw::UploadService::Stub> upload_;
   std::unique_ptr<gw::TaskService::Stub> tasks_;
 };

@@ -19,13 +19,10 @@ namespace {
 
 namespace gw = ::twelvelabs::gateway::v1;
 
-class StateStoreE2E : public ::testing::Test {
+class StateStoreE2E : public E2EFixture<> {
  protected:
   void SetUp() override {
-    auto sim = StartSim();
-    ASSERT_TRUE(sim.ok()) << sim.status();
-    sim_ = std::move(*sim);
-    control_ = std::make_unique<SimControl>(sim_.port);
+    ASSERT_NO_FATAL_FAILURE(LaunchSimulator());
     const char* dir = std::getenv("TEST_TMPDIR");
     db_path_ = absl::StrCat(dir != nullptr ? dir : "/tmp", "/state-", getpid(), ".db");
     GatewayArgs args;
@@ -34,9 +31,7 @@ class StateStoreE2E : public ::testing::Test {
     // Longer than the calls below wait, so a call stuck behind the lock
     // shows as a missed deadline.
     args.extra_args = {"--state_busy_timeout_ms=6000"};
-    auto gateway = StartGateway(args);
-    ASSERT_TRUE(gateway.ok()) << gateway.status();
-    gateway_ = std::move(*gateway);
+    ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
     upload_ = gw::UploadService::NewStub(gateway_.channel);
     tasks_ = gw::TaskService::NewStub(gateway_.channel);
   }
@@ -68,9 +63,6 @@ class StateStoreE2E : public ::testing::Test {
     return n;
   }
 
-  SimProcess sim_;
-  std::unique_ptr<SimControl> control_;
-  GatewayProcess gateway_;
   std::string db_path_;
   sqlite3* locker_ = nullptr;
   std::unique_ptr<gw::UploadService::Stub> upload_;

@@ -68,18 +68,13 @@ std::string Hex(const unsigned char* d, size_t n) {
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(d), n));
 }
 
-class UploadE2E : public ::testing::Test {
+class UploadE2E : public E2EFixture<> {
  protected:
   void SetUp() override {
-    auto sim = StartSim();
-    ASSERT_TRUE(sim.ok()) << sim.status();
-    sim_ = std::move(*sim);
-    control_ = std::make_unique<SimControl>(sim_.port);
+    ASSERT_NO_FATAL_FAILURE(LaunchSimulator());
     GatewayArgs args;
     args.upstream_url = sim_.Url("v1.3");
-    auto gateway = StartGateway(args);
-    ASSERT_TRUE(gateway.ok()) << gateway.status();
-    gateway_ = std::move(*gateway);
+    ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
     upload_ = gw::UploadService::NewStub(gateway_.channel);
     tasks_ = gw::TaskService::NewStub(gateway_.channel);
   }
@@ -90,9 +85,7 @@ class UploadE2E : public ::testing::Test {
     GatewayArgs args;
     args.upstream_url = sim_.Url("v1.3");
     args.extra_args = std::move(extra_args);
-    auto gateway = StartGateway(args);
-    ASSERT_TRUE(gateway.ok()) << gateway.status();
-    gateway_ = std::move(*gateway);
+    ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
     upload_ = gw::UploadService::NewStub(gateway_.channel);
     tasks_ = gw::TaskService::NewStub(gateway_.channel);
   }
@@ -158,9 +151,6 @@ class UploadE2E : public ::testing::Test {
     return post;
   }
 
-  SimProcess sim_;
-  std::unique_ptr<SimControl> control_;
-  GatewayProcess gateway_;
   std::unique_ptr<gw::UploadService::Stub> upload_;
   std::unique_ptr<gw::TaskService::Stub> tasks_;
 };

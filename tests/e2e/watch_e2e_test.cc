@@ -137,22 +137,17 @@ class Subscriber : public grpc::ClientReadReactor<gw::TaskEvent> {
   bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-class WatchE2E : public ::testing::Test {
+class WatchE2E : public E2EFixture<> {
  protected:
   void SetUp() override {
-    auto sim = StartSim();
-    ASSERT_TRUE(sim.ok()) << sim.status();
-    sim_ = std::move(*sim);
-    control_ = std::make_unique<SimControl>(sim_.port);
+    ASSERT_NO_FATAL_FAILURE(LaunchSimulator());
     GatewayArgs args;
     args.upstream_url = sim_.Url("v1.3");
     args.config_json = R"({"integrations":[{"name":"marketing","integration_id":"0123456789abcdef89abcdef"}]})";
     args.extra_args = {absl::StrCat("--watch_interval_seconds=", kIntervalSeconds),
                        "--watch_min_interval_seconds=0.1", "--watch_max_interval_seconds=2",
                        "--max_polls_per_second=200"};
-    auto gateway = StartGateway(args);
-    ASSERT_TRUE(gateway.ok()) << gateway.status();
-    gateway_ = std::move(*gateway);
+    ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
     upload_ = gw::UploadService::NewStub(gateway_.channel);
     tasks_ = gw::TaskService::NewStub(gateway_.channel);
     integrations_ = gw::IntegrationService::NewStub(gateway_.channel);
@@ -184,9 +179,6 @@ class WatchE2E : public ::testing::Test {
     return n;
   }
 
-  SimProcess sim_;
-  std::unique_ptr<SimControl> control_;
-  GatewayProcess gateway_;
   std::unique_ptr<gw::UploadService::Stub> upload_;
   std::unique_ptr<gw::TaskService::Stub> tasks_;
   std::unique_ptr<gw::IntegrationService::Stub> integrations_;

@@ -33,13 +33,10 @@ std::string Sign(const std::string& t, const std::string& body, const std::strin
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(mac), len));
 }
 
-class WebhookE2E : public ::testing::Test {
+class WebhookE2E : public E2EFixture<> {
  protected:
   void SetUp() override {
-    auto sim = StartSim();
-    ASSERT_TRUE(sim.ok()) << sim.status();
-    sim_ = std::move(*sim);
-    control_ = std::make_unique<SimControl>(sim_.port);
+    ASSERT_NO_FATAL_FAILURE(LaunchSimulator());
     // Polls far apart: anything seen sooner came from a webhook.
     StartGatewayWith({"--watch_interval_seconds=30", "--watch_min_interval_seconds=1",
                       "--watch_max_interval_seconds=60", "--webhook_safety_interval_seconds=60"});
@@ -53,9 +50,7 @@ class WebhookE2E : public ::testing::Test {
     args.env["TWELVELABS_WEBHOOK_SECRET"] = kSecret;
     args.extra_args = {"--webhook_listen=127.0.0.1:0", "--webhook_port_file=" + webhook_port_file_};
     args.extra_args.insert(args.extra_args.end(), watch_args.begin(), watch_args.end());
-    auto gateway = StartGateway(args);
-    ASSERT_TRUE(gateway.ok()) << gateway.status();
-    gateway_ = std::move(*gateway);
+    ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
     auto port = WaitForPortFile(webhook_port_file_, gateway_.process.get());
     ASSERT_TRUE(port.ok()) << port.status();
     webhook_port_ = *port;
@@ -106,9 +101,6 @@ class WebhookE2E : public ::testing::Test {
     return text.ok() ? MetricValue(*text, name) : -1;
   }
 
-  SimProcess sim_;
-  std::unique_ptr<SimControl> control_;
-  GatewayProcess gateway_;
   std::string webhook_port_file_;
   int webhook_port_ = 0;
   std::unique_ptr<gw::UploadService::Stub> upload_;
