@@ -26,6 +26,7 @@
 #include "server/twelvelabs/api_version.h"
 #include "server/twelvelabs/json_mapping.h"
 #include "server/upstream/http.h"
+#include "twelvelabs/gateway/v1/asset.pb.h"
 #include "twelvelabs/gateway/v1/integration_service.pb.h"
 #include "twelvelabs/gateway/v1/task_service.pb.h"
 #include "twelvelabs/gateway/v1/upload_service.pb.h"
@@ -86,6 +87,38 @@ class TwelveLabsApi {
                                Done<twelvelabs::gateway::v1::ImportStatus> done) = 0;
   virtual void ListImportLogs(const CallOptions& opts, const std::string& integration_id,
                               Done<twelvelabs::gateway::v1::ListImportLogsResponse> done) = 0;
+
+  // Assets and indexed assets (upstream-api.md §9). Only API v1.3 has them:
+  // on v1.2 every one answers FAILED_PRECONDITION naming v1.3 without
+  // asking upstream. Creates and reads follow the rules above.
+  // `POST /assets` with method=url; the reply is the new asset.
+  virtual void CreateAsset(const CallOptions& opts,
+                           const twelvelabs::gateway::v1::CreateAssetRequest& req,
+                           Done<twelvelabs::gateway::v1::Asset> done) = 0;
+  virtual void GetAsset(const CallOptions& opts, const std::string& asset_id,
+                        Done<twelvelabs::gateway::v1::Asset> done) = 0;
+  // Page `page` (1-based) of at most `page_limit` assets matching `req`'s
+  // filters (its page_size and page_token are ignored).
+  virtual void ListAssets(const CallOptions& opts,
+                          const twelvelabs::gateway::v1::ListAssetsRequest& req, int page,
+                          int page_limit, Done<AssetPage> done) = 0;
+  // Without `force`, an asset an indexed asset refers to is not deleted:
+  // FAILED_PRECONDITION (upstream's 409), with the upstream code in ErrorInfo.
+  virtual void DeleteAsset(const CallOptions& opts, const std::string& asset_id, bool force,
+                           DoneStatus done) = 0;
+  // `POST /indexes/{id}/indexed-assets` (202); the asset must be ready.
+  virtual void CreateIndexedAsset(const CallOptions& opts,
+                                  const twelvelabs::gateway::v1::IndexAssetRequest& req,
+                                  Done<CreatedIndexedAsset> done) = 0;
+  virtual void GetIndexedAsset(const CallOptions& opts, const std::string& index_id,
+                               const std::string& indexed_asset_id,
+                               Done<twelvelabs::gateway::v1::IndexedAsset> done) = 0;
+  // As ListAssets, for `req.index_id()`.
+  virtual void ListIndexedAssets(const CallOptions& opts,
+                                 const twelvelabs::gateway::v1::ListIndexedAssetsRequest& req,
+                                 int page, int page_limit, Done<IndexedAssetPage> done) = 0;
+  virtual void DeleteIndexedAsset(const CallOptions& opts, const std::string& index_id,
+                                  const std::string& indexed_asset_id, DoneStatus done) = 0;
 };
 
 }  // namespace tlgw

@@ -49,4 +49,15 @@ absl::Status RequireExternalProvider(ApiVersion v) {
       "METHOD_NOT_IN_API_VERSION", kGatewayDomain, {{"api_version", VersionName(v)}});
 }
 
+bool HasAssets(ApiVersion v) { return v == ApiVersion::kV1_3; }
+
+absl::Status RequireAssets(ApiVersion v, absl::string_view method) {
+  if (HasAssets(v)) return absl::OkStatus();
+  return WithErrorInfo(
+      absl::FailedPreconditionError(absl::StrCat(
+          method, " needs Twelve Labs API v1.3 (the assets API); this gateway speaks ",
+          VersionName(v), ": run it with an --upstream_url ending in /v1.3")),
+      "METHOD_NOT_IN_API_VERSION", kGatewayDomain, {{"api_version", VersionName(v)}});
+}
+
 }  // namespace tlgw

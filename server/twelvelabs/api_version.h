@@ -28,6 +28,13 @@ bool HasExternalProvider(ApiVersion v);
 // on a version without it (naming the version that has it).
 absl::Status RequireExternalProvider(ApiVersion v);
 
+// The assets API (assets, multipart uploads, indexed assets) exists only
+// in v1.3.
+bool HasAssets(ApiVersion v);
+// OK, or the FAILED_PRECONDITION naming v1.3 that `method` answers on a
+// version without the assets API.
+absl::Status RequireAssets(ApiVersion v, absl::string_view method);
+
 // The task object's metadata key: "metadata" (v1.2) or "system_metadata".
 absl::string_view TaskMetadataKey(ApiVersion v);
 

@@ -351,4 +351,123 @@ void TwelveLabsClient::ListImportLogs(const CallOptions& opts, const std::string
                                              [](const std::string& b) { return ParseImportLogs(b); }));
 }
 
+// ---- Assets and indexed assets (v1.3) ----------------------------------------
+
+namespace {
+
+// Upstream's 409 on DELETE /assets/{id} means indexed assets still refer to
+// the asset: a state the caller must change first, not a conflict over a
+// name, so FAILED_PRECONDITION (keeping ErrorInfo) rather than the generic
+// ALREADY_EXISTS.
+absl::Status ReferencedAssetIsPrecondition(absl::Status s) {
+  if (s.code() != absl::StatusCode::kAlreadyExists) return s;
+  absl::Status out = absl::FailedPreconditionError(
+      absl::StrCat(s.message(), " (indexed assets still refer to the asset: delete them first, "
+                                "or delete with force)"));
+  s.ForEachPayload([&out](absl::string_view url, const absl::Cord& p) { out.SetPayload(url, p); });
+  return out;
+}
+
+}  // namespace
+
+void TwelveLabsClient::CreateAsset(const CallOptions& opts, const gw::CreateAssetRequest& req,
+                                   Done<gw::Asset> done) {
+  if (absl::Status s = RequireAssets(version_, "CreateAsset"); !s.ok()) {
+    Complete(std::move(done), s);
+    return;
+  }
+  auto call = CreateAssetCall(req);
+  if (!call.ok()) {
+    Complete(std::move(done), call.status());
+    return;
+  }
+  Execute(opts, *std::move(call), CreateSafety(req.request_id()),
+          Parsed<gw::Asset>(std::move(done), [](const std::string& b) { return ParseAsset(b); }));
+}
+
+void TwelveLabsClient::GetAsset(const CallOptions& opts, const std::string& asset_id,
+                                Done<gw::Asset> done) {
+  if (absl::Status s = RequireAssets(version_, "GetAsset"); !s.ok()) {
+    Complete(std::move(done), s);
+    return;
+  }
+  Execute(opts, GetAssetCall(asset_id), Safety::kRead,
+          Parsed<gw::Asset>(std::move(done), [](const std::string& b) { return ParseAsset(b); }));
+}
+
+void TwelveLabsClient::ListAssets(const CallOptions& opts, const gw::ListAssetsRequest& req, int page,
+                                  int page_limit, Done<AssetPage> done) {
+  if (absl::Status s = RequireAssets(version_, "ListAssets"); !s.ok()) {
+    Complete(std::move(done), s);
+    return;
+  }
+  Execute(opts, ListAssetsCall(req, page, page_limit), Safety::kRead,
+          Parsed<AssetPage>(std::move(done), [](const std::string& b) { return ParseAssetPage(b); }));
+}
+
+void TwelveLabsClient::DeleteAsset(const CallOptions& opts, const std::string& asset_id, bool force,
+                                   DoneStatus done) {
+  if (absl::Status s = RequireAssets(version_, "DeleteAsset"); !s.ok()) {
+    completions_->Run([done = std::move(done), s]() mutable { done(s); });
+    return;
+  }
+  // Not retried, as DeleteTask: a retry after a lost 2xx would say NOT_FOUND.
+  Execute(opts, DeleteAssetCall(asset_id, force), Safety::kUnsafe,
+          [done = std::move(done)](absl::StatusOr<HttpResponse> r) mutable {
+            done(ReferencedAssetIsPrecondition(r.status()));
+          });
+}
+
+void TwelveLabsClient::CreateIndexedAsset(const CallOptions& opts, const gw::IndexAssetRequest& req,
+                                          Done<CreatedIndexedAsset> done) {
+  if (absl::Status s = RequireAssets(version_, "IndexAsset"); !s.ok()) {
+    Complete(std::move(done), s);
+    return;
+  }
+  auto call = CreateIndexedAssetCall(req);
+  if (!call.ok()) {
+    Complete(std::move(done), call.status());
+    return;
+  }
+  Execute(opts, *std::move(call), CreateSafety(req.request_id()),
+          Parsed<CreatedIndexedAsset>(std::move(done),
+                                      [](const std::string& b) { return ParseCreatedIndexedAsset(b); }));
+}
+
+void TwelveLabsClient::GetIndexedAsset(const CallOptions& opts, const std::string& index_id,
+                                       const std::string& indexed_asset_id,
+                                       Done<gw::IndexedAsset> done) {
+  if (absl::Status s = RequireAssets(version_, "GetIndexedAsset"); !s.ok()) {
+    Complete(std::move(done), s);
+    return;
+  }
+  Execute(opts, GetIndexedAssetCall(index_id, indexed_asset_id), Safety::kRead,
+          Parsed<gw::IndexedAsset>(std::move(done), [index_id](const std::string& b) {
+            return ParseIndexedAsset(b, index_id);
+          }));
+}
+
+void TwelveLabsClient::ListIndexedAssets(const CallOptions& opts,
+                                         const gw::ListIndexedAssetsRequest& req, int page,
+                                         int page_limit, Done<IndexedAssetPage> done) {
+  if (absl::Status s = RequireAssets(version_, "ListIndexedAssets"); !s.ok()) {
+    Complete(std::move(done), s);
+    return;
+  }
+  Execute(opts, ListIndexedAssetsCall(req, page, page_limit), Safety::kRead,
+          Parsed<IndexedAssetPage>(std::move(done), [index_id = req.index_id()](const std::string& b) {
+            return ParseIndexedAssetPage(b, index_id);
+          }));
+}
+
+void TwelveLabsClient::DeleteIndexedAsset(const CallOptions& opts, const std::string& index_id,
+                                          const std::string& indexed_asset_id, DoneStatus done) {
+  if (absl::Status s = RequireAssets(version_, "DeleteIndexedAsset"); !s.ok()) {
+    completions_->Run([done = std::move(done), s]() mutable { done(s); });
+    return;
+  }
+  Execute(opts, DeleteIndexedAssetCall(index_id, indexed_asset_id), Safety::kUnsafe,
+          [done = std::move(done)](absl::StatusOr<HttpResponse> r) mutable { done(r.status()); });
+}
+
 }  // namespace tlgw

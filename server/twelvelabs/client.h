@@ -114,6 +114,21 @@ class TwelveLabsClient : public TwelveLabsApi {
                        const std::string& index_id, Done<gw::ImportStatus> done) override;
   void ListImportLogs(const CallOptions& opts, const std::string& integration_id,
                       Done<gw::ListImportLogsResponse> done) override;
+  void CreateAsset(const CallOptions& opts, const gw::CreateAssetRequest& req,
+                   Done<gw::Asset> done) override;
+  void GetAsset(const CallOptions& opts, const std::string& asset_id, Done<gw::Asset> done) override;
+  void ListAssets(const CallOptions& opts, const gw::ListAssetsRequest& req, int page,
+                  int page_limit, Done<AssetPage> done) override;
+  void DeleteAsset(const CallOptions& opts, const std::string& asset_id, bool force,
+                   DoneStatus done) override;
+  void CreateIndexedAsset(const CallOptions& opts, const gw::IndexAssetRequest& req,
+                          Done<CreatedIndexedAsset> done) override;
+  void GetIndexedAsset(const CallOptions& opts, const std::string& index_id,
+                       const std::string& indexed_asset_id, Done<gw::IndexedAsset> done) override;
+  void ListIndexedAssets(const CallOptions& opts, const gw::ListIndexedAssetsRequest& req, int page,
+                         int page_limit, Done<IndexedAssetPage> done) override;
+  void DeleteIndexedAsset(const CallOptions& opts, const std::string& index_id,
+                          const std::string& indexed_asset_id, DoneStatus done) override;
 
   enum class Safety {
     kRead,           // idempotent: retried on UNAVAILABLE-class failures

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/struct.pb.h"
 #include "server/common/status_details.h"
 #include "server/twelvelabs/error_mapping.h"
 #include <nlohmann/json.hpp>
@@ -47,6 +48,14 @@ class Reader {
     if (v == nullptr) return false;
     if (!v->is_number()) return Fail(key, "a number", *v);
     *out = v->get<double>();
+    return true;
+  }
+
+  bool Bool(const char* key, bool* out) {
+    const json* v = Find(key);
+    if (v == nullptr) return false;
+    if (!v->is_boolean()) return Fail(key, "a boolean", *v);
+    *out = v->get<bool>();
     return true;
   }
 
@@ -1115,6 +1124,337 @@ absl::StatusOr<std::string> UserMetadataJson(const google::protobuf::Struct& met
     }
   }
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// ---- Assets and indexed assets ---------------------------------------------
+// Tree-based, like imports: these are read far less often than tasks, so
+// the event parser's speed is not worth its size here.
+
+namespace {
+
+void JsonToValue(const json& j, google::protobuf::Value* out);
+
+void JsonToStruct(const json& j, google::protobuf::Struct* out) {
+  for (const auto& [key, value] : j.items()) JsonToValue(value, &(*out->mutable_fields())[key]);
+}
+
+void JsonToValue(const json& j, google::protobuf::Value* out) {
+  if (j.is_object()) {
+    JsonToStruct(j, out->mutable_struct_value());
+  } else if (j.is_array()) {
+    auto* list = out->mutable_list_value();
+    for (const json& item : j) JsonToValue(item, list->add_values());
+  } else if (j.is_string()) {
+    out->set_string_value(j.get<std::string>());
+  } else if (j.is_boolean()) {
+    out->set_bool_value(j.get<bool>());
+  } else if (j.is_number()) {
+    out->set_number_value(j.get<double>());
+  } else {
+    out->set_null_value(google::protobuf::NULL_VALUE);
+  }
+}
+
+// user_metadata comes back as an object; it is sent as a string holding
+// one (§9.1), so a string holding an object is accepted as well. Calls
+// `out()` (a mutable_*() accessor) only when present, so an absent member
+// leaves the message field unset.
+template <typename Out>
+void ReadUserMetadata(Reader& r, const char* key, Out out) {
+  const json* v = r.Find(key);
+  if (v == nullptr) return;
+  if (v->is_object()) {
+    JsonToStruct(*v, out());
+    return;
+  }
+  if (v->is_string()) {
+    const std::string& text = v->get_ref<const std::string&>();
+    json inner = json::parse(text, nullptr, false);
+    if (!inner.is_discarded() && inner.is_object()) {
+      JsonToStruct(inner, out());
+      return;
+    }
+  }
+  r.SetError(absl::StrCat(r.Path(key), " should be an object but is ", v->type_name()));
+}
+
+gw::AssetMediaStatus AssetMediaStatusFromText(absl::string_view text) {
+  if (text == "pending") return gw::ASSET_MEDIA_STATUS_PENDING;
+  if (text == "processing") return gw::ASSET_MEDIA_STATUS_PROCESSING;
+  if (text == "ready") return gw::ASSET_MEDIA_STATUS_READY;
+  if (text == "error") return gw::ASSET_MEDIA_STATUS_ERROR;
+  return gw::ASSET_MEDIA_STATUS_OTHER;
+}
+
+gw::AssetMethod AssetMethodFromText(absl::string_view text) {
+  if (text == "direct") return gw::ASSET_METHOD_DIRECT;
+  if (text == "url") return gw::ASSET_METHOD_URL;
+  if (text == "multipart") return gw::ASSET_METHOD_MULTIPART;
+  return gw::ASSET_METHOD_OTHER;
+}
+
+void ReadTechnicalMetadata(Reader& parent, const json& j, gw::TechnicalMetadata* out) {
+  Reader r(j, parent.Path("technical_metadata."));
+  int64_t i = 0;
+  double d = 0;
+  bool b = false;
+  if (r.Int("video_width", &i)) out->set_video_width(static_cast<int32_t>(i));
+  if (r.Int("video_height", &i)) out->set_video_height(static_cast<int32_t>(i));
+  if (r.Number("video_fps", &d)) out->set_video_fps(d);
+  r.String("video_codec", out->mutable_video_codec());
+  if (r.Number("video_duration_seconds", &d)) out->set_video_duration_seconds(d);
+  if (r.Bool("has_audio", &b)) out->set_has_audio(b);
+  if (r.Number("duration_seconds", &d)) out->set_duration_seconds(d);
+  r.String("audio_codec", out->mutable_audio_codec());
+  if (r.Int("audio_sample_rate", &i)) out->set_audio_sample_rate(static_cast<int32_t>(i));
+  if (r.Int("image_width", &i)) out->set_image_width(static_cast<int32_t>(i));
+  if (r.Int("image_height", &i)) out->set_image_height(static_cast<int32_t>(i));
+  JsonToStruct(j, out->mutable_all());
+  parent.Absorb(r);
+}
+
+bool AssetFromJson(const json& j, const std::string& path, gw::Asset* a, std::string* error) {
+  Reader r(j, path);
+  if (!j.is_object()) {
+    *error = absl::StrCat(path, " should be an object but is ", j.type_name());
+    return false;
+  }
+  if (!r.String("_id", a->mutable_id()) && r.ok()) r.SetError(r.Path("_id") + " is missing");
+  if (r.String("method", a->mutable_method_text())) a->set_method(AssetMethodFromText(a->method_text()));
+  if (r.String("status", a->mutable_status_text())) a->set_status(AssetStatusFromText(a->status_text()));
+  r.String("filename", a->mutable_filename());
+  r.String("file_type", a->mutable_file_type());
+  r.Time("created_at", [&](const auto& t) { *a->mutable_create_time() = t; });
+  ReadUserMetadata(r, "user_metadata", [a] { return a->mutable_user_metadata(); });
+  if (const json* hls = r.Object("hls")) {
+    Reader h(*hls, r.Path("hls."));
+    gw::AssetHls* out = a->mutable_hls();
+    h.String("manifest_url", out->mutable_manifest_url());
+    if (h.String("status", out->mutable_status_text())) {
+      out->set_status(AssetMediaStatusFromText(out->status_text()));
+    }
+    r.Absorb(h);
+  }
+  if (const json* thumb = r.Object("thumbnail")) {
+    Reader t(*thumb, r.Path("thumbnail."));
+    gw::AssetThumbnail* out = a->mutable_thumbnail();
+    t.String("representative_url", out->mutable_representative_url());
+    if (t.String("status", out->mutable_status_text())) {
+      out->set_status(AssetMediaStatusFromText(out->status_text()));
+    }
+    r.Absorb(t);
+  }
+  int64_t size = 0;
+  if (r.Int("size", &size)) a->set_size_bytes(size);
+  double duration = 0;
+  if (r.Number("duration", &duration)) a->set_duration_seconds(duration);
+  if (const json* tech = r.Object("technical_metadata")) {
+    ReadTechnicalMetadata(r, *tech, a->mutable_technical_metadata());
+  }
+  if (const json* err = r.Object("error")) {
+    Reader e(*err, r.Path("error."));
+    e.String("message", a->mutable_error_message());
+    r.Absorb(e);
+  }
+  if (!r.ok()) {
+    *error = r.error();
+    return false;
+  }
+  return true;
+}
+
+bool IndexedAssetFromJson(const json& j, const std::string& path, const std::string& index_id,
+                          gw::IndexedAsset* a, std::string* error) {
+  if (!j.is_object()) {
+    *error = absl::StrCat(path, " should be an object but is ", j.type_name());
+    return false;
+  }
+  Reader r(j, path);
+  if (!r.String("_id", a->mutable_id()) && r.ok()) r.SetError(r.Path("_id") + " is missing");
+  a->set_index_id(index_id);
+  r.String("asset_id", a->mutable_asset_id());
+  if (r.String("status", a->mutable_status_text())) {
+    a->set_status(IndexedAssetStatusFromText(a->status_text()));
+  }
+  r.Time("created_at", [&](const auto& t) { *a->mutable_create_time() = t; });
+  r.Time("updated_at", [&](const auto& t) { *a->mutable_update_time() = t; });
+  r.Time("indexed_at", [&](const auto& t) { *a->mutable_index_time() = t; });
+  if (const json* meta = r.Object("system_metadata")) {
+    Reader m(*meta, r.Path("system_metadata."));
+    gw::IndexedAssetMetadata* out = a->mutable_system_metadata();
+    double d = 0;
+    int64_t i = 0;
+    m.String("filename", out->mutable_filename());
+    if (m.Number("duration", &d)) out->set_duration_seconds(d);
+    if (m.Number("fps", &d)) out->set_fps(d);
+    if (m.Int("width", &i)) out->set_width(static_cast<int32_t>(i));
+    if (m.Int("height", &i)) out->set_height(static_cast<int32_t>(i));
+    if (m.Int("size", &i)) out->set_size_bytes(i);
+    r.Absorb(m);
+  }
+  ReadUserMetadata(r, "user_metadata", [a] { return a->mutable_user_metadata(); });
+  if (const json* hls = r.Object("hls")) {
+    Reader h(*hls, r.Path("hls."));
+    gw::HlsInfo* out = a->mutable_hls();
+    h.String("video_url", out->mutable_video_url());
+    if (const json* thumbs = h.Array("thumbnail_urls")) {
+      for (const json& t : *thumbs) {
+        if (t.is_string()) out->add_thumbnail_urls(t.get<std::string>());
+      }
+    }
+    if (h.String("status", out->mutable_status_text())) {
+      out->set_status(HlsStatusFromText(out->status_text()));
+    }
+    h.Time("updated_at", [&](const auto& t) { *out->mutable_update_time() = t; });
+    r.Absorb(h);
+  }
+  if (!r.ok()) {
+    *error = r.error();
+    return false;
+  }
+  return true;
+}
+
+// `{"data":[...],"page_info":{...}}`: calls `item` for each element of data.
+template <typename Item>
+absl::Status ReadPage(const json& j, absl::string_view what, int64_t* total, int64_t* page,
+                      int64_t* total_pages, Item item) {
+  Reader r(j, "");
+  const json* data = r.Array("data");
+  if (data == nullptr && r.ok()) r.SetError("data is missing");
+  if (data != nullptr) {
+    for (size_t i = 0; i < data->size(); ++i) {
+      std::string error;
+      if (!item((*data)[i], absl::StrCat("data[", i, "]."), &error)) return MalformedResponse(what, error);
+    }
+  }
+  if (const json* info = r.Object("page_info")) {
+    Reader p(*info, "page_info.");
+    p.Int("total_results", total);
+    p.Int("page", page);
+    p.Int("total_page", total_pages);
+    r.Absorb(p);
+  }
+  if (!r.ok()) return MalformedResponse(what, r.error());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+gw::AssetStatus AssetStatusFromText(absl::string_view text) {
+  if (text == "processing") return gw::ASSET_STATUS_PROCESSING;
+  if (text == "ready") return gw::ASSET_STATUS_READY;
+  if (text == "failed") return gw::ASSET_STATUS_FAILED;
+  return gw::ASSET_STATUS_OTHER;
+}
+
+std::string AssetStatusText(gw::AssetStatus status) {
+  switch (status) {
+    case gw::ASSET_STATUS_PROCESSING: return "processing";
+    case gw::ASSET_STATUS_READY: return "ready";
+    case gw::ASSET_STATUS_FAILED: return "failed";
+    default: return "";
+  }
+}
+
+bool IsTerminal(gw::AssetStatus status) {
+  return status == gw::ASSET_STATUS_READY || status == gw::ASSET_STATUS_FAILED;
+}
+
+gw::IndexedAssetStatus IndexedAssetStatusFromText(absl::string_view text) {
+  if (text == "pending") return gw::INDEXED_ASSET_STATUS_PENDING;
+  if (text == "queued") return gw::INDEXED_ASSET_STATUS_QUEUED;
+  if (text == "indexing") return gw::INDEXED_ASSET_STATUS_INDEXING;
+  if (text == "ready") return gw::INDEXED_ASSET_STATUS_READY;
+  if (text == "failed") return gw::INDEXED_ASSET_STATUS_FAILED;
+  return gw::INDEXED_ASSET_STATUS_OTHER;
+}
+
+std::string IndexedAssetStatusText(gw::IndexedAssetStatus status) {
+  switch (status) {
+    case gw::INDEXED_ASSET_STATUS_PENDING: return "pending";
+    case gw::INDEXED_ASSET_STATUS_QUEUED: return "queued";
+    case gw::INDEXED_ASSET_STATUS_INDEXING: return "indexing";
+    case gw::INDEXED_ASSET_STATUS_READY: return "ready";
+    case gw::INDEXED_ASSET_STATUS_FAILED: return "failed";
+    default: return "";
+  }
+}
+
+bool IsTerminal(gw::IndexedAssetStatus status) {
+  return status == gw::INDEXED_ASSET_STATUS_READY || status == gw::INDEXED_ASSET_STATUS_FAILED;
+}
+
+std::string AssetTypeText(gw::AssetType type) {
+  switch (type) {
+    case gw::ASSET_TYPE_IMAGE: return "image";
+    case gw::ASSET_TYPE_VIDEO: return "video";
+    case gw::ASSET_TYPE_AUDIO: return "audio";
+    default: return "";
+  }
+}
+
+absl::StatusOr<gw::Asset> ParseAsset(absl::string_view body) {
+  auto j = ParseObject(body, "asset");
+  if (!j.ok()) return j.status();
+  gw::Asset out;
+  std::string error;
+  if (!AssetFromJson(*j, "", &out, &error)) return MalformedResponse("asset", error);
+  return out;
+}
+
+absl::StatusOr<AssetPage> ParseAssetPage(absl::string_view body) {
+  auto j = ParseObject(body, "asset list");
+  if (!j.ok()) return j.status();
+  AssetPage page;
+  int64_t total = 0;
+  absl::Status s = ReadPage(*j, "asset list", &total, &page.page, &page.total_pages,
+                            [&](const json& item, const std::string& path, std::string* error) {
+                              return AssetFromJson(item, path, page.assets.add_assets(), error);
+                            });
+  if (!s.ok()) return s;
+  page.assets.set_total_size(total);
+  return page;
+}
+
+absl::StatusOr<gw::IndexedAsset> ParseIndexedAsset(absl::string_view body,
+                                                   const std::string& index_id) {
+  auto j = ParseObject(body, "indexed asset");
+  if (!j.ok()) return j.status();
+  gw::IndexedAsset out;
+  std::string error;
+  if (!IndexedAssetFromJson(*j, "", index_id, &out, &error)) {
+    return MalformedResponse("indexed asset", error);
+  }
+  return out;
+}
+
+absl::StatusOr<IndexedAssetPage> ParseIndexedAssetPage(absl::string_view body,
+                                                       const std::string& index_id) {
+  auto j = ParseObject(body, "indexed asset list");
+  if (!j.ok()) return j.status();
+  IndexedAssetPage page;
+  int64_t total = 0;
+  absl::Status s = ReadPage(
+      *j, "indexed asset list", &total, &page.page, &page.total_pages,
+      [&](const json& item, const std::string& path, std::string* error) {
+        return IndexedAssetFromJson(item, path, index_id, page.indexed_assets.add_indexed_assets(),
+                                    error);
+      });
+  if (!s.ok()) return s;
+  page.indexed_assets.set_total_size(total);
+  return page;
+}
+
+absl::StatusOr<CreatedIndexedAsset> ParseCreatedIndexedAsset(absl::string_view body) {
+  auto j = ParseObject(body, "created indexed asset");
+  if (!j.ok()) return j.status();
+  Reader r(*j, "");
+  CreatedIndexedAsset out;
+  if (!r.String("_id", &out.id) && r.ok()) r.SetError("_id is missing");
+  r.String("asset_id", &out.asset_id);
+  if (!r.ok()) return MalformedResponse("created indexed asset", r.error());
+  return out;
 }
 
 }  // namespace tlgw

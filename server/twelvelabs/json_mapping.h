@@ -15,6 +15,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "server/twelvelabs/api_version.h"
+#include "twelvelabs/gateway/v1/asset.pb.h"
 #include "twelvelabs/gateway/v1/integration_service.pb.h"
 #include "twelvelabs/gateway/v1/task.pb.h"
 #include "twelvelabs/gateway/v1/task_service.pb.h"
@@ -66,6 +67,52 @@ absl::StatusOr<gw::ListImportLogsResponse> ParseImportLogs(absl::string_view bod
 // naming `field`.
 absl::StatusOr<std::string> UserMetadataJson(const google::protobuf::Struct& metadata,
                                              absl::string_view field);
+
+// ---- Assets and indexed assets (v1.3, upstream-api.md §9) ----------------
+
+// Lower-case upstream status text <-> enum; unknown text maps to OTHER
+// (kept in status_text by the parsers) and is not terminal.
+gw::AssetStatus AssetStatusFromText(absl::string_view text);
+std::string AssetStatusText(gw::AssetStatus status);  // "" for UNSPECIFIED/OTHER
+bool IsTerminal(gw::AssetStatus status);
+gw::IndexedAssetStatus IndexedAssetStatusFromText(absl::string_view text);
+std::string IndexedAssetStatusText(gw::IndexedAssetStatus status);  // "" for UNSPECIFIED/OTHER
+bool IsTerminal(gw::IndexedAssetStatus status);
+// "image", "video", "audio"; "" for UNSPECIFIED.
+std::string AssetTypeText(gw::AssetType type);
+
+// An asset object (`GET /assets/{id}`, the reply of `POST /assets`, or an
+// item of `GET /assets`).
+absl::StatusOr<gw::Asset> ParseAsset(absl::string_view body);
+
+// `GET /assets`: the items and page_info.
+struct AssetPage {
+  gw::ListAssetsResponse assets;  // assets and total_size; no page token
+  int64_t page = 0;
+  int64_t total_pages = 0;
+};
+absl::StatusOr<AssetPage> ParseAssetPage(absl::string_view body);
+
+// An indexed asset object. Upstream does not repeat the index id, so the
+// caller's `index_id` (from the path) is set on the result.
+absl::StatusOr<gw::IndexedAsset> ParseIndexedAsset(absl::string_view body,
+                                                   const std::string& index_id);
+
+// `GET /indexes/{id}/indexed-assets`.
+struct IndexedAssetPage {
+  gw::ListIndexedAssetsResponse indexed_assets;  // items and total_size; no page token
+  int64_t page = 0;
+  int64_t total_pages = 0;
+};
+absl::StatusOr<IndexedAssetPage> ParseIndexedAssetPage(absl::string_view body,
+                                                       const std::string& index_id);
+
+// The 202 reply of `POST /indexes/{id}/indexed-assets`: `{"_id","asset_id"}`.
+struct CreatedIndexedAsset {
+  std::string id;
+  std::string asset_id;
+};
+absl::StatusOr<CreatedIndexedAsset> ParseCreatedIndexedAsset(absl::string_view body);
 
 }  // namespace tlgw
 

@@ -1,5 +1,8 @@
 #include "server/twelvelabs/requests.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -163,6 +166,132 @@ RestCall ImportStatusCall(const std::string& integration_id, const std::string& 
 
 RestCall ImportLogsCall(const std::string& integration_id) {
   return RestCall{"GET", absl::StrCat("/tasks/transfers/import/", UrlEncode(integration_id), "/logs"),
+                  "", {}};
+}
+
+// ---- Assets and indexed assets ----------------------------------------------
+
+absl::StatusOr<RestCall> CreateAssetCall(const gw::CreateAssetRequest& req) {
+  RestCall call{"POST", "/assets", "", {}};
+  call.form.push_back({"method", "url", std::nullopt});
+  call.form.push_back({"url", req.url(), std::nullopt});
+  if (!req.filename().empty()) call.form.push_back({"filename", req.filename(), std::nullopt});
+  if (req.has_enable_hls()) {
+    call.form.push_back({"enable_hls", req.enable_hls() ? "true" : "false", std::nullopt});
+  }
+  if (req.has_enable_thumbnail()) {
+    call.form.push_back(
+        {"enable_thumbnail", req.enable_thumbnail() ? "true" : "false", std::nullopt});
+  }
+  // A string holding a JSON object on this endpoint (§9.1).
+  if (req.has_user_metadata() && req.user_metadata().fields_size() > 0) {
+    auto meta = UserMetadataJson(req.user_metadata(), "user_metadata");
+    if (!meta.ok()) return meta.status();
+    call.form.push_back({"user_metadata", *meta, std::nullopt});
+  }
+  return call;
+}
+
+RestCall GetAssetCall(const std::string& asset_id) {
+  return RestCall{"GET", absl::StrCat("/assets/", UrlEncode(asset_id)), "", {}};
+}
+
+RestCall ListAssetsCall(const gw::ListAssetsRequest& req, int page, int page_limit) {
+  std::string path = "/assets";
+  AddQuery(&path, "page", std::to_string(page));
+  AddQuery(&path, "page_limit", std::to_string(page_limit));
+  for (const std::string& id : req.asset_ids()) AddQuery(&path, "asset_ids", id);
+  for (int t : req.asset_types()) {
+    std::string text = AssetTypeText(static_cast<gw::AssetType>(t));
+    if (!text.empty()) AddQuery(&path, "asset_types", text);
+  }
+  if (!req.filename().empty()) AddQuery(&path, "filename", req.filename());
+  return RestCall{"GET", path, "", {}};
+}
+
+RestCall DeleteAssetCall(const std::string& asset_id, bool force) {
+  std::string path = absl::StrCat("/assets/", UrlEncode(asset_id));
+  // Only when asked: without it upstream answers 409 for a referenced asset.
+  if (force) AddQuery(&path, "force", "true");
+  return RestCall{"DELETE", path, "", {}};
+}
+
+absl::StatusOr<RestCall> CreateIndexedAssetCall(const gw::IndexAssetRequest& req) {
+  json body = {{"asset_id", req.asset_id()}};
+  if (req.has_enable_video_stream()) body["enable_video_stream"] = req.enable_video_stream();
+  // A JSON object on this endpoint, not a string.
+  if (req.has_user_metadata() && req.user_metadata().fields_size() > 0) {
+    auto meta = UserMetadataJson(req.user_metadata(), "user_metadata");
+    if (!meta.ok()) return meta.status();
+    body["user_metadata"] = json::parse(*meta, nullptr, false);
+  }
+  return RestCall{"POST", absl::StrCat("/indexes/", UrlEncode(req.index_id()), "/indexed-assets"),
+                  body.dump(-1, ' ', false, json::error_handler_t::replace), {}};
+}
+
+RestCall GetIndexedAssetCall(const std::string& index_id, const std::string& indexed_asset_id) {
+  return RestCall{"GET",
+                  absl::StrCat("/indexes/", UrlEncode(index_id), "/indexed-assets/",
+                               UrlEncode(indexed_asset_id)),
+                  "", {}};
+}
+
+namespace {
+
+// Whole numbers without a fraction: width, height and size are integers
+// upstream, and "640" is what its docs' examples send.
+std::string FormatFilterNumber(double d) {
+  if (std::fabs(d) < 9.0e15 && d == std::floor(d)) return std::to_string(static_cast<int64_t>(d));
+  return FormatNumber(d);
+}
+
+void AddRange(std::string* path, absl::string_view field, const gw::NumberRange& r) {
+  if (r.has_equal()) AddQuery(path, field, FormatFilterNumber(r.equal()));
+  if (r.has_min()) AddQuery(path, absl::StrCat(field, "[gte]"), FormatFilterNumber(r.min()));
+  if (r.has_max()) AddQuery(path, absl::StrCat(field, "[lte]"), FormatFilterNumber(r.max()));
+}
+
+void AddTimeRange(std::string* path, absl::string_view field, const gw::TimeRange& r) {
+  if (r.has_on_day_from()) AddQuery(path, field, FormatRfc3339(r.on_day_from()));
+  if (r.has_start_time()) AddQuery(path, absl::StrCat(field, "[gte]"), FormatRfc3339(r.start_time()));
+  if (r.has_end_time()) AddQuery(path, absl::StrCat(field, "[lte]"), FormatRfc3339(r.end_time()));
+}
+
+}  // namespace
+
+RestCall ListIndexedAssetsCall(const gw::ListIndexedAssetsRequest& req, int page, int page_limit) {
+  std::string path = absl::StrCat("/indexes/", UrlEncode(req.index_id()), "/indexed-assets");
+  AddQuery(&path, "page", std::to_string(page));
+  AddQuery(&path, "page_limit", std::to_string(page_limit));
+  if (req.sort_by() == gw::INDEXED_ASSET_SORT_FIELD_CREATE_TIME) AddQuery(&path, "sort_by", "created_at");
+  if (req.sort_by() == gw::INDEXED_ASSET_SORT_FIELD_UPDATE_TIME) AddQuery(&path, "sort_by", "updated_at");
+  if (req.sort_order() == gw::SORT_ORDER_ASCENDING) AddQuery(&path, "sort_option", "asc");
+  if (req.sort_order() == gw::SORT_ORDER_DESCENDING) AddQuery(&path, "sort_option", "desc");
+  for (int s : req.statuses()) {
+    std::string text = IndexedAssetStatusText(static_cast<gw::IndexedAssetStatus>(s));
+    if (!text.empty()) AddQuery(&path, "status", text);
+  }
+  if (!req.filename().empty()) AddQuery(&path, "filename", req.filename());
+  AddRange(&path, "duration", req.duration_seconds());
+  AddRange(&path, "fps", req.fps());
+  AddRange(&path, "width", req.width());
+  AddRange(&path, "height", req.height());
+  AddRange(&path, "size", req.size_bytes());
+  AddTimeRange(&path, "created_at", req.create_time());
+  AddTimeRange(&path, "updated_at", req.update_time());
+  // Sorted (a proto map has no order), so the same request gives the same
+  // URL. Plain `key=value`: upstream reads any other key as user metadata.
+  std::vector<std::pair<std::string, std::string>> meta(req.user_metadata().begin(),
+                                                        req.user_metadata().end());
+  std::sort(meta.begin(), meta.end());
+  for (const auto& [key, value] : meta) AddQuery(&path, UrlEncode(key), value);
+  return RestCall{"GET", path, "", {}};
+}
+
+RestCall DeleteIndexedAssetCall(const std::string& index_id, const std::string& indexed_asset_id) {
+  return RestCall{"DELETE",
+                  absl::StrCat("/indexes/", UrlEncode(index_id), "/indexed-assets/",
+                               UrlEncode(indexed_asset_id)),
                   "", {}};
 }
 

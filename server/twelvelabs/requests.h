@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "server/twelvelabs/api_version.h"
 #include "server/upstream/http.h"
+#include "twelvelabs/gateway/v1/asset.pb.h"
 #include "twelvelabs/gateway/v1/integration_service.pb.h"
 #include "twelvelabs/gateway/v1/task_service.pb.h"
 #include "twelvelabs/gateway/v1/upload_service.pb.h"
@@ -49,6 +50,23 @@ absl::StatusOr<RestCall> ImportVideosCall(const std::string& integration_id,
                                           const twelvelabs::gateway::v1::ImportVideosRequest& req);
 RestCall ImportStatusCall(const std::string& integration_id, const std::string& index_id);
 RestCall ImportLogsCall(const std::string& integration_id);
+
+// Assets and indexed assets (v1.3 only; the client checks the version).
+// `POST /assets` with method=url as multipart/form-data; INVALID_ARGUMENT
+// when user_metadata holds values the API refuses.
+absl::StatusOr<RestCall> CreateAssetCall(const twelvelabs::gateway::v1::CreateAssetRequest& req);
+RestCall GetAssetCall(const std::string& asset_id);
+// `page` is 1-based; `page_limit` 1..50.
+RestCall ListAssetsCall(const twelvelabs::gateway::v1::ListAssetsRequest& req, int page,
+                        int page_limit);
+RestCall DeleteAssetCall(const std::string& asset_id, bool force);
+// JSON body; INVALID_ARGUMENT for refused user_metadata values.
+absl::StatusOr<RestCall> CreateIndexedAssetCall(
+    const twelvelabs::gateway::v1::IndexAssetRequest& req);
+RestCall GetIndexedAssetCall(const std::string& index_id, const std::string& indexed_asset_id);
+RestCall ListIndexedAssetsCall(const twelvelabs::gateway::v1::ListIndexedAssetsRequest& req,
+                               int page, int page_limit);
+RestCall DeleteIndexedAssetCall(const std::string& index_id, const std::string& indexed_asset_id);
 
 }  // namespace tlgw
 

@@ -1,6 +1,6 @@
 // A fake of the TwelveLabsApi interface for in-process tests of services
 // and the watch engine: a small in-memory upstream (tasks by id, import
-// statuses, import logs), every call recorded, failures scripted per
+// statuses, import logs, assets and indexed assets), every call recorded, failures scripted per
 // method, and completion under the test's control.
 //
 // By default a call completes at once, on the thread that made it (as an
@@ -70,6 +70,27 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
   void SetIndexCounts(gw::IndexTaskCounts counts) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     counts_[counts.index_id()] = std::move(counts);
+  }
+  void PutAsset(gw::Asset asset) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    assets_[asset.id()] = std::move(asset);
+  }
+  std::optional<gw::Asset> asset(const std::string& id) const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    auto it = assets_.find(id);
+    if (it == assets_.end()) return std::nullopt;
+    return it->second;
+  }
+  void PutIndexedAsset(gw::IndexedAsset ia) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    indexed_assets_[ia.index_id() + "/" + ia.id()] = std::move(ia);
+  }
+  std::optional<gw::IndexedAsset> indexed_asset(const std::string& index_id,
+                                                const std::string& id) const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    auto it = indexed_assets_.find(index_id + "/" + id);
+    if (it == indexed_assets_.end()) return std::nullopt;
+    return it->second;
   }
   // The next call of `method` fails with `status` (queued: each failure
   // serves one call).
@@ -264,6 +285,166 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
            });
   }
 
+  // Assets: created `processing` (the test moves them on with PutAsset);
+  // only on v1.3, like the client. The index of an indexed asset is not
+  // checked (the fake has no indexes).
+  void CreateAsset(const CallOptions& opts, const gw::CreateAssetRequest& req,
+                   Done<gw::Asset> done) override {
+    Answer(Call{"CreateAsset", "", "", 0, opts, Copy(req)}, std::move(done),
+           [this, req]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<gw::Asset> {
+             if (auto s = RequireAssets(version_, "CreateAsset"); !s.ok()) return s;
+             gw::Asset a;
+             a.set_id(NewIdLocked(0xc00000));
+             a.set_method(gw::ASSET_METHOD_URL);
+             a.set_method_text("url");
+             a.set_status(gw::ASSET_STATUS_PROCESSING);
+             a.set_status_text("processing");
+             a.set_filename(req.filename().empty() ? req.url().substr(req.url().rfind('/') + 1)
+                                                   : req.filename());
+             a.set_file_type("video/mp4");
+             a.mutable_create_time()->set_seconds(1767225600 + next_);
+             if (req.has_user_metadata()) *a.mutable_user_metadata() = req.user_metadata();
+             assets_[a.id()] = a;
+             return a;
+           });
+  }
+  void GetAsset(const CallOptions& opts, const std::string& asset_id, Done<gw::Asset> done) override {
+    Answer(Call{"GetAsset", asset_id, "", 0, opts, nullptr}, std::move(done),
+           [this, asset_id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<gw::Asset> {
+             if (auto s = RequireAssets(version_, "GetAsset"); !s.ok()) return s;
+             auto it = assets_.find(asset_id);
+             if (it == assets_.end()) return NotFound("asset", asset_id);
+             return it->second;
+           });
+  }
+  // Filters by ids, type (the file_type's prefix) and a case-sensitive
+  // substring of the file name; newest first.
+  void ListAssets(const CallOptions& opts, const gw::ListAssetsRequest& req, int page,
+                  int page_limit, Done<AssetPage> done) override {
+    Answer(Call{"ListAssets", "", "", page, opts, Copy(req)}, std::move(done),
+           [this, req, page, page_limit]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<AssetPage> {
+             if (auto s = RequireAssets(version_, "ListAssets"); !s.ok()) return s;
+             std::vector<gw::Asset> match;
+             for (const auto& [id, a] : assets_) {
+               if (req.asset_ids_size() > 0 &&
+                   std::find(req.asset_ids().begin(), req.asset_ids().end(), id) == req.asset_ids().end()) {
+                 continue;
+               }
+               if (req.asset_types_size() > 0) {
+                 bool any = false;
+                 for (int t : req.asset_types()) {
+                   any |= a.file_type().rfind(AssetTypeText(static_cast<gw::AssetType>(t)) + "/", 0) == 0;
+                 }
+                 if (!any) continue;
+               }
+               if (!req.filename().empty() && a.filename().find(req.filename()) == std::string::npos) continue;
+               match.push_back(a);
+             }
+             std::stable_sort(match.begin(), match.end(), [](const gw::Asset& x, const gw::Asset& y) {
+               return x.create_time().seconds() > y.create_time().seconds();
+             });
+             AssetPage out;
+             Paginate(match, page, page_limit, out.assets.mutable_assets(), &out.page, &out.total_pages);
+             out.assets.set_total_size(static_cast<int64_t>(match.size()));
+             return out;
+           });
+  }
+  // Refuses FAILED_PRECONDITION, as the client does for upstream's 409,
+  // while an indexed asset refers to the asset and `force` is false.
+  void DeleteAsset(const CallOptions& opts, const std::string& asset_id, bool force,
+                   DoneStatus done) override {
+    Done<bool> as_bool = [done = std::move(done)](absl::StatusOr<bool> r) mutable { done(r.status()); };
+    Answer(Call{"DeleteAsset", asset_id, "", force ? 1 : 0, opts, nullptr}, std::move(as_bool),
+           [this, asset_id, force]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<bool> {
+             if (auto s = RequireAssets(version_, "DeleteAsset"); !s.ok()) return s;
+             if (assets_.count(asset_id) == 0) return NotFound("asset", asset_id);
+             for (const auto& [key, ia] : indexed_assets_) {
+               if (ia.asset_id() == asset_id && !force) {
+                 return absl::FailedPreconditionError(
+                     absl::StrCat("asset ", asset_id, " is used by indexed asset ", ia.id()));
+               }
+             }
+             assets_.erase(asset_id);
+             return true;
+           });
+  }
+  // Needs a known, ready asset; the indexed asset starts `pending`.
+  void CreateIndexedAsset(const CallOptions& opts, const gw::IndexAssetRequest& req,
+                          Done<CreatedIndexedAsset> done) override {
+    Answer(Call{"CreateIndexedAsset", req.asset_id(), req.index_id(), 0, opts, Copy(req)}, std::move(done),
+           [this, req]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<CreatedIndexedAsset> {
+             if (auto s = RequireAssets(version_, "IndexAsset"); !s.ok()) return s;
+             auto it = assets_.find(req.asset_id());
+             if (it == assets_.end()) return NotFound("asset", req.asset_id());
+             if (it->second.status() != gw::ASSET_STATUS_READY) {
+               return absl::InvalidArgumentError(absl::StrCat("asset ", req.asset_id(), " is not ready"));
+             }
+             gw::IndexedAsset ia;
+             ia.set_id(NewIdLocked(0xd00000));
+             ia.set_index_id(req.index_id());
+             ia.set_asset_id(req.asset_id());
+             ia.set_status(gw::INDEXED_ASSET_STATUS_PENDING);
+             ia.set_status_text("pending");
+             ia.mutable_create_time()->set_seconds(1767225600 + next_);
+             *ia.mutable_update_time() = ia.create_time();
+             ia.mutable_system_metadata()->set_filename(it->second.filename());
+             if (req.has_user_metadata()) *ia.mutable_user_metadata() = req.user_metadata();
+             indexed_assets_[req.index_id() + "/" + ia.id()] = ia;
+             return CreatedIndexedAsset{ia.id(), ia.asset_id()};
+           });
+  }
+  void GetIndexedAsset(const CallOptions& opts, const std::string& index_id,
+                       const std::string& indexed_asset_id, Done<gw::IndexedAsset> done) override {
+    Answer(Call{"GetIndexedAsset", indexed_asset_id, index_id, 0, opts, nullptr}, std::move(done),
+           [this, key = index_id + "/" + indexed_asset_id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_)
+               -> absl::StatusOr<gw::IndexedAsset> {
+             if (auto s = RequireAssets(version_, "GetIndexedAsset"); !s.ok()) return s;
+             auto it = indexed_assets_.find(key);
+             if (it == indexed_assets_.end()) return NotFound("indexed asset", key);
+             return it->second;
+           });
+  }
+  // Filters by index, status and exact file name only (the range and
+  // metadata filters are upstream's; the request is recorded for tests);
+  // newest first.
+  void ListIndexedAssets(const CallOptions& opts, const gw::ListIndexedAssetsRequest& req, int page,
+                         int page_limit, Done<IndexedAssetPage> done) override {
+    Answer(Call{"ListIndexedAssets", "", req.index_id(), page, opts, Copy(req)}, std::move(done),
+           [this, req, page, page_limit]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_)
+               -> absl::StatusOr<IndexedAssetPage> {
+             if (auto s = RequireAssets(version_, "ListIndexedAssets"); !s.ok()) return s;
+             std::vector<gw::IndexedAsset> match;
+             for (const auto& [key, ia] : indexed_assets_) {
+               if (ia.index_id() != req.index_id()) continue;
+               if (req.statuses_size() > 0 &&
+                   std::find(req.statuses().begin(), req.statuses().end(), ia.status()) == req.statuses().end()) {
+                 continue;
+               }
+               if (!req.filename().empty() && ia.system_metadata().filename() != req.filename()) continue;
+               match.push_back(ia);
+             }
+             std::stable_sort(match.begin(), match.end(), [](const gw::IndexedAsset& x, const gw::IndexedAsset& y) {
+               return x.create_time().seconds() > y.create_time().seconds();
+             });
+             IndexedAssetPage out;
+             Paginate(match, page, page_limit, out.indexed_assets.mutable_indexed_assets(), &out.page,
+                      &out.total_pages);
+             out.indexed_assets.set_total_size(static_cast<int64_t>(match.size()));
+             return out;
+           });
+  }
+  void DeleteIndexedAsset(const CallOptions& opts, const std::string& index_id,
+                          const std::string& indexed_asset_id, DoneStatus done) override {
+    Done<bool> as_bool = [done = std::move(done)](absl::StatusOr<bool> r) mutable { done(r.status()); };
+    Answer(Call{"DeleteIndexedAsset", indexed_asset_id, index_id, 0, opts, nullptr}, std::move(as_bool),
+           [this, key = index_id + "/" + indexed_asset_id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_)
+               -> absl::StatusOr<bool> {
+             if (auto s = RequireAssets(version_, "DeleteIndexedAsset"); !s.ok()) return s;
+             if (indexed_assets_.erase(key) == 0) return NotFound("indexed asset", key);
+             return true;
+           });
+  }
+
   // Bytes received by UploadVideoFile calls, in order.
   std::vector<std::string> uploaded() const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
@@ -344,6 +525,24 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
   static absl::Status NotFound(const std::string& what, const std::string& id) {
     return absl::NotFoundError(absl::StrCat(what, " ", id, " does not exist"));
   }
+  std::string NewIdLocked(int base) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ++next_;
+    char id[32];
+    snprintf(id, sizeof(id), "%024x", base + next_);
+    return id;
+  }
+  // Page `page` (1-based) of `items`, `page_limit` a page.
+  template <typename T, typename Field>
+  static void Paginate(const std::vector<T>& items, int page, int page_limit, Field* out,
+                       int64_t* out_page, int64_t* total_pages) {
+    const int limit = std::max(1, page_limit);
+    *out_page = page;
+    *total_pages = (static_cast<int64_t>(items.size()) + limit - 1) / limit;
+    for (size_t i = static_cast<size_t>((page - 1) * limit);
+         i < items.size() && i < static_cast<size_t>(page * limit); ++i) {
+      *out->Add() = items[i];
+    }
+  }
   CreatedTask NewTaskLocked(const std::string& index_id, const std::string& filename)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     ++next_;
@@ -398,6 +597,9 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
   std::map<std::string, gw::ImportStatus> imports_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, gw::ListImportLogsResponse> logs_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, gw::IndexTaskCounts> counts_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, gw::Asset> assets_ ABSL_GUARDED_BY(mu_);
+  // Keyed "index_id/indexed_asset_id".
+  std::map<std::string, gw::IndexedAsset> indexed_assets_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::deque<absl::Status>> failures_ ABSL_GUARDED_BY(mu_);
   std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
   std::deque<absl::AnyInvocable<void()>> held_ ABSL_GUARDED_BY(mu_);

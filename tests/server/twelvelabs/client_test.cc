@@ -301,5 +301,181 @@ TEST(ClientCreate, RejectsUrlWithoutVersion) {
   EXPECT_TRUE(absl::StrContains(c.status().message(), "upstream_url")) << c.status();
 }
 
+// ---- Assets and indexed assets ------------------------------------------------
+
+constexpr char kAssetJson[] =
+    R"({"_id":"6900aa11bb22cc33dd44ee55","method":"url","status":"processing",)"
+    R"("filename":"a.mp4","file_type":"video/mp4","created_at":"2026-07-20T10:00:00Z"})";
+
+template <typename T>
+struct Result {
+  absl::StatusOr<T> value = absl::InternalError("not called");
+  TwelveLabsApi::Done<T> Done() {
+    return [this](absl::StatusOr<T> r) { value = std::move(r); };
+  }
+};
+
+std::string Header(const HttpRequest& r, absl::string_view name) {
+  for (const auto& [k, v] : r.headers) {
+    if (k == name) return v;
+  }
+  return "";
+}
+
+TEST_F(ClientTest, GetAssetSendsTheRequestAndParses) {
+  transport_.script.push_back(Http(200, kAssetJson));
+  Result<gw::Asset> r;
+  client_->GetAsset(opts_, "6900aa11bb22cc33dd44ee55", r.Done());
+  ASSERT_TRUE(r.value.ok()) << r.value.status();
+  EXPECT_EQ(r.value->status(), gw::ASSET_STATUS_PROCESSING);
+  ASSERT_EQ(transport_.sent.size(), 1u);
+  EXPECT_EQ(transport_.sent[0].method, "GET");
+  EXPECT_EQ(transport_.sent[0].url, "http://sim/v1.3/assets/6900aa11bb22cc33dd44ee55");
+  EXPECT_EQ(Header(transport_.sent[0], "x-api-key"), "tlk_secret_key");
+  EXPECT_LE(transport_.sent[0].timeout, absl::Seconds(30));
+}
+
+TEST_F(ClientTest, AssetAndIndexedAssetReadsRetryOn5xx) {
+  transport_.script.push_back(Http(503, "{}"));
+  transport_.script.push_back(Http(200, kAssetJson));
+  Result<gw::Asset> asset;
+  client_->GetAsset(opts_, "a1", asset.Done());
+  ASSERT_TRUE(asset.value.ok()) << asset.value.status();
+
+  transport_.script.push_back(Http(502, "{}"));
+  transport_.script.push_back(Http(200, R"({"data":[],"page_info":{"page":1,"total_page":0,"total_results":0}})"));
+  Result<IndexedAssetPage> list;
+  gw::ListIndexedAssetsRequest req;
+  req.set_index_id("idx");
+  client_->ListIndexedAssets(opts_, req, 1, 10, list.Done());
+  ASSERT_TRUE(list.value.ok()) << list.value.status();
+
+  transport_.script.push_back(absl::UnavailableError("reset"));
+  transport_.script.push_back(Http(200, R"({"_id":"ia1","asset_id":"a1","status":"queued"})"));
+  Result<gw::IndexedAsset> ia;
+  client_->GetIndexedAsset(opts_, "idx", "ia1", ia.Done());
+  ASSERT_TRUE(ia.value.ok()) << ia.value.status();
+  EXPECT_EQ(ia.value->index_id(), "idx");
+  EXPECT_EQ(ia.value->status(), gw::INDEXED_ASSET_STATUS_QUEUED);
+
+  transport_.script.push_back(Http(500, "{}"));
+  transport_.script.push_back(Http(200, R"({"data":[)" + std::string(kAssetJson) + R"(]})"));
+  Result<AssetPage> assets;
+  client_->ListAssets(opts_, gw::ListAssetsRequest(), 2, 5, assets.Done());
+  ASSERT_TRUE(assets.value.ok()) << assets.value.status();
+  EXPECT_EQ(assets.value->assets.assets_size(), 1);
+  EXPECT_EQ(transport_.sent.back().url, "http://sim/v1.3/assets?page=2&page_limit=5");
+  EXPECT_EQ(client_->stats().retries.load(), 4);
+  EXPECT_EQ(transport_.sent.size(), 8u);
+}
+
+TEST_F(ClientTest, AssetCreatesAreRetriedOnlyWithARequestId) {
+  gw::CreateAssetRequest req;
+  req.set_url("https://cdn.example.com/a.mp4");
+  transport_.script.push_back(Http(503, "{}"));
+  Result<gw::Asset> unkeyed;
+  client_->CreateAsset(opts_, req, unkeyed.Done());
+  EXPECT_EQ(unkeyed.value.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(transport_.sent.size(), 1u);
+  EXPECT_EQ(transport_.sent[0].method, "POST");
+  EXPECT_EQ(transport_.sent[0].url, "http://sim/v1.3/assets");
+  EXPECT_FALSE(transport_.sent[0].form.empty());
+
+  req.set_request_id("r1");
+  transport_.script.push_back(Http(503, "{}"));
+  transport_.script.push_back(Http(201, kAssetJson));
+  Result<gw::Asset> keyed;
+  client_->CreateAsset(opts_, req, keyed.Done());
+  ASSERT_TRUE(keyed.value.ok()) << keyed.value.status();
+  EXPECT_EQ(keyed.value->id(), "6900aa11bb22cc33dd44ee55");
+  EXPECT_EQ(transport_.sent.size(), 3u);
+
+  gw::IndexAssetRequest index;
+  index.set_index_id("idx");
+  index.set_asset_id("a1");
+  transport_.script.push_back(Http(500, "{}"));
+  Result<CreatedIndexedAsset> unkeyed_index;
+  client_->CreateIndexedAsset(opts_, index, unkeyed_index.Done());
+  EXPECT_EQ(unkeyed_index.value.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(transport_.sent.size(), 4u);
+  EXPECT_EQ(transport_.sent.back().url, "http://sim/v1.3/indexes/idx/indexed-assets");
+  EXPECT_EQ(Header(transport_.sent.back(), "content-type"), "application/json");
+
+  index.set_request_id("r2");
+  transport_.script.push_back(Http(504, "{}"));
+  transport_.script.push_back(Http(202, R"({"_id":"ia1","asset_id":"a1"})"));
+  Result<CreatedIndexedAsset> keyed_index;
+  client_->CreateIndexedAsset(opts_, index, keyed_index.Done());
+  ASSERT_TRUE(keyed_index.value.ok()) << keyed_index.value.status();
+  EXPECT_EQ(keyed_index.value->id, "ia1");
+  EXPECT_EQ(transport_.sent.size(), 6u);
+}
+
+TEST_F(ClientTest, DeletesAreNotRetriedAndAcceptAny2xx) {
+  absl::Status status = absl::InternalError("not called");
+  transport_.script.push_back(Http(204, ""));
+  client_->DeleteAsset(opts_, "a1", true, [&](absl::Status s) { status = s; });
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(transport_.sent.back().method, "DELETE");
+  EXPECT_EQ(transport_.sent.back().url, "http://sim/v1.3/assets/a1?force=true");
+
+  transport_.script.push_back(Http(200, ""));
+  client_->DeleteIndexedAsset(opts_, "idx", "ia1", [&](absl::Status s) { status = s; });
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(transport_.sent.back().url, "http://sim/v1.3/indexes/idx/indexed-assets/ia1");
+
+  transport_.script.push_back(Http(503, "{}"));
+  client_->DeleteIndexedAsset(opts_, "idx", "ia1", [&](absl::Status s) { status = s; });
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(transport_.sent.size(), 3u);
+}
+
+TEST_F(ClientTest, ReferencedAssetDeleteIsFailedPreconditionWithTheUpstreamCode) {
+  transport_.script.push_back(Http(
+      409, R"({"code":"asset_in_use","message":"The asset is referenced by indexed assets."})"));
+  absl::Status status;
+  client_->DeleteAsset(opts_, "a1", false, [&](absl::Status s) { status = s; });
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_EQ(ErrorReason(status), "ASSET_IN_USE");
+  EXPECT_TRUE(absl::StrContains(status.message(), "force")) << status;
+  EXPECT_EQ(transport_.sent.back().url, "http://sim/v1.3/assets/a1");
+}
+
+TEST_F(ClientTest, UnknownAssetIsNotFound) {
+  transport_.script.push_back(
+      Http(404, R"({"code":"resource_not_exist","message":"No asset with id a1."})"));
+  Result<gw::Asset> r;
+  client_->GetAsset(opts_, "a1", r.Done());
+  EXPECT_EQ(r.value.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(transport_.sent.size(), 1u);
+}
+
+TEST(ClientAssetsOnV12, EveryMethodIsFailedPreconditionNamingV13WithoutARequest) {
+  ScriptedTransport t;
+  InstantClock clock;
+  InlineExecutor e;
+  ClientOptions o;
+  o.base_url = "http://sim/v1.2";
+  auto client = *TwelveLabsClient::Create(o, &t, &clock, &e);
+  CallOptions opts;
+  std::vector<absl::Status> got;
+  auto keep = [&](auto r) { got.push_back(r.status()); };
+  client->CreateAsset(opts, gw::CreateAssetRequest(), keep);
+  client->GetAsset(opts, "a", keep);
+  client->ListAssets(opts, gw::ListAssetsRequest(), 1, 10, keep);
+  client->DeleteAsset(opts, "a", false, [&](absl::Status s) { got.push_back(s); });
+  client->CreateIndexedAsset(opts, gw::IndexAssetRequest(), keep);
+  client->GetIndexedAsset(opts, "i", "a", keep);
+  client->ListIndexedAssets(opts, gw::ListIndexedAssetsRequest(), 1, 10, keep);
+  client->DeleteIndexedAsset(opts, "i", "a", [&](absl::Status s) { got.push_back(s); });
+  ASSERT_EQ(got.size(), 8u);
+  for (const auto& s : got) {
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+    EXPECT_TRUE(absl::StrContains(s.message(), "v1.3")) << s;
+    EXPECT_EQ(ErrorReason(s), "METHOD_NOT_IN_API_VERSION");
+  }
+  EXPECT_TRUE(t.sent.empty());
+}
+
 }  // namespace
 }  // namespace tlgw
