@@ -88,7 +88,7 @@ class TwelveLabsApi {
   virtual void ListImportLogs(const CallOptions& opts, const std::string& integration_id,
                               Done<twelvelabs::gateway::v1::ListImportLogsResponse> done) = 0;
 
-  // Assets and indexed assets (upstream-api.md §9). Only API v1.3 has them:
+  // Assets and indexed assets (docs/upstream-api.md §9). Only API v1.3 has them:
   // on v1.2 every one answers FAILED_PRECONDITION naming v1.3 without
   // asking upstream. Creates and reads follow the rules above.
   // `POST /assets` with method=url; the reply is the new asset.

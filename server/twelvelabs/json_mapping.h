@@ -68,7 +68,7 @@ absl::StatusOr<gw::ListImportLogsResponse> ParseImportLogs(absl::string_view bod
 absl::StatusOr<std::string> UserMetadataJson(const google::protobuf::Struct& metadata,
                                              absl::string_view field);
 
-// ---- Assets and indexed assets (v1.3, upstream-api.md §9) ----------------
+// ---- Assets and indexed assets (v1.3, docs/upstream-api.md §9) ----------------
 
 // Lower-case upstream status text <-> enum; unknown text maps to OTHER
 // (kept in status_text by the parsers) and is not terminal.

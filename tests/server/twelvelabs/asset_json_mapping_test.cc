@@ -1,4 +1,4 @@
-// Asset and indexed-asset JSON (upstream-api.md §9.2, §9.5) -> messages:
+// Asset and indexed-asset JSON (docs/upstream-api.md §9.2, §9.5) -> messages:
 // every field, unknown statuses kept, optional members absent, bad types.
 #include <gtest/gtest.h>
 
