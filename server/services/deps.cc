@@ -33,10 +33,27 @@ bool OwnerVisible(const CallIdentity& who, const std::string& owner) {
   return owner.empty() ? who.sole_user : owner == who.tenant;
 }
 
-bool TaskVisible(const ServiceDeps& deps, const CallIdentity& who, const std::string& task_id) {
+bool OwnedIdVisible(const ServiceDeps& deps, const CallIdentity& who, const std::string& id) {
   if (who.alone) return true;
-  auto owner = deps.owners->Owner(task_id);
+  auto owner = deps.owners->Owner(id);
   return owner.ok() && OwnerVisible(who, *owner);  // fail closed
+}
+
+bool TaskVisible(const ServiceDeps& deps, const CallIdentity& who, const std::string& task_id) {
+  return OwnedIdVisible(deps, who, task_id);
+}
+
+absl::StatusOr<std::vector<bool>> OwnedIdsVisible(const ServiceDeps& deps, const CallIdentity& who,
+                                                  const std::vector<std::string>& ids) {
+  if (who.alone) return std::vector<bool>(ids.size(), true);
+  auto owners = deps.owners->Owners(ids);
+  if (!owners.ok()) return owners.status();
+  std::vector<bool> out;
+  for (const auto& id : ids) {
+    auto it = owners->find(id);
+    out.push_back(OwnerVisible(who, it == owners->end() ? std::string() : it->second));
+  }
+  return out;
 }
 
 namespace {

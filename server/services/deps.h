@@ -75,6 +75,13 @@ bool TaskVisible(const ServiceDeps& deps, const CallIdentity& who, const std::st
 // Whether `who` may see `task`, read from upstream (false if the store
 // cannot answer).
 bool TaskVisible(const ServiceDeps& deps, const CallIdentity& who, const twelvelabs::gateway::v1::Task& task);
+// Whether `who` may see the resource recorded in the ownership store under
+// `id` (a task, asset or indexed asset id; false if the store cannot
+// answer).
+bool OwnedIdVisible(const ServiceDeps& deps, const CallIdentity& who, const std::string& id);
+// For each of `ids`, OwnedIdVisible, in one lookup.
+absl::StatusOr<std::vector<bool>> OwnedIdsVisible(const ServiceDeps& deps, const CallIdentity& who,
+                                                  const std::vector<std::string>& ids);
 // For each of `tasks`, whether `who` may see it. An imported video is
 // recorded under its video id, which also serves as its task id.
 absl::StatusOr<std::vector<bool>> TasksVisible(

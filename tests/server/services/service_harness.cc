@@ -116,6 +116,7 @@ ServiceHarness::ServiceHarness(GatewayConfig config, WatchOptions watch, ApiVers
   task_service_ = std::make_unique<TaskServiceImpl>(&deps_);
   upload_service_ = std::make_unique<UploadServiceImpl>(&deps_);
   integration_service_ = std::make_unique<IntegrationServiceImpl>(&deps_);
+  asset_service_ = std::make_unique<AssetServiceImpl>(&deps_);
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
@@ -123,6 +124,7 @@ ServiceHarness::ServiceHarness(GatewayConfig config, WatchOptions watch, ApiVers
   builder.RegisterService(task_service_.get());
   builder.RegisterService(upload_service_.get());
   builder.RegisterService(integration_service_.get());
+  builder.RegisterService(asset_service_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     fprintf(stderr, "harness: the gRPC server did not start\n");
@@ -135,6 +137,7 @@ ServiceHarness::ServiceHarness(GatewayConfig config, WatchOptions watch, ApiVers
   tasks_ = gw::TaskService::NewStub(channel_);
   uploads_ = gw::UploadService::NewStub(channel_);
   integrations_ = gw::IntegrationService::NewStub(channel_);
+  assets_ = gw::AssetService::NewStub(channel_);
 }
 
 ServiceHarness::~ServiceHarness() {

@@ -1,5 +1,5 @@
 // An in-process gateway for service tests: the real TaskService,
-// UploadService and IntegrationService on a real gRPC server (127.0.0.1,
+// UploadService, IntegrationService and AssetService on a real gRPC server (127.0.0.1,
 // port 0), wired as GatewayServer::Create() wires them, but with the fake
 // upstream API, a fake clock, an in-memory request store and inline
 // fan-out. Tests call it through real stubs.
@@ -31,6 +31,7 @@
 #include "server/common/executor.h"
 #include "server/common/stream_registry.h"
 #include "server/config/config.h"
+#include "server/services/asset_service.h"
 #include "server/services/deps.h"
 #include "server/services/integration_service.h"
 #include "server/services/task_service.h"
@@ -43,6 +44,7 @@
 #include "tests/support/fake_clock.h"
 #include "tests/support/grpc_details.h"
 #include "tests/support/fake_twelvelabs_api.h"
+#include "twelvelabs/gateway/v1/asset_service.grpc.pb.h"
 #include "twelvelabs/gateway/v1/integration_service.grpc.pb.h"
 #include "twelvelabs/gateway/v1/task_service.grpc.pb.h"
 #include "twelvelabs/gateway/v1/upload_service.grpc.pb.h"
@@ -112,6 +114,7 @@ class ServiceHarness {
   gw::TaskService::Stub* tasks() { return tasks_.get(); }
   gw::UploadService::Stub* uploads() { return uploads_.get(); }
   gw::IntegrationService::Stub* integrations() { return integrations_.get(); }
+  gw::AssetService::Stub* assets() { return assets_.get(); }
 
   // A context carrying `authorization: Bearer <token>` (none when `token`
   // is empty) and a deadline `timeout` from now.
@@ -147,12 +150,14 @@ class ServiceHarness {
   std::unique_ptr<TaskServiceImpl> task_service_;
   std::unique_ptr<UploadServiceImpl> upload_service_;
   std::unique_ptr<IntegrationServiceImpl> integration_service_;
+  std::unique_ptr<AssetServiceImpl> asset_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<gw::TaskService::Stub> tasks_;
   std::unique_ptr<gw::UploadService::Stub> uploads_;
   std::unique_ptr<gw::IntegrationService::Stub> integrations_;
+  std::unique_ptr<gw::AssetService::Stub> assets_;
 
   mutable absl::Mutex config_mu_;
   std::shared_ptr<const GatewayConfig> config_ ABSL_GUARDED_BY(config_mu_);
