@@ -215,6 +215,7 @@ absl::StatusOr<GatewayServer::GrpcGeneration> GatewayServer::StartGrpcServer(con
   g.upload = std::make_unique<UploadServiceImpl>(&deps_);
   g.task = std::make_unique<TaskServiceImpl>(&deps_);
   g.integration = std::make_unique<IntegrationServiceImpl>(&deps_);
+  g.asset = std::make_unique<AssetServiceImpl>(&deps_);
   grpc::ServerBuilder builder;
   auto credentials = ServerCredentials(o.tls);
   if (!credentials.ok()) return credentials.status();
@@ -235,6 +236,7 @@ absl::StatusOr<GatewayServer::GrpcGeneration> GatewayServer::StartGrpcServer(con
   builder.RegisterService(g.upload.get());
   builder.RegisterService(g.task.get());
   builder.RegisterService(g.integration.get());
+  builder.RegisterService(g.asset.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   // First, so a rapid-reset connection is cut before the others' work;
   // then the status gRPC itself answers is explained, before the call
@@ -252,7 +254,7 @@ absl::StatusOr<GatewayServer::GrpcGeneration> GatewayServer::StartGrpcServer(con
   limiter_->SetBacklog(o.listen_backlog);
   auto* health = g.server->GetHealthCheckService();
   for (const char* service : {"twelvelabs.gateway.v1.UploadService", "twelvelabs.gateway.v1.TaskService",
-                              "twelvelabs.gateway.v1.IntegrationService"}) {
+                              "twelvelabs.gateway.v1.IntegrationService", "twelvelabs.gateway.v1.AssetService"}) {
     health->SetServingStatus(service, true);
   }
   return g;

@@ -32,6 +32,7 @@
 #include "server/http/http_server.h"
 #include "server/services/deps.h"
 #include "server/services/integration_service.h"
+#include "server/services/asset_service.h"
 #include "server/services/task_service.h"
 #include "server/services/upload_service.h"
 #include "server/state/request_store.h"
@@ -156,6 +157,7 @@ class GatewayServer {
     std::unique_ptr<UploadServiceImpl> upload;
     std::unique_ptr<TaskServiceImpl> task;
     std::unique_ptr<IntegrationServiceImpl> integration;
+    std::unique_ptr<AssetServiceImpl> asset;
     std::unique_ptr<grpc::Server> server;
   };
   // Builds and starts a gRPC server listening on `address`; `*port` gets
