@@ -638,7 +638,7 @@ TEST_P(GatewayE2E, UpstreamKeyRejectedIsNotUnauthenticated) {
 TEST_P(GatewayE2E, HealthIsServing) {
   auto health = grpc::health::v1::Health::NewStub(gateway_.channel);
   for (const char* service : {"", "twelvelabs.gateway.v1.TaskService", "twelvelabs.gateway.v1.UploadService",
-                              "twelvelabs.gateway.v1.IntegrationService"}) {
+                              "twelvelabs.gateway.v1.IntegrationService", "twelvelabs.gateway.v1.AssetService"}) {
     grpc::health::v1::HealthCheckRequest req;
     req.set_service(service);
     grpc::health::v1::HealthCheckResponse resp;

@@ -135,7 +135,7 @@ TEST_F(OpsE2E, ASecondSignalExitsAtOnce) {
   unary.join();
 }
 
-TEST_F(OpsE2E, HealthAndReflectionListTheThreeServices) {
+TEST_F(OpsE2E, HealthAndReflectionListTheFourServices) {
   auto health = grpc::health::v1::Health::NewStub(gateway_.channel);
   grpc::health::v1::HealthCheckResponse hr;
   ASSERT_TRUE(health->Check(Ctx().get(), {}, &hr).ok());
@@ -153,7 +153,7 @@ TEST_F(OpsE2E, HealthAndReflectionListTheThreeServices) {
   std::set<std::string> names;
   for (const auto& s : resp.list_services_response().service()) names.insert(s.name());
   for (const char* want : {"twelvelabs.gateway.v1.UploadService", "twelvelabs.gateway.v1.TaskService",
-                           "twelvelabs.gateway.v1.IntegrationService"}) {
+                           "twelvelabs.gateway.v1.IntegrationService", "twelvelabs.gateway.v1.AssetService"}) {
     EXPECT_EQ(names.count(want), 1u) << want;
   }
   stream->Finish();
