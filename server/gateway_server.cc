@@ -181,6 +181,8 @@ absl::Status GatewayServer::StartWatches() {
   task_kind_ = std::make_unique<TaskWatchKind>(client_.get());
   index_kind_ = std::make_unique<IndexWatchKind>(client_.get(), o.watch.max_index_pages);
   import_kind_ = std::make_unique<ImportWatchKind>(client_.get());
+  asset_kind_ = std::make_unique<AssetWatchKind>(client_.get());
+  indexed_asset_kind_ = std::make_unique<IndexedAssetWatchKind>(client_.get());
   auto engine = [&](WatchKind* kind) {
     return std::make_unique<WatchEngine>(kind, o.watch, clock_.get(), poll_budget_.get(), fanout_.get(),
                                          webhook_activity_.get(), key_for);
@@ -188,6 +190,8 @@ absl::Status GatewayServer::StartWatches() {
   task_watches_ = engine(task_kind_.get());
   index_watches_ = engine(index_kind_.get());
   import_watches_ = engine(import_kind_.get());
+  asset_watches_ = engine(asset_kind_.get());
+  indexed_asset_watches_ = engine(indexed_asset_kind_.get());
   return absl::OkStatus();
 }
 
@@ -201,6 +205,8 @@ absl::Status GatewayServer::StartServices() {
   deps_.task_watches = task_watches_.get();
   deps_.index_watches = index_watches_.get();
   deps_.import_watches = import_watches_.get();
+  deps_.asset_watches = asset_watches_.get();
+  deps_.indexed_asset_watches = indexed_asset_watches_.get();
   deps_.clock = clock_.get();
   deps_.upload_idle_timeout = options_.upload_idle_timeout;
   deps_.request_timeout = options_.client.default_deadline;
@@ -411,9 +417,13 @@ GatewayServer::~GatewayServer() {
     absl::MutexLock lock(&servers_mu_);
     servers_.clear();  // each server before its services
   }
+  indexed_asset_watches_.reset();
+  asset_watches_.reset();
   import_watches_.reset();
   index_watches_.reset();
   task_watches_.reset();
+  indexed_asset_kind_.reset();
+  asset_kind_.reset();
   import_kind_.reset();
   index_kind_.reset();
   task_kind_.reset();
@@ -469,7 +479,8 @@ std::string GatewayServer::MetricsText() {
   Metric(&out, "tl_gateway_upload_bytes_buffered", "gauge",
          "Bytes of uploads held in the gateway between client and upstream.", UploadPipe::TotalBuffered());
   metrics_.Render(&out);
-  for (const WatchEngine* e : {task_watches_.get(), index_watches_.get(), import_watches_.get()}) {
+  for (const WatchEngine* e : {task_watches_.get(), index_watches_.get(), import_watches_.get(),
+                               asset_watches_.get(), indexed_asset_watches_.get()}) {
     WatchEngine::Stats st = e->stats();
     const std::string kind = absl::StrCat("kind=\"", e->kind().name(), "\"");
     Metric(&out, "tl_gateway_watch_entries", "gauge", "Watched subjects (one poll loop each).",

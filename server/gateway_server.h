@@ -203,9 +203,13 @@ class GatewayServer {
   std::unique_ptr<TaskWatchKind> task_kind_;
   std::unique_ptr<IndexWatchKind> index_kind_;
   std::unique_ptr<ImportWatchKind> import_kind_;
+  std::unique_ptr<AssetWatchKind> asset_kind_;
+  std::unique_ptr<IndexedAssetWatchKind> indexed_asset_kind_;
   std::unique_ptr<WatchEngine> task_watches_;
   std::unique_ptr<WatchEngine> index_watches_;
   std::unique_ptr<WatchEngine> import_watches_;
+  std::unique_ptr<WatchEngine> asset_watches_;
+  std::unique_ptr<WatchEngine> indexed_asset_watches_;
   ServiceDeps deps_;
   RequestMetrics metrics_{&ServedMethod};
   CallCounter calls_{&metrics_};

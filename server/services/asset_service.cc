@@ -17,6 +17,8 @@
 #include "server/services/reactor_util.h"
 #include "server/services/validation.h"
 #include "server/twelvelabs/api_version.h"
+#include "server/services/watch_reactor.h"
+#include "server/watch/watch_kinds.h"
 
 namespace tlgw {
 
@@ -443,5 +445,56 @@ grpc::ServerUnaryReactor* AssetServiceImpl::DeleteIndexedAsset(grpc::CallbackSer
 }
 
 #undef TLGW_ADMIT
+
+grpc::ServerWriteReactor<gw::AssetEvent>* AssetServiceImpl::WatchAsset(grpc::CallbackServerContext* ctx,
+                                                                       const gw::WatchAssetRequest* req) {
+  auto call = Admit(*deps_, ctx, "AssetService.WatchAsset", {{"asset_id", req->asset_id()}});
+  if (!call.ok()) return FailedStream<gw::AssetEvent>(call.status());
+  absl::Status s = RequireAssets(deps_->api->version(), "WatchAsset");
+  if (s.ok()) s = ValidateId("asset_id", req->asset_id());
+  if (s.ok() && req->resume_after() < 0) {
+    s = FieldError("resume_after", "must be 0 or the sequence of the last event received");
+  }
+  if (s.ok() && !OwnedIdVisible(*deps_, call->who, req->asset_id())) s = AssetNotFound(req->asset_id());
+  if (!s.ok()) return FailedStream<gw::AssetEvent>(s);
+  WatchStreamOptions o;
+  o.engine = deps_->asset_watches;
+  o.scope = call->who.tenant;
+  o.subject = req->asset_id();
+  o.resume_after = req->resume_after();
+  o.end_on_terminal = true;
+  o.map_error = [id = req->asset_id()](const absl::Status& e) { return UniformAssetNotFound(e, id); };
+  BindRevocation(*deps_, call->who, &o);
+  return NewWatchReactor<gw::AssetEvent>(std::move(o));
+}
+
+grpc::ServerWriteReactor<gw::IndexedAssetEvent>* AssetServiceImpl::WatchIndexedAsset(
+    grpc::CallbackServerContext* ctx, const gw::WatchIndexedAssetRequest* req) {
+  auto call = Admit(*deps_, ctx, "AssetService.WatchIndexedAsset",
+                    {{"index_id", req->index_id()}, {"indexed_asset_id", req->indexed_asset_id()}});
+  if (!call.ok()) return FailedStream<gw::IndexedAssetEvent>(call.status());
+  absl::Status s = RequireAssets(deps_->api->version(), "WatchIndexedAsset");
+  if (s.ok()) s = ValidateId("index_id", req->index_id());
+  if (s.ok()) s = ValidateId("indexed_asset_id", req->indexed_asset_id());
+  if (s.ok() && req->resume_after() < 0) {
+    s = FieldError("resume_after", "must be 0 or the sequence of the last event received");
+  }
+  if (s.ok()) s = Authenticator::CheckResources(call->who, {req->index_id(), "", ""});
+  if (s.ok() && !OwnedIdVisible(*deps_, call->who, req->indexed_asset_id())) {
+    s = IndexedAssetNotFound(req->index_id(), req->indexed_asset_id());
+  }
+  if (!s.ok()) return FailedStream<gw::IndexedAssetEvent>(s);
+  WatchStreamOptions o;
+  o.engine = deps_->indexed_asset_watches;
+  o.scope = call->who.tenant;
+  o.subject = IndexedAssetWatchKind::Subject(req->index_id(), req->indexed_asset_id());
+  o.resume_after = req->resume_after();
+  o.end_on_terminal = true;
+  o.map_error = [index_id = req->index_id(), id = req->indexed_asset_id()](const absl::Status& e) {
+    return UniformIndexedNotFound(e, index_id, id);
+  };
+  BindRevocation(*deps_, call->who, &o);
+  return NewWatchReactor<gw::IndexedAssetEvent>(std::move(o));
+}
 
 }  // namespace tlgw

@@ -1,6 +1,7 @@
 // twelvelabs.gateway.v1.AssetService on the gRPC callback API: assets and
 // indexed assets (API v1.3 only), one REST call each (IndexAsset reads the
-// new indexed asset after creating it). The tenant that creates an asset or
+// new indexed asset after creating it); the two watches subscribe to the
+// shared watch engine (AssetWatchKind, IndexedAssetWatchKind). The tenant that creates an asset or
 // an indexed asset is recorded as its owner, and the rules of tasks apply
 // (deps.h OwnerVisible): another tenant's is NOT_FOUND like a missing one,
 // unrecorded ones are visible only to a declared sole user, lists are
@@ -43,6 +44,10 @@ class AssetServiceImpl final : public twelvelabs::gateway::v1::AssetService::Cal
   grpc::ServerUnaryReactor* DeleteIndexedAsset(
       grpc::CallbackServerContext* ctx, const twelvelabs::gateway::v1::DeleteIndexedAssetRequest* req,
       google::protobuf::Empty* resp) override;
+  grpc::ServerWriteReactor<twelvelabs::gateway::v1::AssetEvent>* WatchAsset(
+      grpc::CallbackServerContext* ctx, const twelvelabs::gateway::v1::WatchAssetRequest* req) override;
+  grpc::ServerWriteReactor<twelvelabs::gateway::v1::IndexedAssetEvent>* WatchIndexedAsset(
+      grpc::CallbackServerContext* ctx, const twelvelabs::gateway::v1::WatchIndexedAssetRequest* req) override;
 
  private:
   const ServiceDeps* const deps_;

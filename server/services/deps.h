@@ -37,6 +37,8 @@ struct ServiceDeps {
   WatchEngine* task_watches = nullptr;
   WatchEngine* index_watches = nullptr;
   WatchEngine* import_watches = nullptr;
+  WatchEngine* asset_watches = nullptr;
+  WatchEngine* indexed_asset_watches = nullptr;
   Clock* clock = nullptr;
   // An upload ends when for this long its client sends no message, or the
   // upstream takes none of its bytes or, after the last one, gives no

@@ -9,6 +9,7 @@
 #include "server/common/serial_queue.h"
 #include "server/services/deps.h"
 #include "server/common/status_details.h"
+#include "twelvelabs/gateway/v1/asset_service.pb.h"
 #include "twelvelabs/gateway/v1/integration_service.pb.h"
 #include "twelvelabs/gateway/v1/task.pb.h"
 
@@ -206,6 +207,9 @@ grpc::ServerWriteReactor<Event>* NewWatchReactor(WatchStreamOptions options) {
   return reactor;
 }
 
+template grpc::ServerWriteReactor<gw::AssetEvent>* NewWatchReactor<gw::AssetEvent>(WatchStreamOptions);
+template grpc::ServerWriteReactor<gw::IndexedAssetEvent>* NewWatchReactor<gw::IndexedAssetEvent>(
+    WatchStreamOptions);
 template grpc::ServerWriteReactor<gw::TaskEvent>* NewWatchReactor<gw::TaskEvent>(WatchStreamOptions);
 template grpc::ServerWriteReactor<gw::ImportStatusEvent>* NewWatchReactor<gw::ImportStatusEvent>(
     WatchStreamOptions);

@@ -190,4 +190,85 @@ std::shared_ptr<const google::protobuf::Message> ImportWatchKind::MakeEvent(
   return event;
 }
 
+// ---- Assets and indexed assets ----------------------------------------------
+
+namespace {
+
+void SetObserveTime(google::protobuf::Timestamp* ts, absl::Time now) {
+  int64_t us = absl::ToUnixMicros(now);
+  ts->set_seconds(us / 1000000);
+  ts->set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
+}
+
+}  // namespace
+
+void AssetWatchKind::Fetch(const std::string& asset_id, const std::string&, const CallOptions& opts,
+                           absl::AnyInvocable<void(absl::StatusOr<Read>)> done) {
+  api_->GetAsset(opts, asset_id, [done = std::move(done)](absl::StatusOr<gw::Asset> a) mutable {
+    if (!a.ok()) {
+      done(a.status());
+      return;
+    }
+    WatchItem item;
+    item.id = a->id();
+    // A change worth an event: status, HLS, thumbnail, size or error (the
+    // technical metadata arrives with ready).
+    item.fingerprint = absl::StrCat(a->status_text(), "|", a->hls().status_text(), "|",
+                                    a->thumbnail().status_text(), "|", a->size_bytes(), "|",
+                                    a->error_message());
+    item.terminal = a->status() == gw::ASSET_STATUS_READY || a->status() == gw::ASSET_STATUS_FAILED;
+    item.value = std::make_shared<const gw::Asset>(*std::move(a));
+    Read read;
+    read.items.push_back(std::move(item));
+    done(std::move(read));
+  });
+}
+
+std::shared_ptr<const google::protobuf::Message> AssetWatchKind::MakeEvent(
+    const WatchItem& item, int64_t sequence, gw::EventSource source, absl::Time now) const {
+  auto event = std::make_shared<gw::AssetEvent>();
+  *event->mutable_asset() = static_cast<const gw::Asset&>(*item.value);
+  event->set_sequence(sequence);
+  event->set_source(source);
+  SetObserveTime(event->mutable_observe_time(), now);
+  return event;
+}
+
+std::string IndexedAssetWatchKind::Subject(const std::string& index_id, const std::string& indexed_asset_id) {
+  return absl::StrCat(index_id, "/", indexed_asset_id);
+}
+
+void IndexedAssetWatchKind::Fetch(const std::string& subject, const std::string&, const CallOptions& opts,
+                                  absl::AnyInvocable<void(absl::StatusOr<Read>)> done) {
+  const size_t slash = subject.find('/');
+  const std::string index_id = subject.substr(0, slash);
+  const std::string id = slash == std::string::npos ? "" : subject.substr(slash + 1);
+  api_->GetIndexedAsset(opts, index_id, id, [done = std::move(done)](absl::StatusOr<gw::IndexedAsset> ia) mutable {
+    if (!ia.ok()) {
+      done(ia.status());
+      return;
+    }
+    WatchItem item;
+    item.id = ia->id();
+    item.fingerprint = absl::StrCat(ia->status_text(), "|", ia->hls().status_text(), "|",
+                                    ia->index_time().seconds());
+    item.terminal =
+        ia->status() == gw::INDEXED_ASSET_STATUS_READY || ia->status() == gw::INDEXED_ASSET_STATUS_FAILED;
+    item.value = std::make_shared<const gw::IndexedAsset>(*std::move(ia));
+    Read read;
+    read.items.push_back(std::move(item));
+    done(std::move(read));
+  });
+}
+
+std::shared_ptr<const google::protobuf::Message> IndexedAssetWatchKind::MakeEvent(
+    const WatchItem& item, int64_t sequence, gw::EventSource source, absl::Time now) const {
+  auto event = std::make_shared<gw::IndexedAssetEvent>();
+  *event->mutable_indexed_asset() = static_cast<const gw::IndexedAsset&>(*item.value);
+  event->set_sequence(sequence);
+  event->set_source(source);
+  SetObserveTime(event->mutable_observe_time(), now);
+  return event;
+}
+
 }  // namespace tlgw

@@ -7,6 +7,10 @@
 //    never ends.
 //  - ImportWatchKind: one integration's import into one index, `GET
 //    .../import/{integration}/status`; ends when no file is in progress.
+//  - AssetWatchKind: one asset, `GET /assets/{id}`; ends when it is ready
+//    or failed.
+//  - IndexedAssetWatchKind: one indexed asset, `GET /indexes/{index}/
+//    indexed-assets/{id}`; ends when it is ready or failed.
 #ifndef TL_GATEWAY_SERVER_WATCH_WATCH_KINDS_H_
 #define TL_GATEWAY_SERVER_WATCH_WATCH_KINDS_H_
 
@@ -17,6 +21,7 @@
 
 #include "server/twelvelabs/api.h"
 #include "server/watch/watch_engine.h"
+#include "twelvelabs/gateway/v1/asset_service.pb.h"
 #include "twelvelabs/gateway/v1/integration_service.pb.h"
 #include "twelvelabs/gateway/v1/task.pb.h"
 
@@ -69,6 +74,38 @@ class ImportWatchKind : public WatchKind {
   // The subject of an import watch.
   static std::string Subject(const std::string& integration_id, const std::string& index_id);
   const char* name() const override { return "import"; }
+  void Fetch(const std::string& subject, const std::string& cursor, const CallOptions& opts,
+             absl::AnyInvocable<void(absl::StatusOr<Read>)> done) override;
+  std::shared_ptr<const google::protobuf::Message> MakeEvent(
+      const WatchItem& item, int64_t sequence, twelvelabs::gateway::v1::EventSource source,
+      absl::Time now) const override;
+  bool EndsWhenTerminal() const override { return true; }
+
+ private:
+  TwelveLabsApi* const api_;
+};
+
+class AssetWatchKind : public WatchKind {
+ public:
+  explicit AssetWatchKind(TwelveLabsApi* api) : api_(api) {}  // not owned
+  const char* name() const override { return "asset"; }
+  void Fetch(const std::string& asset_id, const std::string& cursor, const CallOptions& opts,
+             absl::AnyInvocable<void(absl::StatusOr<Read>)> done) override;
+  std::shared_ptr<const google::protobuf::Message> MakeEvent(
+      const WatchItem& item, int64_t sequence, twelvelabs::gateway::v1::EventSource source,
+      absl::Time now) const override;
+  bool EndsWhenTerminal() const override { return true; }
+
+ private:
+  TwelveLabsApi* const api_;
+};
+
+class IndexedAssetWatchKind : public WatchKind {
+ public:
+  explicit IndexedAssetWatchKind(TwelveLabsApi* api) : api_(api) {}  // not owned
+  // The subject of an indexed-asset watch.
+  static std::string Subject(const std::string& index_id, const std::string& indexed_asset_id);
+  const char* name() const override { return "indexed_asset"; }
   void Fetch(const std::string& subject, const std::string& cursor, const CallOptions& opts,
              absl::AnyInvocable<void(absl::StatusOr<Read>)> done) override;
   std::shared_ptr<const google::protobuf::Message> MakeEvent(

@@ -115,6 +115,40 @@ TEST_F(AssetE2E, CreateGetListIndexGetIndexedAndDelete) {
   json ilreq = Only("GET", ia_path);
   EXPECT_EQ(ilreq["query"]["duration[gte]"], json::array({"1"})) << ilreq.dump();
 
+  // Watched to the end: the indexed asset goes pending, queued, indexing,
+  // ready one stage (2 s of the simulator's clock) each.
+  control_->AdvanceClock(10);
+  {
+    gw::WatchIndexedAssetRequest wreq;
+    wreq.set_index_id(kSeedIndex);
+    wreq.set_indexed_asset_id(indexed.id());
+    auto ctx = Ctx();
+    auto stream = assets_->WatchIndexedAsset(ctx.get(), wreq);
+    gw::IndexedAssetEvent last;
+    gw::IndexedAssetEvent e;
+    while (stream->Read(&e)) last = e;
+    grpc::Status end = stream->Finish();
+    EXPECT_TRUE(end.ok()) << end.error_message();
+    EXPECT_EQ(last.indexed_asset().status(), gw::INDEXED_ASSET_STATUS_READY);
+    EXPECT_EQ(last.source(), gw::EVENT_SOURCE_SNAPSHOT);
+  }
+  {
+    gw::WatchAssetRequest wreq;
+    wreq.set_asset_id(asset.id());
+    auto ctx = Ctx();
+    auto stream = assets_->WatchAsset(ctx.get(), wreq);
+    gw::AssetEvent e;
+    ASSERT_TRUE(stream->Read(&e));
+    EXPECT_EQ(e.asset().status(), gw::ASSET_STATUS_READY);
+    EXPECT_FALSE(stream->Read(&e));
+    EXPECT_TRUE(stream->Finish().ok());
+  }
+  json watched = control_->Requests();
+  control_->ClearRequests();
+  ASSERT_EQ(watched.size(), 2u) << watched.dump();
+  EXPECT_EQ(watched[0]["path"], ia_path + "/" + indexed.id());
+  EXPECT_EQ(watched[1]["path"], "/v1.3/assets/" + asset.id());
+
   // Still indexed: upstream's 409 becomes FAILED_PRECONDITION saying how
   // to proceed.
   gw::DeleteAssetRequest del;

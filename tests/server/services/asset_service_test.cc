@@ -13,6 +13,8 @@ namespace tlgw::testing {
 namespace {
 
 using Harness = ServiceHarness;
+using AssetWatch = WatchReader<gw::AssetEvent>;
+using IndexedWatch = WatchReader<gw::IndexedAssetEvent>;
 
 constexpr char kAssetReaderToken[] = "tlgw_asset_reader_token";
 constexpr char kUnknownAsset[] = "ffffffffffffffffffffffff";
@@ -23,7 +25,7 @@ GatewayConfig WithAssetReader(GatewayConfig c) {
   ClientConfig r = Client("asset-reader", kAssetReaderToken, "media",
                           {"AssetService.GetAsset", "AssetService.ListAssets", "AssetService.IndexAsset",
                            "AssetService.GetIndexedAsset", "AssetService.ListIndexedAssets",
-                           "AssetService.DeleteIndexedAsset"});
+                           "AssetService.DeleteIndexedAsset", "AssetService.WatchIndexedAsset"});
   r.indexes = {kIndexA};
   c.clients.push_back(r);
   return c;
@@ -106,6 +108,23 @@ class AssetServiceTest : public ::testing::Test {
     return h_.assets()->ListIndexedAssets(Harness::Ctx(token).get(), req, out);
   }
   int Calls() { return static_cast<int>(h_.api().calls().size()); }
+  std::unique_ptr<AssetWatch> WatchAsset(const std::string& token, const std::string& id) {
+    gw::WatchAssetRequest req;
+    req.set_asset_id(id);
+    auto* stub = h_.assets();
+    return std::make_unique<AssetWatch>(Harness::Ctx(token, absl::Seconds(30)),
+                                        [stub, req](grpc::ClientContext* ctx) { return stub->WatchAsset(ctx, req); });
+  }
+  std::unique_ptr<IndexedWatch> WatchIndexed(const std::string& token, const std::string& index_id,
+                                             const std::string& id) {
+    gw::WatchIndexedAssetRequest req;
+    req.set_index_id(index_id);
+    req.set_indexed_asset_id(id);
+    auto* stub = h_.assets();
+    return std::make_unique<IndexedWatch>(Harness::Ctx(token, absl::Seconds(30)), [stub, req](grpc::ClientContext* ctx) {
+      return stub->WatchIndexedAsset(ctx, req);
+    });
+  }
 
   Harness h_;
 };
@@ -344,6 +363,91 @@ TEST_F(AssetServiceTest, MethodsAllowlistAndIndexRestriction) {
   EXPECT_TRUE(DeleteIndexed(kAssetReaderToken, kIndexA, ia.id()).ok());
 }
 
+TEST_F(AssetServiceTest, WatchAssetSharesOnePollAndEndsOkAfterReady) {
+  gw::CreateAssetRequest req;
+  req.set_url("https://cdn.example.com/watched.mp4");
+  gw::Asset a;
+  ASSERT_TRUE(Create(kMediaToken, req, &a).ok());
+  auto w1 = WatchAsset(kMediaToken, a.id());
+  auto w2 = WatchAsset(kMediaToken, a.id());
+  for (auto* w : {w1.get(), w2.get()}) {
+    auto snap = w->Next();
+    ASSERT_TRUE(snap.has_value());
+    EXPECT_EQ(snap->source(), gw::EVENT_SOURCE_SNAPSHOT);
+    EXPECT_EQ(snap->asset().status(), gw::ASSET_STATUS_PROCESSING);
+  }
+  EXPECT_EQ(h_.asset_watches().stats().entries, 1) << "one shared poll loop for both watchers";
+  EXPECT_EQ(h_.api().count("GetAsset"), 1);
+  h_.clock().Advance(absl::Seconds(60));
+  EXPECT_FALSE(w1->Next(absl::Milliseconds(50)).has_value()) << "no change, no event";
+  const int polls = h_.api().count("GetAsset");
+  EXPECT_GT(polls, 1) << "the watch did not poll";
+
+  gw::Asset ready = *h_.api().asset(a.id());
+  ready.set_status(gw::ASSET_STATUS_READY);
+  ready.set_status_text("ready");
+  h_.api().PutAsset(ready);
+  h_.clock().Advance(absl::Seconds(60));
+  for (auto* w : {w1.get(), w2.get()}) {
+    auto e = w->Next();
+    ASSERT_TRUE(e.has_value());
+    EXPECT_EQ(e->source(), gw::EVENT_SOURCE_POLL);
+    EXPECT_EQ(e->asset().status(), gw::ASSET_STATUS_READY);
+    auto end = w->Finish();
+    ASSERT_TRUE(end.has_value());
+    EXPECT_TRUE(end->ok()) << Describe(*end);
+  }
+  EXPECT_EQ(h_.api().calls().back().opts.api_key, kMediaKey);
+}
+
+TEST_F(AssetServiceTest, WatchIndexedAssetFollowsToReady) {
+  std::string asset = CreateReady(kMediaToken);
+  gw::IndexedAsset ia;
+  ASSERT_TRUE(Index(kMediaToken, kIndexA, asset, &ia).ok());
+  auto w = WatchIndexed(kMediaToken, kIndexA, ia.id());
+  auto snap = w->Next();
+  ASSERT_TRUE(snap.has_value());
+  EXPECT_EQ(snap->indexed_asset().status(), gw::INDEXED_ASSET_STATUS_PENDING);
+  EXPECT_EQ(h_.api().calls().back().index_id, kIndexA);
+  for (auto [st, text] : {std::make_pair(gw::INDEXED_ASSET_STATUS_INDEXING, "indexing"),
+                          std::make_pair(gw::INDEXED_ASSET_STATUS_READY, "ready")}) {
+    gw::IndexedAsset next = *h_.api().indexed_asset(kIndexA, ia.id());
+    next.set_status(st);
+    next.set_status_text(text);
+    h_.api().PutIndexedAsset(next);
+    h_.clock().Advance(absl::Seconds(60));
+    auto e = w->Next();
+    ASSERT_TRUE(e.has_value()) << text;
+    EXPECT_EQ(e->indexed_asset().status(), st);
+    EXPECT_GT(e->sequence(), snap->sequence());
+  }
+  auto end = w->Finish();
+  ASSERT_TRUE(end.has_value());
+  EXPECT_TRUE(end->ok()) << Describe(*end);
+}
+
+TEST_F(AssetServiceTest, WatchesAreCheckedBeforeAnyPoll) {
+  auto bad = WatchAsset(kMediaToken, "nope");
+  auto end = bad->Finish();
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  auto missing = WatchAsset(kMediaToken, kUnknownAsset);
+  end = missing->Finish();
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->error_code(), grpc::StatusCode::NOT_FOUND) << Describe(*end);
+  EXPECT_EQ(end->error_message(), absl::StrCat("asset ", kUnknownAsset, " was not found"));
+  const int before = Calls();
+  auto other_index = WatchIndexed(kAssetReaderToken, kIndexB, kUnknownAsset);
+  end = other_index->Finish();
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->error_code(), grpc::StatusCode::PERMISSION_DENIED) << Describe(*end);
+  auto unauth = WatchAsset("", kUnknownAsset);
+  end = unauth->Finish();
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Calls(), before);
+}
+
 class AssetServiceV12Test : public AssetServiceTest {
  protected:
   AssetServiceV12Test() : AssetServiceTest(WithAssetReader(DefaultConfig()), ApiVersion::kV1_2) {}
@@ -362,6 +466,11 @@ TEST_F(AssetServiceV12Test, EveryMethodNamesV13WithoutAnUpstreamCall) {
         ListAssets(kMediaToken, gw::ListAssetsRequest(), &al), DeleteAsset(kMediaToken, kUnknownAsset),
         Index(kMediaToken, kIndexA, kUnknownAsset), GetIndexed(kMediaToken, kIndexA, kUnknownAsset),
         ListIndexed(kMediaToken, ilreq, &il), DeleteIndexed(kMediaToken, kIndexA, kUnknownAsset)}) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(s);
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "v1.3")) << s.error_message();
+  }
+  for (grpc::Status s : {*WatchAsset(kMediaToken, kUnknownAsset)->Finish(),
+                         *WatchIndexed(kMediaToken, kIndexA, kUnknownAsset)->Finish()}) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(s);
     EXPECT_TRUE(absl::StrContains(s.error_message(), "v1.3")) << s.error_message();
   }
@@ -395,6 +504,8 @@ TEST_F(IsolatedAssetServiceTest, AnotherTenantsAssetsAreNotFoundLikeMissingOnes)
   EXPECT_EQ(ghidden.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(ghidden.error_message(), absl::StrReplaceAll(gmissing.error_message(), {{kUnknownAsset, ia.id()}}));
   EXPECT_EQ(DeleteIndexed(kNewsToken, kIndexA, ia.id()).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(WatchAsset(kNewsToken, media)->Finish()->error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(WatchIndexed(kNewsToken, kIndexA, ia.id())->Finish()->error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(Calls(), before) << "refused from the ownership record, before upstream";
   EXPECT_TRUE(h_.api().asset(media).has_value());
   EXPECT_TRUE(GetIndexed(kMediaToken, kIndexA, ia.id()).ok());

@@ -94,6 +94,8 @@ ServiceHarness::ServiceHarness(GatewayConfig config, WatchOptions watch, ApiVers
   task_kind_ = std::make_unique<TaskWatchKind>(api_.get());
   index_kind_ = std::make_unique<IndexWatchKind>(api_.get(), watch.max_index_pages);
   import_kind_ = std::make_unique<ImportWatchKind>(api_.get());
+  asset_kind_ = std::make_unique<AssetWatchKind>(api_.get());
+  indexed_asset_kind_ = std::make_unique<IndexedAssetWatchKind>(api_.get());
   auto engine = [&](WatchKind* kind) {
     return std::make_unique<WatchEngine>(kind, watch, clock_.get(), budget_.get(), &fanout_,
                                          webhooks_.get(), key_for);
@@ -101,6 +103,8 @@ ServiceHarness::ServiceHarness(GatewayConfig config, WatchOptions watch, ApiVers
   task_watches_ = engine(task_kind_.get());
   index_watches_ = engine(index_kind_.get());
   import_watches_ = engine(import_kind_.get());
+  asset_watches_ = engine(asset_kind_.get());
+  indexed_asset_watches_ = engine(indexed_asset_kind_.get());
 
   deps_.api = api_.get();
   deps_.requests = store_.get();
@@ -111,6 +115,8 @@ ServiceHarness::ServiceHarness(GatewayConfig config, WatchOptions watch, ApiVers
   deps_.task_watches = task_watches_.get();
   deps_.index_watches = index_watches_.get();
   deps_.import_watches = import_watches_.get();
+  deps_.asset_watches = asset_watches_.get();
+  deps_.indexed_asset_watches = indexed_asset_watches_.get();
   deps_.clock = clock_.get();
   deps_.config = [this] { return this->config(); };
   task_service_ = std::make_unique<TaskServiceImpl>(&deps_);

@@ -109,6 +109,8 @@ class ServiceHarness {
   WatchEngine& task_watches() { return *task_watches_; }
   WatchEngine& index_watches() { return *index_watches_; }
   WatchEngine& import_watches() { return *import_watches_; }
+  WatchEngine& asset_watches() { return *asset_watches_; }
+  WatchEngine& indexed_asset_watches() { return *indexed_asset_watches_; }
   int port() const { return port_; }
 
   gw::TaskService::Stub* tasks() { return tasks_.get(); }
@@ -144,7 +146,10 @@ class ServiceHarness {
   std::unique_ptr<TaskWatchKind> task_kind_;
   std::unique_ptr<IndexWatchKind> index_kind_;
   std::unique_ptr<ImportWatchKind> import_kind_;
-  std::unique_ptr<WatchEngine> task_watches_, index_watches_, import_watches_;
+  std::unique_ptr<AssetWatchKind> asset_kind_;
+  std::unique_ptr<IndexedAssetWatchKind> indexed_asset_kind_;
+  std::unique_ptr<WatchEngine> task_watches_, index_watches_, import_watches_, asset_watches_,
+      indexed_asset_watches_;
   StreamRegistry streams_;
   ServiceDeps deps_;
   std::unique_ptr<TaskServiceImpl> task_service_;
