@@ -13,6 +13,7 @@
 #include "server/common/log.h"
 #include "server/common/status_details.h"
 #include "server/services/create_flow.h"
+#include "server/services/owned_list.h"
 #include "server/services/page_token.h"
 #include "server/services/reactor_util.h"
 #include "server/services/validation.h"
@@ -163,110 +164,6 @@ absl::Status ValidateListIndexedAssets(const gw::ListIndexedAssetsRequest& req) 
   return ValidatePageSize("page_size", req.page_size(), kMaxAssetPageSize);
 }
 
-// A listing's page in the making, filtered by owner, as TaskService's
-// ListTasks makes it: upstream pages are read from the token's position
-// (the 1-based place of the next item in the upstream listing) until the
-// page is full and, for a tenant that sees only its own items, the next
-// visible one is found (so a last page is never an empty one that would
-// betray other tenants' items), the listing ends, or kMaxListReads reads
-// were made. `Resp` is both the upstream page's body and the answer.
-constexpr int kMaxListReads = 10;
-
-// The parts of the two page types the scan needs.
-gw::ListAssetsResponse& Body(AssetPage& p) { return p.assets; }
-gw::ListIndexedAssetsResponse& Body(IndexedAssetPage& p) { return p.indexed_assets; }
-auto* Items(gw::ListAssetsResponse& r) { return r.mutable_assets(); }
-auto* Items(gw::ListIndexedAssetsResponse& r) { return r.mutable_indexed_assets(); }
-
-template <typename Resp, typename Page>
-struct Scan {
-  grpc::ServerUnaryReactor* reactor;
-  Resp* resp;
-  const ServiceDeps* deps;
-  Admitted call;
-  PageToken token;  // .page is the upstream position of the next item
-  int64_t limit;    // upstream page size
-  int reads = 0;
-  std::function<void(int page, int limit, TwelveLabsApi::Done<Page>)> fetch;
-};
-
-template <typename Resp, typename Page>
-void ReadPage(std::shared_ptr<Scan<Resp, Page>> scan) {
-  const int64_t page = (scan->token.page - 1) / scan->limit + 1;
-  scan->fetch(static_cast<int>(page), static_cast<int>(scan->limit), [scan, page](absl::StatusOr<Page> r) {
-    ++scan->reads;
-    if (!r.ok()) {
-      scan->reactor->Finish(ToGrpcStatus(r.status()));
-      return;
-    }
-    Resp& body = Body(*r);
-    auto* items = Items(body);
-    std::vector<std::string> ids;
-    for (const auto& item : *items) ids.push_back(item.id());
-    auto visible = OwnedIdsVisible(*scan->deps, scan->call.who, ids);
-    if (!visible.ok()) {
-      scan->reactor->Finish(ToGrpcStatus(visible.status()));
-      return;
-    }
-    const bool sole = scan->call.who.sole_user;
-    // The upstream count is the account's; only its declared sole user may
-    // learn it.
-    if (sole) scan->resp->set_total_size(body.total_size());
-    const int64_t first = (page - 1) * scan->limit + 1;
-    const int n = items->size();
-    auto finish = [&scan](int64_t next) {
-      if (next > 0) {
-        PageToken t = scan->token;
-        t.page = next;
-        scan->resp->set_next_page_token(EncodePageToken(t));
-      }
-      scan->reactor->Finish(grpc::Status::OK);
-    };
-    for (int64_t i = std::max<int64_t>(0, scan->token.page - first); i < n; ++i) {
-      if (!(*visible)[static_cast<size_t>(i)]) continue;
-      if (Items(*scan->resp)->size() >= scan->token.page_size) return finish(first + i);
-      *Items(*scan->resp)->Add() = std::move(*items->Mutable(static_cast<int>(i)));
-    }
-    const bool more = r->total_pages > 0 ? page < r->total_pages : n >= scan->limit && n > 0;
-    const int64_t next = page * scan->limit + 1;
-    if (!more) return finish(0);
-    if (sole && Items(*scan->resp)->size() >= scan->token.page_size) return finish(next);
-    if (scan->reads >= kMaxListReads) return finish(next);
-    scan->token.page = next;
-    ReadPage(scan);
-  });
-}
-
-// Starts a filtered listing: the token's fingerprint ties it to `filters`
-// (the request without paging) and to whether the tenant is a sole user.
-template <typename Resp, typename Page, typename Req>
-grpc::ServerUnaryReactor* StartScan(grpc::CallbackServerContext* ctx, const ServiceDeps* deps, Admitted call,
-                                    const Req& req, Resp* resp,
-                                    std::function<void(int, int, TwelveLabsApi::Done<Page>)> fetch) {
-  const bool sole = call.who.sole_user;
-  Req filters = req;
-  filters.clear_page_size();
-  filters.clear_page_token();
-  std::string fp = absl::StrCat(RequestFingerprint(filters).substr(0, 16), sole ? "s" : "o");
-  PageToken token{1, req.page_size() > 0 ? req.page_size() : kDefaultAssetPageSize, fp};
-  if (!req.page_token().empty()) {
-    auto decoded = DecodePageToken("page_token", req.page_token(), fp);
-    if (!decoded.ok()) return FinishNow(ctx, decoded.status());
-    token = *decoded;
-  }
-  auto scan = std::make_shared<Scan<Resp, Page>>();
-  scan->reactor = ctx->DefaultReactor();
-  scan->resp = resp;
-  scan->deps = deps;
-  scan->call = std::move(call);
-  scan->token = token;
-  scan->limit = sole ? token.page_size : kMaxAssetPageSize;
-  scan->fetch = std::move(fetch);
-  auto* reactor = scan->reactor;
-  ReadPage(std::move(scan));
-  return reactor;
-}
-
 void RecordOwner(const ServiceDeps& deps, const std::string& id, const std::string& tenant, const char* what) {
   if (absl::Status s = deps.owners->RecordOwner(id, tenant); !s.ok()) {
     Log(LogLevel::kError, "create", absl::StrCat(what, " owner not recorded"), {{"id", id}});
@@ -318,13 +215,18 @@ grpc::ServerUnaryReactor* AssetServiceImpl::ListAssets(grpc::CallbackServerConte
                                                        gw::ListAssetsResponse* resp) {
   TLGW_ADMIT("ListAssets", {});
   if (auto s = ValidateListAssets(*req); !s.ok()) return FinishNow(ctx, s);
-  TwelveLabsApi* api = deps_->api;
-  CallOptions opts = call->opts;
-  return StartScan<gw::ListAssetsResponse, AssetPage>(
-      ctx, deps_, *std::move(call), *req, resp,
-      [api, opts, req](int page, int limit, TwelveLabsApi::Done<AssetPage> done) {
-        api->ListAssets(opts, *req, page, limit, std::move(done));
-      });
+  OwnedListSource<gw::ListAssetsResponse, AssetPage> source;
+  source.fetch = [api = deps_->api, opts = call->opts, req](int page, int limit, TwelveLabsApi::Done<AssetPage> done) {
+    api->ListAssets(opts, *req, page, limit, std::move(done));
+  };
+  source.visible = [deps = deps_](const CallIdentity& who, const gw::ListAssetsResponse& page) {
+    std::vector<std::string> ids;
+    for (const gw::Asset& a : page.assets()) ids.push_back(a.id());
+    return OwnedIdsVisible(*deps, who, ids);
+  };
+  source.default_page_size = kDefaultAssetPageSize;
+  source.max_page_size = kMaxAssetPageSize;
+  return StartOwnedList(ctx, *std::move(call), *req, resp, std::move(source));
 }
 
 grpc::ServerUnaryReactor* AssetServiceImpl::DeleteAsset(grpc::CallbackServerContext* ctx,
@@ -414,13 +316,19 @@ grpc::ServerUnaryReactor* AssetServiceImpl::ListIndexedAssets(grpc::CallbackServ
   if (auto s = Authenticator::CheckResources(call->who, {req->index_id(), "", ""}); !s.ok()) {
     return FinishNow(ctx, s);
   }
-  TwelveLabsApi* api = deps_->api;
-  CallOptions opts = call->opts;
-  return StartScan<gw::ListIndexedAssetsResponse, IndexedAssetPage>(
-      ctx, deps_, *std::move(call), *req, resp,
-      [api, opts, req](int page, int limit, TwelveLabsApi::Done<IndexedAssetPage> done) {
-        api->ListIndexedAssets(opts, *req, page, limit, std::move(done));
-      });
+  OwnedListSource<gw::ListIndexedAssetsResponse, IndexedAssetPage> source;
+  source.fetch = [api = deps_->api, opts = call->opts, req](int page, int limit,
+                                                            TwelveLabsApi::Done<IndexedAssetPage> done) {
+    api->ListIndexedAssets(opts, *req, page, limit, std::move(done));
+  };
+  source.visible = [deps = deps_](const CallIdentity& who, const gw::ListIndexedAssetsResponse& page) {
+    std::vector<std::string> ids;
+    for (const gw::IndexedAsset& a : page.indexed_assets()) ids.push_back(a.id());
+    return OwnedIdsVisible(*deps, who, ids);
+  };
+  source.default_page_size = kDefaultAssetPageSize;
+  source.max_page_size = kMaxAssetPageSize;
+  return StartOwnedList(ctx, *std::move(call), *req, resp, std::move(source));
 }
 
 grpc::ServerUnaryReactor* AssetServiceImpl::DeleteIndexedAsset(grpc::CallbackServerContext* ctx,

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/common/status_details.h"
 #include "server/services/create_flow.h"
+#include "server/services/owned_list.h"
 #include "server/services/page_token.h"
 #include "server/services/reactor_util.h"
 #include "server/services/validation.h"
@@ -42,73 +43,6 @@ absl::Status ValidateListTasks(const gw::ListTasksRequest& req) {
   if (!gw::TaskSortField_IsValid(req.sort_by())) return FieldError("sort_by", "is not a known sort field");
   if (!gw::SortOrder_IsValid(req.sort_order())) return FieldError("sort_order", "is not a known sort order");
   return ValidatePageSize("page_size", req.page_size(), kMaxTaskPageSize);
-}
-
-// A listing's page in the making. Upstream pages are read from the token's
-// position (the 1-based place of the next task in the upstream listing)
-// and every task is checked against its owner, so a page can need several
-// reads: until it is full and, for a tenant that sees only its own tasks,
-// the next visible task is found (so a last page is never an empty one
-// that would betray other tenants' tasks), the listing ends, or
-// kMaxListReads reads were made.
-struct ListScan {
-  grpc::ServerUnaryReactor* reactor;
-  gw::ListTasksResponse* resp;
-  const ServiceDeps* deps;
-  const gw::ListTasksRequest* req;  // gRPC's, valid until Finish
-  Admitted call;
-  PageToken token;  // .page is the upstream position of the next task
-  int64_t limit;    // upstream page size
-  int reads = 0;
-};
-
-constexpr int kMaxListReads = 10;
-
-void ReadListPage(std::shared_ptr<ListScan> scan) {
-  const int64_t page = (scan->token.page - 1) / scan->limit + 1;
-  scan->deps->api->ListTasks(
-      scan->call.opts, *scan->req, static_cast<int>(page), static_cast<int>(scan->limit),
-      [scan, page](absl::StatusOr<TaskPage> r) {
-        ++scan->reads;
-        if (!r.ok()) {
-          scan->reactor->Finish(ToGrpcStatus(r.status()));
-          return;
-        }
-        auto visible = TasksVisible(*scan->deps, scan->call.who, r->tasks.tasks());
-        if (!visible.ok()) {
-          scan->reactor->Finish(ToGrpcStatus(visible.status()));
-          return;
-        }
-        const bool sole = scan->call.who.sole_user;
-        // The upstream count is the account's; only its declared sole user
-        // may learn it.
-        if (sole) scan->resp->set_total_size(r->tasks.total_size());
-        const int64_t first = (page - 1) * scan->limit + 1;  // position of this page's first task
-        const int n = r->tasks.tasks_size();
-        auto finish = [&scan](int64_t next) {
-          if (next > 0) {
-            PageToken t = scan->token;
-            t.page = next;
-            scan->resp->set_next_page_token(EncodePageToken(t));
-          }
-          scan->reactor->Finish(grpc::Status::OK);
-        };
-        for (int64_t i = std::max<int64_t>(0, scan->token.page - first); i < n; ++i) {
-          if (!(*visible)[static_cast<size_t>(i)]) continue;
-          if (scan->resp->tasks_size() >= scan->token.page_size) return finish(first + i);
-          *scan->resp->add_tasks() = std::move(*r->tasks.mutable_tasks(static_cast<int>(i)));
-        }
-        // More pages when upstream says so; if it sent no page_info, a full
-        // page suggests there may be more.
-        const bool more = r->total_pages > 0 ? page < r->total_pages : n >= scan->limit && n > 0;
-        const int64_t next = page * scan->limit + 1;
-        if (!more) return finish(0);
-        // A sole user's full page ends here, as upstream's would.
-        if (sole && scan->resp->tasks_size() >= scan->token.page_size) return finish(next);
-        if (scan->reads >= kMaxListReads) return finish(next);
-        scan->token.page = next;
-        ReadListPage(scan);
-      });
 }
 
 // What a restricted client gets for a task of an index it may not use:
@@ -147,34 +81,16 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ListTasks(grpc::CallbackServerContext
   if (req->index_id().empty() && !call->who.indexes.empty()) {
     return FinishNow(ctx, FieldError("index_id", "is required: this client may list only its own indexes"));
   }
-  const bool sole = call->who.sole_user;
-  // The filters' fingerprint ties a page token to its listing, and to how
-  // it was read (a reload may change whether the tenant is a sole user).
-  gw::ListTasksRequest filters = *req;
-  filters.clear_page_size();
-  filters.clear_page_token();
-  std::string fp = absl::StrCat(RequestFingerprint(filters).substr(0, 16), sole ? "s" : "o");
-  PageToken token{1, req->page_size() > 0 ? req->page_size() : kDefaultTaskPageSize, fp};
-  if (!req->page_token().empty()) {
-    auto decoded = DecodePageToken("page_token", req->page_token(), fp);
-    if (!decoded.ok()) return FinishNow(ctx, decoded.status());
-    // The page size of the first request holds for the whole listing: the
-    // API pages by number, so a new size would skip or repeat tasks.
-    token = *decoded;
-  }
-  auto scan = std::make_shared<ListScan>();
-  scan->reactor = ctx->DefaultReactor();
-  scan->resp = resp;
-  scan->deps = deps_;
-  scan->req = req;
-  scan->call = *std::move(call);
-  scan->token = token;
-  // A sole user's page is one upstream page; others' pages are filled from
-  // upstream pages of the largest size, most of which may be others' tasks.
-  scan->limit = sole ? token.page_size : kMaxTaskPageSize;
-  auto* reactor = scan->reactor;
-  ReadListPage(std::move(scan));
-  return reactor;
+  OwnedListSource<gw::ListTasksResponse, TaskPage> source;
+  source.fetch = [api = deps_->api, opts = call->opts, req](int page, int limit, TwelveLabsApi::Done<TaskPage> done) {
+    api->ListTasks(opts, *req, page, limit, std::move(done));
+  };
+  source.visible = [deps = deps_](const CallIdentity& who, const gw::ListTasksResponse& page) {
+    return TasksVisible(*deps, who, page.tasks());
+  };
+  source.default_page_size = kDefaultTaskPageSize;
+  source.max_page_size = kMaxTaskPageSize;
+  return StartOwnedList(ctx, *std::move(call), *req, resp, std::move(source));
 }
 
 grpc::ServerUnaryReactor* TaskServiceImpl::DeleteTask(grpc::CallbackServerContext* ctx,
