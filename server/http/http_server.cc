@@ -1,6 +1,7 @@
 #include "server/http/http_server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -257,6 +258,11 @@ class HttpServer::Loop {
   int listen_fd_ = -1;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
+  // A descriptor held in reserve: when the process is out of descriptors,
+  // it is given up to accept one more connection, so that /readyz can still
+  // say "not ready" (and a webhook still be answered) instead of the port
+  // going silent. Taken again once a descriptor is free.
+  int spare_fd_ = -1;
   std::atomic<bool> stopping_{false};
   std::once_flag stop_once_;
   // The rest is touched only by the loop thread (Run), so it needs no lock.
@@ -316,6 +322,7 @@ absl::StatusOr<int> HttpServer::Loop::Bind() {
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
   ev.data.u64 = 1;
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+  spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
   return bound_port;
 }
 
@@ -330,7 +337,7 @@ void HttpServer::Loop::Stop() {
     // The loop closed its connections on the way out.
     for (auto& [id, c] : conns_) close(c->fd);
     conns_.clear();
-    for (int* fd : {&listen_fd_, &epoll_fd_, &wake_fd_}) {
+    for (int* fd : {&listen_fd_, &epoll_fd_, &wake_fd_, &spare_fd_}) {
       if (*fd >= 0) close(*fd);
       *fd = -1;
     }
@@ -376,6 +383,11 @@ int HttpServer::Loop::NextTimeoutMs() {
 void HttpServer::Loop::AcceptAll() {
   for (int i = 0; i < 64; ++i) {  // then let the connections run
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && spare_fd_ >= 0) {
+      close(spare_fd_);  // its slot takes this one connection
+      spare_fd_ = -1;
+      fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    }
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -691,6 +703,7 @@ void HttpServer::Loop::AfterResponse(Conn& c) {
 
 void HttpServer::Loop::ExpireAndSweep() {
   now_ = absl::Now();
+  if (spare_fd_ < 0) spare_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);  // fails while none is free
   if (accept_paused_ && now_ >= accept_paused_until_) {
     epoll_event ev{};
     ev.events = EPOLLIN;

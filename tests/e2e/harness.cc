@@ -100,9 +100,11 @@ void SimControl::ForceStatus(const std::string& task_id, const std::string& stat
   Call("POST", "/_sim/tasks/" + task_id + "/status", nlohmann::json({{"status", status}}).dump());
 }
 
-absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path, absl::Duration timeout) {
   httplib::Client client("127.0.0.1", port);
-  client.set_read_timeout(10, 0);
+  const int64_t us = absl::ToInt64Microseconds(timeout);
+  client.set_connection_timeout(us / 1000000, us % 1000000);
+  client.set_read_timeout(us / 1000000, us % 1000000);
   httplib::Result r = client.Get(path.c_str());
   if (!r) return absl::UnavailableError("no answer from " + path);
   if (r->status != 200) return absl::InternalError(absl::StrCat(path, " answered ", r->status, ": ", r->body));

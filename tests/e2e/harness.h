@@ -79,7 +79,9 @@ class SimControl {
 };
 
 // GET http://127.0.0.1:<port><path>; the body, or an error.
-absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
+// A request left unanswered for `timeout` is an error too (as a probe's).
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path,
+                                    absl::Duration timeout = absl::Seconds(10));
 // The value of the sample `name{labels}` in Prometheus text, or -1.
 double MetricValue(const std::string& metrics, const std::string& name_and_labels);
 
