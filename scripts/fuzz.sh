@@ -74,9 +74,8 @@ LIBS=($(pkg-config --libs grpc++ protobuf libcrypto absl_statusor absl_time absl
                            absl_synchronization absl_raw_hash_set absl_hash))
 
 # The contract's messages, with the system protoc (as tools/proto.bzl does).
-protos=(proto/google/rpc/error_details.proto proto/google/rpc/status.proto
-        proto/twelvelabs/gateway/v1/integration_service.proto proto/twelvelabs/gateway/v1/task.proto
-        proto/twelvelabs/gateway/v1/task_service.proto proto/twelvelabs/gateway/v1/upload_service.proto)
+# Every file of the contract, so a new one needs no edit here.
+mapfile -t protos < <(find proto -name '*.proto' | sort)
 stamp="$build/gen/.stamp"
 if [ ! -e "$stamp" ] || [ -n "$(find "${protos[@]}" -newer "$stamp")" ]; then
   protoc -Iproto --cpp_out="$build/gen" "${protos[@]}" || { echo "fuzz: protoc failed" >&2; exit 1; }
