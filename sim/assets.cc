@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "sim/common.h"
 #include "sim/multipart.h"
 
 namespace tlsim {
@@ -108,48 +109,36 @@ bool MetadataMatches(const json& metadata, const std::string& key, const std::st
 
 }  // namespace
 
-const char* AssetStatusName(AssetStatus status) {
-  switch (status) {
-    case AssetStatus::kProcessing:
-      return "processing";
-    case AssetStatus::kReady:
-      return "ready";
-    case AssetStatus::kFailed:
-      return "failed";
-  }
-  return "failed";
-}
+namespace {
+constexpr EnumName<AssetStatus> kAssetStatusNames[] = {
+    {AssetStatus::kProcessing, "processing"},
+    {AssetStatus::kReady, "ready"},
+    {AssetStatus::kFailed, "failed"},
+};
+}  // namespace
+
+const char* AssetStatusName(AssetStatus status) { return NameOf(kAssetStatusNames, status); }
 
 std::optional<AssetStatus> ParseAssetStatus(absl::string_view name) {
-  for (AssetStatus s : {AssetStatus::kProcessing, AssetStatus::kReady, AssetStatus::kFailed}) {
-    if (name == AssetStatusName(s)) return s;
-  }
-  return std::nullopt;
+  return ValueOf(kAssetStatusNames, name);
 }
 
+namespace {
+constexpr EnumName<IndexedAssetStatus> kIndexedAssetStatusNames[] = {
+    {IndexedAssetStatus::kPending, "pending"},
+    {IndexedAssetStatus::kQueued, "queued"},
+    {IndexedAssetStatus::kIndexing, "indexing"},
+    {IndexedAssetStatus::kReady, "ready"},
+    {IndexedAssetStatus::kFailed, "failed"},
+};
+}  // namespace
+
 const char* IndexedAssetStatusName(IndexedAssetStatus status) {
-  switch (status) {
-    case IndexedAssetStatus::kPending:
-      return "pending";
-    case IndexedAssetStatus::kQueued:
-      return "queued";
-    case IndexedAssetStatus::kIndexing:
-      return "indexing";
-    case IndexedAssetStatus::kReady:
-      return "ready";
-    case IndexedAssetStatus::kFailed:
-      return "failed";
-  }
-  return "failed";
+  return NameOf(kIndexedAssetStatusNames, status);
 }
 
 std::optional<IndexedAssetStatus> ParseIndexedAssetStatus(absl::string_view name) {
-  for (IndexedAssetStatus s :
-       {IndexedAssetStatus::kPending, IndexedAssetStatus::kQueued, IndexedAssetStatus::kIndexing,
-        IndexedAssetStatus::kReady, IndexedAssetStatus::kFailed}) {
-    if (name == IndexedAssetStatusName(s)) return s;
-  }
-  return std::nullopt;
+  return ValueOf(kIndexedAssetStatusNames, name);
 }
 
 const std::set<std::string>& AssetFileFieldNames() {

@@ -4,6 +4,7 @@
 #ifndef TL_GATEWAY_SIM_COMMON_H_
 #define TL_GATEWAY_SIM_COMMON_H_
 
+#include <cstddef>
 #include <optional>
 #include <string>
 
@@ -12,6 +13,31 @@
 #include "nlohmann/json.hpp"
 
 namespace tlsim {
+
+// An enum's wire names, both ways, from one table: no switch and loop to
+// keep in step. The table's last entry is also the name of a value it
+// does not list.
+template <typename E>
+struct EnumName {
+  E value;
+  const char* name;
+};
+
+template <typename E, size_t N>
+const char* NameOf(const EnumName<E> (&table)[N], E value) {
+  for (const EnumName<E>& e : table) {
+    if (e.value == value) return e.name;
+  }
+  return table[N - 1].name;
+}
+
+template <typename E, size_t N>
+std::optional<E> ValueOf(const EnumName<E> (&table)[N], absl::string_view name) {
+  for (const EnumName<E>& e : table) {
+    if (name == e.name) return e.value;
+  }
+  return std::nullopt;
+}
 
 enum class ApiVersion { kV1_2, kV1_3 };
 

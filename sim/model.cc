@@ -24,30 +24,21 @@ uint64_t StableHash(absl::string_view text) {
 
 }  // namespace
 
-const char* TaskStatusName(TaskStatus status) {
-  switch (status) {
-    case TaskStatus::kValidating:
-      return "validating";
-    case TaskStatus::kPending:
-      return "pending";
-    case TaskStatus::kQueued:
-      return "queued";
-    case TaskStatus::kIndexing:
-      return "indexing";
-    case TaskStatus::kReady:
-      return "ready";
-    case TaskStatus::kFailed:
-      return "failed";
-  }
-  return "failed";
-}
+namespace {
+constexpr EnumName<TaskStatus> kTaskStatusNames[] = {
+    {TaskStatus::kValidating, "validating"},
+    {TaskStatus::kPending, "pending"},
+    {TaskStatus::kQueued, "queued"},
+    {TaskStatus::kIndexing, "indexing"},
+    {TaskStatus::kReady, "ready"},
+    {TaskStatus::kFailed, "failed"},
+};
+}  // namespace
+
+const char* TaskStatusName(TaskStatus status) { return NameOf(kTaskStatusNames, status); }
 
 std::optional<TaskStatus> ParseTaskStatus(absl::string_view name) {
-  for (TaskStatus s : {TaskStatus::kValidating, TaskStatus::kPending, TaskStatus::kQueued,
-                       TaskStatus::kIndexing, TaskStatus::kReady, TaskStatus::kFailed}) {
-    if (name == TaskStatusName(s)) return s;
-  }
-  return std::nullopt;
+  return ValueOf(kTaskStatusNames, name);
 }
 
 bool IsTerminal(TaskStatus status) {
