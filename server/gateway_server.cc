@@ -19,6 +19,7 @@
 #include "absl/synchronization/notification.h"
 #include "server/common/grpc_errors.h"
 #include "server/common/log.h"
+#include "server/state/postgres_store.h"
 #include "server/listener/grpc_log_bridge.h"
 #include "server/services/upload_pipe.h"
 #include "server/services/upload_reactor.h"
@@ -161,7 +162,25 @@ absl::Status GatewayServer::OpenState() {
     owners_ = store->get();
     store_ = *std::move(store);
   } else {
-    return absl::UnimplementedError("--state_store=postgres: not wired yet");
+    PostgresStoreOptions pg;
+    pg.pool.conninfo = o.state.conninfo;
+    pg.pool.size = o.state.pool_size;
+    pg.pool.connect_timeout = o.state.connect_timeout;
+    pg.pool.statement_timeout = o.state.statement_timeout;
+    pg.pool.lock_timeout = o.state.lock_timeout;
+    pg.pool.application_name = "tl-gateway " + o.state.replica_id;
+    pg.replica_id = o.state.replica_id;
+    // A schema newer than this build stops start-up; an unreachable
+    // database does not (calls that need it answer UNAVAILABLE meanwhile).
+    auto store = PostgresStateStore::Open(pg, clock_.get());
+    if (!store.ok()) return store.status();
+    if ((*store)->pool()->down()) {
+      Log(LogLevel::kWarning, "state", "PostgreSQL is unreachable at start-up; serving what needs no shared state "
+                                       "and retrying (creates with request_id answer UNAVAILABLE meanwhile)");
+    }
+    owners_ = store->get();
+    pg_store_ = store->get();
+    store_ = *std::move(store);
   }
   auto auth = Authenticator::Create(o.config, o.api_key, clock_.get());
   if (!auth.ok()) return auth.status();
@@ -438,6 +457,7 @@ GatewayServer::~GatewayServer() {
   audit_.reset();
   auth_.reset();
   owners_ = nullptr;
+  pg_store_ = nullptr;
   store_.reset();
   client_.reset();
   transport_.reset();

@@ -47,6 +47,8 @@
 
 namespace tlgw {
 
+class PostgresStateStore;
+
 struct TlsOptions {
   std::string cert_pem;
   std::string key_pem;       // never logged
@@ -186,6 +188,7 @@ class GatewayServer {
   // PostgreSQL (--state_store); `owners_` is the same object's other face.
   std::unique_ptr<RequestStore> store_;
   OwnershipStore* owners_ = nullptr;
+  PostgresStateStore* pg_store_ = nullptr;  // the same object with --state_store=postgres:
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<AuditLog> audit_;
   mutable absl::Mutex config_mu_;
