@@ -176,6 +176,10 @@ absl::Status PostgresStateStore::Reopen(const std::string& scope, const std::str
   });
 }
 
+absl::Status PostgresStateStore::Ready() {
+  return pool_->Run([](PGconn* c) { return PgExec(c, "ping", "SELECT 1").status(); });
+}
+
 void PostgresStateStore::Remember(const std::string& task_id, const std::string& tenant) {
   absl::MutexLock lock(&cache_mu_);
   // Bounded: past the cap, start over (answers are only ever positive, so

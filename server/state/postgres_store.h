@@ -67,6 +67,7 @@ class PostgresStateStore : public RequestStore, public OwnershipStore {
   absl::StatusOr<std::string> Owner(const std::string& task_id) override ABSL_LOCKS_EXCLUDED(cache_mu_);
   absl::StatusOr<std::map<std::string, std::string>> Owners(const std::vector<std::string>& task_ids) override
       ABSL_LOCKS_EXCLUDED(cache_mu_);
+  absl::Status Ready() override;
 
   // The connections, for the other shared-state components of this
   // replica (webhook de-duplication).

@@ -74,6 +74,10 @@ class OwnershipStore {
   // The owners of those of `task_ids` the gateway has a record of, in one
   // lookup (a page of a listing).
   virtual absl::StatusOr<std::map<std::string, std::string>> Owners(const std::vector<std::string>& task_ids) = 0;
+  // Whether RecordOwner can succeed now: a round trip to a shared store
+  // (asked before a create whose owner must be recorded); a local one is
+  // always ready.
+  virtual absl::Status Ready() { return absl::OkStatus(); }
 };
 
 // SQLite implementation of both stores. Every call waits at most
