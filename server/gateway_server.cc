@@ -20,6 +20,7 @@
 #include "server/common/grpc_errors.h"
 #include "server/common/log.h"
 #include "server/state/postgres_store.h"
+#include "server/webhook/postgres_replay_set.h"
 #include "server/listener/grpc_log_bridge.h"
 #include "server/services/upload_pipe.h"
 #include "server/services/upload_reactor.h"
@@ -318,6 +319,12 @@ absl::Status GatewayServer::StartServers() {
     wo.host = o.webhook_host;
     wo.port = o.webhook_port;
     wo.verifier.secrets = o.webhook_secrets;
+    if (pg_store_ != nullptr) {
+      // Replicas de-duplicate together: an event replayed to another
+      // replica is a duplicate there too.
+      webhook_replays_ = std::make_unique<PostgresReplaySet>(pg_store_->pool(), wo.verifier.replay_capacity);
+      wo.verifier.replay_set = webhook_replays_.get();
+    }
     wo.clock = clock_.get();
     wo.limits = o.http_limits;
     auto receiver = WebhookReceiver::Start(wo, [this](const WebhookEvent& e) {
@@ -436,6 +443,7 @@ GatewayServer::~GatewayServer() {
   Shutdown();  // nothing serves, runs or completes any more
   // Then each part before what it uses: the reverse of Create's steps.
   webhooks_.reset();
+  webhook_replays_.reset();
   admin_.reset();
   {
     absl::MutexLock lock(&servers_mu_);

@@ -43,6 +43,7 @@
 #include "server/watch/watch_engine.h"
 #include "server/watch/watch_kinds.h"
 #include "server/watch/watch_options.h"
+#include "server/webhook/replay_set.h"
 #include "server/webhook/webhook_receiver.h"
 
 namespace tlgw {
@@ -238,6 +239,9 @@ class GatewayServer {
   // come before Start() has returned and admin_ is set.
   std::atomic<AdminServer*> admin_published_{nullptr};
   std::unique_ptr<WebhookReceiver> webhooks_;
+  // With --state_store=postgres: the cluster's shared replay set (the
+  // receiver's verifier uses it; reset after webhooks_).
+  std::unique_ptr<WebhookReplaySet> webhook_replays_;
   std::unique_ptr<HttpTransport> transport_;
   int port_ = 0;
   bool shut_down_ = false;
