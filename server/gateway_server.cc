@@ -512,6 +512,11 @@ std::string GatewayServer::MetricsText() {
          "Retries not made because the retry budget was spent.", cs.retries_denied_by_budget.load());
   Metric(&out, "tl_gateway_upload_bytes_buffered", "gauge",
          "Bytes of uploads held in the gateway between client and upstream.", UploadPipe::TotalBuffered());
+  if (pg_store_ != nullptr) {
+    Metric(&out, "tl_gateway_state_store_up", "gauge",
+           "1 while the shared PostgreSQL state store answers (shared mode), 0 in degraded mode.",
+           pg_store_->pool()->down() ? 0 : 1);
+  }
   metrics_.Render(&out);
   for (const WatchEngine* e : {task_watches_.get(), index_watches_.get(), import_watches_.get(),
                                asset_watches_.get(), indexed_asset_watches_.get()}) {

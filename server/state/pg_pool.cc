@@ -9,6 +9,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "postgresql/libpq-fe.h"
+#include "server/common/log.h"
 
 namespace tlgw {
 
@@ -134,18 +135,35 @@ absl::StatusOr<std::unique_ptr<PgPool::Conn>> PgPool::Connect() {
       s = on_connect_(conn->pg);
     }
   }
-  absl::MutexLock lock(&mu_);
   if (!s.ok()) {
     // Only a database we cannot reach makes callers fail fast; a refused
     // migration (say) is reported to each.
     if (s.code() == absl::StatusCode::kUnavailable) {
-      fail_fast_until_ = absl::Now() + options_.retry_interval;
-      down_ = true;
+      {
+        absl::MutexLock lock(&mu_);
+        fail_fast_until_ = absl::Now() + options_.retry_interval;
+      }
+      SetDown(true, s.message());
     }
     return s;
   }
-  down_ = false;
+  SetDown(false, "");
   return conn;
+}
+
+void PgPool::SetDown(bool down, absl::string_view why) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (down_ == down) return;
+    down_ = down;
+  }
+  // One line per change of mode, not per failed call.
+  if (down) {
+    Log(LogLevel::kWarning, "state", "PostgreSQL unreachable: degraded mode (calls that need shared state answer UNAVAILABLE)",
+        {{"error", std::string(why)}});
+  } else {
+    Log(LogLevel::kInfo, "state", "PostgreSQL reachable: shared mode");
+  }
 }
 
 absl::StatusOr<std::unique_ptr<PgPool::Conn>> PgPool::Acquire() {
@@ -193,14 +211,18 @@ void PgPool::Return(std::unique_ptr<Conn> conn) {
       keep = t == PQTRANS_IDLE;
     }
   }
-  absl::MutexLock lock(&mu_);
-  if (keep) {
-    idle_.push_back(std::move(conn));
-  } else {
-    --open_;
-    down_ = true;  // until a connection succeeds again
-    conn.reset();
+  const bool lost = PQstatus(conn->pg) != CONNECTION_OK;
+  std::string why = lost ? std::string(absl::StripAsciiWhitespace(PQerrorMessage(conn->pg))) : "";
+  {
+    absl::MutexLock lock(&mu_);
+    if (keep) {
+      idle_.push_back(std::move(conn));
+    } else {
+      --open_;
+      conn.reset();
+    }
   }
+  if (lost) SetDown(true, why);  // until a connection succeeds again
 }
 
 absl::Status PgPool::Run(absl::FunctionRef<absl::Status(PGconn*)> fn) {

@@ -23,6 +23,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -85,7 +86,8 @@ class PgPool {
   // Opens one connection now (start-up: migrate, and say whether the
   // database is reachable).
   absl::Status Probe() ABSL_LOCKS_EXCLUDED(mu_);
-  // Whether the last attempt to use the database failed for want of it.
+  // Whether the last attempt to use the database failed for want of it
+  // (degraded mode; each change is logged once).
   bool down() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
@@ -93,6 +95,8 @@ class PgPool {
   absl::StatusOr<std::unique_ptr<Conn>> Acquire() ABSL_LOCKS_EXCLUDED(mu_);
   void Return(std::unique_ptr<Conn> conn) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::unique_ptr<Conn>> Connect() ABSL_LOCKS_EXCLUDED(mu_);
+  // Records the mode and logs a change of it.
+  void SetDown(bool down, absl::string_view why) ABSL_LOCKS_EXCLUDED(mu_);
 
   const PgPoolOptions options_;
   const OnConnect on_connect_;

@@ -227,6 +227,13 @@ TEST_F(ClusterE2E, DatabaseDownIsUnavailableThenRecovers) {
   EXPECT_TRUE(Get(replicas_[1], kMediaToken, created.id()).ok()) << "a cached owner is served";
   grpc::Status miss = Get(replicas_[1], kMediaToken, unseen.id());
   EXPECT_EQ(miss.error_code(), grpc::StatusCode::UNAVAILABLE) << miss.error_message();
+  // The mode is visible: a metric and one log line.
+  auto metrics = HttpGet(replicas_[1].process.admin_port, "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(MetricValue(*metrics, "tl_gateway_state_store_up"), 0) << *metrics;
+  EXPECT_TRUE(absl::StrContains(replicas_[1].process.process->Log(), "PostgreSQL unreachable: degraded mode"));
+  auto ready = HttpGet(replicas_[1].process.admin_port, "/readyz");
+  EXPECT_TRUE(ready.ok()) << "stays ready: " << ready.status();
   ASSERT_TRUE(server_->Start().ok()) << server_->LogTail();
   EXPECT_TRUE(Eventually([&] { return Get(replicas_[1], kMediaToken, unseen.id()).ok(); },
                          "owner lookups after the database restart"));
@@ -239,6 +246,10 @@ TEST_F(ClusterE2E, DatabaseDownIsUnavailableThenRecovers) {
       },
       "creates after the database restart"))
       << after.error_message();
+  metrics = HttpGet(replicas_[1].process.admin_port, "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_EQ(MetricValue(*metrics, "tl_gateway_state_store_up"), 1);
+  EXPECT_TRUE(absl::StrContains(replicas_[1].process.process->Log(), "PostgreSQL reachable: shared mode"));
 }
 
 }  // namespace
