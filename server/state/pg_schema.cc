@@ -29,6 +29,10 @@ const std::vector<PgMigration>& PgMigrations() {
        "CREATE TABLE webhook_events ("
        "  id text PRIMARY KEY, received_at timestamptz NOT NULL DEFAULT now());"
        "CREATE INDEX webhook_events_received_at ON webhook_events (received_at);"},
+      {30, "rate_buckets",
+       // GCRA: one theoretical arrival time per client. UNLOGGED: after a
+       // database crash the buckets start full again, which is harmless.
+       "CREATE UNLOGGED TABLE rate_buckets (key text PRIMARY KEY, tat timestamptz NOT NULL);"},
   };
   return *migrations;
 }
