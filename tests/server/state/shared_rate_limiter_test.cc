@@ -20,12 +20,10 @@ constexpr double kPerHour = 1.0 / 3600;
 RealClock real_clock;
 
 tltest::PostgresServer* Server() {
-  static tltest::PostgresServer* server = [] {
-    auto s = tltest::PostgresServer::Create();
-    EXPECT_TRUE(s.ok()) << s.status();
-    return s.ok() ? s->release() : nullptr;
-  }();
-  return server;
+  // Stopped and removed at exit; tests that stop it start it again.
+  auto server = tltest::PostgresServer::Shared();
+  EXPECT_TRUE(server.ok()) << server.status();
+  return server.value_or(nullptr);
 }
 
 struct Replica {
