@@ -290,8 +290,9 @@ TEST_P(StoreContractTest, OwnershipIsSharedAndTheFirstRecordWins) {
 TEST_P(StoreContractTest, DatabaseDownIsUnavailableAndRecoversAfterRestart) {
   if (!backend_->CanStop()) GTEST_SKIP() << "a local SQLite file cannot be stopped";
   Replica a = backend_->Open("a");
-  ASSERT_TRUE(a.owners->RecordOwner("seen", "t1").ok());
-  ASSERT_TRUE(a.owners->RecordOwner("unseen", "t1").ok());
+  Replica b = backend_->Open("b");
+  ASSERT_TRUE(b.owners->RecordOwner("seen", "t1").ok());
+  ASSERT_TRUE(b.owners->RecordOwner("unseen", "t1").ok());  // recorded by another replica
   ASSERT_EQ(a.owners->Owner("seen").value_or("?"), "t1");
   ASSERT_EQ(a.requests->Claim("s", "before", "fp", AttemptOf(absl::Minutes(1)))->outcome, Outcome::kNew);
   ASSERT_NO_FATAL_FAILURE(backend_->StopDatabase());
