@@ -13,6 +13,7 @@
 #include "server/common/log.h"
 #include "server/common/status_details.h"
 #include "server/services/create_flow.h"
+#include "server/services/index_when_ready.h"
 #include "server/services/owned_list.h"
 #include "server/services/page_token.h"
 #include "server/services/reactor_util.h"
@@ -45,16 +46,6 @@ absl::Status UniformIndexedNotFound(absl::Status s, const std::string& index_id,
   return s.code() == absl::StatusCode::kNotFound ? IndexedAssetNotFound(index_id, id) : s;
 }
 
-// request_id needs the create flow's protection (claim, recovery after a
-// crash), which is built for tasks; until it covers assets a request_id is
-// refused rather than accepted without the idempotency it promises.
-absl::Status RefuseRequestId(const std::string& request_id) {
-  if (request_id.empty()) return absl::OkStatus();
-  return FieldError("request_id",
-                    "is not supported yet for assets: this create is not idempotent; send it without "
-                    "request_id and, after an unclear failure, look for the asset with ListAssets");
-}
-
 absl::Status ValidateCreateAsset(const gw::CreateAssetRequest& req) {
   if (auto s = ValidateHttpUrl("url", req.url()); !s.ok()) return s;
   if (!req.filename().empty()) {
@@ -63,7 +54,7 @@ absl::Status ValidateCreateAsset(const gw::CreateAssetRequest& req) {
   if (req.has_user_metadata()) {
     if (auto s = UserMetadataJson(req.user_metadata(), "user_metadata").status(); !s.ok()) return s;
   }
-  return RefuseRequestId(req.request_id());
+  return ValidateRequestId("request_id", req.request_id());
 }
 
 absl::Status ValidateIndexAsset(const gw::IndexAssetRequest& req) {
@@ -72,7 +63,7 @@ absl::Status ValidateIndexAsset(const gw::IndexAssetRequest& req) {
   if (req.has_user_metadata()) {
     if (auto s = UserMetadataJson(req.user_metadata(), "user_metadata").status(); !s.ok()) return s;
   }
-  return RefuseRequestId(req.request_id());
+  return ValidateRequestId("request_id", req.request_id());
 }
 
 absl::Status ValidateListAssets(const gw::ListAssetsRequest& req) {
@@ -164,12 +155,6 @@ absl::Status ValidateListIndexedAssets(const gw::ListIndexedAssetsRequest& req) 
   return ValidatePageSize("page_size", req.page_size(), kMaxAssetPageSize);
 }
 
-void RecordOwner(const ServiceDeps& deps, const std::string& id, const std::string& tenant, const char* what) {
-  if (absl::Status s = deps.owners->RecordOwner(id, tenant); !s.ok()) {
-    Log(LogLevel::kError, "create", absl::StrCat(what, " owner not recorded"), {{"id", id}});
-  }
-}
-
 }  // namespace
 
 // Every method: authentication and the methods allowlist (Admit), then the
@@ -185,15 +170,32 @@ grpc::ServerUnaryReactor* AssetServiceImpl::CreateAsset(grpc::CallbackServerCont
   if (auto s = ValidateCreateAsset(*req); !s.ok()) return FinishNow(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   const ServiceDeps* deps = deps_;
-  deps_->api->CreateAsset(call->opts, *req,
-                          [reactor, resp, deps, tenant = call->who.tenant](absl::StatusOr<gw::Asset> a) {
-                            if (a.ok()) {
-                              // Before the answer, so no tenant ever sees it unowned.
-                              RecordOwner(*deps, a->id(), tenant, "asset");
-                              *resp = *std::move(a);
-                            }
-                            reactor->Finish(ToGrpcStatus(a.status()));
-                          });
+  const CallOptions opts = call->opts;
+  CreateFlow<gw::Asset> flow;
+  flow.method = "CreateAsset";
+  flow.what = "asset";
+  flow.request = req;
+  flow.request_id = req->request_id();
+  // The look-up after a crash lists assets by the name upstream gives
+  // this one: the filename, or the URL's last path segment.
+  flow.target.source = req->filename().empty() ? req->url() : req->filename();
+  flow.start = [deps, opts, req](TwelveLabsApi::Done<gw::Asset> done) {
+    deps->api->CreateAsset(opts, *req, std::move(done));
+  };
+  flow.read = [deps, opts](gw::Asset known, TwelveLabsApi::Done<gw::Asset> done) {
+    if (!known.status_text().empty()) {  // the create's 201 is the whole asset
+      done(std::move(known));
+      return;
+    }
+    // A repeat of a completed create: read it fresh.
+    deps->api->GetAsset(opts, known.id(), [known, done = std::move(done)](absl::StatusOr<gw::Asset> a) mutable {
+      done(a.ok() ? std::move(a) : absl::StatusOr<gw::Asset>(std::move(known)));
+    });
+  };
+  flow.find = [deps, opts](const RequestStore::Attempt& attempt, TwelveLabsApi::Done<std::optional<gw::Asset>> done) {
+    FindUnansweredAsset(*deps, opts, attempt, std::move(done));
+  };
+  RunCreateFlow<gw::Asset>(*deps_, opts, call->who.tenant, std::move(flow), FinishWith(reactor, resp));
   return reactor;
 }
 
@@ -248,40 +250,30 @@ grpc::ServerUnaryReactor* AssetServiceImpl::IndexAsset(grpc::CallbackServerConte
   TLGW_ADMIT("IndexAsset", (std::map<std::string, std::string>{{"index_id", req->index_id()},
                                                                 {"asset_id", req->asset_id()}}));
   if (auto s = ValidateIndexAsset(*req); !s.ok()) return FinishNow(ctx, s);
-  if (auto s = Authenticator::CheckResources(call->who, {req->index_id(), "", ""}); !s.ok()) {
-    return FinishNow(ctx, s);
+  // Waits for the asset to be ready first (IndexWhenReady); a cancelled
+  // call releases its place on the asset's watch at once.
+  class Reactor : public grpc::ServerUnaryReactor {
+   public:
+    explicit Reactor(std::shared_ptr<CancelSlot> slot) : slot_(std::move(slot)) {}
+    void OnCancel() override { slot_->Cancel(); }
+    void OnDone() override { delete this; }
+
+   private:
+    const std::shared_ptr<CancelSlot> slot_;
+  };
+  auto slot = std::make_shared<CancelSlot>();
+  auto* reactor = new Reactor(slot);
+  // The gRPC deadline is on the system clock; the wait runs on the
+  // gateway's clock (a fake one in tests): carry over the time left.
+  absl::Time deadline = absl::InfiniteFuture();
+  if (call->opts.deadline != absl::InfiniteFuture()) {
+    deadline = deps_->clock->Now() + (call->opts.deadline - absl::FromChrono(std::chrono::system_clock::now()));
   }
-  if (!OwnedIdVisible(*deps_, call->who, req->asset_id())) return FinishNow(ctx, AssetNotFound(req->asset_id()));
-  auto* reactor = ctx->DefaultReactor();
-  const ServiceDeps* deps = deps_;
-  deps_->api->CreateIndexedAsset(
-      call->opts, *req,
-      [reactor, resp, deps, opts = call->opts, tenant = call->who.tenant, index_id = req->index_id(),
-       asset_id = req->asset_id()](absl::StatusOr<CreatedIndexedAsset> created) {
-        if (!created.ok()) {
-          // Upstream's 404 is for the index or the asset; it does not say
-          // which, so the message keeps upstream's words.
-          reactor->Finish(ToGrpcStatus(created.status()));
-          return;
-        }
-        RecordOwner(*deps, created->id, tenant, "indexed asset");
-        // The 202 carries only the ids: read the whole indexed asset. If the
-        // read fails the create still succeeded, so answer what is known
-        // rather than an error that would make the caller index again.
-        resp->set_id(created->id);
-        resp->set_index_id(index_id);
-        resp->set_asset_id(created->asset_id.empty() ? asset_id : created->asset_id);
-        deps->api->GetIndexedAsset(opts, index_id, created->id,
-                                   [reactor, resp, id = created->id](absl::StatusOr<gw::IndexedAsset> ia) {
-                                     if (ia.ok()) {
-                                       *resp = *std::move(ia);
-                                     } else {
-                                       Log(LogLevel::kWarning, "create",
-                                           "created indexed asset could not be read back", {{"id", id}});
-                                     }
-                                     reactor->Finish(grpc::Status::OK);
-                                   });
-      });
+  slot->Set(IndexWhenReady(*deps_, *call, *req, deadline,
+                           [reactor, resp](absl::StatusOr<gw::IndexedAsset> ia) {
+                             if (ia.ok()) *resp = *std::move(ia);
+                             reactor->Finish(ToGrpcStatus(ia.status()));
+                           }));
   return reactor;
 }
 
