@@ -3,8 +3,13 @@
 // received; and the v1.2 refusal.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "tests/e2e/harness.h"
+#include "tests/support/grpc_details.h"
 #include "twelvelabs/gateway/v1/asset_service.grpc.pb.h"
 
 namespace tltest {
@@ -15,10 +20,15 @@ using nlohmann::json;
 
 class AssetE2E : public E2EFixture<> {
  protected:
-  void Launch(const std::string& version) {
+  // `fast`: watches poll every 0.1 to 0.2 s, so waits end quickly.
+  void Launch(const std::string& version, bool fast = false) {
     ASSERT_NO_FATAL_FAILURE(LaunchSimulator());
     GatewayArgs args;
     args.upstream_url = sim_.Url(version);
+    if (fast) {
+      args.extra_args = {absl::StrCat("--watch_interval_seconds=", kIntervalSeconds),
+                         absl::StrCat("--watch_min_interval_seconds=", kMinIntervalSeconds)};
+    }
     ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
     assets_ = gw::AssetService::NewStub(gateway_.channel);
   }
@@ -35,8 +45,42 @@ class AssetE2E : public E2EFixture<> {
     return got[0];
   }
 
+  // The requests the simulator received whose method is `method` and
+  // whose path is exactly `path`.
+  int Count(const std::string& method, const std::string& path) {
+    int n = 0;
+    for (const auto& r : control_->Requests(path)) n += r["method"] == method && r["path"] == path;
+    return n;
+  }
+  double Metric(const std::string& name) {
+    auto text = HttpGet(gateway_.admin_port, "/metrics");
+    EXPECT_TRUE(text.ok()) << text.status();
+    return text.ok() ? MetricValue(*text, name) : -1;
+  }
+  std::string CreateAsset(const std::string& url, const std::string& request_id = "") {
+    gw::CreateAssetRequest req;
+    req.set_url(url);
+    req.set_request_id(request_id);
+    gw::Asset a;
+    grpc::Status s = assets_->CreateAsset(Ctx().get(), req, &a);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return a.id();
+  }
+  grpc::Status Index(const std::string& asset_id, gw::IndexedAsset* out,
+                     absl::Duration timeout = absl::Seconds(30), const std::string& request_id = "") {
+    gw::IndexAssetRequest req;
+    req.set_index_id(kSeedIndex);
+    req.set_asset_id(asset_id);
+    req.set_request_id(request_id);
+    return assets_->IndexAsset(Ctx(timeout).get(), req, out);
+  }
+
+  static constexpr double kIntervalSeconds = 0.2;
+  static constexpr double kMinIntervalSeconds = 0.1;
   std::unique_ptr<gw::AssetService::Stub> assets_;
 };
+
+const std::string kIndexedAssets = std::string("/v1.3/indexes/") + kSeedIndex + "/indexed-assets";
 
 TEST_F(AssetE2E, CreateGetListIndexGetIndexedAndDelete) {
   ASSERT_NO_FATAL_FAILURE(Launch("v1.3"));
@@ -89,13 +133,16 @@ TEST_F(AssetE2E, CreateGetListIndexGetIndexedAndDelete) {
   EXPECT_EQ(indexed.status(), gw::INDEXED_ASSET_STATUS_PENDING);
   json created = control_->Requests();
   control_->ClearRequests();
-  ASSERT_EQ(created.size(), 2u) << created.dump();
+  // The asset's readiness (one read, it is ready), the create, the read.
+  ASSERT_EQ(created.size(), 3u) << created.dump();
   const std::string ia_path = std::string("/v1.3/indexes/") + kSeedIndex + "/indexed-assets";
-  EXPECT_EQ(created[0]["method"], "POST");
-  EXPECT_EQ(created[0]["path"], ia_path);
-  EXPECT_EQ(created[0]["json"]["asset_id"], asset.id()) << created.dump();
-  EXPECT_EQ(created[1]["method"], "GET");
-  EXPECT_EQ(created[1]["path"], ia_path + "/" + indexed.id());
+  EXPECT_EQ(created[0]["method"], "GET");
+  EXPECT_EQ(created[0]["path"], "/v1.3/assets/" + asset.id());
+  EXPECT_EQ(created[1]["method"], "POST");
+  EXPECT_EQ(created[1]["path"], ia_path);
+  EXPECT_EQ(created[1]["json"]["asset_id"], asset.id()) << created.dump();
+  EXPECT_EQ(created[2]["method"], "GET");
+  EXPECT_EQ(created[2]["path"], ia_path + "/" + indexed.id());
 
   gw::GetIndexedAssetRequest get_indexed;
   get_indexed.set_index_id(kSeedIndex);
@@ -172,6 +219,175 @@ TEST_F(AssetE2E, CreateGetListIndexGetIndexedAndDelete) {
   EXPECT_FALSE(deleted["query"].contains("force")) << deleted.dump();
   s = assets_->GetAsset(Ctx().get(), get, &ready);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+}
+
+TEST_F(AssetE2E, IndexAssetWaitsForTheAssetOnOneSharedPoll) {
+  ASSERT_NO_FATAL_FAILURE(Launch("v1.3", /*fast=*/true));
+  const std::string id = CreateAsset("https://cdn.example.com/media/wait.mp4");
+  control_->ClearRequests();
+  const std::string asset_path = "/v1.3/assets/" + id;
+  constexpr int kCallers = 5;
+  const absl::Time start = absl::Now();
+  std::vector<grpc::Status> status(kCallers);
+  std::vector<gw::IndexedAsset> indexed(kCallers);
+  std::vector<std::thread> callers;
+  for (int i = 0; i < kCallers; ++i) {
+    callers.emplace_back([&, i] { status[i] = Index(id, &indexed[i]); });
+  }
+  ASSERT_TRUE(Eventually([&] { return Count("GET", asset_path) >= 5; }, "the asset to be polled"));
+  EXPECT_EQ(Count("POST", kIndexedAssets), 0) << "nothing is indexed while the asset processes";
+  control_->AdvanceClock(5);  // processing -> ready
+  for (auto& t : callers) t.join();
+  const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+  for (int i = 0; i < kCallers; ++i) {
+    ASSERT_TRUE(status[i].ok()) << status[i].error_message();
+    EXPECT_EQ(indexed[i].asset_id(), id);
+  }
+  EXPECT_EQ(Count("POST", kIndexedAssets), kCallers);
+  // One poll per interval for all the callers (plus the first read); five
+  // private loops would make five times as many.
+  const int gets = Count("GET", asset_path);
+  EXPECT_LE(gets, static_cast<int>(elapsed / kMinIntervalSeconds) + 2) << gets << " GETs in " << elapsed << " s";
+  EXPECT_GE(Metric("tl_gateway_watch_polls_saved_total{kind=\"asset\"}"), kCallers - 1);
+  EXPECT_EQ(Metric("tl_gateway_watch_subscribers{kind=\"asset\"}"), 0) << "every wait let go";
+}
+
+TEST_F(AssetE2E, IndexAssetOfAFailedAssetNamesUpstreamsReasonAndIndexesNothing) {
+  ASSERT_NO_FATAL_FAILURE(Launch("v1.3", /*fast=*/true));
+  const std::string id = CreateAsset("https://cdn.example.com/media/broken.mp4");
+  control_->AdvanceClock(5);  // processing -> failed
+  control_->ClearRequests();
+  gw::IndexedAsset ia;
+  grpc::Status s = Index(id, &ia);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  auto info = tlgw::ErrorInfoOf(s);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->reason(), "ASSET_FAILED");
+  EXPECT_FALSE(info->metadata().at("asset_error").empty()) << "upstream's message is passed on";
+  EXPECT_EQ(Count("POST", kIndexedAssets), 0);
+  EXPECT_EQ(Count("GET", "/v1.3/assets/" + id), 1);
+}
+
+TEST_F(AssetE2E, IndexAssetAnswersBeforeTheDeadlineWhileTheAssetProcesses) {
+  ASSERT_NO_FATAL_FAILURE(Launch("v1.3", /*fast=*/true));
+  const std::string id = CreateAsset("https://cdn.example.com/media/slow.mp4");
+  control_->ClearRequests();
+  gw::IndexedAsset ia;
+  grpc::Status s = Index(id, &ia, absl::Seconds(5));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << s.error_message();
+  auto info = tlgw::ErrorInfoOf(s);
+  ASSERT_TRUE(info.has_value()) << "the gateway's own answer, not gRPC's: " << s.error_message();
+  EXPECT_EQ(info->reason(), "ASSET_NOT_READY");
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "still processing")) << s.error_message();
+  EXPECT_EQ(Count("POST", kIndexedAssets), 0);
+  EXPECT_TRUE(Eventually([&] { return Metric("tl_gateway_watch_subscribers{kind=\"asset\"}") == 0; },
+                         "the wait to let go"));
+}
+
+TEST_F(AssetE2E, ARequestIdMakesOneUpstreamCreate) {
+  ASSERT_NO_FATAL_FAILURE(Launch("v1.3"));
+  control_->ClearRequests();
+  const std::string first = CreateAsset("https://cdn.example.com/media/once.mp4", "e2e-asset-once");
+  const std::string again = CreateAsset("https://cdn.example.com/media/once.mp4", "e2e-asset-once");
+  EXPECT_EQ(again, first);
+  EXPECT_EQ(Count("POST", "/v1.3/assets"), 1);
+  EXPECT_EQ(Count("GET", "/v1.3/assets/" + first), 1) << "the repeat reads the asset fresh";
+
+  control_->AdvanceClock(5);
+  gw::IndexedAsset a, b;
+  grpc::Status s = Index(first, &a, absl::Seconds(30), "e2e-index-once");
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  s = Index(first, &b, absl::Seconds(30), "e2e-index-once");
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(b.id(), a.id());
+  EXPECT_EQ(Count("POST", kIndexedAssets), 1);
+}
+
+// A watch of one indexed asset, on the callback API.
+class IndexedWatcher : public grpc::ClientReadReactor<gw::IndexedAssetEvent> {
+ public:
+  IndexedWatcher(gw::AssetService::Stub* stub, const std::string& id) {
+    req_.set_index_id(kSeedIndex);
+    req_.set_indexed_asset_id(id);
+    ctx_.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
+    stub->async()->WatchIndexedAsset(&ctx_, &req_, this);
+    StartRead(&event_);
+    StartCall();
+  }
+  ~IndexedWatcher() override {
+    ctx_.TryCancel();
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&done_), absl::Seconds(10));
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    {
+      absl::MutexLock lock(&mu_);
+      statuses_.push_back(event_.indexed_asset().status_text());
+    }
+    StartRead(&event_);
+  }
+  void OnDone(const grpc::Status& s) override {
+    absl::MutexLock lock(&mu_);
+    status_ = s;
+    done_ = true;
+  }
+  std::string last() {
+    absl::MutexLock lock(&mu_);
+    return statuses_.empty() ? "" : statuses_.back();
+  }
+  bool done() {
+    absl::MutexLock lock(&mu_);
+    return done_;
+  }
+  grpc::Status status() {
+    absl::MutexLock lock(&mu_);
+    return status_;
+  }
+
+ private:
+  grpc::ClientContext ctx_;
+  gw::WatchIndexedAssetRequest req_;
+  gw::IndexedAssetEvent event_;
+  absl::Mutex mu_;
+  std::vector<std::string> statuses_ ABSL_GUARDED_BY(mu_);
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+TEST_F(AssetE2E, HundredWatchersOfOneIndexedAssetShareOnePollPerInterval) {
+  constexpr int kWatchers = 100;
+  ASSERT_NO_FATAL_FAILURE(Launch("v1.3", /*fast=*/true));
+  const std::string asset = CreateAsset("https://cdn.example.com/media/hundred.mp4");
+  control_->AdvanceClock(5);
+  gw::IndexedAsset ia;
+  grpc::Status s = Index(asset, &ia);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  control_->ClearRequests();
+  const std::string path = kIndexedAssets + "/" + ia.id();
+  const absl::Time start = absl::Now();
+  std::vector<std::unique_ptr<IndexedWatcher>> watchers;
+  for (int i = 0; i < kWatchers; ++i) watchers.push_back(std::make_unique<IndexedWatcher>(assets_.get(), ia.id()));
+  // pending -> queued -> indexing -> ready, 2 s of the simulator's clock each.
+  for (const char* stage : {"pending", "queued", "indexing", "ready"}) {
+    ASSERT_TRUE(Eventually(
+        [&] {
+          for (auto& w : watchers) {
+            if (w->last() != stage) return false;
+          }
+          return true;
+        },
+        absl::StrCat("every watcher to see ", stage)));
+    if (std::string(stage) != "ready") control_->AdvanceClock(2);
+  }
+  for (auto& w : watchers) {
+    ASSERT_TRUE(Eventually([&] { return w->done(); }, "the watch to end"));
+    EXPECT_TRUE(w->status().ok()) << w->status().error_message();
+  }
+  const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+  const int gets = Count("GET", path);
+  EXPECT_LE(gets, static_cast<int>(elapsed / kMinIntervalSeconds) + 2) << gets << " GETs in " << elapsed << " s";
+  EXPECT_GE(Metric("tl_gateway_watch_polls_saved_total{kind=\"indexed_asset\"}"), kWatchers - 1);
 }
 
 TEST_F(AssetE2E, OnV12EveryMethodNamesV13WithoutARequest) {
