@@ -10,6 +10,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "server/common/log.h"
 #include "server/common/status_details.h"
 #include "server/services/create_flow.h"
@@ -44,6 +45,26 @@ absl::Status UniformAssetNotFound(absl::Status s, const std::string& id) {
 }
 absl::Status UniformIndexedNotFound(absl::Status s, const std::string& index_id, const std::string& id) {
   return s.code() == absl::StatusCode::kNotFound ? IndexedAssetNotFound(index_id, id) : s;
+}
+
+// FAILED_PRECONDITION ASSET_IN_USE naming the indexed assets (as
+// "index_id/indexed_asset_id") that block an asset's delete; upstream's own
+// refusal `refused` when they could not be listed.
+absl::Status AssetInUse(const std::string& id, const absl::Status& refused,
+                        const absl::StatusOr<IndexedAssetPage>& blockers) {
+  if (!blockers.ok() || blockers->indexed_assets.indexed_assets_size() == 0) return refused;
+  std::vector<std::string> names;
+  for (const gw::IndexedAsset& ia : blockers->indexed_assets.indexed_assets()) {
+    names.push_back(ia.index_id().empty() ? ia.id() : absl::StrCat(ia.index_id(), "/", ia.id()));
+  }
+  const int64_t total = std::max<int64_t>(blockers->indexed_assets.total_size(), names.size());
+  const std::string list = absl::StrJoin(names, ", ");
+  return WithErrorInfo(
+      absl::FailedPreconditionError(absl::StrCat(
+          "asset ", id, " is still used by ", total, " indexed asset(s): ", list,
+          total > static_cast<int64_t>(names.size()) ? ", ..." : "",
+          "; delete them first (DeleteIndexedAsset), or delete the asset with force")),
+      "ASSET_IN_USE", kGatewayDomain, {{"asset_id", id}, {"indexed_assets", list}});
 }
 
 absl::Status ValidateCreateAsset(const gw::CreateAssetRequest& req) {
@@ -238,10 +259,21 @@ grpc::ServerUnaryReactor* AssetServiceImpl::DeleteAsset(grpc::CallbackServerCont
   if (!OwnedIdVisible(*deps_, call->who, req->asset_id())) return FinishNow(ctx, AssetNotFound(req->asset_id()));
   auto* reactor = ctx->DefaultReactor();
   // A 409 (indexed assets still refer to the asset) comes back from the
-  // client as FAILED_PRECONDITION saying to delete them or pass force.
-  deps_->api->DeleteAsset(call->opts, req->asset_id(), req->force(), [reactor, id = req->asset_id()](absl::Status s) {
-    reactor->Finish(ToGrpcStatus(UniformAssetNotFound(s, id)));
-  });
+  // client as FAILED_PRECONDITION; the answer names the blockers, read
+  // from `GET /assets/{id}/indexed-assets`.
+  TwelveLabsApi* api = deps_->api;
+  deps_->api->DeleteAsset(
+      call->opts, req->asset_id(), req->force(),
+      [reactor, api, opts = call->opts, id = req->asset_id()](absl::Status s) {
+        if (s.code() != absl::StatusCode::kFailedPrecondition) {
+          reactor->Finish(ToGrpcStatus(UniformAssetNotFound(s, id)));
+          return;
+        }
+        api->ListAssetIndexedAssets(opts, id, 1, kMaxAssetPageSize,
+                                    [reactor, id, s](absl::StatusOr<IndexedAssetPage> page) {
+                                      reactor->Finish(ToGrpcStatus(AssetInUse(id, s, page)));
+                                    });
+      });
   return reactor;
 }
 

@@ -204,7 +204,19 @@ TEST_F(AssetE2E, CreateGetListIndexGetIndexedAndDelete) {
   s = assets_->DeleteAsset(Ctx().get(), del, &empty);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
   EXPECT_TRUE(absl::StrContains(s.error_message(), "force")) << s.error_message();
-  Only("DELETE", "/v1.3/assets/" + asset.id());
+  EXPECT_TRUE(absl::StrContains(s.error_message(), std::string(kSeedIndex) + "/" + indexed.id()))
+      << "names the blocker: " << s.error_message();
+  ASSERT_TRUE(tlgw::ErrorInfoOf(s).has_value());
+  EXPECT_EQ(tlgw::ErrorInfoOf(s)->reason(), "ASSET_IN_USE");
+  {
+    json blocked = control_->Requests();
+    control_->ClearRequests();
+    ASSERT_EQ(blocked.size(), 2u) << blocked.dump();
+    EXPECT_EQ(blocked[0]["method"], "DELETE");
+    EXPECT_EQ(blocked[0]["path"], "/v1.3/assets/" + asset.id());
+    EXPECT_EQ(blocked[1]["method"], "GET");
+    EXPECT_EQ(blocked[1]["path"], "/v1.3/assets/" + asset.id() + "/indexed-assets");
+  }
 
   gw::DeleteIndexedAssetRequest del_indexed;
   del_indexed.set_index_id(kSeedIndex);
@@ -390,16 +402,304 @@ TEST_F(AssetE2E, HundredWatchersOfOneIndexedAssetShareOnePollPerInterval) {
   EXPECT_GE(Metric("tl_gateway_watch_polls_saved_total{kind=\"indexed_asset\"}"), kWatchers - 1);
 }
 
+TEST_F(AssetE2E, ListsSendEveryFilterAndPage) {
+  ASSERT_NO_FATAL_FAILURE(Launch("v1.3"));
+  const std::string a1 = CreateAsset("https://cdn.example.com/media/list-one.mp4");
+  const std::string a2 = CreateAsset("https://cdn.example.com/media/list-two.mp4");
+  CreateAsset("https://cdn.example.com/media/list-three.mp4");
+  control_->ClearRequests();
+
+  gw::ListAssetsRequest list;
+  list.add_asset_ids(a1);
+  list.add_asset_ids(a2);
+  list.add_asset_types(gw::ASSET_TYPE_VIDEO);
+  list.add_asset_types(gw::ASSET_TYPE_AUDIO);
+  list.set_filename("LIST-");
+  list.set_page_size(1);
+  gw::ListAssetsResponse page1, page2;
+  grpc::Status s = assets_->ListAssets(Ctx().get(), list, &page1);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(page1.assets_size(), 1);
+  EXPECT_EQ(page1.assets(0).id(), a2) << "newest first";
+  EXPECT_EQ(page1.total_size(), 2);
+  ASSERT_FALSE(page1.next_page_token().empty());
+  json q = Only("GET", "/v1.3/assets")["query"];
+  EXPECT_EQ(q["asset_ids"], json::array({a1, a2})) << q.dump();
+  EXPECT_EQ(q["asset_types"], json::array({"video", "audio"})) << q.dump();
+  EXPECT_EQ(q["filename"], json::array({"LIST-"})) << q.dump();
+  EXPECT_EQ(q["page"], json::array({"1"})) << q.dump();
+  EXPECT_EQ(q["page_limit"], json::array({"1"})) << q.dump();
+  list.set_page_token(page1.next_page_token());
+  s = assets_->ListAssets(Ctx().get(), list, &page2);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(page2.assets_size(), 1);
+  EXPECT_EQ(page2.assets(0).id(), a1);
+  EXPECT_TRUE(page2.next_page_token().empty());
+  EXPECT_EQ(Only("GET", "/v1.3/assets")["query"]["page"], json::array({"2"}));
+
+  gw::ListIndexedAssetsRequest ilist;
+  ilist.set_index_id(kSeedIndex);
+  ilist.add_statuses(gw::INDEXED_ASSET_STATUS_READY);
+  ilist.add_statuses(gw::INDEXED_ASSET_STATUS_INDEXING);
+  ilist.set_filename("list-one.mp4");
+  ilist.mutable_duration_seconds()->set_min(1);
+  ilist.mutable_duration_seconds()->set_max(3600.5);
+  ilist.mutable_fps()->set_equal(25);
+  ilist.mutable_width()->set_min(640);
+  ilist.mutable_height()->set_max(2160);
+  ilist.mutable_size_bytes()->set_min(1);
+  ilist.mutable_create_time()->mutable_on_day_from()->set_seconds(1767225600);  // 2026-01-01
+  ilist.mutable_update_time()->mutable_start_time()->set_seconds(1767225600);
+  ilist.mutable_update_time()->mutable_end_time()->set_seconds(1767312000);
+  ilist.set_sort_by(gw::INDEXED_ASSET_SORT_FIELD_UPDATE_TIME);
+  ilist.set_sort_order(gw::SORT_ORDER_ASCENDING);
+  (*ilist.mutable_user_metadata())["team"] = "news";
+  ilist.set_page_size(7);
+  gw::ListIndexedAssetsResponse ilisted;
+  s = assets_->ListIndexedAssets(Ctx().get(), ilist, &ilisted);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  json iq = Only("GET", kIndexedAssets)["query"];
+  const json expected = {
+      {"page", {"1"}},
+      {"page_limit", {"7"}},
+      {"sort_by", {"updated_at"}},
+      {"sort_option", {"asc"}},
+      {"status", {"ready", "indexing"}},
+      {"filename", {"list-one.mp4"}},
+      {"duration[gte]", {"1"}},
+      {"duration[lte]", {"3600.5"}},
+      {"fps", {"25"}},
+      {"width[gte]", {"640"}},
+      {"height[lte]", {"2160"}},
+      {"size[gte]", {"1"}},
+      {"created_at", {"2026-01-01T00:00:00.000Z"}},
+      {"updated_at[gte]", {"2026-01-01T00:00:00.000Z"}},
+      {"updated_at[lte]", {"2026-01-02T00:00:00.000Z"}},
+      {"team", {"news"}},
+  };
+  EXPECT_EQ(iq, expected) << iq.dump();
+}
+
+TEST_F(AssetE2E, DeleteWithForceAndDeleteIndexedAsset) {
+  ASSERT_NO_FATAL_FAILURE(Launch("v1.3"));
+  const std::string asset = CreateAsset("https://cdn.example.com/media/forced.mp4");
+  control_->AdvanceClock(5);
+  gw::IndexedAsset ia;
+  ASSERT_TRUE(Index(asset, &ia).ok());
+  control_->ClearRequests();
+  gw::DeleteAssetRequest del;
+  del.set_asset_id(asset);
+  del.set_force(true);
+  google::protobuf::Empty empty;
+  grpc::Status s = assets_->DeleteAsset(Ctx().get(), del, &empty);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(Only("DELETE", "/v1.3/assets/" + asset)["query"]["force"], json::array({"true"}));
+  gw::DeleteIndexedAssetRequest del_ia;
+  del_ia.set_index_id(kSeedIndex);
+  del_ia.set_indexed_asset_id(ia.id());
+  s = assets_->DeleteIndexedAsset(Ctx().get(), del_ia, &empty);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  Only("DELETE", kIndexedAssets + "/" + ia.id());
+  s = assets_->DeleteIndexedAsset(Ctx().get(), del_ia, &empty);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+}
+
+TEST_F(AssetE2E, WatchAssetFollowsProcessingToReady) {
+  ASSERT_NO_FATAL_FAILURE(Launch("v1.3", /*fast=*/true));
+  const std::string id = CreateAsset("https://cdn.example.com/media/watched.mp4");
+  control_->ClearRequests();
+  gw::WatchAssetRequest req;
+  req.set_asset_id(id);
+  auto ctx = Ctx();
+  auto stream = assets_->WatchAsset(ctx.get(), req);
+  gw::AssetEvent e;
+  ASSERT_TRUE(stream->Read(&e));
+  EXPECT_EQ(e.asset().status(), gw::ASSET_STATUS_PROCESSING);
+  EXPECT_EQ(e.source(), gw::EVENT_SOURCE_SNAPSHOT);
+  control_->AdvanceClock(5);
+  ASSERT_TRUE(stream->Read(&e));
+  EXPECT_EQ(e.asset().status(), gw::ASSET_STATUS_READY);
+  EXPECT_EQ(e.source(), gw::EVENT_SOURCE_POLL);
+  EXPECT_FALSE(stream->Read(&e));
+  grpc::Status end = stream->Finish();
+  EXPECT_TRUE(end.ok()) << end.error_message();
+  for (const auto& r : control_->Requests()) {
+    EXPECT_EQ(r["method"], "GET");
+    EXPECT_EQ(r["path"], "/v1.3/assets/" + id);
+  }
+}
+
+TEST_F(AssetE2E, BadInputIsAnsweredBeforeAnyRequest) {
+  ASSERT_NO_FATAL_FAILURE(Launch("v1.3"));
+  control_->ClearRequests();
+  const std::string bad_id = "not-an-id";
+  google::protobuf::Empty empty;
+  std::vector<std::pair<std::string, grpc::Status>> got;
+  {
+    gw::CreateAssetRequest r;
+    r.set_url("ftp://cdn.example.com/x.mp4");
+    gw::Asset a;
+    got.emplace_back("CreateAsset url", assets_->CreateAsset(Ctx().get(), r, &a));
+    r.set_url("https://cdn.example.com/x.mp4");
+    r.set_request_id("has space");
+    got.emplace_back("CreateAsset request_id", assets_->CreateAsset(Ctx().get(), r, &a));
+  }
+  {
+    gw::GetAssetRequest r;
+    r.set_asset_id(bad_id);
+    gw::Asset a;
+    got.emplace_back("GetAsset", assets_->GetAsset(Ctx().get(), r, &a));
+  }
+  {
+    gw::ListAssetsRequest r;
+    r.set_page_size(51);
+    gw::ListAssetsResponse l;
+    got.emplace_back("ListAssets page_size", assets_->ListAssets(Ctx().get(), r, &l));
+    r.set_page_size(0);
+    r.set_page_token("garbage");
+    got.emplace_back("ListAssets page_token", assets_->ListAssets(Ctx().get(), r, &l));
+  }
+  {
+    gw::DeleteAssetRequest r;
+    r.set_asset_id(bad_id);
+    got.emplace_back("DeleteAsset", assets_->DeleteAsset(Ctx().get(), r, &empty));
+  }
+  {
+    gw::IndexAssetRequest r;
+    r.set_index_id(kSeedIndex);
+    r.set_asset_id(bad_id);
+    gw::IndexedAsset ia;
+    got.emplace_back("IndexAsset", assets_->IndexAsset(Ctx().get(), r, &ia));
+  }
+  {
+    gw::GetIndexedAssetRequest r;
+    r.set_index_id(kSeedIndex);
+    gw::IndexedAsset ia;
+    got.emplace_back("GetIndexedAsset", assets_->GetIndexedAsset(Ctx().get(), r, &ia));
+  }
+  {
+    gw::ListIndexedAssetsRequest r;
+    r.set_index_id(kSeedIndex);
+    r.mutable_fps()->set_min(30);
+    r.mutable_fps()->set_max(24);
+    gw::ListIndexedAssetsResponse l;
+    got.emplace_back("ListIndexedAssets range", assets_->ListIndexedAssets(Ctx().get(), r, &l));
+    r.clear_fps();
+    (*r.mutable_user_metadata())["status"] = "x";
+    got.emplace_back("ListIndexedAssets metadata", assets_->ListIndexedAssets(Ctx().get(), r, &l));
+  }
+  {
+    gw::DeleteIndexedAssetRequest r;
+    r.set_index_id(bad_id);
+    r.set_indexed_asset_id(kSeedIndex);
+    got.emplace_back("DeleteIndexedAsset", assets_->DeleteIndexedAsset(Ctx().get(), r, &empty));
+  }
+  {
+    gw::WatchAssetRequest r;
+    r.set_asset_id(bad_id);
+    auto ctx = Ctx();
+    auto stream = assets_->WatchAsset(ctx.get(), r);
+    gw::AssetEvent e;
+    while (stream->Read(&e)) {
+    }
+    got.emplace_back("WatchAsset", stream->Finish());
+  }
+  {
+    gw::WatchIndexedAssetRequest r;
+    r.set_index_id(kSeedIndex);
+    r.set_indexed_asset_id(kSeedIndex);
+    r.set_resume_after(-1);
+    auto ctx = Ctx();
+    auto stream = assets_->WatchIndexedAsset(ctx.get(), r);
+    gw::IndexedAssetEvent e;
+    while (stream->Read(&e)) {
+    }
+    got.emplace_back("WatchIndexedAsset", stream->Finish());
+  }
+  for (const auto& [what, s] : got) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << what << ": " << s.error_message();
+    EXPECT_FALSE(tlgw::BadFieldsOf(s).empty()) << what << " names no field";
+  }
+  EXPECT_TRUE(control_->Requests().empty()) << control_->Requests().dump();
+}
+
 TEST_F(AssetE2E, OnV12EveryMethodNamesV13WithoutARequest) {
   ASSERT_NO_FATAL_FAILURE(Launch("v1.2"));
   control_->ClearRequests();
-  gw::GetAssetRequest get;
-  get.set_asset_id("0123456789abcdef01234567");
+  const std::string id = "0123456789abcdef01234567";
+  google::protobuf::Empty empty;
+  std::vector<std::pair<std::string, grpc::Status>> got;
   gw::Asset asset;
-  grpc::Status s = assets_->GetAsset(Ctx().get(), get, &asset);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
-  EXPECT_TRUE(absl::StrContains(s.error_message(), "v1.3")) << s.error_message();
-  EXPECT_TRUE(control_->Requests().empty());
+  gw::IndexedAsset ia;
+  {
+    gw::CreateAssetRequest r;
+    r.set_url("https://cdn.example.com/x.mp4");
+    got.emplace_back("CreateAsset", assets_->CreateAsset(Ctx().get(), r, &asset));
+  }
+  {
+    gw::GetAssetRequest r;
+    r.set_asset_id(id);
+    got.emplace_back("GetAsset", assets_->GetAsset(Ctx().get(), r, &asset));
+  }
+  {
+    gw::ListAssetsResponse l;
+    got.emplace_back("ListAssets", assets_->ListAssets(Ctx().get(), gw::ListAssetsRequest(), &l));
+  }
+  {
+    gw::DeleteAssetRequest r;
+    r.set_asset_id(id);
+    got.emplace_back("DeleteAsset", assets_->DeleteAsset(Ctx().get(), r, &empty));
+  }
+  {
+    gw::IndexAssetRequest r;
+    r.set_index_id(kSeedIndex);
+    r.set_asset_id(id);
+    got.emplace_back("IndexAsset", assets_->IndexAsset(Ctx().get(), r, &ia));
+  }
+  {
+    gw::GetIndexedAssetRequest r;
+    r.set_index_id(kSeedIndex);
+    r.set_indexed_asset_id(id);
+    got.emplace_back("GetIndexedAsset", assets_->GetIndexedAsset(Ctx().get(), r, &ia));
+  }
+  {
+    gw::ListIndexedAssetsRequest r;
+    r.set_index_id(kSeedIndex);
+    gw::ListIndexedAssetsResponse l;
+    got.emplace_back("ListIndexedAssets", assets_->ListIndexedAssets(Ctx().get(), r, &l));
+  }
+  {
+    gw::DeleteIndexedAssetRequest r;
+    r.set_index_id(kSeedIndex);
+    r.set_indexed_asset_id(id);
+    got.emplace_back("DeleteIndexedAsset", assets_->DeleteIndexedAsset(Ctx().get(), r, &empty));
+  }
+  {
+    gw::WatchAssetRequest r;
+    r.set_asset_id(id);
+    auto ctx = Ctx();
+    auto stream = assets_->WatchAsset(ctx.get(), r);
+    gw::AssetEvent e;
+    while (stream->Read(&e)) {
+    }
+    got.emplace_back("WatchAsset", stream->Finish());
+  }
+  {
+    gw::WatchIndexedAssetRequest r;
+    r.set_index_id(kSeedIndex);
+    r.set_indexed_asset_id(id);
+    auto ctx = Ctx();
+    auto stream = assets_->WatchIndexedAsset(ctx.get(), r);
+    gw::IndexedAssetEvent e;
+    while (stream->Read(&e)) {
+    }
+    got.emplace_back("WatchIndexedAsset", stream->Finish());
+  }
+  for (const auto& [what, s] : got) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << what << ": " << s.error_message();
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "v1.3")) << what << ": " << s.error_message();
+  }
+  EXPECT_TRUE(control_->Requests().empty()) << control_->Requests().dump();
 }
 
 }  // namespace

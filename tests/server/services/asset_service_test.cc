@@ -352,6 +352,11 @@ TEST_F(AssetServiceTest, IndexedAssetLifecycle) {
   // Indexed: the asset cannot be deleted without force (upstream's 409).
   grpc::Status blocked = DeleteAsset(kMediaToken, asset);
   EXPECT_EQ(blocked.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(blocked);
+  ASSERT_TRUE(ErrorInfoOf(blocked).has_value());
+  EXPECT_EQ(ErrorInfoOf(blocked)->reason(), "ASSET_IN_USE");
+  EXPECT_EQ(ErrorInfoOf(blocked)->metadata().at("indexed_assets"), absl::StrCat(kIndexA, "/", ia.id()));
+  EXPECT_TRUE(absl::StrContains(blocked.error_message(), ia.id())) << blocked.error_message();
+  EXPECT_EQ(h_.api().calls().back().method, "ListAssetIndexedAssets");
   EXPECT_TRUE(h_.api().asset(asset).has_value());
 
   ASSERT_TRUE(DeleteIndexed(kMediaToken, kIndexA, ia.id()).ok());
