@@ -342,9 +342,7 @@ bool MayHaveCreated(const absl::Status& failure) {
   const std::optional<std::string> reason = ErrorReason(failure);
   // The request never left the gateway.
   return !(reason == "UPSTREAM_CONNECT_FAILED" || reason == "UPSTREAM_DNS_FAILED" ||
-           reason == "UPSTREAM_TLS_FAILED" || reason == "DEADLINE_EXCEEDED" ||
-           // IndexAsset's wait for its asset ended before the POST.
-           reason == "ASSET_NOT_READY");
+           reason == "UPSTREAM_TLS_FAILED" || reason == "DEADLINE_EXCEEDED");
 }
 
 template <typename Resource>
@@ -359,9 +357,7 @@ void RunCreateFlow(const ServiceDeps& deps, const CallOptions& opts, const std::
   // The create's own deadline: the call's, and for a unary create the
   // gateway's request timeout, which bounds its upstream request too.
   absl::Time deadline = opts.deadline;
-  if (flow.target.deadline.has_value()) {
-    deadline = *flow.target.deadline;
-  } else if (!flow.target.streamed) {
+  if (!flow.target.streamed) {
     deadline = std::min(deadline, now + deps.request_timeout);
   } else if (deadline == absl::InfiniteFuture()) {
     deadline = now + kUndeadlinedUploadClaim;

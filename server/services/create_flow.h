@@ -41,9 +41,6 @@ struct CreateTarget {
   std::string index_id;
   std::string source;     // the upload's filename, or the video's URL
   bool streamed = false;  // an upload: bounded by the call's deadline alone
-  // When set, the attempt's deadline as is (a create that first waits, as
-  // IndexAsset waits for its asset): past it the claim can be taken over.
-  std::optional<absl::Time> deadline;
 };
 
 // How long past an attempt's recorded window a task created upstream may

@@ -191,25 +191,27 @@ std::shared_ptr<Cancellable> IndexWhenReady(const ServiceDeps& deps, const Admit
   CallOptions opts = call.opts;
   opts.deadline = std::min(opts.deadline, deadline);
   const std::string tenant = call.who.tenant;
-
-  CreateFlow<gw::IndexedAsset> flow;
-  flow.method = "IndexAsset";
-  flow.what = "indexed asset";
-  flow.request = &req;
-  flow.request_id = req.request_id();
-  flow.target.index_id = req.index_id();
-  flow.target.source = req.asset_id();
-  // The claim covers the wait and the POST after it.
-  flow.target.deadline = std::min(deadline, until + deps.request_timeout);
-  flow.start = [d, step, opts, tenant, until, by_deadline, req](TwelveLabsApi::Done<gw::IndexedAsset> created) mutable {
-    auto after_wait = [d, opts, req, created = std::move(created)](absl::StatusOr<gw::Asset> asset) mutable {
-      if (!asset.ok()) {
-        created(asset.status());
-        return;
-      }
+  // The wait comes before the request_id claim, so the claim covers only
+  // the POST: a gateway that dies while waiting leaves no claim behind,
+  // and one that dies mid-POST leaves one that a retry takes over (after
+  // looking upstream) within the request timeout, not the whole wait.
+  auto after_wait = [d, opts, tenant, req, done = std::move(done)](absl::StatusOr<gw::Asset> asset) mutable {
+    if (!asset.ok()) {
+      done(asset.status());
+      return;
+    }
+    auto request = std::make_shared<const gw::IndexAssetRequest>(req);
+    CreateFlow<gw::IndexedAsset> flow;
+    flow.method = "IndexAsset";
+    flow.what = "indexed asset";
+    flow.request = request.get();  // fingerprinted before RunCreateFlow returns
+    flow.request_id = request->request_id();
+    flow.target.index_id = request->index_id();
+    flow.target.source = request->asset_id();
+    flow.start = [d, opts, request](TwelveLabsApi::Done<gw::IndexedAsset> created) {
       d->api->CreateIndexedAsset(
-          opts, req,
-          [index_id = req.index_id(), asset_id = req.asset_id(),
+          opts, *request,
+          [index_id = request->index_id(), asset_id = request->asset_id(),
            created = std::move(created)](absl::StatusOr<CreatedIndexedAsset> r) mutable {
             if (!r.ok()) {
               // Upstream's 404 is for the index or the asset; it does not
@@ -224,36 +226,36 @@ std::shared_ptr<Cancellable> IndexWhenReady(const ServiceDeps& deps, const Admit
             created(std::move(ia));
           });
     };
-    auto wait = std::make_shared<AssetReadyWait>(d->asset_watches, d->clock, tenant, req.asset_id(),
-                                                 std::move(after_wait));
-    if (!step->Attach(wait)) {
-      wait->Cancel();  // answers at once; never subscribes
-      return;
-    }
-    wait->Start(until, by_deadline);
+    flow.read = [d, opts, index_id = request->index_id()](gw::IndexedAsset known,
+                                                          TwelveLabsApi::Done<gw::IndexedAsset> read) {
+      // A repeat of a completed create knows only the id; the index is the
+      // request's (fingerprinted, so the same).
+      if (known.index_id().empty()) known.set_index_id(index_id);
+      // The 202 carries only the ids: read the whole indexed asset.
+      d->api->GetIndexedAsset(opts, known.index_id(), known.id(),
+                              [known, read = std::move(read)](absl::StatusOr<gw::IndexedAsset> ia) mutable {
+                                if (ia.ok()) {
+                                  read(std::move(ia));
+                                  return;
+                                }
+                                Log(LogLevel::kWarning, "create", "created indexed asset could not be read back",
+                                    {{"id", known.id()}});
+                                read(std::move(known));
+                              });
+    };
+    flow.find = [d, opts](const RequestStore::Attempt& attempt,
+                          TwelveLabsApi::Done<std::optional<gw::IndexedAsset>> found) {
+      FindUnansweredIndexedAsset(*d, opts, attempt, std::move(found));
+    };
+    RunCreateFlow<gw::IndexedAsset>(*d, opts, tenant, std::move(flow), std::move(done));
   };
-  flow.read = [d, opts, index_id = req.index_id()](gw::IndexedAsset known,
-                                                   TwelveLabsApi::Done<gw::IndexedAsset> done) {
-    // A repeat of a completed create knows only the id; the index is the
-    // request's (fingerprinted, so the same).
-    if (known.index_id().empty()) known.set_index_id(index_id);
-    // The 202 carries only the ids: read the whole indexed asset.
-    d->api->GetIndexedAsset(opts, known.index_id(), known.id(),
-                            [known, done = std::move(done)](absl::StatusOr<gw::IndexedAsset> ia) mutable {
-                              if (ia.ok()) {
-                                done(std::move(ia));
-                                return;
-                              }
-                              Log(LogLevel::kWarning, "create", "created indexed asset could not be read back",
-                                  {{"id", known.id()}});
-                              done(std::move(known));
-                            });
-  };
-  flow.find = [d, opts](const RequestStore::Attempt& attempt,
-                        TwelveLabsApi::Done<std::optional<gw::IndexedAsset>> found) {
-    FindUnansweredIndexedAsset(*d, opts, attempt, std::move(found));
-  };
-  RunCreateFlow<gw::IndexedAsset>(deps, opts, tenant, std::move(flow), std::move(done));
+  auto wait = std::make_shared<AssetReadyWait>(deps.asset_watches, deps.clock, tenant, req.asset_id(),
+                                               std::move(after_wait));
+  if (!step->Attach(wait)) {
+    wait->Cancel();  // answers at once; never subscribes
+    return step;
+  }
+  wait->Start(until, by_deadline);
   return step;
 }
 
