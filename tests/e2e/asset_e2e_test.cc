@@ -90,6 +90,9 @@ TEST_F(AssetE2E, CreateGetListIndexGetIndexedAndDelete) {
   create.set_url("https://cdn.example.com/media/e2e-clip.mp4");
   create.set_filename("e2e-clip.mp4");
   create.set_enable_thumbnail(true);
+  create.set_enable_hls(false);
+  (*create.mutable_user_metadata()->mutable_fields())["team"].set_string_value("news");
+  (*create.mutable_user_metadata()->mutable_fields())["take"].set_number_value(3);
   gw::Asset asset;
   grpc::Status s = assets_->CreateAsset(Ctx().get(), create, &asset);
   ASSERT_TRUE(s.ok()) << s.error_message();
@@ -100,6 +103,10 @@ TEST_F(AssetE2E, CreateGetListIndexGetIndexedAndDelete) {
   EXPECT_EQ(post["form"]["url"], create.url()) << post.dump();
   EXPECT_EQ(post["form"]["filename"], "e2e-clip.mp4") << post.dump();
   EXPECT_EQ(post["form"]["enable_thumbnail"], "true") << post.dump();
+  EXPECT_EQ(post["form"]["enable_hls"], "false") << post.dump();
+  // A string holding a JSON object on this endpoint (§9.1).
+  EXPECT_EQ(json::parse(post["form"]["user_metadata"].get<std::string>()), json({{"team", "news"}, {"take", 3}}))
+      << post.dump();
 
   control_->AdvanceClock(5);  // one processing stage
   gw::GetAssetRequest get;
@@ -125,6 +132,8 @@ TEST_F(AssetE2E, CreateGetListIndexGetIndexedAndDelete) {
   gw::IndexAssetRequest index;
   index.set_index_id(kSeedIndex);
   index.set_asset_id(asset.id());
+  index.set_enable_video_stream(true);
+  (*index.mutable_user_metadata()->mutable_fields())["team"].set_string_value("news");
   gw::IndexedAsset indexed;
   s = assets_->IndexAsset(Ctx().get(), index, &indexed);
   ASSERT_TRUE(s.ok()) << s.error_message();
@@ -141,6 +150,8 @@ TEST_F(AssetE2E, CreateGetListIndexGetIndexedAndDelete) {
   EXPECT_EQ(created[1]["method"], "POST");
   EXPECT_EQ(created[1]["path"], ia_path);
   EXPECT_EQ(created[1]["json"]["asset_id"], asset.id()) << created.dump();
+  EXPECT_EQ(created[1]["json"]["enable_video_stream"], true) << created.dump();
+  EXPECT_EQ(created[1]["json"]["user_metadata"], json({{"team", "news"}})) << "an object here" << created.dump();
   EXPECT_EQ(created[2]["method"], "GET");
   EXPECT_EQ(created[2]["path"], ia_path + "/" + indexed.id());
 
