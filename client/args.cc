@@ -58,7 +58,8 @@ std::vector<std::string> ParsedArgs::GetAll(const std::string& name) const {
 
 // "get, list, delete" for group "asset": the second words of the
 // two-word commands that start with `group`; empty when there are none.
-static std::string GroupCommands(const std::vector<CommandSpec>& commands, const std::string& group) {
+static std::string GroupCommands(const std::vector<CommandSpec>& commands,
+                                 const std::string& group) {
   std::vector<std::string> verbs;
   for (const auto& c : commands) {
     if (absl::StartsWith(c.name, group + " ")) verbs.push_back(c.name.substr(group.size() + 1));
@@ -73,7 +74,7 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<OptionSpec>& global_optio
   const CommandSpec* command = nullptr;
   bool options_ended = false;
   bool help_command = false;  // `help COMMAND`: the next word names a command
-  std::string group;  // the first word of a two-word command ("asset get")
+  std::string group;          // the first word of a two-word command ("asset get")
   auto take_word = [&](const std::string& word) -> absl::Status {
     if (command == nullptr) {
       if (word == "help" && !help_command && !parsed.help && group.empty()) {
@@ -90,7 +91,8 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<OptionSpec>& global_optio
       if (command == nullptr) {
         if (!group.empty()) {
           return absl::InvalidArgumentError(absl::StrCat("unknown command '", name, "' (", group,
-                                                         " takes ", GroupCommands(commands, group), ")"));
+                                                         " takes ", GroupCommands(commands, group),
+                                                         ")"));
         }
         return absl::InvalidArgumentError(absl::StrCat("unknown command '", word, "'"));
       }

@@ -227,14 +227,15 @@ class CommandRun {
   // Fetches one page, or with --all every page, into `merged`; the token
   // of the next page is left in `merged`'s next_page_token without --all.
   template <typename Request, typename Response>
-  absl::Status FetchPages(Request request, absl::StatusOr<Response> (GatewayClient::*fetch)(const Request&),
+  absl::Status FetchPages(Request request,
+                          absl::StatusOr<Response> (GatewayClient::*fetch)(const Request&),
                           void (*append)(Response* page, Response* merged), Response* merged);
   // After a list: on stderr, how to see more.
   void MoreHint(int shown, int64_t total, const std::string& next_token, const char* what);
   // Prints watch events (JSON lines or a line each) and turns the last
   // status into the exit code: 0 ready, kExitNegative failed.
-  int WatchEnded(const absl::Status& status, const absl::Status& json_error, const std::string& what,
-                 const std::string& id, const std::string& last_status);
+  int WatchEnded(const absl::Status& status, const absl::Status& json_error,
+                 const std::string& what, const std::string& id, const std::string& last_status);
 
   // After a create: print the task, then watch it if asked.
   int CreatedTask(const absl::StatusOr<gw::Task>& task);
@@ -553,9 +554,9 @@ bool CommandRun::PageSize(int* page_size) {
 }
 
 template <typename Request, typename Response>
-absl::Status CommandRun::FetchPages(Request request,
-                                    absl::StatusOr<Response> (GatewayClient::*fetch)(const Request&),
-                                    void (*append)(Response* page, Response* merged), Response* merged) {
+absl::Status CommandRun::FetchPages(
+    Request request, absl::StatusOr<Response> (GatewayClient::*fetch)(const Request&),
+    void (*append)(Response* page, Response* merged), Response* merged) {
   const bool all = args_.Has("all");
   std::string previous_token = request.page_token();
   bool first = true;
@@ -576,14 +577,17 @@ absl::Status CommandRun::FetchPages(Request request,
   }
 }
 
-void CommandRun::MoreHint(int shown, int64_t total, const std::string& next_token, const char* what) {
+void CommandRun::MoreHint(int shown, int64_t total, const std::string& next_token,
+                          const char* what) {
   if (args_.Has("all") || next_token.empty()) return;
-  *env_.err << "showing " << shown << (total > 0 ? absl::StrCat(" of ", total) : std::string()) << " " << what
-            << "; --all lists them all, --page-token " << next_token << " shows the next page\n";
+  *env_.err << "showing " << shown << (total > 0 ? absl::StrCat(" of ", total) : std::string())
+            << " " << what << "; --all lists them all, --page-token " << next_token
+            << " shows the next page\n";
 }
 
-int CommandRun::WatchEnded(const absl::Status& status, const absl::Status& json_error, const std::string& what,
-                           const std::string& id, const std::string& last_status) {
+int CommandRun::WatchEnded(const absl::Status& status, const absl::Status& json_error,
+                           const std::string& what, const std::string& id,
+                           const std::string& last_status) {
   if (!json_error.ok()) return Fail(json_error);
   if (!status.ok()) return Fail(status);
   if (last_status == "ready") return kExitOk;
@@ -593,7 +597,8 @@ int CommandRun::WatchEnded(const absl::Status& status, const absl::Status& json_
   }
   *env_.err << kTool << ": the watch ended before " << what << " " << SanitizeCell(id)
             << " was ready or failed"
-            << (last_status.empty() ? "" : absl::StrCat(" (last status: ", last_status, ")")) << "\n";
+            << (last_status.empty() ? "" : absl::StrCat(" (last status: ", last_status, ")"))
+            << "\n";
   return kExitCallFailed;
 }
 
@@ -634,8 +639,9 @@ int CommandRun::AssetList() {
       &merged);
   if (!s.ok()) return Fail(s);
   if (json()) return PrintMessage(merged, "");
-  out() << (merged.assets().empty() ? std::string("no assets found\n")
-                                    : RenderAssetTable({merged.assets().begin(), merged.assets().end()}));
+  out() << (merged.assets().empty()
+                ? std::string("no assets found\n")
+                : RenderAssetTable({merged.assets().begin(), merged.assets().end()}));
   MoreHint(merged.assets_size(), merged.total_size(), merged.next_page_token(), "assets");
   return kExitOk;
 }
@@ -683,7 +689,8 @@ int CommandRun::IndexedAssetList() {
       const std::string wanted = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(name));
       gw::IndexedAssetStatus status;
       if (!gw::IndexedAssetStatus_Parse(absl::StrCat("INDEXED_ASSET_STATUS_", wanted), &status) ||
-          status == gw::INDEXED_ASSET_STATUS_UNSPECIFIED || status == gw::INDEXED_ASSET_STATUS_OTHER) {
+          status == gw::INDEXED_ASSET_STATUS_UNSPECIFIED ||
+          status == gw::INDEXED_ASSET_STATUS_OTHER) {
         return Usage(absl::StrCat("unknown status '", absl::StripAsciiWhitespace(name),
                                   "' (pending, queued, indexing, ready, failed)"));
       }
@@ -695,7 +702,8 @@ int CommandRun::IndexedAssetList() {
     if (!args_.Has(bound)) continue;
     double seconds = 0;
     if (!absl::SimpleAtod(args_.Get(bound), &seconds) || seconds < 0) {
-      return Usage(absl::StrCat("--", bound, " must be a number of seconds, not '", args_.Get(bound), "'"));
+      return Usage(
+          absl::StrCat("--", bound, " must be a number of seconds, not '", args_.Get(bound), "'"));
     }
     if (std::string(bound) == "min-duration") {
       request.mutable_duration_seconds()->set_min(seconds);
@@ -736,8 +744,10 @@ int CommandRun::IndexedAssetList() {
   if (json()) return PrintMessage(merged, "");
   out() << (merged.indexed_assets().empty()
                 ? std::string("no indexed assets found\n")
-                : RenderIndexedAssetTable({merged.indexed_assets().begin(), merged.indexed_assets().end()}));
-  MoreHint(merged.indexed_assets_size(), merged.total_size(), merged.next_page_token(), "indexed assets");
+                : RenderIndexedAssetTable(
+                      {merged.indexed_assets().begin(), merged.indexed_assets().end()}));
+  MoreHint(merged.indexed_assets_size(), merged.total_size(), merged.next_page_token(),
+           "indexed assets");
   return kExitOk;
 }
 
@@ -754,20 +764,21 @@ int CommandRun::IndexedAssetWatch() {
   request.set_indexed_asset_id(args_.positional[0]);
   std::string last;
   absl::Status json_error;
-  absl::Status status = client_->WatchIndexedAsset(request, [&](const gw::IndexedAssetEvent& event) {
-    last = IndexedAssetStatusName(event.indexed_asset());
-    if (json()) {
-      absl::StatusOr<std::string> line = ToJson(event, /*multiline=*/false);
-      if (!line.ok()) {
-        json_error = line.status();
-        return false;
-      }
-      out() << *line << std::flush;
-    } else {
-      out() << IndexedAssetWatchLine(event) << std::flush;
-    }
-    return last != "ready" && last != "failed";
-  });
+  absl::Status status =
+      client_->WatchIndexedAsset(request, [&](const gw::IndexedAssetEvent& event) {
+        last = IndexedAssetStatusName(event.indexed_asset());
+        if (json()) {
+          absl::StatusOr<std::string> line = ToJson(event, /*multiline=*/false);
+          if (!line.ok()) {
+            json_error = line.status();
+            return false;
+          }
+          out() << *line << std::flush;
+        } else {
+          out() << IndexedAssetWatchLine(event) << std::flush;
+        }
+        return last != "ready" && last != "failed";
+      });
   return WatchEnded(status, json_error, "indexed asset", request.indexed_asset_id(), last);
 }
 

@@ -90,7 +90,8 @@ std::string RenderAssetTable(const std::vector<twelvelabs::gateway::v1::Asset>& 
 // One "FIELD       value" line per known field, as RenderTaskDetail.
 std::string RenderAssetDetail(const twelvelabs::gateway::v1::Asset& asset);
 // ID, ASSET, STATUS, FILENAME, DURATION, UPDATED.
-std::string RenderIndexedAssetTable(const std::vector<twelvelabs::gateway::v1::IndexedAsset>& indexed_assets);
+std::string RenderIndexedAssetTable(
+    const std::vector<twelvelabs::gateway::v1::IndexedAsset>& indexed_assets);
 std::string RenderIndexedAssetDetail(const twelvelabs::gateway::v1::IndexedAsset& indexed_asset);
 // "2026-01-01 00:00:05Z  <id>  ready": one line per watch event.
 std::string AssetWatchLine(const twelvelabs::gateway::v1::AssetEvent& event);

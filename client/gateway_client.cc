@@ -262,11 +262,13 @@ absl::StatusOr<gw::Asset> GatewayClient::GetAsset(const std::string& asset_id) {
   });
 }
 
-absl::StatusOr<gw::ListAssetsResponse> GatewayClient::ListAssets(const gw::ListAssetsRequest& request) {
+absl::StatusOr<gw::ListAssetsResponse> GatewayClient::ListAssets(
+    const gw::ListAssetsRequest& request) {
   auto context = NewContext(options_.call_timeout);
-  return Unary<gw::ListAssetsResponse>(context.get(), [&](grpc::ClientContext* c, gw::ListAssetsResponse* r) {
-    return assets_->ListAssets(c, request, r);
-  });
+  return Unary<gw::ListAssetsResponse>(context.get(),
+                                       [&](grpc::ClientContext* c, gw::ListAssetsResponse* r) {
+                                         return assets_->ListAssets(c, request, r);
+                                       });
 }
 
 absl::Status GatewayClient::DeleteAsset(const std::string& asset_id, bool force) {
@@ -274,20 +276,22 @@ absl::Status GatewayClient::DeleteAsset(const std::string& asset_id, bool force)
   request.set_asset_id(asset_id);
   request.set_force(force);
   auto context = NewContext(options_.call_timeout);
-  return Unary<google::protobuf::Empty>(context.get(), [&](grpc::ClientContext* c, google::protobuf::Empty* r) {
-           return assets_->DeleteAsset(c, request, r);
-         })
+  return Unary<google::protobuf::Empty>(context.get(),
+                                        [&](grpc::ClientContext* c, google::protobuf::Empty* r) {
+                                          return assets_->DeleteAsset(c, request, r);
+                                        })
       .status();
 }
 
-absl::Status GatewayClient::WatchAsset(const gw::WatchAssetRequest& request, const AssetEventCallback& on_event) {
+absl::Status GatewayClient::WatchAsset(const gw::WatchAssetRequest& request,
+                                       const AssetEventCallback& on_event) {
   auto context = NewContext(options_.stream_timeout);
   auto reader = assets_->WatchAsset(context.get(), request);
   return ReadWatch<gw::AssetEvent>(context.get(), reader.get(), on_event);
 }
 
-absl::StatusOr<gw::IndexedAsset> GatewayClient::GetIndexedAsset(const std::string& index_id,
-                                                              const std::string& indexed_asset_id) {
+absl::StatusOr<gw::IndexedAsset> GatewayClient::GetIndexedAsset(
+    const std::string& index_id, const std::string& indexed_asset_id) {
   gw::GetIndexedAssetRequest request;
   request.set_index_id(index_id);
   request.set_indexed_asset_id(indexed_asset_id);
@@ -306,14 +310,16 @@ absl::StatusOr<gw::ListIndexedAssetsResponse> GatewayClient::ListIndexedAssets(
       });
 }
 
-absl::Status GatewayClient::DeleteIndexedAsset(const std::string& index_id, const std::string& indexed_asset_id) {
+absl::Status GatewayClient::DeleteIndexedAsset(const std::string& index_id,
+                                               const std::string& indexed_asset_id) {
   gw::DeleteIndexedAssetRequest request;
   request.set_index_id(index_id);
   request.set_indexed_asset_id(indexed_asset_id);
   auto context = NewContext(options_.call_timeout);
-  return Unary<google::protobuf::Empty>(context.get(), [&](grpc::ClientContext* c, google::protobuf::Empty* r) {
-           return assets_->DeleteIndexedAsset(c, request, r);
-         })
+  return Unary<google::protobuf::Empty>(context.get(),
+                                        [&](grpc::ClientContext* c, google::protobuf::Empty* r) {
+                                          return assets_->DeleteIndexedAsset(c, request, r);
+                                        })
       .status();
 }
 

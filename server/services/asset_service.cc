@@ -60,10 +60,10 @@ absl::Status AssetInUse(const std::string& id, const absl::Status& refused,
   const int64_t total = std::max<int64_t>(blockers->indexed_assets.total_size(), names.size());
   const std::string list = absl::StrJoin(names, ", ");
   return WithErrorInfo(
-      absl::FailedPreconditionError(absl::StrCat(
-          "asset ", id, " is still used by ", total, " indexed asset(s): ", list,
-          total > static_cast<int64_t>(names.size()) ? ", ..." : "",
-          "; delete them first (DeleteIndexedAsset), or delete the asset with force")),
+      absl::FailedPreconditionError(
+          absl::StrCat("asset ", id, " is still used by ", total, " indexed asset(s): ", list,
+                       total > static_cast<int64_t>(names.size()) ? ", ..." : "",
+                       "; delete them first (DeleteIndexedAsset), or delete the asset with force")),
       "ASSET_IN_USE", kGatewayDomain, {{"asset_id", id}, {"indexed_assets", list}});
 }
 
@@ -209,14 +209,17 @@ grpc::ServerUnaryReactor* AssetServiceImpl::CreateAsset(grpc::CallbackServerCont
       return;
     }
     // A repeat of a completed create: read it fresh.
-    deps->api->GetAsset(opts, known.id(), [known, done = std::move(done)](absl::StatusOr<gw::Asset> a) mutable {
-      done(a.ok() ? std::move(a) : absl::StatusOr<gw::Asset>(std::move(known)));
-    });
+    deps->api->GetAsset(opts, known.id(),
+                        [known, done = std::move(done)](absl::StatusOr<gw::Asset> a) mutable {
+                          done(a.ok() ? std::move(a) : absl::StatusOr<gw::Asset>(std::move(known)));
+                        });
   };
-  flow.find = [deps, opts](const RequestStore::Attempt& attempt, TwelveLabsApi::Done<std::optional<gw::Asset>> done) {
+  flow.find = [deps, opts](const RequestStore::Attempt& attempt,
+                           TwelveLabsApi::Done<std::optional<gw::Asset>> done) {
     FindUnansweredAsset(*deps, opts, attempt, std::move(done));
   };
-  RunCreateFlow<gw::Asset>(*deps_, opts, call->who.tenant, std::move(flow), FinishWith(reactor, resp));
+  RunCreateFlow<gw::Asset>(*deps_, opts, call->who.tenant, std::move(flow),
+                           FinishWith(reactor, resp));
   return reactor;
 }
 
@@ -262,18 +265,18 @@ grpc::ServerUnaryReactor* AssetServiceImpl::DeleteAsset(grpc::CallbackServerCont
   // client as FAILED_PRECONDITION; the answer names the blockers, read
   // from `GET /assets/{id}/indexed-assets`.
   TwelveLabsApi* api = deps_->api;
-  deps_->api->DeleteAsset(
-      call->opts, req->asset_id(), req->force(),
-      [reactor, api, opts = call->opts, id = req->asset_id()](absl::Status s) {
-        if (s.code() != absl::StatusCode::kFailedPrecondition) {
-          reactor->Finish(ToGrpcStatus(UniformAssetNotFound(s, id)));
-          return;
-        }
-        api->ListAssetIndexedAssets(opts, id, 1, kMaxAssetPageSize,
-                                    [reactor, id, s](absl::StatusOr<IndexedAssetPage> page) {
-                                      reactor->Finish(ToGrpcStatus(AssetInUse(id, s, page)));
-                                    });
-      });
+  deps_->api->DeleteAsset(call->opts, req->asset_id(), req->force(),
+                          [reactor, api, opts = call->opts, id = req->asset_id()](absl::Status s) {
+                            if (s.code() != absl::StatusCode::kFailedPrecondition) {
+                              reactor->Finish(ToGrpcStatus(UniformAssetNotFound(s, id)));
+                              return;
+                            }
+                            api->ListAssetIndexedAssets(
+                                opts, id, 1, kMaxAssetPageSize,
+                                [reactor, id, s](absl::StatusOr<IndexedAssetPage> page) {
+                                  reactor->Finish(ToGrpcStatus(AssetInUse(id, s, page)));
+                                });
+                          });
   return reactor;
 }
 
@@ -299,7 +302,8 @@ grpc::ServerUnaryReactor* AssetServiceImpl::IndexAsset(grpc::CallbackServerConte
   // gateway's clock (a fake one in tests): carry over the time left.
   absl::Time deadline = absl::InfiniteFuture();
   if (call->opts.deadline != absl::InfiniteFuture()) {
-    deadline = deps_->clock->Now() + (call->opts.deadline - absl::FromChrono(std::chrono::system_clock::now()));
+    deadline = deps_->clock->Now() +
+               (call->opts.deadline - absl::FromChrono(std::chrono::system_clock::now()));
   }
   slot->Set(IndexWhenReady(*deps_, *call, *req, deadline,
                            [reactor, resp](absl::StatusOr<gw::IndexedAsset> ia) {

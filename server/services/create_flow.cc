@@ -197,8 +197,8 @@ class NewestFirstSearch : public std::enable_shared_from_this<NewestFirstSearch<
 
   void Next() {
     if (page_ > kMaxSearchPages) {
-      done_(absl::UnavailableError(absl::StrCat("more than ", kMaxSearchPages * kSearchPageLimit,
-                                                " items to search")));
+      done_(absl::UnavailableError(
+          absl::StrCat("more than ", kMaxSearchPages * kSearchPageLimit, " items to search")));
       return;
     }
     fetch_(page_, [self = this->shared_from_this()](absl::StatusOr<Page> page) {
@@ -248,16 +248,16 @@ class NewestFirstSearch : public std::enable_shared_from_this<NewestFirstSearch<
 // Reads the created task; falls back to what the create returned.
 void ReadTask(const ServiceDeps* deps, const CallOptions& opts, gw::Task created,
               TwelveLabsApi::Done<gw::Task> done) {
-  deps->api->GetTask(opts, created.id(),
-                     [created, done = std::move(done)](absl::StatusOr<gw::Task> task) mutable {
-                       if (task.ok()) {
-                         done(std::move(task));
-                         return;
-                       }
-                       Log(LogLevel::kWarning, "create", "created task could not be read back",
-                           {{"task_id", created.id()}, {"error", std::string(task.status().message())}});
-                       done(std::move(created));
-                     });
+  deps->api->GetTask(
+      opts, created.id(), [created, done = std::move(done)](absl::StatusOr<gw::Task> task) mutable {
+        if (task.ok()) {
+          done(std::move(task));
+          return;
+        }
+        Log(LogLevel::kWarning, "create", "created task could not be read back",
+            {{"task_id", created.id()}, {"error", std::string(task.status().message())}});
+        done(std::move(created));
+      });
 }
 
 void LogIfFailed(const absl::Status& s, const char* what) {
@@ -266,7 +266,8 @@ void LogIfFailed(const absl::Status& s, const char* what) {
 
 }  // namespace
 
-void FindUnansweredAsset(const ServiceDeps& deps, const CallOptions& opts, const RequestStore::Attempt& attempt,
+void FindUnansweredAsset(const ServiceDeps& deps, const CallOptions& opts,
+                         const RequestStore::Attempt& attempt,
                          TwelveLabsApi::Done<std::optional<gw::Asset>> done) {
   using Search = NewestFirstSearch<gw::Asset>;
   const std::string filename = ExpectedFilename(attempt.source);
@@ -286,9 +287,9 @@ void FindUnansweredAsset(const ServiceDeps& deps, const CallOptions& opts, const
                       done(std::move(out));
                     });
   };
-  std::make_shared<Search>(&deps, attempt, std::move(fetch),
-                           [filename](const gw::Asset& a) { return a.filename() == filename; },
-                           std::move(done))
+  std::make_shared<Search>(
+      &deps, attempt, std::move(fetch),
+      [filename](const gw::Asset& a) { return a.filename() == filename; }, std::move(done))
       ->Next();
 }
 
@@ -297,7 +298,8 @@ void FindUnansweredIndexedAsset(const ServiceDeps& deps, const CallOptions& opts
                                 TwelveLabsApi::Done<std::optional<gw::IndexedAsset>> done) {
   using Search = NewestFirstSearch<gw::IndexedAsset>;
   TwelveLabsApi* api = deps.api;
-  auto fetch = [api, opts, index_id = attempt.index_id](int page, TwelveLabsApi::Done<Search::Page> done) {
+  auto fetch = [api, opts, index_id = attempt.index_id](int page,
+                                                        TwelveLabsApi::Done<Search::Page> done) {
     gw::ListIndexedAssetsRequest req;
     req.set_index_id(index_id);
     req.set_sort_by(gw::INDEXED_ASSET_SORT_FIELD_CREATE_TIME);
@@ -316,11 +318,10 @@ void FindUnansweredIndexedAsset(const ServiceDeps& deps, const CallOptions& opts
                              done(std::move(out));
                            });
   };
-  std::make_shared<Search>(&deps, attempt, std::move(fetch),
-                           [asset_id = attempt.source](const gw::IndexedAsset& a) {
-                             return a.asset_id() == asset_id;
-                           },
-                           std::move(done))
+  std::make_shared<Search>(
+      &deps, attempt, std::move(fetch),
+      [asset_id = attempt.source](const gw::IndexedAsset& a) { return a.asset_id() == asset_id; },
+      std::move(done))
       ->Next();
 }
 
@@ -347,7 +348,8 @@ bool MayHaveCreated(const absl::Status& failure) {
 
 template <typename Resource>
 void RunCreateFlow(const ServiceDeps& deps, const CallOptions& opts, const std::string& tenant,
-                   CreateFlow<Resource> flow, absl::AnyInvocable<void(absl::StatusOr<Resource>)> done) {
+                   CreateFlow<Resource> flow,
+                   absl::AnyInvocable<void(absl::StatusOr<Resource>)> done) {
   using Done = absl::AnyInvocable<void(absl::StatusOr<Resource>)>;
   const std::string scope = CreateScope(tenant, flow.method);
   const std::string method = flow.method;
@@ -395,8 +397,9 @@ void RunCreateFlow(const ServiceDeps& deps, const CallOptions& opts, const std::
         RequestStore::Attempt ended = attempt;
         ended.deadline = std::min(ended.deadline, d->clock->Now());
         LogIfFailed(created.ok() ? d->requests->Complete(scope, request_id, created->id())
-                    : MayHaveCreated(created.status()) ? d->requests->Reopen(scope, request_id, ended)
-                                                       : d->requests->Release(scope, request_id),
+                    : MayHaveCreated(created.status())
+                        ? d->requests->Reopen(scope, request_id, ended)
+                        : d->requests->Release(scope, request_id),
                     "request_id record not updated");
       }
       if (!created.ok()) {
@@ -433,12 +436,11 @@ void RunCreateFlow(const ServiceDeps& deps, const CallOptions& opts, const std::
       // The first create usually answers well before its claim can be
       // taken over: ask for a retry soon, never later than that.
       absl::Duration wait = std::clamp(claim->retry_at - now, absl::Seconds(1), absl::Seconds(5));
-      done(WithRetryDelay(
-          WithErrorInfo(absl::AbortedError(absl::StrCat(
-                            "a ", method, " with request_id '", request_id,
-                            "' is still running; retry shortly to get its ", what)),
-                        "REQUEST_IN_PROGRESS", kGatewayDomain),
-          wait));
+      done(WithRetryDelay(WithErrorInfo(absl::AbortedError(absl::StrCat(
+                                            "a ", method, " with request_id '", request_id,
+                                            "' is still running; retry shortly to get its ", what)),
+                                        "REQUEST_IN_PROGRESS", kGatewayDomain),
+                          wait));
       return;
     }
     case RequestStore::Outcome::kConflict:
@@ -464,26 +466,29 @@ void RunCreateFlow(const ServiceDeps& deps, const CallOptions& opts, const std::
   if (!find) {
     // Upstream offers no way to find what the unanswered create made.
     Log(LogLevel::kWarning, "create",
-        "an earlier create under this request_id went unanswered and cannot be looked up; creating again",
+        "an earlier create under this request_id went unanswered and cannot be looked up; creating "
+        "again",
         {{"method", method}});
     create(std::move(flow.start), std::move(done));
     return;
   }
   Log(LogLevel::kWarning, "create", "an earlier create under this request_id went unanswered; looking upstream",
       {{"method", method}, {"index_id", unresolved.index_id}});
-  find(unresolved, [d, scope, request_id, method, what, unresolved, own, answer, create = std::move(create),
-                    start = std::move(flow.start),
+  find(unresolved, [d, scope, request_id, method, what, unresolved, own, answer,
+                    create = std::move(create), start = std::move(flow.start),
                     done = std::move(done)](absl::StatusOr<std::optional<Resource>> found) mutable {
     if (!found.ok()) {
       // Never create blindly: the retry after this looks again.
-      LogIfFailed(d->requests->Reopen(scope, request_id, unresolved), "request_id record not reopened");
-      done(WithRetryDelay(
-          WithErrorInfo(absl::UnavailableError(absl::StrCat(
-                            "an earlier ", method, " with request_id '", request_id,
-                            "' went unanswered, and whether it created a ", what, " could not be "
-                            "checked: ", found.status().message(), "; retry")),
-                        "REQUEST_RECOVERY_FAILED", kGatewayDomain),
-          absl::Seconds(1)));
+      LogIfFailed(d->requests->Reopen(scope, request_id, unresolved),
+                  "request_id record not reopened");
+      done(WithRetryDelay(WithErrorInfo(absl::UnavailableError(absl::StrCat(
+                                            "an earlier ", method, " with request_id '", request_id,
+                                            "' went unanswered, and whether it created a ", what,
+                                            " could not be "
+                                            "checked: ",
+                                            found.status().message(), "; retry")),
+                                        "REQUEST_RECOVERY_FAILED", kGatewayDomain),
+                          absl::Seconds(1)));
       return;
     }
     if (!found->has_value()) {
@@ -494,23 +499,25 @@ void RunCreateFlow(const ServiceDeps& deps, const CallOptions& opts, const std::
     Log(LogLevel::kInfo, "create", absl::StrCat("adopted the ", what, " of an unanswered create"),
         {{"id", adopted.id()}, {"method", method}});
     own(adopted.id());
-    LogIfFailed(d->requests->Complete(scope, request_id, adopted.id()), "request_id record not updated");
+    LogIfFailed(d->requests->Complete(scope, request_id, adopted.id()),
+                "request_id record not updated");
     answer(std::move(adopted), std::move(done));
   });
 }
 
 template void RunCreateFlow<gw::Task>(const ServiceDeps&, const CallOptions&, const std::string&,
-                                      CreateFlow<gw::Task>, absl::AnyInvocable<void(absl::StatusOr<gw::Task>)>);
+                                      CreateFlow<gw::Task>,
+                                      absl::AnyInvocable<void(absl::StatusOr<gw::Task>)>);
 template void RunCreateFlow<gw::Asset>(const ServiceDeps&, const CallOptions&, const std::string&,
-                                       CreateFlow<gw::Asset>, absl::AnyInvocable<void(absl::StatusOr<gw::Asset>)>);
-template void RunCreateFlow<gw::IndexedAsset>(const ServiceDeps&, const CallOptions&, const std::string&,
-                                              CreateFlow<gw::IndexedAsset>,
-                                              absl::AnyInvocable<void(absl::StatusOr<gw::IndexedAsset>)>);
+                                       CreateFlow<gw::Asset>,
+                                       absl::AnyInvocable<void(absl::StatusOr<gw::Asset>)>);
+template void RunCreateFlow<gw::IndexedAsset>(
+    const ServiceDeps&, const CallOptions&, const std::string&, CreateFlow<gw::IndexedAsset>,
+    absl::AnyInvocable<void(absl::StatusOr<gw::IndexedAsset>)>);
 
 void RunCreate(const ServiceDeps& deps, const CallOptions& opts, const std::string& tenant,
-               const std::string& method,
-               const google::protobuf::Message& request, const std::string& request_id,
-               const CreateTarget& target, StartCreate start,
+               const std::string& method, const google::protobuf::Message& request,
+               const std::string& request_id, const CreateTarget& target, StartCreate start,
                absl::AnyInvocable<void(absl::StatusOr<gw::Task>)> done) {
   const ServiceDeps* d = &deps;
   CreateFlow<gw::Task> flow;
@@ -519,8 +526,8 @@ void RunCreate(const ServiceDeps& deps, const CallOptions& opts, const std::stri
   flow.request = &request;
   flow.request_id = request_id;
   flow.target = target;
-  flow.start = [start = std::move(start), index_id = target.index_id](
-                   TwelveLabsApi::Done<gw::Task> done) mutable {
+  flow.start = [start = std::move(start),
+                index_id = target.index_id](TwelveLabsApi::Done<gw::Task> done) mutable {
     start([index_id, done = std::move(done)](absl::StatusOr<CreatedTask> created) mutable {
       if (!created.ok()) {
         done(created.status());
@@ -533,7 +540,8 @@ void RunCreate(const ServiceDeps& deps, const CallOptions& opts, const std::stri
       done(std::move(task));
     });
   };
-  flow.read = [d, opts, index_id = target.index_id](gw::Task known, TwelveLabsApi::Done<gw::Task> done) {
+  flow.read = [d, opts, index_id = target.index_id](gw::Task known,
+                                                    TwelveLabsApi::Done<gw::Task> done) {
     if (known.index_id().empty()) known.set_index_id(index_id);
     ReadTask(d, opts, std::move(known), std::move(done));
   };

@@ -5,14 +5,13 @@
 #ifndef TL_GATEWAY_SERVER_SERVICES_CREATE_FLOW_H_
 #define TL_GATEWAY_SERVER_SERVICES_CREATE_FLOW_H_
 
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "google/protobuf/message.h"
-#include <functional>
-#include <optional>
-
 #include "server/services/deps.h"
 #include "twelvelabs/gateway/v1/asset.pb.h"
 #include "twelvelabs/gateway/v1/task.pb.h"
@@ -89,20 +88,22 @@ struct CreateFlow {
   // Looks upstream for what an unanswered attempt made: nullopt when it
   // made nothing. Only resources owned by no tenant qualify. Unset when
   // upstream offers no look-up: a retry after a crash then creates again.
-  std::function<void(const RequestStore::Attempt&, TwelveLabsApi::Done<std::optional<Resource>>)> find;
+  std::function<void(const RequestStore::Attempt&, TwelveLabsApi::Done<std::optional<Resource>>)>
+      find;
 };
 
 // RunCreate for any kind: the created (or adopted) resource is recorded
 // as `tenant`'s before `done` hears of it.
 template <typename Resource>
 void RunCreateFlow(const ServiceDeps& deps, const CallOptions& opts, const std::string& tenant,
-                   CreateFlow<Resource> flow, absl::AnyInvocable<void(absl::StatusOr<Resource>)> done);
+                   CreateFlow<Resource> flow,
+                   absl::AnyInvocable<void(absl::StatusOr<Resource>)> done);
 
-extern template void RunCreateFlow<gw::Task>(const ServiceDeps&, const CallOptions&, const std::string&,
-                                             CreateFlow<gw::Task>,
+extern template void RunCreateFlow<gw::Task>(const ServiceDeps&, const CallOptions&,
+                                             const std::string&, CreateFlow<gw::Task>,
                                              absl::AnyInvocable<void(absl::StatusOr<gw::Task>)>);
-extern template void RunCreateFlow<gw::Asset>(const ServiceDeps&, const CallOptions&, const std::string&,
-                                              CreateFlow<gw::Asset>,
+extern template void RunCreateFlow<gw::Asset>(const ServiceDeps&, const CallOptions&,
+                                              const std::string&, CreateFlow<gw::Asset>,
                                               absl::AnyInvocable<void(absl::StatusOr<gw::Asset>)>);
 extern template void RunCreateFlow<gw::IndexedAsset>(
     const ServiceDeps&, const CallOptions&, const std::string&, CreateFlow<gw::IndexedAsset>,
@@ -114,7 +115,8 @@ extern template void RunCreateFlow<gw::IndexedAsset>(
 // indexed asset: `GET /indexes/{id}/indexed-assets` newest first (no
 // asset_id filter exists upstream), the one of the attempt's asset created
 // within its window, owned by no tenant.
-void FindUnansweredAsset(const ServiceDeps& deps, const CallOptions& opts, const RequestStore::Attempt& attempt,
+void FindUnansweredAsset(const ServiceDeps& deps, const CallOptions& opts,
+                         const RequestStore::Attempt& attempt,
                          TwelveLabsApi::Done<std::optional<gw::Asset>> done);
 void FindUnansweredIndexedAsset(const ServiceDeps& deps, const CallOptions& opts,
                                 const RequestStore::Attempt& attempt,

@@ -37,7 +37,8 @@ void CancelSlot::Cancel() {
 absl::Time AssetWaitUntil(absl::Time now, absl::Time deadline) {
   // A tenth of what is left, between 100 ms and 2 s, is kept for the
   // answer to travel back before gRPC's own deadline.
-  absl::Duration margin = std::clamp((deadline - now) / 10, absl::Milliseconds(100), absl::Seconds(2));
+  absl::Duration margin =
+      std::clamp((deadline - now) / 10, absl::Milliseconds(100), absl::Seconds(2));
   return std::min(deadline - margin, now + kMaxAssetWait);
 }
 
@@ -54,8 +55,12 @@ absl::Status AssetNotFound(const std::string& id) {
 class AssetReadyWait : public WatchSink, public std::enable_shared_from_this<AssetReadyWait> {
  public:
   using Done = absl::AnyInvocable<void(absl::StatusOr<gw::Asset>)>;
-  AssetReadyWait(WatchEngine* engine, Clock* clock, std::string scope, std::string asset_id, Done done)
-      : engine_(engine), clock_(clock), scope_(std::move(scope)), asset_id_(std::move(asset_id)),
+  AssetReadyWait(WatchEngine* engine, Clock* clock, std::string scope, std::string asset_id,
+                 Done done)
+      : engine_(engine),
+        clock_(clock),
+        scope_(std::move(scope)),
+        asset_id_(std::move(asset_id)),
         done_(std::move(done)) {}
 
   // `by_deadline`: `until` comes from the call's deadline, not kMaxAssetWait.
@@ -76,12 +81,14 @@ class AssetReadyWait : public WatchSink, public std::enable_shared_from_this<Ass
     }
     std::weak_ptr<AssetReadyWait> weak = shared_from_this();
     const absl::Time now = clock_->Now();
-    clock_->RunAfter(std::max(until - now, absl::ZeroDuration()), [weak, by_deadline](bool cancelled) {
+    clock_->RunAfter(std::max(until - now, absl::ZeroDuration()), [weak,
+                                                                   by_deadline](bool cancelled) {
       auto self = weak.lock();
       if (self == nullptr) return;
       if (cancelled) {
-        self->End(WithErrorInfo(absl::UnavailableError("the gateway is shutting down; retry IndexAsset"),
-                                "GATEWAY_SHUTTING_DOWN", kGatewayDomain));
+        self->End(
+            WithErrorInfo(absl::UnavailableError("the gateway is shutting down; retry IndexAsset"),
+                          "GATEWAY_SHUTTING_DOWN", kGatewayDomain));
         return;
       }
       self->End(WithErrorInfo(
@@ -109,9 +116,9 @@ class AssetReadyWait : public WatchSink, public std::enable_shared_from_this<Ass
     }
     const std::string& why = asset.error_message();
     End(WithErrorInfo(
-        absl::FailedPreconditionError(absl::StrCat("asset ", asset_id_, " failed upstream and cannot be indexed",
-                                                   why.empty() ? "" : absl::StrCat(" (upstream: ", why, ")"),
-                                                   "; create the asset again")),
+        absl::FailedPreconditionError(absl::StrCat(
+            "asset ", asset_id_, " failed upstream and cannot be indexed",
+            why.empty() ? "" : absl::StrCat(" (upstream: ", why, ")"), "; create the asset again")),
         "ASSET_FAILED", kGatewayDomain, {{"asset_id", asset_id_}, {"asset_error", why}}));
   }
   void OnError(const absl::Status& status) override {
@@ -195,7 +202,8 @@ std::shared_ptr<Cancellable> IndexWhenReady(const ServiceDeps& deps, const Admit
   // the POST: a gateway that dies while waiting leaves no claim behind,
   // and one that dies mid-POST leaves one that a retry takes over (after
   // looking upstream) within the request timeout, not the whole wait.
-  auto after_wait = [d, opts, tenant, req, done = std::move(done)](absl::StatusOr<gw::Asset> asset) mutable {
+  auto after_wait = [d, opts, tenant, req,
+                     done = std::move(done)](absl::StatusOr<gw::Asset> asset) mutable {
     if (!asset.ok()) {
       done(asset.status());
       return;
@@ -226,22 +234,23 @@ std::shared_ptr<Cancellable> IndexWhenReady(const ServiceDeps& deps, const Admit
             created(std::move(ia));
           });
     };
-    flow.read = [d, opts, index_id = request->index_id()](gw::IndexedAsset known,
-                                                          TwelveLabsApi::Done<gw::IndexedAsset> read) {
+    flow.read = [d, opts, index_id = request->index_id()](
+                    gw::IndexedAsset known, TwelveLabsApi::Done<gw::IndexedAsset> read) {
       // A repeat of a completed create knows only the id; the index is the
       // request's (fingerprinted, so the same).
       if (known.index_id().empty()) known.set_index_id(index_id);
       // The 202 carries only the ids: read the whole indexed asset.
-      d->api->GetIndexedAsset(opts, known.index_id(), known.id(),
-                              [known, read = std::move(read)](absl::StatusOr<gw::IndexedAsset> ia) mutable {
-                                if (ia.ok()) {
-                                  read(std::move(ia));
-                                  return;
-                                }
-                                Log(LogLevel::kWarning, "create", "created indexed asset could not be read back",
-                                    {{"id", known.id()}});
-                                read(std::move(known));
-                              });
+      d->api->GetIndexedAsset(
+          opts, known.index_id(), known.id(),
+          [known, read = std::move(read)](absl::StatusOr<gw::IndexedAsset> ia) mutable {
+            if (ia.ok()) {
+              read(std::move(ia));
+              return;
+            }
+            Log(LogLevel::kWarning, "create", "created indexed asset could not be read back",
+                {{"id", known.id()}});
+            read(std::move(known));
+          });
     };
     flow.find = [d, opts](const RequestStore::Attempt& attempt,
                           TwelveLabsApi::Done<std::optional<gw::IndexedAsset>> found) {
@@ -249,8 +258,8 @@ std::shared_ptr<Cancellable> IndexWhenReady(const ServiceDeps& deps, const Admit
     };
     RunCreateFlow<gw::IndexedAsset>(*d, opts, tenant, std::move(flow), std::move(done));
   };
-  auto wait = std::make_shared<AssetReadyWait>(deps.asset_watches, deps.clock, tenant, req.asset_id(),
-                                               std::move(after_wait));
+  auto wait = std::make_shared<AssetReadyWait>(deps.asset_watches, deps.clock, tenant,
+                                               req.asset_id(), std::move(after_wait));
   if (!step->Attach(wait)) {
     wait->Cancel();  // answers at once; never subscribes
     return step;

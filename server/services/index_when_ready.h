@@ -64,10 +64,10 @@ absl::Time AssetWaitUntil(absl::Time now, absl::Time deadline);
 //    released at once);
 //  - whatever the create flow answers (request_id in progress, reused with
 //    other fields, upstream's refusal).
-std::shared_ptr<Cancellable> IndexWhenReady(const ServiceDeps& deps, const Admitted& call,
-                                            const twelvelabs::gateway::v1::IndexAssetRequest& req,
-                                            absl::Time deadline,
-                                            TwelveLabsApi::Done<twelvelabs::gateway::v1::IndexedAsset> done);
+std::shared_ptr<Cancellable> IndexWhenReady(
+    const ServiceDeps& deps, const Admitted& call,
+    const twelvelabs::gateway::v1::IndexAssetRequest& req, absl::Time deadline,
+    TwelveLabsApi::Done<twelvelabs::gateway::v1::IndexedAsset> done);
 
 }  // namespace tlgw
 

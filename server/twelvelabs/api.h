@@ -109,8 +109,8 @@ class TwelveLabsApi {
   // `GET /assets/{id}/indexed-assets`: the indexed assets that refer to the
   // asset (what blocks its delete), each with its index id when upstream
   // gives it.
-  virtual void ListAssetIndexedAssets(const CallOptions& opts, const std::string& asset_id, int page,
-                                      int page_limit, Done<IndexedAssetPage> done) = 0;
+  virtual void ListAssetIndexedAssets(const CallOptions& opts, const std::string& asset_id,
+                                      int page, int page_limit, Done<IndexedAssetPage> done) = 0;
   // `POST /indexes/{id}/indexed-assets` (202); the asset must be ready.
   virtual void CreateIndexedAsset(const CallOptions& opts,
                                   const twelvelabs::gateway::v1::IndexAssetRequest& req,

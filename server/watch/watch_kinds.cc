@@ -224,7 +224,8 @@ void AssetWatchKind::Fetch(const std::string& asset_id, const std::string&, cons
   });
 }
 
-absl::Duration AssetPollInterval(const WatchOptions& o, absl::Time last_change, int failures, absl::Time now) {
+absl::Duration AssetPollInterval(const WatchOptions& o, absl::Time last_change, int failures,
+                                 absl::Time now) {
   absl::Duration d = o.base_interval;
   if (last_change != absl::InfinitePast()) {
     const absl::Duration quiet = now - last_change;
@@ -240,8 +241,8 @@ absl::Duration AssetPollInterval(const WatchOptions& o, absl::Time last_change, 
 }
 
 absl::Duration AssetWatchKind::NextInterval(const WatchOptions& options,
-                                            const std::vector<const WatchItem*>& items, int failures, bool,
-                                            absl::Time now) const {
+                                            const std::vector<const WatchItem*>& items,
+                                            int failures, bool, absl::Time now) const {
   absl::Time last_change = absl::InfinitePast();
   if (!items.empty() && items.front()->value != nullptr) {
     const auto& a = static_cast<const gw::Asset&>(*items.front()->value);
@@ -251,8 +252,8 @@ absl::Duration AssetWatchKind::NextInterval(const WatchOptions& options,
 }
 
 absl::Duration IndexedAssetWatchKind::NextInterval(const WatchOptions& options,
-                                                   const std::vector<const WatchItem*>& items, int failures,
-                                                   bool, absl::Time now) const {
+                                                   const std::vector<const WatchItem*>& items,
+                                                   int failures, bool, absl::Time now) const {
   absl::Time last_change = absl::InfinitePast();
   if (!items.empty() && items.front()->value != nullptr) {
     const auto& ia = static_cast<const gw::IndexedAsset&>(*items.front()->value);

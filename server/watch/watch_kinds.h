@@ -95,8 +95,9 @@ class AssetWatchKind : public WatchKind {
   std::shared_ptr<const google::protobuf::Message> MakeEvent(
       const WatchItem& item, int64_t sequence, twelvelabs::gateway::v1::EventSource source,
       absl::Time now) const override;
-  absl::Duration NextInterval(const WatchOptions& options, const std::vector<const WatchItem*>& items,
-                              int failures, bool webhooks_active, absl::Time now) const override;
+  absl::Duration NextInterval(const WatchOptions& options,
+                              const std::vector<const WatchItem*>& items, int failures,
+                              bool webhooks_active, absl::Time now) const override;
   bool EndsWhenTerminal() const override { return true; }
 
  private:
@@ -114,8 +115,9 @@ class IndexedAssetWatchKind : public WatchKind {
   std::shared_ptr<const google::protobuf::Message> MakeEvent(
       const WatchItem& item, int64_t sequence, twelvelabs::gateway::v1::EventSource source,
       absl::Time now) const override;
-  absl::Duration NextInterval(const WatchOptions& options, const std::vector<const WatchItem*>& items,
-                              int failures, bool webhooks_active, absl::Time now) const override;
+  absl::Duration NextInterval(const WatchOptions& options,
+                              const std::vector<const WatchItem*>& items, int failures,
+                              bool webhooks_active, absl::Time now) const override;
   bool EndsWhenTerminal() const override { return true; }
 
  private:

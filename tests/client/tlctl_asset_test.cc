@@ -1,9 +1,8 @@
 // tlctl's asset and indexed-asset commands run in-process (RunTlctl)
 // against a scripted AssetService: what each command sends, what it
 // prints, and its exit code.
-#include <gtest/gtest.h>
-
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <memory>
 #include <sstream>
@@ -40,7 +39,8 @@ class FakeAssets final : public gw::AssetService::Service {
   }
   std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
 
-  grpc::Status GetAsset(grpc::ServerContext*, const gw::GetAssetRequest* req, gw::Asset* out) override {
+  grpc::Status GetAsset(grpc::ServerContext*, const gw::GetAssetRequest* req,
+                        gw::Asset* out) override {
     Record(*req);
     *out = asset;
     out->set_id(req->asset_id());
@@ -180,7 +180,8 @@ TEST_F(TlctlAssetTest, AssetGetPrintsTheAsset) {
 }
 
 TEST_F(TlctlAssetTest, AssetListSendsFiltersAndFollowsPagesWithAll) {
-  Result r = Run({"asset", "list", "--id", kAsset, "--type", "video,audio", "--filename", "clip", "--page-size", "5"});
+  Result r = Run({"asset", "list", "--id", kAsset, "--type", "video,audio", "--filename", "clip",
+                  "--page-size", "5"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   auto req = fake_.Last<gw::ListAssetsRequest>();
   ASSERT_EQ(req.asset_ids_size(), 1);
@@ -206,11 +207,13 @@ TEST_F(TlctlAssetTest, BadValuesAreUsageErrorsBeforeAnyCall) {
   EXPECT_EQ(Run({"asset", "list", "--page-size", "51"}).code, kExitUsage);
   EXPECT_EQ(Run({"indexed-asset", "list", "--index", kIndex, "--status", "done"}).code, kExitUsage);
   EXPECT_EQ(Run({"indexed-asset", "list", "--index", kIndex, "--sort", "name"}).code, kExitUsage);
-  EXPECT_EQ(Run({"indexed-asset", "list", "--index", kIndex, "--min-duration", "x"}).code, kExitUsage);
+  EXPECT_EQ(Run({"indexed-asset", "list", "--index", kIndex, "--min-duration", "x"}).code,
+            kExitUsage);
   EXPECT_EQ(Run({"indexed-asset", "get", kIndexed}).code, kExitUsage) << "--index is required";
   Result group = Run({"asset"});
   EXPECT_EQ(group.code, kExitUsage);
-  EXPECT_TRUE(absl::StrContains(group.err, "'asset' needs a command: get, list, delete, watch")) << group.err;
+  EXPECT_TRUE(absl::StrContains(group.err, "'asset' needs a command: get, list, delete, watch"))
+      << group.err;
   Result missing = Run({"asset", "get"});
   EXPECT_EQ(missing.code, kExitUsage);
   EXPECT_TRUE(absl::StrContains(missing.err, "Run 'tlctl asset get --help'")) << missing.err;
@@ -221,8 +224,9 @@ TEST_F(TlctlAssetTest, BadValuesAreUsageErrorsBeforeAnyCall) {
 TEST_F(TlctlAssetTest, HelpListsTheAssetCommands) {
   Result r = Run({"--help"});
   EXPECT_EQ(r.code, kExitOk);
-  for (const char* c : {"asset get", "asset list", "asset delete", "asset watch", "indexed-asset get",
-                        "indexed-asset list", "indexed-asset delete", "indexed-asset watch"}) {
+  for (const char* c :
+       {"asset get", "asset list", "asset delete", "asset watch", "indexed-asset get",
+        "indexed-asset list", "indexed-asset delete", "indexed-asset watch"}) {
     EXPECT_TRUE(absl::StrContains(r.out, absl::StrCat("\n  ", c, " "))) << c << "\n" << r.out;
   }
   Result one = Run({"indexed-asset", "list", "--help"});
@@ -235,8 +239,9 @@ TEST_F(TlctlAssetTest, AssetDeleteSendsForceAndReportsRefusals) {
   ASSERT_EQ(r.code, kExitOk) << r.err;
   EXPECT_TRUE(fake_.Last<gw::DeleteAssetRequest>().force());
   EXPECT_EQ(r.out, absl::StrCat("deleted asset ", kAsset, "\n"));
-  fake_.status = tltest::StatusWithDetails(grpc::StatusCode::FAILED_PRECONDITION,
-                                           "asset is still used by 1 indexed asset(s): i/x", "ASSET_IN_USE");
+  fake_.status =
+      tltest::StatusWithDetails(grpc::StatusCode::FAILED_PRECONDITION,
+                                "asset is still used by 1 indexed asset(s): i/x", "ASSET_IN_USE");
   Result refused = Run({"asset", "delete", kAsset});
   EXPECT_EQ(refused.code, kExitCallFailed);
   EXPECT_FALSE(fake_.Last<gw::DeleteAssetRequest>().force());
@@ -248,8 +253,8 @@ TEST_F(TlctlAssetTest, AssetWatchExitsByTheLastStatus) {
   fake_.asset_watch = {"processing", "ready"};
   Result r = Run({"asset", "watch", kAsset});
   ASSERT_EQ(r.code, kExitOk) << r.err;
-  EXPECT_EQ(r.out, absl::StrCat("2026-01-01 00:00:00Z  ", kAsset, "  processing\n", "2026-01-01 00:00:00Z  ", kAsset,
-                                "  ready\n"));
+  EXPECT_EQ(r.out, absl::StrCat("2026-01-01 00:00:00Z  ", kAsset, "  processing\n",
+                                "2026-01-01 00:00:00Z  ", kAsset, "  ready\n"));
   fake_.asset_watch = {"processing", "failed"};
   r = Run({"asset", "watch", kAsset});
   EXPECT_EQ(r.code, kExitNegative);
@@ -261,7 +266,8 @@ TEST_F(TlctlAssetTest, AssetWatchExitsByTheLastStatus) {
   fake_.asset_watch = {"processing", "ready"};
   r = Run({"asset", "watch", kAsset, "--json"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
-  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2) << "one JSON line per event: " << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2)
+      << "one JSON line per event: " << r.out;
 }
 
 TEST_F(TlctlAssetTest, IndexedAssetCommandsSendTheIndex) {
@@ -272,9 +278,9 @@ TEST_F(TlctlAssetTest, IndexedAssetCommandsSendTheIndex) {
   EXPECT_TRUE(absl::StrContains(get.out, absl::StrCat("ASSET       ", kAsset))) << get.out;
   EXPECT_TRUE(absl::StrContains(get.out, "STATUS      indexing")) << get.out;
 
-  Result list = Run({"indexed-asset", "list", "--index", kIndex, "--status", "ready,indexing", "--filename", "clip.mp4",
-                     "--min-duration", "10", "--max-duration", "60.5", "--sort", "updated", "--asc", "--metadata",
-                     "team=news"});
+  Result list = Run({"indexed-asset", "list", "--index", kIndex, "--status", "ready,indexing",
+                     "--filename", "clip.mp4", "--min-duration", "10", "--max-duration", "60.5",
+                     "--sort", "updated", "--asc", "--metadata", "team=news"});
   ASSERT_EQ(list.code, kExitOk) << list.err;
   auto req = fake_.Last<gw::ListIndexedAssetsRequest>();
   EXPECT_EQ(req.index_id(), kIndex);

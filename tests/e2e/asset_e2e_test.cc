@@ -67,7 +67,8 @@ class AssetE2E : public E2EFixture<> {
     return a.id();
   }
   grpc::Status Index(const std::string& asset_id, gw::IndexedAsset* out,
-                     absl::Duration timeout = absl::Seconds(30), const std::string& request_id = "") {
+                     absl::Duration timeout = absl::Seconds(30),
+                     const std::string& request_id = "") {
     gw::IndexAssetRequest req;
     req.set_index_id(kSeedIndex);
     req.set_asset_id(asset_id);
@@ -105,7 +106,8 @@ TEST_F(AssetE2E, CreateGetListIndexGetIndexedAndDelete) {
   EXPECT_EQ(post["form"]["enable_thumbnail"], "true") << post.dump();
   EXPECT_EQ(post["form"]["enable_hls"], "false") << post.dump();
   // A string holding a JSON object on this endpoint (§9.1).
-  EXPECT_EQ(json::parse(post["form"]["user_metadata"].get<std::string>()), json({{"team", "news"}, {"take", 3}}))
+  EXPECT_EQ(json::parse(post["form"]["user_metadata"].get<std::string>()),
+            json({{"team", "news"}, {"take", 3}}))
       << post.dump();
 
   control_->AdvanceClock(5);  // one processing stage
@@ -151,7 +153,8 @@ TEST_F(AssetE2E, CreateGetListIndexGetIndexedAndDelete) {
   EXPECT_EQ(created[1]["path"], ia_path);
   EXPECT_EQ(created[1]["json"]["asset_id"], asset.id()) << created.dump();
   EXPECT_EQ(created[1]["json"]["enable_video_stream"], true) << created.dump();
-  EXPECT_EQ(created[1]["json"]["user_metadata"], json({{"team", "news"}})) << "an object here" << created.dump();
+  EXPECT_EQ(created[1]["json"]["user_metadata"], json({{"team", "news"}}))
+      << "an object here" << created.dump();
   EXPECT_EQ(created[2]["method"], "GET");
   EXPECT_EQ(created[2]["path"], ia_path + "/" + indexed.id());
 
@@ -270,7 +273,8 @@ TEST_F(AssetE2E, IndexAssetWaitsForTheAssetOnOneSharedPoll) {
   // One poll per interval for all the callers (plus the first read); five
   // private loops would make five times as many.
   const int gets = Count("GET", asset_path);
-  EXPECT_LE(gets, static_cast<int>(elapsed / kMinIntervalSeconds) + 2) << gets << " GETs in " << elapsed << " s";
+  EXPECT_LE(gets, static_cast<int>(elapsed / kMinIntervalSeconds) + 2)
+      << gets << " GETs in " << elapsed << " s";
   EXPECT_GE(Metric("tl_gateway_watch_polls_saved_total{kind=\"asset\"}"), kCallers - 1);
   EXPECT_EQ(Metric("tl_gateway_watch_subscribers{kind=\"asset\"}"), 0) << "every wait let go";
 }
@@ -303,8 +307,9 @@ TEST_F(AssetE2E, IndexAssetAnswersBeforeTheDeadlineWhileTheAssetProcesses) {
   EXPECT_EQ(info->reason(), "ASSET_NOT_READY");
   EXPECT_TRUE(absl::StrContains(s.error_message(), "still processing")) << s.error_message();
   EXPECT_EQ(Count("POST", kIndexedAssets), 0);
-  EXPECT_TRUE(Eventually([&] { return Metric("tl_gateway_watch_subscribers{kind=\"asset\"}") == 0; },
-                         "the wait to let go"));
+  EXPECT_TRUE(
+      Eventually([&] { return Metric("tl_gateway_watch_subscribers{kind=\"asset\"}") == 0; },
+                 "the wait to let go"));
 }
 
 TEST_F(AssetE2E, ARequestIdMakesOneUpstreamCreate) {
@@ -390,7 +395,8 @@ TEST_F(AssetE2E, HundredWatchersOfOneIndexedAssetShareOnePollPerInterval) {
   const std::string path = kIndexedAssets + "/" + ia.id();
   const absl::Time start = absl::Now();
   std::vector<std::unique_ptr<IndexedWatcher>> watchers;
-  for (int i = 0; i < kWatchers; ++i) watchers.push_back(std::make_unique<IndexedWatcher>(assets_.get(), ia.id()));
+  for (int i = 0; i < kWatchers; ++i)
+    watchers.push_back(std::make_unique<IndexedWatcher>(assets_.get(), ia.id()));
   // pending -> queued -> indexing -> ready, 2 s of the simulator's clock each.
   for (const char* stage : {"pending", "queued", "indexing", "ready"}) {
     ASSERT_TRUE(Eventually(
@@ -409,7 +415,8 @@ TEST_F(AssetE2E, HundredWatchersOfOneIndexedAssetShareOnePollPerInterval) {
   }
   const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
   const int gets = Count("GET", path);
-  EXPECT_LE(gets, static_cast<int>(elapsed / kMinIntervalSeconds) + 2) << gets << " GETs in " << elapsed << " s";
+  EXPECT_LE(gets, static_cast<int>(elapsed / kMinIntervalSeconds) + 2)
+      << gets << " GETs in " << elapsed << " s";
   EXPECT_GE(Metric("tl_gateway_watch_polls_saved_total{kind=\"indexed_asset\"}"), kWatchers - 1);
 }
 
@@ -628,7 +635,8 @@ TEST_F(AssetE2E, BadInputIsAnsweredBeforeAnyRequest) {
     got.emplace_back("WatchIndexedAsset", stream->Finish());
   }
   for (const auto& [what, s] : got) {
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << what << ": " << s.error_message();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << what << ": " << s.error_message();
     EXPECT_FALSE(tlgw::BadFieldsOf(s).empty()) << what << " names no field";
   }
   EXPECT_TRUE(control_->Requests().empty()) << control_->Requests().dump();
@@ -707,7 +715,8 @@ TEST_F(AssetE2E, OnV12EveryMethodNamesV13WithoutARequest) {
     got.emplace_back("WatchIndexedAsset", stream->Finish());
   }
   for (const auto& [what, s] : got) {
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << what << ": " << s.error_message();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+        << what << ": " << s.error_message();
     EXPECT_TRUE(absl::StrContains(s.error_message(), "v1.3")) << what << ": " << s.error_message();
   }
   EXPECT_TRUE(control_->Requests().empty()) << control_->Requests().dump();

@@ -47,10 +47,13 @@ class CrashRecoveryE2E : public E2EFixture<> {
   // late_answer fault holds), with `call` still waiting, then restarts it
   // on the same state database.
   void KillAfterPost(const std::string& path, const std::function<void()>& call) {
-    control_->AddFault({{"method", "POST"}, {"path_regex", "^" + path + "$"}, {"kind", "late_answer"},
+    control_->AddFault({{"method", "POST"},
+                        {"path_regex", "^" + path + "$"},
+                        {"kind", "late_answer"},
                         {"latency_ms", 20000}});
     std::thread first(call);
-    ASSERT_TRUE(Eventually([&] { return Requests("POST", path) == 1; }, "the simulator accepting the create"));
+    ASSERT_TRUE(Eventually([&] { return Requests("POST", path) == 1; },
+                           "the simulator accepting the create"));
     ASSERT_EQ(::kill(gateway_.process->pid(), SIGKILL), 0);
     ASSERT_TRUE(gateway_.process->WaitExit(absl::Seconds(10)).has_value());
     first.join();
@@ -161,7 +164,9 @@ TEST_F(CrashRecoveryE2E, AKilledCreateAssetIsAnsweredWithTheAssetUpstreamMade) {
   gw::CreateAssetRequest req;
   req.set_url("https://cdn.example.com/videos/crash-asset.mp4");
   req.set_request_id("asset-crash-1");
-  auto create = [&](gw::Asset* out) { return assets_->CreateAsset(Ctx(absl::Seconds(10)).get(), req, out); };
+  auto create = [&](gw::Asset* out) {
+    return assets_->CreateAsset(Ctx(absl::Seconds(10)).get(), req, out);
+  };
   ASSERT_NO_FATAL_FAILURE(KillAfterPost("/v1.3/assets", [&] {
     gw::Asset ignored;
     assets_->CreateAsset(Ctx(kCallDeadline).get(), req, &ignored);
@@ -171,7 +176,8 @@ TEST_F(CrashRecoveryE2E, AKilledCreateAssetIsAnsweredWithTheAssetUpstreamMade) {
   ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
   nlohmann::json upstream = Upstream("/v1.3/assets?filename=crash-asset.mp4");
   ASSERT_EQ(upstream.size(), 1u) << upstream.dump();
-  EXPECT_EQ(upstream[0]["_id"], asset.id()) << "the retry answers the asset the killed gateway made";
+  EXPECT_EQ(upstream[0]["_id"], asset.id())
+      << "the retry answers the asset the killed gateway made";
   EXPECT_EQ(Requests("POST", "/v1.3/assets"), 1u) << "created once";
   EXPECT_GE(Requests("GET", "/v1.3/assets"), 1u) << "the gateway looked for it";
   gw::Asset again;
@@ -200,7 +206,8 @@ TEST_F(CrashRecoveryE2E, AKilledIndexAssetIsAnsweredWithTheIndexedAssetUpstreamM
   ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
   nlohmann::json upstream = Upstream(path);
   ASSERT_EQ(upstream.size(), 1u) << upstream.dump();
-  EXPECT_EQ(upstream[0]["_id"], indexed.id()) << "the retry answers the indexed asset the killed gateway made";
+  EXPECT_EQ(upstream[0]["_id"], indexed.id())
+      << "the retry answers the indexed asset the killed gateway made";
   EXPECT_EQ(indexed.asset_id(), asset.id());
   EXPECT_EQ(Requests("POST", path), 1u) << "indexed once";
   EXPECT_GE(Requests("GET", path), 1u) << "the gateway looked for it";

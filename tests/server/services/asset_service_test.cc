@@ -5,12 +5,11 @@
 #include <set>
 #include <thread>
 
-#include "absl/synchronization/notification.h"
-#include "server/services/create_flow.h"
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "absl/synchronization/notification.h"
+#include "server/services/create_flow.h"
 #include "tests/server/services/service_harness.h"
 
 namespace tlgw::testing {
@@ -132,7 +131,8 @@ class AssetServiceTest : public ::testing::Test {
 
   // An asset created through the gateway by `token`'s tenant, still
   // processing upstream.
-  std::string CreateProcessing(const std::string& token, const std::string& url = "https://cdn.example.com/slow.mp4") {
+  std::string CreateProcessing(const std::string& token,
+                               const std::string& url = "https://cdn.example.com/slow.mp4") {
     gw::CreateAssetRequest req;
     req.set_url(url);
     gw::Asset a;
@@ -354,7 +354,8 @@ TEST_F(AssetServiceTest, IndexedAssetLifecycle) {
   EXPECT_EQ(blocked.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(blocked);
   ASSERT_TRUE(ErrorInfoOf(blocked).has_value());
   EXPECT_EQ(ErrorInfoOf(blocked)->reason(), "ASSET_IN_USE");
-  EXPECT_EQ(ErrorInfoOf(blocked)->metadata().at("indexed_assets"), absl::StrCat(kIndexA, "/", ia.id()));
+  EXPECT_EQ(ErrorInfoOf(blocked)->metadata().at("indexed_assets"),
+            absl::StrCat(kIndexA, "/", ia.id()));
   EXPECT_TRUE(absl::StrContains(blocked.error_message(), ia.id())) << blocked.error_message();
   EXPECT_EQ(h_.api().calls().back().method, "ListAssetIndexedAssets");
   EXPECT_TRUE(h_.api().asset(asset).has_value());
@@ -500,12 +501,14 @@ TEST_F(AssetServiceTest, WatchesAreCheckedBeforeAnyPoll) {
 TEST_F(AssetServiceTest, IndexAssetWaitsUntilTheAssetIsReadyThenCreates) {
   const std::string id = CreateProcessing(kMediaToken);
   auto p = StartIndex(kMediaToken, id);
-  ASSERT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 1)) << "the wait is a subscriber of the asset's watch";
+  ASSERT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 1))
+      << "the wait is a subscriber of the asset's watch";
   EXPECT_EQ(h_.api().count("GetAsset"), 1);
   h_.clock().Advance(absl::Seconds(10));
   EXPECT_FALSE(p->done.HasBeenNotified()) << Describe(p->status);
   EXPECT_GT(h_.api().count("GetAsset"), 1) << "the shared watch polled";
-  EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 0) << "nothing is created while the asset processes";
+  EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 0)
+      << "nothing is created while the asset processes";
 
   SetAssetStatus(id, gw::ASSET_STATUS_READY, "ready");
   h_.clock().Advance(absl::Seconds(10));
@@ -542,7 +545,8 @@ TEST_F(AssetServiceTest, IndexAssetOfAFailedAssetIsFailedPreconditionWithUpstrea
   EXPECT_EQ(info->reason(), "ASSET_FAILED");
   EXPECT_EQ(info->metadata().at("asset_error"), "unsupported codec");
   EXPECT_EQ(info->metadata().at("asset_id"), id);
-  EXPECT_TRUE(absl::StrContains(p->status.error_message(), "unsupported codec")) << p->status.error_message();
+  EXPECT_TRUE(absl::StrContains(p->status.error_message(), "unsupported codec"))
+      << p->status.error_message();
   EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 0);
 
   // Already failed: answered from the first read.
@@ -562,7 +566,8 @@ TEST_F(AssetServiceTest, IndexAssetEndsBeforeTheDeadlineSayingTheAssetStillProce
   EXPECT_EQ(p->status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << Describe(p->status);
   ASSERT_TRUE(ErrorInfoOf(p->status).has_value()) << Describe(p->status);
   EXPECT_EQ(ErrorInfoOf(p->status)->reason(), "ASSET_NOT_READY");
-  EXPECT_TRUE(absl::StrContains(p->status.error_message(), "still processing")) << p->status.error_message();
+  EXPECT_TRUE(absl::StrContains(p->status.error_message(), "still processing"))
+      << p->status.error_message();
   EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 0);
   EXPECT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 0));
 }
@@ -716,7 +721,8 @@ TEST_F(AssetServiceTest, IndexAssetThatEndedWaitingReleasesItsRequestId) {
   SetAssetStatus(id, gw::ASSET_STATUS_READY, "ready");
   auto p = StartIndex(kMediaToken, id, absl::Seconds(20), "index-req-wait");
   ASSERT_TRUE(p->Wait());
-  ASSERT_TRUE(p->status.ok()) << Describe(p->status) << ": the same request_id goes on where it stopped";
+  ASSERT_TRUE(p->status.ok()) << Describe(p->status)
+                              << ": the same request_id goes on where it stopped";
   EXPECT_EQ(h_.api().count("ListIndexedAssets"), 0) << "nothing was sent: no look-up needed";
   EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 1);
 }
@@ -724,10 +730,12 @@ TEST_F(AssetServiceTest, IndexAssetThatEndedWaitingReleasesItsRequestId) {
 // What a gateway that died mid-create left behind: its claim, recorded
 // before its POST, for an attempt that had 3 s.
 void LeaveCrashedClaim(Harness& h, const std::string& method, const google::protobuf::Message& req,
-                       const std::string& request_id, const std::string& index_id, const std::string& source) {
+                       const std::string& request_id, const std::string& index_id,
+                       const std::string& source) {
   const absl::Time now = h.clock().Now();
-  auto claim = h.store().Claim(CreateScope("media", method), request_id, RequestFingerprint(req),
-                               RequestStore::Attempt{index_id, source, now, now + absl::Seconds(3)});
+  auto claim =
+      h.store().Claim(CreateScope("media", method), request_id, RequestFingerprint(req),
+                      RequestStore::Attempt{index_id, source, now, now + absl::Seconds(3)});
   ASSERT_TRUE(claim.ok()) << claim.status();
   ASSERT_EQ(claim->outcome, RequestStore::Outcome::kNew);
 }
@@ -739,7 +747,8 @@ TEST_F(AssetServiceTest, ACreateAssetWhoseGatewayDiedIsAdoptedFromUpstream) {
   LeaveCrashedClaim(h_, "CreateAsset", req, "asset-crash-1", "", req.url());
   const absl::Time t0 = h_.clock().Now();
   auto put = [&](int n, const std::string& filename, absl::Duration after) {
-    gw::Asset a = ReadyAsset(absl::StrFormat("aaaaaaaaaaaaaaaaaaaaaa%02d", n), absl::ToUnixSeconds(t0 + after));
+    gw::Asset a = ReadyAsset(absl::StrFormat("aaaaaaaaaaaaaaaaaaaaaa%02d", n),
+                             absl::ToUnixSeconds(t0 + after));
     a.set_filename(filename);
     h_.api().PutAsset(a);
     return a.id();
@@ -828,7 +837,8 @@ TEST(AssetPollIntervalTest, FastJustAfterAChangeSlowerLater) {
   EXPECT_EQ(AssetPollInterval(o, now - absl::Minutes(5), 0, now), absl::Seconds(5));
   EXPECT_EQ(AssetPollInterval(o, now - absl::Hours(1), 0, now), absl::Seconds(20));
   EXPECT_EQ(AssetPollInterval(o, absl::InfinitePast(), 0, now), absl::Seconds(5));
-  EXPECT_EQ(AssetPollInterval(o, now - absl::Seconds(10), 2, now), absl::Seconds(10)) << "backs off after failures";
+  EXPECT_EQ(AssetPollInterval(o, now - absl::Seconds(10), 2, now), absl::Seconds(10))
+      << "backs off after failures";
   EXPECT_EQ(AssetPollInterval(o, now - absl::Hours(1), 5, now), o.max_interval);
   o.base_interval = absl::Seconds(1);
   EXPECT_EQ(AssetPollInterval(o, now, 0, now), o.min_interval) << "never below min";
@@ -840,7 +850,8 @@ TEST(AssetPollIntervalTest, FastJustAfterAChangeSlowerLater) {
   WatchItem item;
   item.value = std::make_shared<gw::IndexedAsset>(ia);
   o = WatchOptions();
-  EXPECT_EQ(kind.NextInterval(o, {&item}, 0, /*webhooks_active=*/true, now), absl::Milliseconds(2500))
+  EXPECT_EQ(kind.NextInterval(o, {&item}, 0, /*webhooks_active=*/true, now),
+            absl::Milliseconds(2500))
       << "by the last update; webhooks never announce indexed assets";
 }
 
@@ -850,7 +861,8 @@ TEST_F(AssetServiceTest, HundredWatchersOfOneIndexedAssetShareOnePollPerInterval
   gw::IndexedAsset ia;
   ASSERT_TRUE(Index(kMediaToken, kIndexA, asset, &ia).ok());
   std::vector<std::unique_ptr<IndexedWatch>> watches;
-  for (int i = 0; i < kWatchers; ++i) watches.push_back(WatchIndexed(kMediaToken, kIndexA, ia.id()));
+  for (int i = 0; i < kWatchers; ++i)
+    watches.push_back(WatchIndexed(kMediaToken, kIndexA, ia.id()));
   for (auto& w : watches) ASSERT_TRUE(w->Next().has_value());
   EXPECT_EQ(h_.indexed_asset_watches().stats().entries, 1);
   int before = h_.api().count("GetIndexedAsset");
