@@ -195,8 +195,9 @@ std::shared_ptr<Cancellable> IndexWhenReady(const ServiceDeps& deps, const Admit
   const absl::Time now = deps.clock->Now();
   const absl::Time until = AssetWaitUntil(now, deadline);
   const bool by_deadline = until < now + kMaxAssetWait;
-  CallOptions opts = call.opts;
-  opts.deadline = std::min(opts.deadline, deadline);
+  // The upstream calls keep the call's own deadline (`call.opts`, on the
+  // system clock); `deadline` (on the gateway's clock) bounds the wait.
+  const CallOptions opts = call.opts;
   const std::string tenant = call.who.tenant;
   // The wait comes before the request_id claim, so the claim covers only
   // the POST: a gateway that dies while waiting leaves no claim behind,

@@ -49,8 +49,9 @@ inline constexpr absl::Duration kMaxAssetWait = absl::Minutes(30);
 absl::Time AssetWaitUntil(absl::Time now, absl::Time deadline);
 
 // Indexes `req.asset_id()` into `req.index_id()` once the asset is ready,
-// for `call` (admitted; `req`'s fields validated). Answers, through `done`
-// exactly once:
+// for `call` (admitted; `req`'s fields validated). `deadline` is the call's
+// deadline on the gateway's clock (ServiceDeps::clock): the wait ends by
+// AssetWaitUntil of it. Answers, through `done` exactly once:
 //  - the indexed asset, read whole after the create (what the create
 //    returned if that read fails: it was created all the same);
 //  - PERMISSION_DENIED when the client may not use the index;
