@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 
 namespace tlclient {
 
@@ -55,6 +56,17 @@ std::vector<std::string> ParsedArgs::GetAll(const std::string& name) const {
   return it == options.end() ? std::vector<std::string>() : it->second;
 }
 
+// "get, list, delete" for group "asset": the second words of the
+// two-word commands that start with `group`; empty when there are none.
+static std::string GroupCommands(const std::vector<CommandSpec>& commands,
+                                 const std::string& group) {
+  std::vector<std::string> verbs;
+  for (const auto& c : commands) {
+    if (absl::StartsWith(c.name, group + " ")) verbs.push_back(c.name.substr(group.size() + 1));
+  }
+  return absl::StrJoin(verbs, ", ");
+}
+
 absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<OptionSpec>& global_options,
                                      const std::vector<CommandSpec>& commands,
                                      const std::vector<std::string>& args) {
@@ -62,18 +74,29 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<OptionSpec>& global_optio
   const CommandSpec* command = nullptr;
   bool options_ended = false;
   bool help_command = false;  // `help COMMAND`: the next word names a command
+  std::string group;          // the first word of a two-word command ("asset get")
   auto take_word = [&](const std::string& word) -> absl::Status {
     if (command == nullptr) {
-      if (word == "help" && !help_command && !parsed.help) {
+      if (word == "help" && !help_command && !parsed.help && group.empty()) {
         parsed.help = true;
         help_command = true;
         return absl::OkStatus();
       }
-      command = FindCommand(commands, word);
+      const std::string name = group.empty() ? word : absl::StrCat(group, " ", word);
+      command = FindCommand(commands, name);
+      if (command == nullptr && group.empty() && !GroupCommands(commands, word).empty()) {
+        group = word;
+        return absl::OkStatus();
+      }
       if (command == nullptr) {
+        if (!group.empty()) {
+          return absl::InvalidArgumentError(absl::StrCat("unknown command '", name, "' (", group,
+                                                         " takes ", GroupCommands(commands, group),
+                                                         ")"));
+        }
         return absl::InvalidArgumentError(absl::StrCat("unknown command '", word, "'"));
       }
-      parsed.command = word;
+      parsed.command = name;
       return absl::OkStatus();
     }
     parsed.positional.push_back(word);
@@ -132,6 +155,10 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<OptionSpec>& global_optio
     values.push_back(value);
   }
 
+  if (command == nullptr && !group.empty() && !parsed.help) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", group, "' needs a command: ", GroupCommands(commands, group)));
+  }
   if (parsed.help || command == nullptr) return parsed;
   if (parsed.positional.size() < command->min_positional) {
     return absl::InvalidArgumentError(

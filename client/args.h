@@ -3,6 +3,8 @@
 // derives from the same specification, so usage and parsing never drift
 // apart.
 //
+// A command's name may be two words ("asset get"): the first word then
+// groups commands, and alone it is an error naming the group's commands.
 // Options are long only: `--name VALUE`, `--name=VALUE`, or `--flag`.
 // Global options are accepted before and after the command; `--` ends the
 // options. `-h`, `--help` and `help [COMMAND]` ask for help. Errors are

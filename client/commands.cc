@@ -133,6 +133,50 @@ const std::vector<CommandSpec>& Commands() {
              Value("account", "ID", "the 12-digit AWS account id"),
              Value("policy", "NAME", "the IAM policy name"),
              Value("role", "NAME", "the IAM role name"), json}),
+        // Assets and indexed assets (API v1.3).
+        Cmd("asset get", "ASSET_ID", 1, 1, "Show one asset.", "", {json}),
+        Cmd("asset list", "", 0, 0, "List assets, newest first.",
+            "Without --all, one page is shown and the token for the next one is\n"
+            "printed on stderr.",
+            {Value("id", "ASSET_ID", "only these assets", false, true),
+             Value("type", "T1,T2", "only these kinds: video, audio, image", false, true),
+             Value("filename", "TEXT", "only file names containing this (case-insensitive)"),
+             Value("page-size", "N", "assets per page, 1-50 (default 10; 50 with --all)"),
+             Value("page-token", "TOKEN", "continue a listing"), Flag("all", "list every page"),
+             json}),
+        Cmd("asset delete", "ASSET_ID", 1, 1, "Delete an asset.",
+            "Refused while indexed assets refer to it (they are named); --force\n"
+            "deletes it anyway.",
+            {Flag("force", "delete even while indexed assets refer to it")}),
+        Cmd("asset watch", "ASSET_ID", 1, 1, "Watch an asset until it is ready or failed.",
+            "A line per change. Exit status: 0 ready, 3 failed, 1 if the watch\n"
+            "itself fails.",
+            {Flag("json", "print each event as one line of JSON")}),
+        Cmd("indexed-asset get", "INDEXED_ASSET_ID", 1, 1, "Show one indexed asset.", "",
+            {Value("index", "ID", "the index", true), json}),
+        Cmd("indexed-asset list", "", 0, 0, "List an index's indexed assets.",
+            "Without --all, one page is shown and the token for the next one is\n"
+            "printed on stderr.",
+            {Value("index", "ID", "the index", true),
+             Value("status", "S1,S2", "only these states: pending, queued, indexing, ready, failed",
+                   false, true),
+             Value("filename", "NAME", "only this file name"),
+             Value("min-duration", "SECONDS", "only videos at least this long"),
+             Value("max-duration", "SECONDS", "only videos at most this long"),
+             Value("sort", "FIELD", "created or updated (default: upstream's, created)"),
+             Flag("asc", "oldest first"),
+             Value("metadata", "KEY=VALUE", "only with this user metadata value", false, true),
+             Value("page-size", "N", "indexed assets per page, 1-50 (default 10; 50 with --all)"),
+             Value("page-token", "TOKEN", "continue a listing"), Flag("all", "list every page"),
+             json}),
+        Cmd("indexed-asset delete", "INDEXED_ASSET_ID", 1, 1, "Delete an indexed asset.", "",
+            {Value("index", "ID", "the index", true)}),
+        Cmd("indexed-asset watch", "INDEXED_ASSET_ID", 1, 1,
+            "Watch an indexed asset until it is ready or failed.",
+            "A line per change. Exit status: 0 ready, 3 failed, 1 if the watch\n"
+            "itself fails.",
+            {Value("index", "ID", "the index", true),
+             Flag("json", "print each event as one line of JSON")}),
     };
   }();
   return *commands;
@@ -168,6 +212,30 @@ class CommandRun {
   int ImportStatus();
   int ImportLogs();
   int CheckS3Setup();
+  int AssetGet();
+  int AssetList();
+  int AssetDelete();
+  int AssetWatch();
+  int IndexedAssetGet();
+  int IndexedAssetList();
+  int IndexedAssetDelete();
+  int IndexedAssetWatch();
+
+  // --page-size (default: 50 with --all, else 0 for the gateway's
+  // default); false after printing the usage error.
+  bool PageSize(int* page_size);
+  // Fetches one page, or with --all every page, into `merged`; the token
+  // of the next page is left in `merged`'s next_page_token without --all.
+  template <typename Request, typename Response>
+  absl::Status FetchPages(Request request,
+                          absl::StatusOr<Response> (GatewayClient::*fetch)(const Request&),
+                          void (*append)(Response* page, Response* merged), Response* merged);
+  // After a list: on stderr, how to see more.
+  void MoreHint(int shown, int64_t total, const std::string& next_token, const char* what);
+  // Prints watch events (JSON lines or a line each) and turns the last
+  // status into the exit code: 0 ready, kExitNegative failed.
+  int WatchEnded(const absl::Status& status, const absl::Status& json_error,
+                 const std::string& what, const std::string& id, const std::string& last_status);
 
   // After a create: print the task, then watch it if asked.
   int CreatedTask(const absl::StatusOr<gw::Task>& task);
@@ -473,8 +541,257 @@ int CommandRun::CheckS3Setup() {
   return response->ok() ? kExitOk : kExitNegative;
 }
 
+// --- Assets and indexed assets ---
+
+bool CommandRun::PageSize(int* page_size) {
+  *page_size = args_.Has("all") ? 50 : 0;
+  if (!args_.Has("page-size")) return true;
+  if (!absl::SimpleAtoi(args_.Get("page-size"), page_size) || *page_size < 1 || *page_size > 50) {
+    Usage(absl::StrCat("--page-size must be 1 to 50, not '", args_.Get("page-size"), "'"));
+    return false;
+  }
+  return true;
+}
+
+template <typename Request, typename Response>
+absl::Status CommandRun::FetchPages(
+    Request request, absl::StatusOr<Response> (GatewayClient::*fetch)(const Request&),
+    void (*append)(Response* page, Response* merged), Response* merged) {
+  const bool all = args_.Has("all");
+  std::string previous_token = request.page_token();
+  bool first = true;
+  while (true) {
+    absl::StatusOr<Response> page = (client_->*fetch)(request);
+    if (!page.ok()) return page.status();
+    if (first) merged->set_total_size(page->total_size());
+    first = false;
+    append(&*page, merged);
+    const std::string next = page->next_page_token();
+    // A token that does not move would loop forever; stop rather than hang.
+    if (!all || next.empty() || next == previous_token) {
+      if (!all) merged->set_next_page_token(next);
+      return absl::OkStatus();
+    }
+    previous_token = next;
+    request.set_page_token(next);
+  }
+}
+
+void CommandRun::MoreHint(int shown, int64_t total, const std::string& next_token,
+                          const char* what) {
+  if (args_.Has("all") || next_token.empty()) return;
+  *env_.err << "showing " << shown << (total > 0 ? absl::StrCat(" of ", total) : std::string())
+            << " " << what << "; --all lists them all, --page-token " << next_token
+            << " shows the next page\n";
+}
+
+int CommandRun::WatchEnded(const absl::Status& status, const absl::Status& json_error,
+                           const std::string& what, const std::string& id,
+                           const std::string& last_status) {
+  if (!json_error.ok()) return Fail(json_error);
+  if (!status.ok()) return Fail(status);
+  if (last_status == "ready") return kExitOk;
+  if (last_status == "failed") {
+    *env_.err << kTool << ": " << what << " " << SanitizeCell(id) << " failed\n";
+    return kExitNegative;
+  }
+  *env_.err << kTool << ": the watch ended before " << what << " " << SanitizeCell(id)
+            << " was ready or failed"
+            << (last_status.empty() ? "" : absl::StrCat(" (last status: ", last_status, ")"))
+            << "\n";
+  return kExitCallFailed;
+}
+
+int CommandRun::AssetGet() {
+  absl::StatusOr<gw::Asset> asset = client_->GetAsset(args_.positional[0]);
+  if (!asset.ok()) return Fail(asset.status());
+  return PrintMessage(*asset, RenderAssetDetail(*asset));
+}
+
+int CommandRun::AssetList() {
+  gw::ListAssetsRequest request;
+  for (const std::string& id : args_.GetAll("id")) request.add_asset_ids(id);
+  for (const std::string& list : args_.GetAll("type")) {
+    for (absl::string_view name : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
+      const std::string t = absl::AsciiStrToLower(absl::StripAsciiWhitespace(name));
+      if (t == "video") {
+        request.add_asset_types(gw::ASSET_TYPE_VIDEO);
+      } else if (t == "audio") {
+        request.add_asset_types(gw::ASSET_TYPE_AUDIO);
+      } else if (t == "image") {
+        request.add_asset_types(gw::ASSET_TYPE_IMAGE);
+      } else {
+        return Usage(absl::StrCat("unknown type '", t, "' (video, audio, image)"));
+      }
+    }
+  }
+  request.set_filename(args_.Get("filename"));
+  int page_size = 0;
+  if (!PageSize(&page_size)) return kExitUsage;
+  request.set_page_size(page_size);
+  request.set_page_token(args_.Get("page-token"));
+  gw::ListAssetsResponse merged;
+  absl::Status s = FetchPages<gw::ListAssetsRequest, gw::ListAssetsResponse>(
+      request, &GatewayClient::ListAssets,
+      [](gw::ListAssetsResponse* page, gw::ListAssetsResponse* into) {
+        for (auto& a : *page->mutable_assets()) *into->add_assets() = std::move(a);
+      },
+      &merged);
+  if (!s.ok()) return Fail(s);
+  if (json()) return PrintMessage(merged, "");
+  out() << (merged.assets().empty()
+                ? std::string("no assets found\n")
+                : RenderAssetTable({merged.assets().begin(), merged.assets().end()}));
+  MoreHint(merged.assets_size(), merged.total_size(), merged.next_page_token(), "assets");
+  return kExitOk;
+}
+
+int CommandRun::AssetDelete() {
+  const std::string& id = args_.positional[0];
+  if (absl::Status s = client_->DeleteAsset(id, args_.Has("force")); !s.ok()) return Fail(s);
+  out() << "deleted asset " << SanitizeCell(id) << "\n";
+  return kExitOk;
+}
+
+int CommandRun::AssetWatch() {
+  gw::WatchAssetRequest request;
+  request.set_asset_id(args_.positional[0]);
+  std::string last;
+  absl::Status json_error;
+  absl::Status status = client_->WatchAsset(request, [&](const gw::AssetEvent& event) {
+    last = AssetStatusName(event.asset());
+    if (json()) {
+      absl::StatusOr<std::string> line = ToJson(event, /*multiline=*/false);
+      if (!line.ok()) {
+        json_error = line.status();
+        return false;
+      }
+      out() << *line << std::flush;
+    } else {
+      out() << AssetWatchLine(event) << std::flush;
+    }
+    return last != "ready" && last != "failed";
+  });
+  return WatchEnded(status, json_error, "asset", request.asset_id(), last);
+}
+
+int CommandRun::IndexedAssetGet() {
+  auto ia = client_->GetIndexedAsset(args_.Get("index"), args_.positional[0]);
+  if (!ia.ok()) return Fail(ia.status());
+  return PrintMessage(*ia, RenderIndexedAssetDetail(*ia));
+}
+
+int CommandRun::IndexedAssetList() {
+  gw::ListIndexedAssetsRequest request;
+  request.set_index_id(args_.Get("index"));
+  for (const std::string& list : args_.GetAll("status")) {
+    for (absl::string_view name : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
+      const std::string wanted = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(name));
+      gw::IndexedAssetStatus status;
+      if (!gw::IndexedAssetStatus_Parse(absl::StrCat("INDEXED_ASSET_STATUS_", wanted), &status) ||
+          status == gw::INDEXED_ASSET_STATUS_UNSPECIFIED ||
+          status == gw::INDEXED_ASSET_STATUS_OTHER) {
+        return Usage(absl::StrCat("unknown status '", absl::StripAsciiWhitespace(name),
+                                  "' (pending, queued, indexing, ready, failed)"));
+      }
+      request.add_statuses(status);
+    }
+  }
+  request.set_filename(args_.Get("filename"));
+  for (const char* bound : {"min-duration", "max-duration"}) {
+    if (!args_.Has(bound)) continue;
+    double seconds = 0;
+    if (!absl::SimpleAtod(args_.Get(bound), &seconds) || seconds < 0) {
+      return Usage(
+          absl::StrCat("--", bound, " must be a number of seconds, not '", args_.Get(bound), "'"));
+    }
+    if (std::string(bound) == "min-duration") {
+      request.mutable_duration_seconds()->set_min(seconds);
+    } else {
+      request.mutable_duration_seconds()->set_max(seconds);
+    }
+  }
+  if (args_.Has("sort")) {
+    const std::string sort = args_.Get("sort");
+    if (sort == "created") {
+      request.set_sort_by(gw::INDEXED_ASSET_SORT_FIELD_CREATE_TIME);
+    } else if (sort == "updated") {
+      request.set_sort_by(gw::INDEXED_ASSET_SORT_FIELD_UPDATE_TIME);
+    } else {
+      return Usage(absl::StrCat("--sort must be created or updated, not '", sort, "'"));
+    }
+  }
+  if (args_.Has("asc")) request.set_sort_order(gw::SORT_ORDER_ASCENDING);
+  for (const std::string& item : args_.GetAll("metadata")) {
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Usage(absl::StrCat("--metadata '", item, "' is not KEY=VALUE"));
+    }
+    (*request.mutable_user_metadata())[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  int page_size = 0;
+  if (!PageSize(&page_size)) return kExitUsage;
+  request.set_page_size(page_size);
+  request.set_page_token(args_.Get("page-token"));
+  gw::ListIndexedAssetsResponse merged;
+  absl::Status s = FetchPages<gw::ListIndexedAssetsRequest, gw::ListIndexedAssetsResponse>(
+      request, &GatewayClient::ListIndexedAssets,
+      [](gw::ListIndexedAssetsResponse* page, gw::ListIndexedAssetsResponse* into) {
+        for (auto& a : *page->mutable_indexed_assets()) *into->add_indexed_assets() = std::move(a);
+      },
+      &merged);
+  if (!s.ok()) return Fail(s);
+  if (json()) return PrintMessage(merged, "");
+  out() << (merged.indexed_assets().empty()
+                ? std::string("no indexed assets found\n")
+                : RenderIndexedAssetTable(
+                      {merged.indexed_assets().begin(), merged.indexed_assets().end()}));
+  MoreHint(merged.indexed_assets_size(), merged.total_size(), merged.next_page_token(),
+           "indexed assets");
+  return kExitOk;
+}
+
+int CommandRun::IndexedAssetDelete() {
+  const std::string& id = args_.positional[0];
+  if (absl::Status s = client_->DeleteIndexedAsset(args_.Get("index"), id); !s.ok()) return Fail(s);
+  out() << "deleted indexed asset " << SanitizeCell(id) << "\n";
+  return kExitOk;
+}
+
+int CommandRun::IndexedAssetWatch() {
+  gw::WatchIndexedAssetRequest request;
+  request.set_index_id(args_.Get("index"));
+  request.set_indexed_asset_id(args_.positional[0]);
+  std::string last;
+  absl::Status json_error;
+  absl::Status status =
+      client_->WatchIndexedAsset(request, [&](const gw::IndexedAssetEvent& event) {
+        last = IndexedAssetStatusName(event.indexed_asset());
+        if (json()) {
+          absl::StatusOr<std::string> line = ToJson(event, /*multiline=*/false);
+          if (!line.ok()) {
+            json_error = line.status();
+            return false;
+          }
+          out() << *line << std::flush;
+        } else {
+          out() << IndexedAssetWatchLine(event) << std::flush;
+        }
+        return last != "ready" && last != "failed";
+      });
+  return WatchEnded(status, json_error, "indexed asset", request.indexed_asset_id(), last);
+}
+
 int CommandRun::Run() {
   const std::string& c = args_.command;
+  if (c == "asset get") return AssetGet();
+  if (c == "asset list") return AssetList();
+  if (c == "asset delete") return AssetDelete();
+  if (c == "asset watch") return AssetWatch();
+  if (c == "indexed-asset get") return IndexedAssetGet();
+  if (c == "indexed-asset list") return IndexedAssetList();
+  if (c == "indexed-asset delete") return IndexedAssetDelete();
+  if (c == "indexed-asset watch") return IndexedAssetWatch();
   if (c == "upload") return Upload();
   if (c == "create-url") return CreateUrl();
   if (c == "create-youtube") return CreateYoutube();
@@ -498,9 +815,13 @@ int RunTlctl(const std::vector<std::string>& args, const CliEnvironment& env) {
   if (!parsed.ok()) {
     // Point at the command's own help when the line names a command.
     std::string help = kTool;
-    for (const std::string& arg : args) {
-      if (FindCommand(arg) != nullptr) {
-        absl::StrAppend(&help, " ", arg);
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (i + 1 < args.size() && FindCommand(absl::StrCat(args[i], " ", args[i + 1])) != nullptr) {
+        absl::StrAppend(&help, " ", args[i], " ", args[i + 1]);  // "asset get"
+        break;
+      }
+      if (FindCommand(args[i]) != nullptr) {
+        absl::StrAppend(&help, " ", args[i]);
         break;
       }
     }

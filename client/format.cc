@@ -224,6 +224,97 @@ std::string RenderTaskDetail(const gw::Task& task) {
   return out;
 }
 
+std::string AssetStatusName(const gw::Asset& asset) {
+  if (!asset.status_text().empty()) return SanitizeCell(asset.status_text());
+  if (asset.status() == gw::ASSET_STATUS_UNSPECIFIED) return "unknown";
+  return absl::AsciiStrToLower(
+      absl::StripPrefix(gw::AssetStatus_Name(asset.status()), "ASSET_STATUS_"));
+}
+
+std::string IndexedAssetStatusName(const gw::IndexedAsset& ia) {
+  if (!ia.status_text().empty()) return SanitizeCell(ia.status_text());
+  if (ia.status() == gw::INDEXED_ASSET_STATUS_UNSPECIFIED) return "unknown";
+  return absl::AsciiStrToLower(
+      absl::StripPrefix(gw::IndexedAssetStatus_Name(ia.status()), "INDEXED_ASSET_STATUS_"));
+}
+
+std::string RenderAssetTable(const std::vector<gw::Asset>& assets) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& a : assets) {
+    rows.push_back({a.id(), AssetStatusName(a), OrDash(a.filename()), OrDash(a.file_type()),
+                    a.has_size_bytes() ? HumanBytes(a.size_bytes()) : "-",
+                    FormatTimestamp(a.create_time())});
+  }
+  return RenderTable({"ID", "STATUS", "FILENAME", "TYPE", "SIZE", "CREATED"}, rows);
+}
+
+std::string RenderAssetDetail(const gw::Asset& a) {
+  std::string out;
+  auto row = [&out](const char* key, const std::string& value) {
+    absl::StrAppend(&out, absl::StrFormat("%-10s  %s\n", key, SanitizeCell(value)));
+  };
+  row("ID", a.id());
+  row("STATUS", AssetStatusName(a));
+  row("METHOD", OrDash(a.method_text()));
+  row("FILENAME", OrDash(a.filename()));
+  row("TYPE", OrDash(a.file_type()));
+  if (a.has_size_bytes()) row("SIZE", HumanBytes(a.size_bytes()));
+  if (a.has_duration_seconds()) row("DURATION", FormatVideoDuration(a.duration_seconds()));
+  row("CREATED", FormatTimestamp(a.create_time()));
+  if (a.has_hls()) {
+    row("HLS",
+        absl::StrCat(
+            OrDash(a.hls().status_text()),
+            a.hls().manifest_url().empty() ? "" : absl::StrCat(" ", a.hls().manifest_url())));
+  }
+  if (a.has_thumbnail()) row("THUMBNAIL", OrDash(a.thumbnail().status_text()));
+  if (!a.error_message().empty()) row("ERROR", a.error_message());
+  return out;
+}
+
+std::string RenderIndexedAssetTable(const std::vector<gw::IndexedAsset>& indexed_assets) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& ia : indexed_assets) {
+    rows.push_back({ia.id(), OrDash(ia.asset_id()), IndexedAssetStatusName(ia),
+                    OrDash(ia.system_metadata().filename()),
+                    FormatVideoDuration(ia.system_metadata().duration_seconds()),
+                    FormatTimestamp(ia.update_time())});
+  }
+  return RenderTable({"ID", "ASSET", "STATUS", "FILENAME", "DURATION", "UPDATED"}, rows);
+}
+
+std::string RenderIndexedAssetDetail(const gw::IndexedAsset& ia) {
+  std::string out;
+  auto row = [&out](const char* key, const std::string& value) {
+    absl::StrAppend(&out, absl::StrFormat("%-10s  %s\n", key, SanitizeCell(value)));
+  };
+  row("ID", ia.id());
+  row("INDEX", OrDash(ia.index_id()));
+  row("ASSET", OrDash(ia.asset_id()));
+  row("STATUS", IndexedAssetStatusName(ia));
+  const gw::IndexedAssetMetadata& meta = ia.system_metadata();
+  row("FILENAME", OrDash(meta.filename()));
+  row("DURATION", FormatVideoDuration(meta.duration_seconds()));
+  if (meta.width() > 0 && meta.height() > 0)
+    row("RESOLUTION", absl::StrCat(meta.width(), "x", meta.height()));
+  row("CREATED", FormatTimestamp(ia.create_time()));
+  row("UPDATED", FormatTimestamp(ia.update_time()));
+  if (ia.has_index_time()) row("INDEXED", FormatTimestamp(ia.index_time()));
+  if (ia.has_hls()) row("HLS", OrDash(ia.hls().status_text()));
+  return out;
+}
+
+std::string AssetWatchLine(const gw::AssetEvent& event) {
+  return absl::StrCat(FormatTimestamp(event.observe_time()), "  ", SanitizeCell(event.asset().id()),
+                      "  ", AssetStatusName(event.asset()), "\n");
+}
+
+std::string IndexedAssetWatchLine(const gw::IndexedAssetEvent& event) {
+  return absl::StrCat(FormatTimestamp(event.observe_time()), "  ",
+                      SanitizeCell(event.indexed_asset().id()), "  ",
+                      IndexedAssetStatusName(event.indexed_asset()), "\n");
+}
+
 std::string RenderIndexTaskCounts(const gw::IndexTaskCounts& counts) {
   std::map<std::string, int64_t> all(counts.counts().begin(), counts.counts().end());
   if (all.empty()) {

@@ -20,6 +20,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "twelvelabs/gateway/v1/asset.pb.h"
+#include "twelvelabs/gateway/v1/asset_service.pb.h"
 #include "twelvelabs/gateway/v1/integration_service.pb.h"
 #include "twelvelabs/gateway/v1/task.pb.h"
 #include "twelvelabs/gateway/v1/task_service.pb.h"
@@ -77,6 +79,23 @@ std::string RenderS3Findings(const twelvelabs::gateway::v1::CheckAwsS3SetupRespo
 // with '\n': indented, or on one line (JSON Lines, for streams) when
 // `multiline` is false.
 absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message, bool multiline = true);
+
+// --- Assets and indexed assets ---
+
+// Lower-case status names, as StatusName: "processing", "indexing".
+std::string AssetStatusName(const twelvelabs::gateway::v1::Asset& asset);
+std::string IndexedAssetStatusName(const twelvelabs::gateway::v1::IndexedAsset& indexed_asset);
+// ID, STATUS, FILENAME, TYPE, SIZE, CREATED.
+std::string RenderAssetTable(const std::vector<twelvelabs::gateway::v1::Asset>& assets);
+// One "FIELD       value" line per known field, as RenderTaskDetail.
+std::string RenderAssetDetail(const twelvelabs::gateway::v1::Asset& asset);
+// ID, ASSET, STATUS, FILENAME, DURATION, UPDATED.
+std::string RenderIndexedAssetTable(
+    const std::vector<twelvelabs::gateway::v1::IndexedAsset>& indexed_assets);
+std::string RenderIndexedAssetDetail(const twelvelabs::gateway::v1::IndexedAsset& indexed_asset);
+// "2026-01-01 00:00:05Z  <id>  ready": one line per watch event.
+std::string AssetWatchLine(const twelvelabs::gateway::v1::AssetEvent& event);
+std::string IndexedAssetWatchLine(const twelvelabs::gateway::v1::IndexedAssetEvent& event);
 
 // --- Upload progress ---
 

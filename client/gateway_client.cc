@@ -54,7 +54,8 @@ GatewayClient::GatewayClient(std::shared_ptr<grpc::ChannelInterface> channel,
       channel_(std::move(channel)),
       upload_(gw::UploadService::NewStub(channel_)),
       tasks_(gw::TaskService::NewStub(channel_)),
-      integrations_(gw::IntegrationService::NewStub(channel_)) {}
+      integrations_(gw::IntegrationService::NewStub(channel_)),
+      assets_(gw::AssetService::NewStub(channel_)) {}
 
 std::unique_ptr<grpc::ClientContext> GatewayClient::NewContext(absl::Duration timeout) const {
   auto context = std::make_unique<grpc::ClientContext>();
@@ -226,6 +227,107 @@ absl::StatusOr<gw::CheckAwsS3SetupResponse> GatewayClient::CheckAwsS3Setup(
       context.get(), [&](grpc::ClientContext* c, gw::CheckAwsS3SetupResponse* r) {
         return integrations_->CheckAwsS3Setup(c, request, r);
       });
+}
+
+// --- AssetService ---
+
+namespace {
+
+// Reads a watch stream to its end, as WatchTask does.
+template <typename Event>
+absl::Status ReadWatch(grpc::ClientContext* context, grpc::ClientReader<Event>* reader,
+                       const std::function<bool(const Event&)>& on_event) {
+  Event event;
+  bool stopped_by_caller = false;
+  while (reader->Read(&event)) {
+    if (on_event && !on_event(event)) {
+      stopped_by_caller = true;
+      context->TryCancel();
+      break;
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (stopped_by_caller) return absl::OkStatus();
+  return FromGrpcStatus(status);
+}
+
+}  // namespace
+
+absl::StatusOr<gw::Asset> GatewayClient::GetAsset(const std::string& asset_id) {
+  gw::GetAssetRequest request;
+  request.set_asset_id(asset_id);
+  auto context = NewContext(options_.call_timeout);
+  return Unary<gw::Asset>(context.get(), [&](grpc::ClientContext* c, gw::Asset* r) {
+    return assets_->GetAsset(c, request, r);
+  });
+}
+
+absl::StatusOr<gw::ListAssetsResponse> GatewayClient::ListAssets(
+    const gw::ListAssetsRequest& request) {
+  auto context = NewContext(options_.call_timeout);
+  return Unary<gw::ListAssetsResponse>(context.get(),
+                                       [&](grpc::ClientContext* c, gw::ListAssetsResponse* r) {
+                                         return assets_->ListAssets(c, request, r);
+                                       });
+}
+
+absl::Status GatewayClient::DeleteAsset(const std::string& asset_id, bool force) {
+  gw::DeleteAssetRequest request;
+  request.set_asset_id(asset_id);
+  request.set_force(force);
+  auto context = NewContext(options_.call_timeout);
+  return Unary<google::protobuf::Empty>(context.get(),
+                                        [&](grpc::ClientContext* c, google::protobuf::Empty* r) {
+                                          return assets_->DeleteAsset(c, request, r);
+                                        })
+      .status();
+}
+
+absl::Status GatewayClient::WatchAsset(const gw::WatchAssetRequest& request,
+                                       const AssetEventCallback& on_event) {
+  auto context = NewContext(options_.stream_timeout);
+  auto reader = assets_->WatchAsset(context.get(), request);
+  return ReadWatch<gw::AssetEvent>(context.get(), reader.get(), on_event);
+}
+
+absl::StatusOr<gw::IndexedAsset> GatewayClient::GetIndexedAsset(
+    const std::string& index_id, const std::string& indexed_asset_id) {
+  gw::GetIndexedAssetRequest request;
+  request.set_index_id(index_id);
+  request.set_indexed_asset_id(indexed_asset_id);
+  auto context = NewContext(options_.call_timeout);
+  return Unary<gw::IndexedAsset>(context.get(), [&](grpc::ClientContext* c, gw::IndexedAsset* r) {
+    return assets_->GetIndexedAsset(c, request, r);
+  });
+}
+
+absl::StatusOr<gw::ListIndexedAssetsResponse> GatewayClient::ListIndexedAssets(
+    const gw::ListIndexedAssetsRequest& request) {
+  auto context = NewContext(options_.call_timeout);
+  return Unary<gw::ListIndexedAssetsResponse>(
+      context.get(), [&](grpc::ClientContext* c, gw::ListIndexedAssetsResponse* r) {
+        return assets_->ListIndexedAssets(c, request, r);
+      });
+}
+
+absl::Status GatewayClient::DeleteIndexedAsset(const std::string& index_id,
+                                               const std::string& indexed_asset_id) {
+  gw::DeleteIndexedAssetRequest request;
+  request.set_index_id(index_id);
+  request.set_indexed_asset_id(indexed_asset_id);
+  auto context = NewContext(options_.call_timeout);
+  return Unary<google::protobuf::Empty>(context.get(),
+                                        [&](grpc::ClientContext* c, google::protobuf::Empty* r) {
+                                          return assets_->DeleteIndexedAsset(c, request, r);
+                                        })
+      .status();
+}
+
+absl::Status GatewayClient::WatchIndexedAsset(const gw::WatchIndexedAssetRequest& request,
+                                              const IndexedAssetEventCallback& on_event) {
+  auto context = NewContext(options_.stream_timeout);
+  auto reader = assets_->WatchIndexedAsset(context.get(), request);
+  return ReadWatch<gw::IndexedAssetEvent>(context.get(), reader.get(), on_event);
 }
 
 }  // namespace tlclient

@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "client/error_details.h"
+#include "twelvelabs/gateway/v1/asset_service.grpc.pb.h"
 #include "twelvelabs/gateway/v1/integration_service.grpc.pb.h"
 #include "twelvelabs/gateway/v1/task_service.grpc.pb.h"
 #include "twelvelabs/gateway/v1/upload_service.grpc.pb.h"
@@ -63,6 +64,10 @@ using UploadProgressCallback = std::function<void(int64_t bytes_sent, int64_t to
 // Called for every event of a WatchTask stream, in order. Return false to
 // stop watching: the stream is cancelled and WatchTask returns OK.
 using TaskEventCallback = std::function<bool(const twelvelabs::gateway::v1::TaskEvent& event)>;
+// As TaskEventCallback, for WatchAsset and WatchIndexedAsset.
+using AssetEventCallback = std::function<bool(const twelvelabs::gateway::v1::AssetEvent& event)>;
+using IndexedAssetEventCallback =
+    std::function<bool(const twelvelabs::gateway::v1::IndexedAssetEvent& event)>;
 
 class GatewayClient {
  public:
@@ -117,6 +122,22 @@ class GatewayClient {
   absl::StatusOr<twelvelabs::gateway::v1::CheckAwsS3SetupResponse> CheckAwsS3Setup(
       const twelvelabs::gateway::v1::CheckAwsS3SetupRequest& request);
 
+  // --- AssetService: reading, deleting and watching ---
+  absl::StatusOr<twelvelabs::gateway::v1::Asset> GetAsset(const std::string& asset_id);
+  absl::StatusOr<twelvelabs::gateway::v1::ListAssetsResponse> ListAssets(
+      const twelvelabs::gateway::v1::ListAssetsRequest& request);
+  absl::Status DeleteAsset(const std::string& asset_id, bool force);
+  // As WatchTask.
+  absl::Status WatchAsset(const twelvelabs::gateway::v1::WatchAssetRequest& request,
+                          const AssetEventCallback& on_event);
+  absl::StatusOr<twelvelabs::gateway::v1::IndexedAsset> GetIndexedAsset(
+      const std::string& index_id, const std::string& indexed_asset_id);
+  absl::StatusOr<twelvelabs::gateway::v1::ListIndexedAssetsResponse> ListIndexedAssets(
+      const twelvelabs::gateway::v1::ListIndexedAssetsRequest& request);
+  absl::Status DeleteIndexedAsset(const std::string& index_id, const std::string& indexed_asset_id);
+  absl::Status WatchIndexedAsset(const twelvelabs::gateway::v1::WatchIndexedAssetRequest& request,
+                                 const IndexedAssetEventCallback& on_event);
+
  private:
   // A context with the token and a deadline `timeout` from now.
   std::unique_ptr<grpc::ClientContext> NewContext(absl::Duration timeout) const;
@@ -126,6 +147,7 @@ class GatewayClient {
   std::unique_ptr<twelvelabs::gateway::v1::UploadService::Stub> upload_;
   std::unique_ptr<twelvelabs::gateway::v1::TaskService::Stub> tasks_;
   std::unique_ptr<twelvelabs::gateway::v1::IntegrationService::Stub> integrations_;
+  std::unique_ptr<twelvelabs::gateway::v1::AssetService::Stub> assets_;
 };
 
 }  // namespace tlclient

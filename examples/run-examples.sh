@@ -110,6 +110,11 @@ run_example() {
   expect "$out" '^GetTask\(.f{24}.\) failed: RESOURCE_EXHAUSTED: '
   expect "$out" '^  RetryInfo: retry after 7(\.0)? s$'
   expect "$out" '^  ErrorInfo: reason=TOO_MANY_REQUESTS domain=api.twelvelabs.io '
+  # The asset path: created processing, indexed once ready, watched to ready.
+  expect "$out" '^created asset [0-9a-f]{24}: processing$'
+  expect "$out" '^indexed asset [0-9a-f]{24} of asset [0-9a-f]{24} in index 0123456789abcdef01234567: '
+  expect "$out" '^  INDEXED_ASSET_STATUS_(PENDING|QUEUED|INDEXING|READY) \((pending|queued|indexing|ready)\)$'
+  expect "$out" '^indexed asset [0-9a-f]{24} is INDEXED_ASSET_STATUS_READY$'
   # The simulator received the create, user_metadata included.
   curl -fsS "$sim/_sim/requests?path_contains=/tasks" | "$python" -c '
 import json, sys

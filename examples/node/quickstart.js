@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Calls tl-gateway from Node.js: creates an indexing task from a video URL,
 // watches it until it is ready, lists the index's tasks, and reads the error
-// details of failed calls.
+// details of failed calls; then the asset path (API v1.3): creates an asset,
+// indexes it (IndexAsset waits for the asset to be ready) and watches the
+// indexed asset until it is ready.
 //
 //     node quickstart.js [INDEX_ID]
 //
@@ -31,7 +33,8 @@ if (process.env.TLGW_TOKEN) auth.set('authorization', `Bearer ${process.env.TLGW
 // The contract, loaded at run time (no code generation). Fields are
 // lowerCamelCase, enums are their names, int64s are strings.
 const definition = protoLoader.loadSync(
-  ['twelvelabs/gateway/v1/upload_service.proto', 'twelvelabs/gateway/v1/task_service.proto'],
+  ['twelvelabs/gateway/v1/upload_service.proto', 'twelvelabs/gateway/v1/task_service.proto',
+    'twelvelabs/gateway/v1/asset_service.proto'],
   { includeDirs: [PROTO_DIR], longs: String, enums: String, defaults: true, oneofs: true },
 );
 const v1 = grpc.loadPackageDefinition(definition).twelvelabs.gateway.v1;
@@ -98,6 +101,56 @@ async function watchUntilDone(tasks, taskId, timeoutSeconds = 600) {
   }
 }
 
+// As watchUntilDone, for an indexed asset.
+async function watchIndexedAsset(assets, indexId, indexedAssetId, timeoutSeconds = 600) {
+  const end = Date.now() + timeoutSeconds * 1000;
+  let lastSequence = '0';
+  let indexed = null;
+  for (;;) {
+    const stream = assets.WatchIndexedAsset({ indexId, indexedAssetId, resumeAfter: lastSequence }, auth,
+      { deadline: end });
+    try {
+      for await (const event of stream) {
+        lastSequence = event.sequence;
+        indexed = event.indexedAsset;
+        console.log(`  ${indexed.status} (${indexed.statusText})`);
+      }
+      return indexed; // the stream ends with OK after the terminal event
+    } catch (err) {
+      if (err.code !== grpc.status.UNAVAILABLE || Date.now() > end - 1000) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
+
+// The asset path: CreateAsset, IndexAsset, WatchIndexedAsset.
+async function runAssets(indexId, credentials) {
+  const assets = new v1.AssetService(ADDR, credentials);
+  const createAsset = promisify(assets.CreateAsset.bind(assets));
+  const indexAsset = promisify(assets.IndexAsset.bind(assets));
+
+  // 5. Create an asset from a URL. It starts `processing`; requestId makes
+  // the call safe to retry (a repeat returns the same asset).
+  const asset = await createAsset({
+    url: VIDEO_URL,
+    userMetadata: { fields: { source: { stringValue: 'node-example' } } },
+    requestId: crypto.randomUUID(),
+  }, auth, deadline(30));
+  console.log(`created asset ${asset.id}: ${asset.statusText}`);
+
+  // 6. Index it. IndexAsset waits (within the deadline) for the asset to be
+  // ready, on the gateway's shared watch: no polling here.
+  let indexed = await indexAsset({ indexId, assetId: asset.id, requestId: crypto.randomUUID() }, auth,
+    deadline(120));
+  console.log(`indexed asset ${indexed.id} of asset ${indexed.assetId} in index ${indexed.indexId}: ` +
+              `${indexed.statusText}`);
+
+  // 7. Watch the indexed asset until it is ready (or failed).
+  indexed = await watchIndexedAsset(assets, indexId, indexed.id);
+  console.log(`indexed asset ${indexed.id} is ${indexed.status}`);
+  assets.close();
+}
+
 async function main() {
   const indexId = process.argv[2] || SEED_INDEX_ID;
   const credentials = grpc.credentials.createInsecure();
@@ -138,6 +191,8 @@ async function main() {
   }
   uploads.close();
   tasks.close();
+
+  await runAssets(indexId, credentials);
 }
 
 main().catch((err) => {

@@ -10,9 +10,11 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "server/common/log.h"
 #include "server/common/status_details.h"
 #include "server/services/create_flow.h"
+#include "server/services/index_when_ready.h"
 #include "server/services/owned_list.h"
 #include "server/services/page_token.h"
 #include "server/services/reactor_util.h"
@@ -45,14 +47,24 @@ absl::Status UniformIndexedNotFound(absl::Status s, const std::string& index_id,
   return s.code() == absl::StatusCode::kNotFound ? IndexedAssetNotFound(index_id, id) : s;
 }
 
-// request_id needs the create flow's protection (claim, recovery after a
-// crash), which is built for tasks; until it covers assets a request_id is
-// refused rather than accepted without the idempotency it promises.
-absl::Status RefuseRequestId(const std::string& request_id) {
-  if (request_id.empty()) return absl::OkStatus();
-  return FieldError("request_id",
-                    "is not supported yet for assets: this create is not idempotent; send it without "
-                    "request_id and, after an unclear failure, look for the asset with ListAssets");
+// FAILED_PRECONDITION ASSET_IN_USE naming the indexed assets (as
+// "index_id/indexed_asset_id") that block an asset's delete; upstream's own
+// refusal `refused` when they could not be listed.
+absl::Status AssetInUse(const std::string& id, const absl::Status& refused,
+                        const absl::StatusOr<IndexedAssetPage>& blockers) {
+  if (!blockers.ok() || blockers->indexed_assets.indexed_assets_size() == 0) return refused;
+  std::vector<std::string> names;
+  for (const gw::IndexedAsset& ia : blockers->indexed_assets.indexed_assets()) {
+    names.push_back(ia.index_id().empty() ? ia.id() : absl::StrCat(ia.index_id(), "/", ia.id()));
+  }
+  const int64_t total = std::max<int64_t>(blockers->indexed_assets.total_size(), names.size());
+  const std::string list = absl::StrJoin(names, ", ");
+  return WithErrorInfo(
+      absl::FailedPreconditionError(
+          absl::StrCat("asset ", id, " is still used by ", total, " indexed asset(s): ", list,
+                       total > static_cast<int64_t>(names.size()) ? ", ..." : "",
+                       "; delete them first (DeleteIndexedAsset), or delete the asset with force")),
+      "ASSET_IN_USE", kGatewayDomain, {{"asset_id", id}, {"indexed_assets", list}});
 }
 
 absl::Status ValidateCreateAsset(const gw::CreateAssetRequest& req) {
@@ -63,7 +75,7 @@ absl::Status ValidateCreateAsset(const gw::CreateAssetRequest& req) {
   if (req.has_user_metadata()) {
     if (auto s = UserMetadataJson(req.user_metadata(), "user_metadata").status(); !s.ok()) return s;
   }
-  return RefuseRequestId(req.request_id());
+  return ValidateRequestId("request_id", req.request_id());
 }
 
 absl::Status ValidateIndexAsset(const gw::IndexAssetRequest& req) {
@@ -72,7 +84,7 @@ absl::Status ValidateIndexAsset(const gw::IndexAssetRequest& req) {
   if (req.has_user_metadata()) {
     if (auto s = UserMetadataJson(req.user_metadata(), "user_metadata").status(); !s.ok()) return s;
   }
-  return RefuseRequestId(req.request_id());
+  return ValidateRequestId("request_id", req.request_id());
 }
 
 absl::Status ValidateListAssets(const gw::ListAssetsRequest& req) {
@@ -164,12 +176,6 @@ absl::Status ValidateListIndexedAssets(const gw::ListIndexedAssetsRequest& req) 
   return ValidatePageSize("page_size", req.page_size(), kMaxAssetPageSize);
 }
 
-void RecordOwner(const ServiceDeps& deps, const std::string& id, const std::string& tenant, const char* what) {
-  if (absl::Status s = deps.owners->RecordOwner(id, tenant); !s.ok()) {
-    Log(LogLevel::kError, "create", absl::StrCat(what, " owner not recorded"), {{"id", id}});
-  }
-}
-
 }  // namespace
 
 // Every method: authentication and the methods allowlist (Admit), then the
@@ -185,15 +191,35 @@ grpc::ServerUnaryReactor* AssetServiceImpl::CreateAsset(grpc::CallbackServerCont
   if (auto s = ValidateCreateAsset(*req); !s.ok()) return FinishNow(ctx, s);
   auto* reactor = ctx->DefaultReactor();
   const ServiceDeps* deps = deps_;
-  deps_->api->CreateAsset(call->opts, *req,
-                          [reactor, resp, deps, tenant = call->who.tenant](absl::StatusOr<gw::Asset> a) {
-                            if (a.ok()) {
-                              // Before the answer, so no tenant ever sees it unowned.
-                              RecordOwner(*deps, a->id(), tenant, "asset");
-                              *resp = *std::move(a);
-                            }
-                            reactor->Finish(ToGrpcStatus(a.status()));
-                          });
+  const CallOptions opts = call->opts;
+  CreateFlow<gw::Asset> flow;
+  flow.method = "CreateAsset";
+  flow.what = "asset";
+  flow.request = req;
+  flow.request_id = req->request_id();
+  // The look-up after a crash lists assets by the name upstream gives
+  // this one: the filename, or the URL's last path segment.
+  flow.target.source = req->filename().empty() ? req->url() : req->filename();
+  flow.start = [deps, opts, req](TwelveLabsApi::Done<gw::Asset> done) {
+    deps->api->CreateAsset(opts, *req, std::move(done));
+  };
+  flow.read = [deps, opts](gw::Asset known, TwelveLabsApi::Done<gw::Asset> done) {
+    if (!known.status_text().empty()) {  // the create's 201 is the whole asset
+      done(std::move(known));
+      return;
+    }
+    // A repeat of a completed create: read it fresh.
+    deps->api->GetAsset(opts, known.id(),
+                        [known, done = std::move(done)](absl::StatusOr<gw::Asset> a) mutable {
+                          done(a.ok() ? std::move(a) : absl::StatusOr<gw::Asset>(std::move(known)));
+                        });
+  };
+  flow.find = [deps, opts](const RequestStore::Attempt& attempt,
+                           TwelveLabsApi::Done<std::optional<gw::Asset>> done) {
+    FindUnansweredAsset(*deps, opts, attempt, std::move(done));
+  };
+  RunCreateFlow<gw::Asset>(*deps_, opts, call->who.tenant, std::move(flow),
+                           FinishWith(reactor, resp));
   return reactor;
 }
 
@@ -240,10 +266,21 @@ grpc::ServerUnaryReactor* AssetServiceImpl::DeleteAsset(grpc::CallbackServerCont
   }
   auto* reactor = ctx->DefaultReactor();
   // A 409 (indexed assets still refer to the asset) comes back from the
-  // client as FAILED_PRECONDITION saying to delete them or pass force.
-  deps_->api->DeleteAsset(call->opts, req->asset_id(), req->force(), [reactor, id = req->asset_id()](absl::Status s) {
-    reactor->Finish(ToGrpcStatus(UniformAssetNotFound(s, id)));
-  });
+  // client as FAILED_PRECONDITION; the answer names the blockers, read
+  // from `GET /assets/{id}/indexed-assets`.
+  TwelveLabsApi* api = deps_->api;
+  deps_->api->DeleteAsset(call->opts, req->asset_id(), req->force(),
+                          [reactor, api, opts = call->opts, id = req->asset_id()](absl::Status s) {
+                            if (s.code() != absl::StatusCode::kFailedPrecondition) {
+                              reactor->Finish(ToGrpcStatus(UniformAssetNotFound(s, id)));
+                              return;
+                            }
+                            api->ListAssetIndexedAssets(
+                                opts, id, 1, kMaxAssetPageSize,
+                                [reactor, id, s](absl::StatusOr<IndexedAssetPage> page) {
+                                  reactor->Finish(ToGrpcStatus(AssetInUse(id, s, page)));
+                                });
+                          });
   return reactor;
 }
 
@@ -252,42 +289,31 @@ grpc::ServerUnaryReactor* AssetServiceImpl::IndexAsset(grpc::CallbackServerConte
   TLGW_ADMIT("IndexAsset", (std::map<std::string, std::string>{{"index_id", req->index_id()},
                                                                 {"asset_id", req->asset_id()}}));
   if (auto s = ValidateIndexAsset(*req); !s.ok()) return FinishNow(ctx, s);
-  if (auto s = Authenticator::CheckResources(call->who, {req->index_id(), "", ""}); !s.ok()) {
-    return FinishNow(ctx, s);
+  // Waits for the asset to be ready first (IndexWhenReady); a cancelled
+  // call releases its place on the asset's watch at once.
+  class Reactor : public grpc::ServerUnaryReactor {
+   public:
+    explicit Reactor(std::shared_ptr<CancelSlot> slot) : slot_(std::move(slot)) {}
+    void OnCancel() override { slot_->Cancel(); }
+    void OnDone() override { delete this; }
+
+   private:
+    const std::shared_ptr<CancelSlot> slot_;
+  };
+  auto slot = std::make_shared<CancelSlot>();
+  auto* reactor = new Reactor(slot);
+  // The gRPC deadline is on the system clock; the wait runs on the
+  // gateway's clock (a fake one in tests): carry over the time left.
+  absl::Time deadline = absl::InfiniteFuture();
+  if (call->opts.deadline != absl::InfiniteFuture()) {
+    deadline = deps_->clock->Now() +
+               (call->opts.deadline - absl::FromChrono(std::chrono::system_clock::now()));
   }
-  if (auto v = CheckOwnedIdVisible(*deps_, call->who, req->asset_id(), AssetNotFound(req->asset_id())); !v.ok()) {
-    return FinishNow(ctx, v);
-  }
-  auto* reactor = ctx->DefaultReactor();
-  const ServiceDeps* deps = deps_;
-  deps_->api->CreateIndexedAsset(
-      call->opts, *req,
-      [reactor, resp, deps, opts = call->opts, tenant = call->who.tenant, index_id = req->index_id(),
-       asset_id = req->asset_id()](absl::StatusOr<CreatedIndexedAsset> created) {
-        if (!created.ok()) {
-          // Upstream's 404 is for the index or the asset; it does not say
-          // which, so the message keeps upstream's words.
-          reactor->Finish(ToGrpcStatus(created.status()));
-          return;
-        }
-        RecordOwner(*deps, created->id, tenant, "indexed asset");
-        // The 202 carries only the ids: read the whole indexed asset. If the
-        // read fails the create still succeeded, so answer what is known
-        // rather than an error that would make the caller index again.
-        resp->set_id(created->id);
-        resp->set_index_id(index_id);
-        resp->set_asset_id(created->asset_id.empty() ? asset_id : created->asset_id);
-        deps->api->GetIndexedAsset(opts, index_id, created->id,
-                                   [reactor, resp, id = created->id](absl::StatusOr<gw::IndexedAsset> ia) {
-                                     if (ia.ok()) {
-                                       *resp = *std::move(ia);
-                                     } else {
-                                       Log(LogLevel::kWarning, "create",
-                                           "created indexed asset could not be read back", {{"id", id}});
-                                     }
-                                     reactor->Finish(grpc::Status::OK);
-                                   });
-      });
+  slot->Set(IndexWhenReady(*deps_, *call, *req, deadline,
+                           [reactor, resp](absl::StatusOr<gw::IndexedAsset> ia) {
+                             if (ia.ok()) *resp = *std::move(ia);
+                             reactor->Finish(ToGrpcStatus(ia.status()));
+                           }));
   return reactor;
 }
 

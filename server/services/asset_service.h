@@ -1,12 +1,13 @@
 // twelvelabs.gateway.v1.AssetService on the gRPC callback API: assets and
-// indexed assets (API v1.3 only), one REST call each (IndexAsset reads the
-// new indexed asset after creating it); the two watches subscribe to the
-// shared watch engine (AssetWatchKind, IndexedAssetWatchKind). The tenant that creates an asset or
-// an indexed asset is recorded as its owner, and the rules of tasks apply
-// (deps.h OwnerVisible): another tenant's is NOT_FOUND like a missing one,
-// unrecorded ones are visible only to a declared sole user, lists are
-// filtered. A client restricted to indexes may touch only the indexed
-// assets of those indexes; assets belong to no index, so it may use them.
+// indexed assets (API v1.3 only), one REST call each, except IndexAsset
+// (IndexWhenReady: waits on the asset's shared watch, creates, reads) and a
+// refused DeleteAsset (which lists the blockers); the two watches subscribe
+// to the shared watch engine (AssetWatchKind, IndexedAssetWatchKind). Both
+// creates take request_id through the create flow (create_flow.h). The tenant that creates an asset
+// or an indexed asset is recorded as its owner, and the rules of tasks apply (deps.h OwnerVisible):
+// another tenant's is NOT_FOUND like a missing one, unrecorded ones are visible only to a declared
+// sole user, lists are filtered. A client restricted to indexes may touch only the indexed assets
+// of those indexes; assets belong to no index, so it may use them.
 #ifndef TL_GATEWAY_SERVER_SERVICES_ASSET_SERVICE_H_
 #define TL_GATEWAY_SERVER_SERVICES_ASSET_SERVICE_H_
 

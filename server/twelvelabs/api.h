@@ -106,6 +106,11 @@ class TwelveLabsApi {
   // FAILED_PRECONDITION (upstream's 409), with the upstream code in ErrorInfo.
   virtual void DeleteAsset(const CallOptions& opts, const std::string& asset_id, bool force,
                            DoneStatus done) = 0;
+  // `GET /assets/{id}/indexed-assets`: the indexed assets that refer to the
+  // asset (what blocks its delete), each with its index id when upstream
+  // gives it.
+  virtual void ListAssetIndexedAssets(const CallOptions& opts, const std::string& asset_id,
+                                      int page, int page_limit, Done<IndexedAssetPage> done) = 0;
   // `POST /indexes/{id}/indexed-assets` (202); the asset must be ready.
   virtual void CreateIndexedAsset(const CallOptions& opts,
                                   const twelvelabs::gateway::v1::IndexAssetRequest& req,

@@ -418,6 +418,19 @@ void TwelveLabsClient::DeleteAsset(const CallOptions& opts, const std::string& a
           });
 }
 
+void TwelveLabsClient::ListAssetIndexedAssets(const CallOptions& opts, const std::string& asset_id,
+                                              int page, int page_limit,
+                                              Done<IndexedAssetPage> done) {
+  if (absl::Status s = RequireAssets(version_, "DeleteAsset"); !s.ok()) {
+    Complete(std::move(done), s);
+    return;
+  }
+  // No index in the path: each item names its own (index_id).
+  Execute(opts, AssetIndexedAssetsCall(asset_id, page, page_limit), Safety::kRead,
+          Parsed<IndexedAssetPage>(
+              std::move(done), [](const std::string& b) { return ParseIndexedAssetPage(b, ""); }));
+}
+
 void TwelveLabsClient::CreateIndexedAsset(const CallOptions& opts, const gw::IndexAssetRequest& req,
                                           Done<CreatedIndexedAsset> done) {
   if (absl::Status s = RequireAssets(version_, "IndexAsset"); !s.ok()) {

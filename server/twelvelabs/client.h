@@ -121,6 +121,8 @@ class TwelveLabsClient : public TwelveLabsApi {
                   int page_limit, Done<AssetPage> done) override;
   void DeleteAsset(const CallOptions& opts, const std::string& asset_id, bool force,
                    DoneStatus done) override;
+  void ListAssetIndexedAssets(const CallOptions& opts, const std::string& asset_id, int page,
+                              int page_limit, Done<IndexedAssetPage> done) override;
   void CreateIndexedAsset(const CallOptions& opts, const gw::IndexAssetRequest& req,
                           Done<CreatedIndexedAsset> done) override;
   void GetIndexedAsset(const CallOptions& opts, const std::string& index_id,

@@ -1271,7 +1271,11 @@ bool IndexedAssetFromJson(const json& j, const std::string& path, const std::str
   }
   Reader r(j, path);
   if (!r.String("_id", a->mutable_id()) && r.ok()) r.SetError(r.Path("_id") + " is missing");
-  a->set_index_id(index_id);
+  if (index_id.empty()) {
+    r.String("index_id", a->mutable_index_id());  // lists across indexes name it per item
+  } else {
+    a->set_index_id(index_id);
+  }
   r.String("asset_id", a->mutable_asset_id());
   if (r.String("status", a->mutable_status_text())) {
     a->set_status(IndexedAssetStatusFromText(a->status_text()));

@@ -216,6 +216,13 @@ RestCall DeleteAssetCall(const std::string& asset_id, bool force) {
   return RestCall{"DELETE", path, "", {}};
 }
 
+RestCall AssetIndexedAssetsCall(const std::string& asset_id, int page, int page_limit) {
+  std::string path = absl::StrCat("/assets/", UrlEncode(asset_id), "/indexed-assets");
+  AddQuery(&path, "page", std::to_string(page));
+  AddQuery(&path, "page_limit", std::to_string(page_limit));
+  return RestCall{"GET", path, "", {}};
+}
+
 absl::StatusOr<RestCall> CreateIndexedAssetCall(const gw::IndexAssetRequest& req) {
   json body = {{"asset_id", req.asset_id()}};
   if (req.has_enable_video_stream()) body["enable_video_stream"] = req.enable_video_stream();

@@ -60,6 +60,8 @@ RestCall GetAssetCall(const std::string& asset_id);
 RestCall ListAssetsCall(const twelvelabs::gateway::v1::ListAssetsRequest& req, int page,
                         int page_limit);
 RestCall DeleteAssetCall(const std::string& asset_id, bool force);
+// `GET /assets/{id}/indexed-assets`: the indexed assets that refer to it.
+RestCall AssetIndexedAssetsCall(const std::string& asset_id, int page, int page_limit);
 // JSON body; INVALID_ARGUMENT for refused user_metadata values.
 absl::StatusOr<RestCall> CreateIndexedAssetCall(
     const twelvelabs::gateway::v1::IndexAssetRequest& req);

@@ -224,6 +224,48 @@ void AssetWatchKind::Fetch(const std::string& asset_id, const std::string&, cons
   });
 }
 
+absl::Duration AssetPollInterval(const WatchOptions& o, absl::Time last_change, int failures,
+                                 absl::Time now) {
+  absl::Duration d = o.base_interval;
+  if (last_change != absl::InfinitePast()) {
+    const absl::Duration quiet = now - last_change;
+    if (quiet < absl::Minutes(1)) {
+      d = o.base_interval / 2;
+    } else if (quiet >= absl::Minutes(10)) {
+      d = o.base_interval * 4;
+    }
+  }
+  d = std::clamp(d, o.min_interval, o.max_interval);
+  for (int i = 0; i < failures && d < o.max_interval; ++i) d *= 2;
+  return std::min(d, o.max_interval);
+}
+
+absl::Duration AssetWatchKind::NextInterval(const WatchOptions& options,
+                                            const std::vector<const WatchItem*>& items,
+                                            int failures, bool, absl::Time now) const {
+  absl::Time last_change = absl::InfinitePast();
+  if (!items.empty() && items.front()->value != nullptr) {
+    const auto& a = static_cast<const gw::Asset&>(*items.front()->value);
+    if (a.has_create_time()) last_change = TimeOf(a.create_time());
+  }
+  return AssetPollInterval(options, last_change, failures, now);
+}
+
+absl::Duration IndexedAssetWatchKind::NextInterval(const WatchOptions& options,
+                                                   const std::vector<const WatchItem*>& items,
+                                                   int failures, bool, absl::Time now) const {
+  absl::Time last_change = absl::InfinitePast();
+  if (!items.empty() && items.front()->value != nullptr) {
+    const auto& ia = static_cast<const gw::IndexedAsset&>(*items.front()->value);
+    if (ia.has_update_time()) {
+      last_change = TimeOf(ia.update_time());
+    } else if (ia.has_create_time()) {
+      last_change = TimeOf(ia.create_time());
+    }
+  }
+  return AssetPollInterval(options, last_change, failures, now);
+}
+
 std::shared_ptr<const google::protobuf::Message> AssetWatchKind::MakeEvent(
     const WatchItem& item, int64_t sequence, gw::EventSource source, absl::Time now) const {
   auto event = std::make_shared<gw::AssetEvent>();

@@ -11,6 +11,7 @@
 //    or failed.
 //  - IndexedAssetWatchKind: one indexed asset, `GET /indexes/{index}/
 //    indexed-assets/{id}`; ends when it is ready or failed.
+//  Both poll on AssetPollInterval's schedule.
 #ifndef TL_GATEWAY_SERVER_WATCH_WATCH_KINDS_H_
 #define TL_GATEWAY_SERVER_WATCH_WATCH_KINDS_H_
 
@@ -94,6 +95,9 @@ class AssetWatchKind : public WatchKind {
   std::shared_ptr<const google::protobuf::Message> MakeEvent(
       const WatchItem& item, int64_t sequence, twelvelabs::gateway::v1::EventSource source,
       absl::Time now) const override;
+  absl::Duration NextInterval(const WatchOptions& options,
+                              const std::vector<const WatchItem*>& items, int failures,
+                              bool webhooks_active, absl::Time now) const override;
   bool EndsWhenTerminal() const override { return true; }
 
  private:
@@ -111,11 +115,27 @@ class IndexedAssetWatchKind : public WatchKind {
   std::shared_ptr<const google::protobuf::Message> MakeEvent(
       const WatchItem& item, int64_t sequence, twelvelabs::gateway::v1::EventSource source,
       absl::Time now) const override;
+  absl::Duration NextInterval(const WatchOptions& options,
+                              const std::vector<const WatchItem*>& items, int failures,
+                              bool webhooks_active, absl::Time now) const override;
   bool EndsWhenTerminal() const override { return true; }
 
  private:
   TwelveLabsApi* const api_;
 };
+
+// The poll schedule of assets and indexed assets, by the time since the
+// subject last changed upstream (`last_change`: an asset's created_at, as
+// assets carry no updated_at; an indexed asset's updated_at, which moves at
+// every transition), with the default base of 5 s:
+//   under 1 minute   base / 2  (2.5 s)  just created or just moved on
+//   under 10 minutes base      (5 s)
+//   later            base * 4  (20 s)   a long processing or queue
+//   unknown time     base
+// then doubled per failed read in a row, always within [min, max]. No
+// webhook announces these resources, so flowing webhooks do not slow it.
+absl::Duration AssetPollInterval(const WatchOptions& options, absl::Time last_change, int failures,
+                                 absl::Time now);
 
 // The pieces of a TaskEvent, shared by the task and index kinds.
 twelvelabs::gateway::v1::TaskEvent MakeTaskEvent(const twelvelabs::gateway::v1::Task& task,

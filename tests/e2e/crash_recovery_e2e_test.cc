@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <cstdlib>
+#include <functional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +14,7 @@
 #include "httplib.h"
 #include "tests/e2e/harness.h"
 #include "tests/support/grpc_details.h"
+#include "twelvelabs/gateway/v1/asset_service.grpc.pb.h"
 #include "twelvelabs/gateway/v1/upload_service.grpc.pb.h"
 
 namespace tltest {
@@ -39,6 +41,35 @@ class CrashRecoveryE2E : public E2EFixture<> {
   void StartGatewayOrDie() {
     ASSERT_NO_FATAL_FAILURE(LaunchGateway(args_));
     upload_ = gw::UploadService::NewStub(gateway_.channel);
+    assets_ = gw::AssetService::NewStub(gateway_.channel);
+  }
+  // Kills the gateway once the simulator received `path`'s POST (which a
+  // late_answer fault holds), with `call` still waiting, then restarts it
+  // on the same state database.
+  void KillAfterPost(const std::string& path, const std::function<void()>& call) {
+    control_->AddFault({{"method", "POST"},
+                        {"path_regex", "^" + path + "$"},
+                        {"kind", "late_answer"},
+                        {"latency_ms", 20000}});
+    std::thread first(call);
+    ASSERT_TRUE(Eventually([&] { return Requests("POST", path) == 1; },
+                           "the simulator accepting the create"));
+    ASSERT_EQ(::kill(gateway_.process->pid(), SIGKILL), 0);
+    ASSERT_TRUE(gateway_.process->WaitExit(absl::Seconds(10)).has_value());
+    first.join();
+    gateway_.process.reset();
+    control_->ClearFaults();
+    StartGatewayOrDie();
+  }
+  // Repeats `call` as a client told ABORTED would, until answered.
+  static grpc::Status RetryWhileAborted(const std::function<grpc::Status()>& call) {
+    grpc::Status s = call();
+    const absl::Time give_up = absl::Now() + absl::Seconds(20);
+    while (s.error_code() == grpc::StatusCode::ABORTED && absl::Now() < give_up) {
+      absl::SleepFor(tlgw::RetryDelayOf(s).value_or(absl::Seconds(1)));
+      s = call();
+    }
+    return s;
   }
   grpc::Status Create(const std::string& request_id, gw::Task* task, absl::Duration timeout) {
     gw::CreateUrlTaskRequest req;
@@ -49,8 +80,15 @@ class CrashRecoveryE2E : public E2EFixture<> {
   }
   size_t Requests(const std::string& method, const std::string& path) {
     size_t n = 0;
-    for (const auto& r : control_->Requests("/tasks")) n += r["method"] == method && r["path"] == path;
+    for (const auto& r : control_->Requests(path)) n += r["method"] == method && r["path"] == path;
     return n;
+  }
+  // The simulator's own list at `path` (newest first).
+  nlohmann::json Upstream(const std::string& path) {
+    httplib::Client client("127.0.0.1", sim_.port);
+    auto r = client.Get(path.c_str(), {{"x-api-key", kTestApiKey}});
+    if (!r || r->status != 200) return nlohmann::json::array();
+    return nlohmann::json::parse(r->body)["data"];
   }
   // The simulator's own list of the tasks named clip.mp4 in the index.
   nlohmann::json UpstreamTasks() {
@@ -63,6 +101,7 @@ class CrashRecoveryE2E : public E2EFixture<> {
 
   GatewayArgs args_;
   std::unique_ptr<gw::UploadService::Stub> upload_;
+  std::unique_ptr<gw::AssetService::Stub> assets_;
 };
 
 TEST_F(CrashRecoveryE2E, AGatewayKilledAfterUpstreamMadeTheTaskAnswersTheRetryWithThatTask) {
@@ -119,6 +158,59 @@ TEST_F(CrashRecoveryE2E, AGatewayKilledAfterUpstreamMadeTheTaskAnswersTheRetryWi
   EXPECT_EQ(again.id(), task.id());
   EXPECT_EQ(Requests("GET", "/v1.3/tasks"), lists);
   EXPECT_EQ(Requests("POST", "/v1.3/tasks"), 1u);
+}
+
+TEST_F(CrashRecoveryE2E, AKilledCreateAssetIsAnsweredWithTheAssetUpstreamMade) {
+  gw::CreateAssetRequest req;
+  req.set_url("https://cdn.example.com/videos/crash-asset.mp4");
+  req.set_request_id("asset-crash-1");
+  auto create = [&](gw::Asset* out) {
+    return assets_->CreateAsset(Ctx(absl::Seconds(10)).get(), req, out);
+  };
+  ASSERT_NO_FATAL_FAILURE(KillAfterPost("/v1.3/assets", [&] {
+    gw::Asset ignored;
+    assets_->CreateAsset(Ctx(kCallDeadline).get(), req, &ignored);
+  }));
+  gw::Asset asset;
+  grpc::Status s = RetryWhileAborted([&] { return create(&asset); });
+  ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  nlohmann::json upstream = Upstream("/v1.3/assets?filename=crash-asset.mp4");
+  ASSERT_EQ(upstream.size(), 1u) << upstream.dump();
+  EXPECT_EQ(upstream[0]["_id"], asset.id())
+      << "the retry answers the asset the killed gateway made";
+  EXPECT_EQ(Requests("POST", "/v1.3/assets"), 1u) << "created once";
+  EXPECT_GE(Requests("GET", "/v1.3/assets"), 1u) << "the gateway looked for it";
+  gw::Asset again;
+  ASSERT_TRUE(create(&again).ok());
+  EXPECT_EQ(again.id(), asset.id());
+}
+
+TEST_F(CrashRecoveryE2E, AKilledIndexAssetIsAnsweredWithTheIndexedAssetUpstreamMade) {
+  gw::CreateAssetRequest creq;
+  creq.set_url("https://cdn.example.com/videos/crash-index.mp4");
+  gw::Asset asset;
+  ASSERT_TRUE(assets_->CreateAsset(Ctx().get(), creq, &asset).ok());
+  control_->AdvanceClock(5);  // ready
+  gw::IndexAssetRequest req;
+  req.set_index_id(kSeedIndex);
+  req.set_asset_id(asset.id());
+  req.set_request_id("index-crash-1");
+  const std::string path = absl::StrCat("/v1.3/indexes/", kSeedIndex, "/indexed-assets");
+  ASSERT_NO_FATAL_FAILURE(KillAfterPost(path, [&] {
+    gw::IndexedAsset ignored;
+    assets_->IndexAsset(Ctx(kCallDeadline).get(), req, &ignored);
+  }));
+  gw::IndexedAsset indexed;
+  grpc::Status s = RetryWhileAborted(
+      [&] { return assets_->IndexAsset(Ctx(absl::Seconds(10)).get(), req, &indexed); });
+  ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  nlohmann::json upstream = Upstream(path);
+  ASSERT_EQ(upstream.size(), 1u) << upstream.dump();
+  EXPECT_EQ(upstream[0]["_id"], indexed.id())
+      << "the retry answers the indexed asset the killed gateway made";
+  EXPECT_EQ(indexed.asset_id(), asset.id());
+  EXPECT_EQ(Requests("POST", path), 1u) << "indexed once";
+  EXPECT_GE(Requests("GET", path), 1u) << "the gateway looked for it";
 }
 
 }  // namespace

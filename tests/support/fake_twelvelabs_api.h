@@ -368,6 +368,29 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
              return true;
            });
   }
+  // The indexed assets of `asset_id`, newest first.
+  void ListAssetIndexedAssets(const CallOptions& opts, const std::string& asset_id, int page,
+                              int page_limit, Done<IndexedAssetPage> done) override {
+    Answer(Call{"ListAssetIndexedAssets", asset_id, "", page, opts, nullptr}, std::move(done),
+           [this, asset_id, page, page_limit]()
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<IndexedAssetPage> {
+                 if (auto s = RequireAssets(version_, "DeleteAsset"); !s.ok()) return s;
+                 if (assets_.count(asset_id) == 0) return NotFound("asset", asset_id);
+                 std::vector<gw::IndexedAsset> match;
+                 for (const auto& [key, ia] : indexed_assets_) {
+                   if (ia.asset_id() == asset_id) match.push_back(ia);
+                 }
+                 std::stable_sort(match.begin(), match.end(),
+                                  [](const gw::IndexedAsset& x, const gw::IndexedAsset& y) {
+                                    return x.create_time().seconds() > y.create_time().seconds();
+                                  });
+                 IndexedAssetPage out;
+                 Paginate(match, page, page_limit, out.indexed_assets.mutable_indexed_assets(),
+                          &out.page, &out.total_pages);
+                 out.indexed_assets.set_total_size(static_cast<int64_t>(match.size()));
+                 return out;
+               });
+  }
   // Needs a known, ready asset; the indexed asset starts `pending`.
   void CreateIndexedAsset(const CallOptions& opts, const gw::IndexAssetRequest& req,
                           Done<CreatedIndexedAsset> done) override {

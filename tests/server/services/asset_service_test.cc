@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "absl/synchronization/notification.h"
+#include "server/services/create_flow.h"
 #include "tests/server/services/service_harness.h"
 
 namespace tlgw::testing {
@@ -126,6 +129,55 @@ class AssetServiceTest : public ::testing::Test {
     });
   }
 
+  // An asset created through the gateway by `token`'s tenant, still
+  // processing upstream.
+  std::string CreateProcessing(const std::string& token,
+                               const std::string& url = "https://cdn.example.com/slow.mp4") {
+    gw::CreateAssetRequest req;
+    req.set_url(url);
+    gw::Asset a;
+    grpc::Status s = Create(token, req, &a);
+    EXPECT_TRUE(s.ok()) << Describe(s);
+    return a.id();
+  }
+  void SetAssetStatus(const std::string& id, gw::AssetStatus status, const std::string& text,
+                      const std::string& error = "") {
+    gw::Asset a = *h_.api().asset(id);
+    a.set_status(status);
+    a.set_status_text(text);
+    a.set_error_message(error);
+    h_.api().PutAsset(a);
+  }
+  // An IndexAsset in flight on the callback API, so the test can move the
+  // clock and the upstream while it waits.
+  struct PendingIndex {
+    std::unique_ptr<grpc::ClientContext> ctx;
+    gw::IndexAssetRequest req;
+    gw::IndexedAsset resp;
+    grpc::Status status;
+    absl::Notification done;
+    bool Wait() { return done.WaitForNotificationWithTimeout(absl::Seconds(10)); }
+    ~PendingIndex() {
+      ctx->TryCancel();
+      done.WaitForNotificationWithTimeout(absl::Seconds(10));
+    }
+  };
+  std::unique_ptr<PendingIndex> StartIndex(const std::string& token, const std::string& asset_id,
+                                           absl::Duration timeout = absl::Seconds(60),
+                                           const std::string& request_id = "") {
+    auto p = std::make_unique<PendingIndex>();
+    p->ctx = Harness::Ctx(token, timeout);
+    p->req.set_index_id(kIndexA);
+    p->req.set_asset_id(asset_id);
+    p->req.set_request_id(request_id);
+    PendingIndex* raw = p.get();
+    h_.assets()->async()->IndexAsset(raw->ctx.get(), &raw->req, &raw->resp, [raw](grpc::Status st) {
+      raw->status = std::move(st);
+      raw->done.Notify();
+    });
+    return p;
+  }
+
   Harness h_;
 };
 
@@ -160,7 +212,7 @@ TEST_F(AssetServiceTest, CreateAssetValidationMakesNoUpstreamCall) {
   for (const Case& c : {Case{"", "", "", "url"}, Case{"ftp://x/y.mp4", "", "", "url"},
                         Case{"https://cdn.example.com/a b.mp4", "", "", "url"},
                         Case{"https://cdn.example.com/c.mp4", "a/b.mp4", "", "filename"},
-                        Case{"https://cdn.example.com/c.mp4", "", "retry-1", "request_id"}}) {
+                        Case{"https://cdn.example.com/c.mp4", "", "retry 1", "request_id"}}) {
     gw::CreateAssetRequest req;
     req.set_url(c.url);
     req.set_filename(c.filename);
@@ -189,7 +241,7 @@ TEST_F(AssetServiceTest, IdsAreValidatedBeforeAnyUpstreamCall) {
   gw::IndexAssetRequest ireq;
   ireq.set_index_id(kIndexA);
   ireq.set_asset_id(kUnknownAsset);
-  ireq.set_request_id("r1");
+  ireq.set_request_id("r/1");
   gw::IndexedAsset ia;
   grpc::Status s = h_.assets()->IndexAsset(Harness::Ctx(kMediaToken).get(), ireq, &ia);
   EXPECT_EQ(BadFieldsOf(s), std::vector<std::string>{"request_id"}) << Describe(s);
@@ -300,6 +352,12 @@ TEST_F(AssetServiceTest, IndexedAssetLifecycle) {
   // Indexed: the asset cannot be deleted without force (upstream's 409).
   grpc::Status blocked = DeleteAsset(kMediaToken, asset);
   EXPECT_EQ(blocked.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(blocked);
+  ASSERT_TRUE(ErrorInfoOf(blocked).has_value());
+  EXPECT_EQ(ErrorInfoOf(blocked)->reason(), "ASSET_IN_USE");
+  EXPECT_EQ(ErrorInfoOf(blocked)->metadata().at("indexed_assets"),
+            absl::StrCat(kIndexA, "/", ia.id()));
+  EXPECT_TRUE(absl::StrContains(blocked.error_message(), ia.id())) << blocked.error_message();
+  EXPECT_EQ(h_.api().calls().back().method, "ListAssetIndexedAssets");
   EXPECT_TRUE(h_.api().asset(asset).has_value());
 
   ASSERT_TRUE(DeleteIndexed(kMediaToken, kIndexA, ia.id()).ok());
@@ -313,16 +371,6 @@ TEST_F(AssetServiceTest, DeleteWithForcePassesForce) {
   grpc::Status s = DeleteAsset(kMediaToken, asset, /*force=*/true);
   ASSERT_TRUE(s.ok()) << Describe(s);
   EXPECT_EQ(h_.api().calls().back().page, 1) << "force recorded by the fake";
-}
-
-TEST_F(AssetServiceTest, IndexingAnAssetThatIsNotReadyPassesUpstreamsRefusal) {
-  gw::CreateAssetRequest req;
-  req.set_url("https://cdn.example.com/slow.mp4");
-  gw::Asset a;
-  ASSERT_TRUE(Create(kMediaToken, req, &a).ok());
-  grpc::Status s = Index(kMediaToken, kIndexA, a.id());
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << Describe(s);
-  EXPECT_TRUE(absl::StrContains(s.error_message(), "not ready")) << s.error_message();
 }
 
 TEST_F(AssetServiceTest, AuthenticationComesFirst) {
@@ -446,6 +494,400 @@ TEST_F(AssetServiceTest, WatchesAreCheckedBeforeAnyPoll) {
   ASSERT_TRUE(end.has_value());
   EXPECT_EQ(end->error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(Calls(), before);
+}
+
+// ---- IndexAsset waits for its asset ----------------------------------------------
+
+TEST_F(AssetServiceTest, IndexAssetWaitsUntilTheAssetIsReadyThenCreates) {
+  const std::string id = CreateProcessing(kMediaToken);
+  auto p = StartIndex(kMediaToken, id);
+  ASSERT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 1))
+      << "the wait is a subscriber of the asset's watch";
+  EXPECT_EQ(h_.api().count("GetAsset"), 1);
+  h_.clock().Advance(absl::Seconds(10));
+  EXPECT_FALSE(p->done.HasBeenNotified()) << Describe(p->status);
+  EXPECT_GT(h_.api().count("GetAsset"), 1) << "the shared watch polled";
+  EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 0)
+      << "nothing is created while the asset processes";
+
+  SetAssetStatus(id, gw::ASSET_STATUS_READY, "ready");
+  h_.clock().Advance(absl::Seconds(10));
+  ASSERT_TRUE(p->Wait());
+  ASSERT_TRUE(p->status.ok()) << Describe(p->status);
+  EXPECT_EQ(p->resp.asset_id(), id);
+  EXPECT_EQ(p->resp.index_id(), kIndexA);
+  EXPECT_EQ(p->resp.status(), gw::INDEXED_ASSET_STATUS_PENDING) << "read whole after the create";
+  EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 1);
+  EXPECT_EQ(*h_.store().Owner(p->resp.id()), "media");
+  EXPECT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 0));
+}
+
+TEST_F(AssetServiceTest, IndexAssetOfAReadyAssetCreatesAtOnce) {
+  const std::string id = CreateReady(kMediaToken);
+  gw::IndexedAsset ia;
+  grpc::Status s = Index(kMediaToken, kIndexA, id, &ia);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(h_.api().count("GetAsset"), 1) << "one read of the asset, no waiting";
+  EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 1);
+  EXPECT_EQ(h_.asset_watches().stats().subscribers, 0);
+}
+
+TEST_F(AssetServiceTest, IndexAssetOfAFailedAssetIsFailedPreconditionWithUpstreamsMessage) {
+  const std::string id = CreateProcessing(kMediaToken);
+  auto p = StartIndex(kMediaToken, id);
+  ASSERT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 1));
+  SetAssetStatus(id, gw::ASSET_STATUS_FAILED, "failed", "unsupported codec");
+  h_.clock().Advance(absl::Seconds(10));
+  ASSERT_TRUE(p->Wait());
+  EXPECT_EQ(p->status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(p->status);
+  auto info = ErrorInfoOf(p->status);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->reason(), "ASSET_FAILED");
+  EXPECT_EQ(info->metadata().at("asset_error"), "unsupported codec");
+  EXPECT_EQ(info->metadata().at("asset_id"), id);
+  EXPECT_TRUE(absl::StrContains(p->status.error_message(), "unsupported codec"))
+      << p->status.error_message();
+  EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 0);
+
+  // Already failed: answered from the first read.
+  grpc::Status again = Index(kMediaToken, kIndexA, id);
+  EXPECT_EQ(again.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(again);
+  EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 0);
+}
+
+TEST_F(AssetServiceTest, IndexAssetEndsBeforeTheDeadlineSayingTheAssetStillProcesses) {
+  const std::string id = CreateProcessing(kMediaToken);
+  auto p = StartIndex(kMediaToken, id, absl::Seconds(20));
+  ASSERT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 1));
+  // The wait ends a tenth of the time before the call's deadline (18 s of
+  // the gateway's clock), so its own answer reaches the caller.
+  h_.clock().Advance(absl::Seconds(19));
+  ASSERT_TRUE(p->Wait());
+  EXPECT_EQ(p->status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << Describe(p->status);
+  ASSERT_TRUE(ErrorInfoOf(p->status).has_value()) << Describe(p->status);
+  EXPECT_EQ(ErrorInfoOf(p->status)->reason(), "ASSET_NOT_READY");
+  EXPECT_TRUE(absl::StrContains(p->status.error_message(), "still processing"))
+      << p->status.error_message();
+  EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 0);
+  EXPECT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 0));
+}
+
+TEST_F(AssetServiceTest, IndexAssetOfAMissingAssetIsNotFound) {
+  grpc::Status s = Index(kMediaToken, kIndexA, kUnknownAsset);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << Describe(s);
+  EXPECT_EQ(s.error_message(), absl::StrCat("asset ", kUnknownAsset, " was not found"));
+  EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 0);
+  EXPECT_EQ(h_.asset_watches().stats().subscribers, 0);
+}
+
+TEST_F(AssetServiceTest, CancellingIndexAssetReleasesItsPlaceOnTheWatch) {
+  const std::string id = CreateProcessing(kMediaToken);
+  auto p = StartIndex(kMediaToken, id);
+  ASSERT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 1));
+  p->ctx->TryCancel();
+  ASSERT_TRUE(p->Wait());
+  EXPECT_EQ(p->status.error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 0));
+  EXPECT_EQ(h_.asset_watches().stats().entries, 0);
+  const int polls = h_.api().count("GetAsset");
+  h_.clock().Advance(absl::Seconds(60));
+  EXPECT_EQ(h_.api().count("GetAsset"), polls) << "nobody waits: no more polls";
+}
+
+TEST_F(AssetServiceTest, ConcurrentIndexAssetsAndAWatchShareOnePollPerInterval) {
+  constexpr int kWaiters = 8;
+  const std::string id = CreateProcessing(kMediaToken);
+  std::vector<std::unique_ptr<PendingIndex>> waiters;
+  for (int i = 0; i < kWaiters; ++i) waiters.push_back(StartIndex(kMediaToken, id));
+  auto watch = WatchAsset(kMediaToken, id);
+  ASSERT_TRUE(watch->Next().has_value());
+  ASSERT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), kWaiters + 1));
+  EXPECT_EQ(h_.asset_watches().stats().entries, 1);
+  EXPECT_EQ(h_.api().count("GetAsset"), 1) << "one read for every waiter and the watcher";
+  int before = h_.api().count("GetAsset");
+  const int start = before;
+  // Steps of the shortest interval: at most one poll each, not one per waiter.
+  for (int step = 0; step < 30; ++step) {
+    h_.clock().Advance(absl::Seconds(1));
+    const int now = h_.api().count("GetAsset");
+    EXPECT_LE(now - before, 1) << "step " << step;
+    before = now;
+  }
+  EXPECT_GT(before, start) << "the watch did not poll";
+  EXPECT_EQ(h_.asset_watches().stats().polls, h_.api().count("GetAsset") - 0);
+
+  SetAssetStatus(id, gw::ASSET_STATUS_READY, "ready");
+  h_.clock().Advance(absl::Seconds(30));
+  for (auto& w : waiters) {
+    ASSERT_TRUE(w->Wait());
+    EXPECT_TRUE(w->status.ok()) << Describe(w->status);
+  }
+  EXPECT_EQ(h_.api().count("CreateIndexedAsset"), kWaiters) << "each call indexes (no request_id)";
+}
+
+// ---- request_id on asset creates --------------------------------------------------
+
+TEST_F(AssetServiceTest, CreateAssetWithARequestIdCreatesOnce) {
+  gw::CreateAssetRequest req;
+  req.set_url("https://cdn.example.com/once.mp4");
+  req.set_request_id("asset-req-1");
+  gw::Asset first, again, other_tenant;
+  ASSERT_TRUE(Create(kMediaToken, req, &first).ok());
+  grpc::Status s = Create(kMediaToken, req, &again);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(again.id(), first.id());
+  EXPECT_EQ(again.status(), gw::ASSET_STATUS_PROCESSING) << "read fresh";
+  EXPECT_EQ(h_.api().count("CreateAsset"), 1);
+  EXPECT_EQ(h_.api().count("ListAssets"), 0) << "a plain repeat needs no look-up";
+
+  gw::CreateAssetRequest changed = req;
+  changed.set_url("https://cdn.example.com/other.mp4");
+  s = Create(kMediaToken, changed, &again);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << Describe(s);
+  EXPECT_EQ(BadFieldsOf(s), std::vector<std::string>{"request_id"});
+  EXPECT_EQ(h_.api().count("CreateAsset"), 1);
+
+  ASSERT_TRUE(Create(kNewsToken, req, &other_tenant).ok());
+  EXPECT_NE(other_tenant.id(), first.id()) << "request ids are per tenant";
+  EXPECT_EQ(*h_.store().Owner(first.id()), "media");
+  EXPECT_EQ(*h_.store().Owner(other_tenant.id()), "news");
+}
+
+TEST_F(AssetServiceTest, CreateAssetRepeatWhileTheFirstRunsIsAbortedWithRetryInfo) {
+  gw::CreateAssetRequest req;
+  req.set_url("https://cdn.example.com/slow-create.mp4");
+  req.set_request_id("asset-req-slow");
+  h_.api().hold(true);
+  gw::Asset first;
+  grpc::Status first_status;
+  std::thread creator([&] { first_status = Create(kMediaToken, req, &first); });
+  ASSERT_TRUE(h_.api().AwaitHeld(1));
+  gw::Asset second;
+  grpc::Status s = Create(kMediaToken, req, &second);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED) << Describe(s);
+  ASSERT_TRUE(ErrorInfoOf(s).has_value());
+  EXPECT_EQ(ErrorInfoOf(s)->reason(), "REQUEST_IN_PROGRESS");
+  ASSERT_TRUE(RetryDelayOf(s).has_value());
+  h_.api().hold(false);
+  ASSERT_TRUE(h_.api().CompleteNext());
+  creator.join();
+  ASSERT_TRUE(first_status.ok()) << Describe(first_status);
+  s = Create(kMediaToken, req, &second);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(second.id(), first.id());
+  EXPECT_EQ(h_.api().count("CreateAsset"), 1);
+}
+
+TEST_F(AssetServiceTest, CreateAssetRefusedUpstreamReleasesItsRequestId) {
+  gw::CreateAssetRequest req;
+  req.set_url("https://cdn.example.com/refused.mp4");
+  req.set_request_id("asset-req-refused");
+  h_.api().FailNext("CreateAsset", absl::InvalidArgumentError("url is not reachable"));
+  gw::Asset a;
+  EXPECT_EQ(Create(kMediaToken, req, &a).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  grpc::Status s = Create(kMediaToken, req, &a);
+  ASSERT_TRUE(s.ok()) << Describe(s) << ": a refused create may be tried again";
+  EXPECT_EQ(h_.api().count("CreateAsset"), 2);
+}
+
+TEST_F(AssetServiceTest, IndexAssetWithARequestIdCreatesOnce) {
+  const std::string asset = CreateReady(kMediaToken);
+  gw::IndexAssetRequest req;
+  req.set_index_id(kIndexA);
+  req.set_asset_id(asset);
+  req.set_request_id("index-req-1");
+  gw::IndexedAsset first, again;
+  ASSERT_TRUE(h_.assets()->IndexAsset(Harness::Ctx(kMediaToken).get(), req, &first).ok());
+  grpc::Status s = h_.assets()->IndexAsset(Harness::Ctx(kMediaToken).get(), req, &again);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(again.id(), first.id());
+  EXPECT_EQ(again.index_id(), kIndexA);
+  EXPECT_EQ(again.asset_id(), asset);
+  EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 1);
+  req.set_enable_video_stream(true);
+  s = h_.assets()->IndexAsset(Harness::Ctx(kMediaToken).get(), req, &again);
+  EXPECT_EQ(BadFieldsOf(s), std::vector<std::string>{"request_id"}) << Describe(s);
+}
+
+TEST_F(AssetServiceTest, IndexAssetThatEndedWaitingReleasesItsRequestId) {
+  const std::string id = CreateProcessing(kMediaToken);
+  {
+    auto p = StartIndex(kMediaToken, id, absl::Seconds(20), "index-req-wait");
+    ASSERT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 1));
+    h_.clock().Advance(absl::Seconds(19));
+    ASSERT_TRUE(p->Wait());
+    EXPECT_EQ(p->status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << Describe(p->status);
+  }
+  SetAssetStatus(id, gw::ASSET_STATUS_READY, "ready");
+  auto p = StartIndex(kMediaToken, id, absl::Seconds(20), "index-req-wait");
+  ASSERT_TRUE(p->Wait());
+  ASSERT_TRUE(p->status.ok()) << Describe(p->status)
+                              << ": the same request_id goes on where it stopped";
+  EXPECT_EQ(h_.api().count("ListIndexedAssets"), 0) << "nothing was sent: no look-up needed";
+  EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 1);
+}
+
+// What a gateway that died mid-create left behind: its claim, recorded
+// before its POST, for an attempt that had 3 s.
+void LeaveCrashedClaim(Harness& h, const std::string& method, const google::protobuf::Message& req,
+                       const std::string& request_id, const std::string& index_id,
+                       const std::string& source) {
+  const absl::Time now = h.clock().Now();
+  auto claim =
+      h.store().Claim(CreateScope("media", method), request_id, RequestFingerprint(req),
+                      RequestStore::Attempt{index_id, source, now, now + absl::Seconds(3)});
+  ASSERT_TRUE(claim.ok()) << claim.status();
+  ASSERT_EQ(claim->outcome, RequestStore::Outcome::kNew);
+}
+
+TEST_F(AssetServiceTest, ACreateAssetWhoseGatewayDiedIsAdoptedFromUpstream) {
+  gw::CreateAssetRequest req;
+  req.set_url("https://cdn.example.com/media/crash.mp4");
+  req.set_request_id("asset-crash-1");
+  LeaveCrashedClaim(h_, "CreateAsset", req, "asset-crash-1", "", req.url());
+  const absl::Time t0 = h_.clock().Now();
+  auto put = [&](int n, const std::string& filename, absl::Duration after) {
+    gw::Asset a = ReadyAsset(absl::StrFormat("aaaaaaaaaaaaaaaaaaaaaa%02d", n),
+                             absl::ToUnixSeconds(t0 + after));
+    a.set_filename(filename);
+    h_.api().PutAsset(a);
+    return a.id();
+  };
+  const std::string owned = put(1, "crash.mp4", absl::Milliseconds(100));
+  ASSERT_TRUE(h_.store().RecordOwner(owned, "news").ok());
+  const std::string crashed = put(2, "crash.mp4", absl::Seconds(1));
+  put(3, "crash.mp4", absl::Seconds(2));
+  put(4, "crash.mp4.bak", absl::Seconds(1));
+  put(5, "crash.mp4", -absl::Hours(1));
+
+  h_.clock().Advance(absl::Seconds(6));  // past the attempt's deadline and the store's margin
+  gw::Asset a;
+  grpc::Status s = Create(kMediaToken, req, &a);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(a.id(), crashed) << "the earliest unowned asset of that name in the window";
+  EXPECT_EQ(h_.api().count("CreateAsset"), 0) << "adopted, not created again";
+  EXPECT_GE(h_.api().count("ListAssets"), 1);
+  const auto& sent = static_cast<const gw::ListAssetsRequest&>(*h_.api().calls()[0].request);
+  EXPECT_EQ(sent.filename(), "crash.mp4");
+  EXPECT_EQ(*h_.store().Owner(crashed), "media");
+  gw::Asset again;
+  ASSERT_TRUE(Create(kMediaToken, req, &again).ok());
+  EXPECT_EQ(again.id(), crashed);
+}
+
+TEST_F(AssetServiceTest, ACreateAssetWhoseGatewayDiedWithNothingUpstreamCreates) {
+  gw::CreateAssetRequest req;
+  req.set_url("https://cdn.example.com/media/never.mp4");
+  req.set_request_id("asset-crash-2");
+  LeaveCrashedClaim(h_, "CreateAsset", req, "asset-crash-2", "", req.url());
+  h_.clock().Advance(absl::Seconds(6));
+  h_.api().FailNext("ListAssets", absl::UnavailableError("upstream down"));
+  gw::Asset a;
+  grpc::Status s = Create(kMediaToken, req, &a);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << Describe(s);
+  EXPECT_EQ(ErrorInfoOf(s)->reason(), "REQUEST_RECOVERY_FAILED");
+  EXPECT_EQ(h_.api().count("CreateAsset"), 0) << "never created blindly";
+  s = Create(kMediaToken, req, &a);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(h_.api().count("CreateAsset"), 1);
+  EXPECT_EQ(a.filename(), "never.mp4");
+}
+
+TEST_F(AssetServiceTest, AnIndexAssetWhoseGatewayDiedIsAdoptedFromUpstream) {
+  const std::string asset = CreateReady(kMediaToken);
+  gw::IndexAssetRequest req;
+  req.set_index_id(kIndexA);
+  req.set_asset_id(asset);
+  req.set_request_id("index-crash-1");
+  LeaveCrashedClaim(h_, "IndexAsset", req, "index-crash-1", kIndexA, asset);
+  const absl::Time t0 = h_.clock().Now();
+  auto put = [&](int n, const std::string& asset_id, absl::Duration after) {
+    gw::IndexedAsset ia;
+    ia.set_id(absl::StrFormat("bbbbbbbbbbbbbbbbbbbbbb%02d", n));
+    ia.set_index_id(kIndexA);
+    ia.set_asset_id(asset_id);
+    ia.set_status(gw::INDEXED_ASSET_STATUS_QUEUED);
+    ia.set_status_text("queued");
+    ia.mutable_create_time()->set_seconds(absl::ToUnixSeconds(t0 + after));
+    h_.api().PutIndexedAsset(ia);
+    return ia.id();
+  };
+  put(1, kUnknownAsset, absl::Seconds(1));  // another asset
+  const std::string crashed = put(2, asset, absl::Seconds(1));
+  h_.clock().Advance(absl::Seconds(6));
+  gw::IndexedAsset ia;
+  grpc::Status s = h_.assets()->IndexAsset(Harness::Ctx(kMediaToken).get(), req, &ia);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(ia.id(), crashed);
+  EXPECT_EQ(ia.status(), gw::INDEXED_ASSET_STATUS_QUEUED);
+  EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 0) << "adopted, not indexed again";
+  EXPECT_EQ(*h_.store().Owner(crashed), "media");
+  const auto& sent = static_cast<const gw::ListIndexedAssetsRequest&>(
+      *h_.api().calls()[h_.api().calls().size() - 2].request);
+  EXPECT_EQ(sent.sort_by(), gw::INDEXED_ASSET_SORT_FIELD_CREATE_TIME);
+  EXPECT_EQ(sent.sort_order(), gw::SORT_ORDER_DESCENDING);
+}
+
+// ---- Poll schedule --------------------------------------------------------------
+
+TEST(AssetPollIntervalTest, FastJustAfterAChangeSlowerLater) {
+  WatchOptions o;
+  const absl::Time now = absl::FromUnixSeconds(1767225600);
+  EXPECT_EQ(AssetPollInterval(o, now - absl::Seconds(10), 0, now), absl::Milliseconds(2500));
+  EXPECT_EQ(AssetPollInterval(o, now - absl::Minutes(5), 0, now), absl::Seconds(5));
+  EXPECT_EQ(AssetPollInterval(o, now - absl::Hours(1), 0, now), absl::Seconds(20));
+  EXPECT_EQ(AssetPollInterval(o, absl::InfinitePast(), 0, now), absl::Seconds(5));
+  EXPECT_EQ(AssetPollInterval(o, now - absl::Seconds(10), 2, now), absl::Seconds(10))
+      << "backs off after failures";
+  EXPECT_EQ(AssetPollInterval(o, now - absl::Hours(1), 5, now), o.max_interval);
+  o.base_interval = absl::Seconds(1);
+  EXPECT_EQ(AssetPollInterval(o, now, 0, now), o.min_interval) << "never below min";
+
+  IndexedAssetWatchKind kind(nullptr);
+  gw::IndexedAsset ia;
+  ia.mutable_create_time()->set_seconds(absl::ToUnixSeconds(now - absl::Hours(2)));
+  ia.mutable_update_time()->set_seconds(absl::ToUnixSeconds(now - absl::Seconds(5)));
+  WatchItem item;
+  item.value = std::make_shared<gw::IndexedAsset>(ia);
+  o = WatchOptions();
+  EXPECT_EQ(kind.NextInterval(o, {&item}, 0, /*webhooks_active=*/true, now),
+            absl::Milliseconds(2500))
+      << "by the last update; webhooks never announce indexed assets";
+}
+
+TEST_F(AssetServiceTest, HundredWatchersOfOneIndexedAssetShareOnePollPerInterval) {
+  constexpr int kWatchers = 100;
+  const std::string asset = CreateReady(kMediaToken);
+  gw::IndexedAsset ia;
+  ASSERT_TRUE(Index(kMediaToken, kIndexA, asset, &ia).ok());
+  std::vector<std::unique_ptr<IndexedWatch>> watches;
+  for (int i = 0; i < kWatchers; ++i)
+    watches.push_back(WatchIndexed(kMediaToken, kIndexA, ia.id()));
+  for (auto& w : watches) ASSERT_TRUE(w->Next().has_value());
+  EXPECT_EQ(h_.indexed_asset_watches().stats().entries, 1);
+  int before = h_.api().count("GetIndexedAsset");
+  const int start = before;
+  for (int step = 0; step < 30; ++step) {
+    h_.clock().Advance(absl::Seconds(1));
+    const int now = h_.api().count("GetIndexedAsset");
+    EXPECT_LE(now - before, 1) << "step " << step;
+    before = now;
+  }
+  EXPECT_GT(before, start);
+  EXPECT_GE(h_.indexed_asset_watches().stats().polls_saved, (kWatchers - 1));
+  gw::IndexedAsset ready = *h_.api().indexed_asset(kIndexA, ia.id());
+  ready.set_status(gw::INDEXED_ASSET_STATUS_READY);
+  ready.set_status_text("ready");
+  h_.api().PutIndexedAsset(ready);
+  h_.clock().Advance(absl::Seconds(30));
+  for (auto& w : watches) {
+    auto e = w->Next();
+    ASSERT_TRUE(e.has_value());
+    EXPECT_EQ(e->indexed_asset().status(), gw::INDEXED_ASSET_STATUS_READY);
+    auto end = w->Finish();
+    ASSERT_TRUE(end.has_value());
+    EXPECT_TRUE(end->ok()) << Describe(*end);
+  }
 }
 
 class AssetServiceV12Test : public AssetServiceTest {

@@ -220,6 +220,18 @@ TEST(ParseIndexedAssetPage, ItemsAndPageInfo) {
   EXPECT_EQ(page->total_pages, 2);
 }
 
+TEST(ParseIndexedAssetPage, WithoutAnIndexEachItemNamesItsOwn) {
+  // GET /assets/{id}/indexed-assets spans indexes: the items carry index_id.
+  auto page = ParseIndexedAssetPage(
+      R"({"data":[{"_id":"i1","index_id":"idx9","asset_id":"a1","status":"ready"}],)"
+      R"("page_info":{"page":1,"total_page":1,"total_results":1}})",
+      "");
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->indexed_assets.indexed_assets_size(), 1);
+  EXPECT_EQ(page->indexed_assets.indexed_assets(0).index_id(), "idx9");
+  EXPECT_EQ(page->indexed_assets.indexed_assets(0).id(), "i1");
+}
+
 TEST(ParseCreatedIndexedAsset, IdAndAssetId) {
   auto c = ParseCreatedIndexedAsset(R"({"_id":"i1","asset_id":"a1"})");
   ASSERT_TRUE(c.ok()) << c.status();

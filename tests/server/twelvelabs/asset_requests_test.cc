@@ -70,6 +70,12 @@ TEST(AssetCalls, GetAndDelete) {
   EXPECT_EQ(DeleteAssetCall("a/b", true).path, "/assets/a%2Fb?force=true");
 }
 
+TEST(AssetCalls, TheIndexedAssetsOfAnAsset) {
+  auto list = AssetIndexedAssetsCall("6900aa11bb22cc33dd44ee55", 1, 50);
+  EXPECT_EQ(list.method, "GET");
+  EXPECT_EQ(list.path, "/assets/6900aa11bb22cc33dd44ee55/indexed-assets?page=1&page_limit=50");
+}
+
 TEST(ListAssetsCall, FiltersRepeatedAndPaging) {
   gw::ListAssetsRequest req;
   req.add_asset_ids("a1");
