@@ -33,6 +33,7 @@ class TaskEventKind : public WatchKind {
   std::shared_ptr<const google::protobuf::Message> MakeEvent(
       const WatchItem& item, int64_t sequence, twelvelabs::gateway::v1::EventSource source,
       absl::Time now) const override;
+  std::shared_ptr<const google::protobuf::Message> ParseValue(const std::string& bytes) const override;
 };
 
 class TaskWatchKind : public TaskEventKind {
@@ -79,6 +80,7 @@ class ImportWatchKind : public WatchKind {
   std::shared_ptr<const google::protobuf::Message> MakeEvent(
       const WatchItem& item, int64_t sequence, twelvelabs::gateway::v1::EventSource source,
       absl::Time now) const override;
+  std::shared_ptr<const google::protobuf::Message> ParseValue(const std::string& bytes) const override;
   bool EndsWhenTerminal() const override { return true; }
 
  private:
@@ -94,6 +96,7 @@ class AssetWatchKind : public WatchKind {
   std::shared_ptr<const google::protobuf::Message> MakeEvent(
       const WatchItem& item, int64_t sequence, twelvelabs::gateway::v1::EventSource source,
       absl::Time now) const override;
+  std::shared_ptr<const google::protobuf::Message> ParseValue(const std::string& bytes) const override;
   bool EndsWhenTerminal() const override { return true; }
 
  private:
@@ -111,6 +114,7 @@ class IndexedAssetWatchKind : public WatchKind {
   std::shared_ptr<const google::protobuf::Message> MakeEvent(
       const WatchItem& item, int64_t sequence, twelvelabs::gateway::v1::EventSource source,
       absl::Time now) const override;
+  std::shared_ptr<const google::protobuf::Message> ParseValue(const std::string& bytes) const override;
   bool EndsWhenTerminal() const override { return true; }
 
  private:
