@@ -10,6 +10,10 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libcurl4-openssl-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   libcpp-httplib-dev libsqlite3-dev libssl-dev zlib1g-dev libbrotli-dev
+  # The shared state of several replicas: libpq to talk to PostgreSQL, and
+  # the server itself, which the tests and scripts/start-cluster.sh start as
+  # a child process (initdb + postgres from /usr/lib/postgresql/15/bin).
+  libpq-dev postgresql-15
   # The TLS tests make their certificates with the openssl command.
   openssl
   # TLS to the real Twelve Labs API.

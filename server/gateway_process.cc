@@ -19,6 +19,7 @@
 #include "absl/synchronization/notification.h"
 #include "server/common/log.h"
 #include "server/listener/grpc_log_bridge.h"
+#include "server/state/state_options.h"
 #include "server/twelvelabs/api_version.h"
 #include "sim/simulator.h"
 #include <httplib.h>
@@ -206,6 +207,18 @@ int RunGatewayProcess(ProcessOptions o) {
   const std::string webhook_secret =
       o.gateway.webhook_secrets.empty() ? std::string() : o.gateway.webhook_secrets.front();
 
+  // Which store and mode, right after the simulator's line (which stays
+  // first): the operator of a cluster sees at once whether this replica
+  // shares state. The conninfo's password is never printed.
+  {
+    const StateStoreOptions& state = o.gateway.state;
+    const bool shared = state.kind == StateStoreOptions::Kind::kPostgres;
+    Log(LogLevel::kInfo, "main", shared ? "state store: shared PostgreSQL (cluster mode)"
+                                        : "state store: local SQLite (single replica)",
+        {{"state_store", DescribeStateStore(state)},
+         {"replica_id", state.replica_id},
+         {"state_notify", shared ? std::string(StateNotifyName(state.notify)) : std::string("local")}});
+  }
   auto server = GatewayServer::Create(o.gateway);
   if (!server.ok()) return Fail(server.status().message());
   Log(LogLevel::kInfo, "main", "tl-gateway listening",

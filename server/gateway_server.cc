@@ -155,9 +155,14 @@ absl::Status GatewayServer::StartUpstream() {
 
 absl::Status GatewayServer::OpenState() {
   const GatewayOptions& o = options_;
-  auto store = SqliteRequestStore::Open(o.state_db, clock_.get(), o.state_busy_timeout);
-  if (!store.ok()) return store.status();
-  store_ = *std::move(store);
+  if (o.state.kind == StateStoreOptions::Kind::kSqlite) {
+    auto store = SqliteRequestStore::Open(o.state.sqlite_path, clock_.get(), o.state.busy_timeout);
+    if (!store.ok()) return store.status();
+    owners_ = store->get();
+    store_ = *std::move(store);
+  } else {
+    return absl::UnimplementedError("--state_store=postgres: not wired yet");
+  }
   auto auth = Authenticator::Create(o.config, o.api_key, clock_.get());
   if (!auth.ok()) return auth.status();
   auth_ = *std::move(auth);
@@ -198,7 +203,7 @@ absl::Status GatewayServer::StartWatches() {
 absl::Status GatewayServer::StartServices() {
   deps_.api = client_.get();
   deps_.requests = store_.get();
-  deps_.owners = store_.get();
+  deps_.owners = owners_;
   deps_.auth = auth_.get();
   deps_.audit = audit_.get();
   deps_.streams = &streams_;
@@ -432,6 +437,7 @@ GatewayServer::~GatewayServer() {
   poll_budget_.reset();
   audit_.reset();
   auth_.reset();
+  owners_ = nullptr;
   store_.reset();
   client_.reset();
   transport_.reset();

@@ -36,6 +36,7 @@
 #include "server/services/task_service.h"
 #include "server/services/upload_service.h"
 #include "server/state/request_store.h"
+#include "server/state/state_options.h"
 #include "server/twelvelabs/client.h"
 #include "server/upstream/http.h"
 #include "server/watch/poll_budget.h"
@@ -65,10 +66,8 @@ struct GatewayOptions {
   std::string webhook_host;
   int webhook_port = 0;
   std::vector<std::string> webhook_secrets;
-  std::string state_db = ":memory:";
-  // How long a state-store call waits for a lock another process holds
-  // before it fails UNAVAILABLE.
-  absl::Duration state_busy_timeout = absl::Seconds(2);
+  // --state_store, --replica_id, --state_notify (SQLite :memory: by default).
+  StateStoreOptions state;
   WatchOptions watch;
   // The admin HTTP endpoint (/healthz, /readyz, /metrics); empty host = off.
   std::string admin_host;
@@ -183,7 +182,10 @@ class GatewayServer {
   // transport's event thread): a few threads, so one callback waiting on
   // the state store does not hold up the others.
   std::unique_ptr<ThreadExecutor> completions_;
-  std::unique_ptr<SqliteRequestStore> store_;
+  // The request_id records and task owners: one object, SQLite or
+  // PostgreSQL (--state_store); `owners_` is the same object's other face.
+  std::unique_ptr<RequestStore> store_;
+  OwnershipStore* owners_ = nullptr;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<AuditLog> audit_;
   mutable absl::Mutex config_mu_;

@@ -31,6 +31,7 @@
 #include "server/common/log.h"
 #include "server/gateway_process.h"
 #include "server/auth/authenticator.h"
+#include "server/state/state_options.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC address, HOST:PORT (port 0 picks one)");
 ABSL_FLAG(std::string, upstream_url, "https://api.twelvelabs.io/v1.2",
@@ -42,7 +43,16 @@ ABSL_FLAG(double, sim_stage_seconds, 5.0,
 ABSL_FLAG(std::string, config, "", "JSON configuration file (integrations, upstream_url)");
 ABSL_FLAG(std::string, state_db, "tl-gateway-state.db",
           "SQLite file for state that must survive a restart (request_id records); ':memory:' "
-          "keeps none");
+          "keeps none. Same as --state_store=sqlite:PATH");
+ABSL_FLAG(std::string, state_store, "",
+          "where shared state lives: sqlite:PATH (one replica; default sqlite:<--state_db>) or "
+          "postgres:CONNINFO (several replicas sharing one PostgreSQL database; a libpq conninfo or URI, "
+          "its password is never logged)");
+ABSL_FLAG(std::string, replica_id, "",
+          "this replica's name in shared state and logs (default: hostname-pid)");
+ABSL_FLAG(std::string, state_notify, "listen",
+          "with postgres: how replicas learn of shared watch changes: listen (LISTEN/NOTIFY) or poll "
+          "(behind PgBouncer in transaction mode)");
 ABSL_FLAG(int, state_busy_timeout_ms, 2000,
           "how long a state-store call waits for a lock held by another process before it fails "
           "UNAVAILABLE (1..60000)");
@@ -204,17 +214,35 @@ int main(int argc, char** argv) {
   tlgw::ProcessOptions process;
   tlgw::GatewayOptions& options = process.gateway;
   options.listen = absl::GetFlag(FLAGS_listen);
-  options.state_db = absl::GetFlag(FLAGS_state_db);
+  tlgw::StateStoreOptions& state = options.state;
   const int busy_ms = absl::GetFlag(FLAGS_state_busy_timeout_ms);
   if (busy_ms < 1 || busy_ms > 60000) {
     return Fail("--state_busy_timeout_ms: must be between 1 and 60000");
   }
-  options.state_busy_timeout = absl::Milliseconds(busy_ms);
-  if (const char* dir = std::getenv("BUILD_WORKING_DIRECTORY");
-      dir != nullptr && !options.state_db.empty() && options.state_db[0] != '/' &&
-      options.state_db != ":memory:") {
-    options.state_db = absl::StrCat(dir, "/", options.state_db);  // `bazel run` changes cwd
+  state.busy_timeout = absl::Milliseconds(busy_ms);
+  const std::string state_db = absl::GetFlag(FLAGS_state_db);
+  if (const std::string flag = absl::GetFlag(FLAGS_state_store); !flag.empty()) {
+    if (state_db != "tl-gateway-state.db") {
+      return Fail("--state_store and --state_db: give one of them (--state_db=PATH is --state_store=sqlite:PATH)");
+    }
+    auto parsed = tlgw::ParseStateStore(flag, state);
+    if (!parsed.ok()) return Fail(parsed.status().message());
+    state = *std::move(parsed);
+  } else {
+    state.kind = tlgw::StateStoreOptions::Kind::kSqlite;
+    state.sqlite_path = state_db;
   }
+  if (const char* dir = std::getenv("BUILD_WORKING_DIRECTORY");
+      state.kind == tlgw::StateStoreOptions::Kind::kSqlite && dir != nullptr && !state.sqlite_path.empty() &&
+      state.sqlite_path[0] != '/' && state.sqlite_path != ":memory:") {
+    state.sqlite_path = absl::StrCat(dir, "/", state.sqlite_path);  // `bazel run` changes cwd
+  }
+  state.replica_id = absl::GetFlag(FLAGS_replica_id);
+  if (state.replica_id.empty()) state.replica_id = tlgw::DefaultReplicaId();
+  if (auto s = tlgw::ValidateReplicaId(state.replica_id); !s.ok()) return Fail(s.message());
+  auto notify = tlgw::ParseStateNotify(absl::GetFlag(FLAGS_state_notify));
+  if (!notify.ok()) return Fail(notify.status().message());
+  state.notify = *notify;
   double timeout = absl::GetFlag(FLAGS_request_timeout_seconds);
   if (!(timeout > 0)) return Fail("--request_timeout_seconds: must be positive");
   options.client.default_deadline = absl::Seconds(timeout);

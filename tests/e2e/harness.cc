@@ -36,7 +36,9 @@ absl::StatusOr<GatewayProcess> StartGateway(const GatewayArgs& args) {
   std::string admin_port_file = TempPath("gateway-admin.port");
   gw.log_path = TempPath("gateway.log");
   std::vector<std::string> argv = {Runfile("server/gateway"), "--listen=127.0.0.1:0",
-                                   "--port_file=" + port_file, "--state_db=" + args.state_db,
+                                   "--port_file=" + port_file,
+                                   args.state_store.empty() ? "--state_db=" + args.state_db
+                                                            : "--state_store=" + args.state_store,
                                    "--admin_listen=127.0.0.1:0", "--admin_port_file=" + admin_port_file};
   if (!args.upstream_url.empty()) argv.push_back("--upstream_url=" + args.upstream_url);
   if (!args.config_json.empty()) {

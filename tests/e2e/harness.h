@@ -48,6 +48,9 @@ struct GatewayArgs {
   std::string api_key = kTestApiKey;
   std::string config_json;  // written to a file and passed as --config
   std::string state_db = ":memory:";
+  // When set, passed as --state_store instead of --state_db (e.g.
+  // "postgres:" + a PostgresServer's conninfo).
+  std::string state_store;
   std::vector<std::string> extra_args;
   std::map<std::string, std::string> env;  // more environment for the gateway
   // For TLS: the credentials and host name the test channel uses.
