@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "server/common/log.h"
 
 namespace tlgw {
@@ -116,7 +117,7 @@ void SharedCoordinator::Start() {
   Every(options_.probe_period, &SharedCoordinator::ProbeTick);
 }
 
-void SharedCoordinator::Stop() {
+void SharedCoordinator::Stop(absl::Duration wait) {
   std::vector<std::pair<WatchKey, uint64_t>> local;
   bool shared;
   {
@@ -129,7 +130,10 @@ void SharedCoordinator::Stop() {
     }
   }
   for (const auto& [key, token] : local) local_.Unwatch(key, token);
-  if (shared) store_->HandBack(options_.replica, [](absl::Status) {});
+  if (!shared) return;
+  auto handed = std::make_shared<absl::Notification>();
+  store_->HandBack(options_.replica, [handed](absl::Status) { handed->Notify(); });
+  handed->WaitForNotificationWithTimeout(wait);
 }
 
 void SharedCoordinator::AddListener(const std::string& kind, WatchListener* listener) {

@@ -72,8 +72,9 @@ class SharedCoordinator : public WatchCoordinator {
   // Listens for hints and starts the timers. Call once listeners are added.
   void Start() ABSL_LOCKS_EXCLUDED(mu_);
   // Shutdown: stops polling and claiming, hands this replica's claims back
-  // and deletes its interest so another replica polls at once.
-  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+  // and deletes its interest so another replica polls at once; waits up to
+  // `wait` for the store to confirm.
+  void Stop(absl::Duration wait = absl::ZeroDuration()) ABSL_LOCKS_EXCLUDED(mu_);
 
   void AddListener(const std::string& kind, WatchListener* listener) override ABSL_LOCKS_EXCLUDED(mu_);
   void RemoveListener(const std::string& kind) override ABSL_LOCKS_EXCLUDED(mu_);
