@@ -450,13 +450,15 @@ GatewayServer::~GatewayServer() {
     absl::MutexLock lock(&servers_mu_);
     servers_.clear();  // each server before its services
   }
+  // The store's threads first (the coordinator, stopped, calls neither it
+  // nor the engines any more; what the threads complete finds it alive).
+  watch_store_.reset();
   indexed_asset_watches_.reset();
   asset_watches_.reset();
   import_watches_.reset();
   index_watches_.reset();
   task_watches_.reset();
   watch_coordinator_.reset();
-  watch_store_.reset();
   indexed_asset_kind_.reset();
   asset_kind_.reset();
   import_kind_.reset();

@@ -153,6 +153,7 @@ void SharedCoordinator::RemoveListener(const std::string& kind) {
 
 WatchListener* SharedCoordinator::ListenerFor(const std::string& kind) {
   absl::MutexLock lock(&mu_);
+  if (stopped_) return nullptr;  // the engines may be going away
   auto it = listeners_.find(kind);
   return it == listeners_.end() ? nullptr : it->second;
 }
@@ -295,6 +296,7 @@ void SharedCoordinator::OnWebhook(const std::string& kind, const std::string& it
   bool shared;
   {
     absl::MutexLock lock(&mu_);
+    if (stopped_) return;
     shared = shared_;
   }
   if (!shared) {
@@ -345,7 +347,7 @@ void SharedCoordinator::Publish(const WatchClaim& claim, WatchPublish p) {
   }
   {
     absl::MutexLock lock(&mu_);
-    if (!shared_) return;  // the store is down; the local fallback polls
+    if (!shared_ || stopped_) return;  // the store is down (the local fallback polls), or shutdown
   }
   StoredPublish sp;
   sp.replica = options_.replica;
@@ -425,6 +427,7 @@ void SharedCoordinator::LoadKeys(std::vector<std::string> keys) {
   if (keys.empty()) return;
   {
     absl::MutexLock lock(&mu_);
+    if (stopped_) return;
     ++stats_.loads;
   }
   store_->Load(keys, options_.replica,
@@ -441,7 +444,7 @@ void SharedCoordinator::Announce(const std::string& key, const StoredKey& stored
       absl::MutexLock lock(&mu_);
       auto it = keys_.find(key);
       if (it == keys_.end() || it->second->tokens.empty()) return;
-      drop = shared_;
+      drop = shared_ && !stopped_;
       keys_.erase(it);
     }
     if (drop) store_->DropInterest(options_.replica, {key}, [](absl::Status) {});
@@ -501,10 +504,18 @@ void SharedCoordinator::Every(absl::Duration period, void (SharedCoordinator::*t
 }
 
 void SharedCoordinator::ClaimTick() {
+  std::vector<std::string> waiting;
   {
     absl::MutexLock lock(&mu_);
     if (!shared_ || listeners_.empty()) return;
+    // Subscribers still waiting for their first state: their rows are read
+    // again each round, so a lost hint or a read fenced off costs a round,
+    // not a sweep period.
+    for (const auto& [k, ks] : keys_) {
+      if (!ks->tokens.empty() && !ks->waiting.empty()) waiting.push_back(k);
+    }
   }
+  LoadKeys(std::move(waiting));
   const double rate = options_.max_polls_per_second > 0 ? options_.max_polls_per_second : 1;
   store_->Claim(options_.replica, options_.claim_batch, absl::Seconds(1) / rate, options_.claim_period,
                 options_.lease, Guard([this](absl::StatusOr<std::vector<StoredClaim>> claims) {

@@ -73,7 +73,8 @@ class SharedCoordinator : public WatchCoordinator {
   void Start() ABSL_LOCKS_EXCLUDED(mu_);
   // Shutdown: stops polling and claiming, hands this replica's claims back
   // and deletes its interest so another replica polls at once; waits up to
-  // `wait` for the store to confirm.
+  // `wait` for the store to confirm. Afterwards the coordinator calls no
+  // listener and starts no store call: the store may be destroyed first.
   void Stop(absl::Duration wait = absl::ZeroDuration()) ABSL_LOCKS_EXCLUDED(mu_);
 
   void AddListener(const std::string& kind, WatchListener* listener) override ABSL_LOCKS_EXCLUDED(mu_);
