@@ -19,6 +19,8 @@
 #include "absl/synchronization/notification.h"
 #include "server/common/grpc_errors.h"
 #include "server/common/log.h"
+#include "server/state/postgres_store.h"
+#include "server/webhook/postgres_replay_set.h"
 #include "server/listener/grpc_log_bridge.h"
 #include "server/services/upload_pipe.h"
 #include "server/services/upload_reactor.h"
@@ -161,7 +163,25 @@ absl::Status GatewayServer::OpenState() {
     owners_ = store->get();
     store_ = *std::move(store);
   } else {
-    return absl::UnimplementedError("--state_store=postgres: not wired yet");
+    PostgresStoreOptions pg;
+    pg.pool.conninfo = o.state.conninfo;
+    pg.pool.size = o.state.pool_size;
+    pg.pool.connect_timeout = o.state.connect_timeout;
+    pg.pool.statement_timeout = o.state.statement_timeout;
+    pg.pool.lock_timeout = o.state.lock_timeout;
+    pg.pool.application_name = "tl-gateway " + o.state.replica_id;
+    pg.replica_id = o.state.replica_id;
+    // A schema newer than this build stops start-up; an unreachable
+    // database does not (calls that need it answer UNAVAILABLE meanwhile).
+    auto store = PostgresStateStore::Open(pg, clock_.get());
+    if (!store.ok()) return store.status();
+    if ((*store)->pool()->down()) {
+      Log(LogLevel::kWarning, "state", "PostgreSQL is unreachable at start-up; serving what needs no shared state "
+                                       "and retrying (creates with request_id answer UNAVAILABLE meanwhile)");
+    }
+    owners_ = store->get();
+    pg_store_ = store->get();
+    store_ = *std::move(store);
   }
   auto auth = Authenticator::Create(o.config, o.api_key, clock_.get());
   if (!auth.ok()) return auth.status();
@@ -327,6 +347,12 @@ absl::Status GatewayServer::StartServers() {
     wo.host = o.webhook_host;
     wo.port = o.webhook_port;
     wo.verifier.secrets = o.webhook_secrets;
+    if (pg_store_ != nullptr) {
+      // Replicas de-duplicate together: an event replayed to another
+      // replica is a duplicate there too.
+      webhook_replays_ = std::make_unique<PostgresReplaySet>(pg_store_->pool(), wo.verifier.replay_capacity);
+      wo.verifier.replay_set = webhook_replays_.get();
+    }
     wo.clock = clock_.get();
     wo.limits = o.http_limits;
     auto receiver = WebhookReceiver::Start(wo, [this](const WebhookEvent& e) {
@@ -445,6 +471,7 @@ GatewayServer::~GatewayServer() {
   Shutdown();  // nothing serves, runs or completes any more
   // Then each part before what it uses: the reverse of Create's steps.
   webhooks_.reset();
+  webhook_replays_.reset();
   admin_.reset();
   {
     absl::MutexLock lock(&servers_mu_);
@@ -470,6 +497,7 @@ GatewayServer::~GatewayServer() {
   audit_.reset();
   auth_.reset();
   owners_ = nullptr;
+  pg_store_ = nullptr;
   store_.reset();
   client_.reset();
   transport_.reset();
@@ -516,6 +544,11 @@ std::string GatewayServer::MetricsText() {
          "Retries not made because the retry budget was spent.", cs.retries_denied_by_budget.load());
   Metric(&out, "tl_gateway_upload_bytes_buffered", "gauge",
          "Bytes of uploads held in the gateway between client and upstream.", UploadPipe::TotalBuffered());
+  if (pg_store_ != nullptr) {
+    Metric(&out, "tl_gateway_state_store_up", "gauge",
+           "1 while the shared PostgreSQL state store answers (shared mode), 0 in degraded mode.",
+           pg_store_->pool()->down() ? 0 : 1);
+  }
   metrics_.Render(&out);
   if (watch_coordinator_ != nullptr) {
     const SharedCoordinator::Stats ws = watch_coordinator_->stats();

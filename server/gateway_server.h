@@ -45,9 +45,12 @@
 #include "server/watch/watch_engine.h"
 #include "server/watch/watch_kinds.h"
 #include "server/watch/watch_options.h"
+#include "server/webhook/replay_set.h"
 #include "server/webhook/webhook_receiver.h"
 
 namespace tlgw {
+
+class PostgresStateStore;
 
 struct TlsOptions {
   std::string cert_pem;
@@ -188,6 +191,7 @@ class GatewayServer {
   // PostgreSQL (--state_store); `owners_` is the same object's other face.
   std::unique_ptr<RequestStore> store_;
   OwnershipStore* owners_ = nullptr;
+  PostgresStateStore* pg_store_ = nullptr;  // the same object with --state_store=postgres:
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<AuditLog> audit_;
   mutable absl::Mutex config_mu_;
@@ -242,6 +246,9 @@ class GatewayServer {
   // come before Start() has returned and admin_ is set.
   std::atomic<AdminServer*> admin_published_{nullptr};
   std::unique_ptr<WebhookReceiver> webhooks_;
+  // With --state_store=postgres: the cluster's shared replay set (the
+  // receiver's verifier uses it; reset after webhooks_).
+  std::unique_ptr<WebhookReplaySet> webhook_replays_;
   std::unique_ptr<HttpTransport> transport_;
   int port_ = 0;
   bool shut_down_ = false;

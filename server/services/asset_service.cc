@@ -201,7 +201,9 @@ grpc::ServerUnaryReactor* AssetServiceImpl::GetAsset(grpc::CallbackServerContext
                                                      const gw::GetAssetRequest* req, gw::Asset* resp) {
   TLGW_ADMIT("GetAsset", (std::map<std::string, std::string>{{"asset_id", req->asset_id()}}));
   if (auto s = ValidateId("asset_id", req->asset_id()); !s.ok()) return FinishNow(ctx, s);
-  if (!OwnedIdVisible(*deps_, call->who, req->asset_id())) return FinishNow(ctx, AssetNotFound(req->asset_id()));
+  if (auto v = CheckOwnedIdVisible(*deps_, call->who, req->asset_id(), AssetNotFound(req->asset_id())); !v.ok()) {
+    return FinishNow(ctx, v);
+  }
   auto* reactor = ctx->DefaultReactor();
   deps_->api->GetAsset(call->opts, req->asset_id(), [reactor, resp, id = req->asset_id()](absl::StatusOr<gw::Asset> a) {
     if (a.ok()) *resp = *std::move(a);
@@ -233,7 +235,9 @@ grpc::ServerUnaryReactor* AssetServiceImpl::DeleteAsset(grpc::CallbackServerCont
                                                         const gw::DeleteAssetRequest* req, google::protobuf::Empty*) {
   TLGW_ADMIT("DeleteAsset", (std::map<std::string, std::string>{{"asset_id", req->asset_id()}}));
   if (auto s = ValidateId("asset_id", req->asset_id()); !s.ok()) return FinishNow(ctx, s);
-  if (!OwnedIdVisible(*deps_, call->who, req->asset_id())) return FinishNow(ctx, AssetNotFound(req->asset_id()));
+  if (auto v = CheckOwnedIdVisible(*deps_, call->who, req->asset_id(), AssetNotFound(req->asset_id())); !v.ok()) {
+    return FinishNow(ctx, v);
+  }
   auto* reactor = ctx->DefaultReactor();
   // A 409 (indexed assets still refer to the asset) comes back from the
   // client as FAILED_PRECONDITION saying to delete them or pass force.
@@ -251,7 +255,9 @@ grpc::ServerUnaryReactor* AssetServiceImpl::IndexAsset(grpc::CallbackServerConte
   if (auto s = Authenticator::CheckResources(call->who, {req->index_id(), "", ""}); !s.ok()) {
     return FinishNow(ctx, s);
   }
-  if (!OwnedIdVisible(*deps_, call->who, req->asset_id())) return FinishNow(ctx, AssetNotFound(req->asset_id()));
+  if (auto v = CheckOwnedIdVisible(*deps_, call->who, req->asset_id(), AssetNotFound(req->asset_id())); !v.ok()) {
+    return FinishNow(ctx, v);
+  }
   auto* reactor = ctx->DefaultReactor();
   const ServiceDeps* deps = deps_;
   deps_->api->CreateIndexedAsset(
@@ -295,8 +301,10 @@ grpc::ServerUnaryReactor* AssetServiceImpl::GetIndexedAsset(grpc::CallbackServer
   if (auto s = Authenticator::CheckResources(call->who, {req->index_id(), "", ""}); !s.ok()) {
     return FinishNow(ctx, s);
   }
-  if (!OwnedIdVisible(*deps_, call->who, req->indexed_asset_id())) {
-    return FinishNow(ctx, IndexedAssetNotFound(req->index_id(), req->indexed_asset_id()));
+  if (auto v = CheckOwnedIdVisible(*deps_, call->who, req->indexed_asset_id(),
+                                   IndexedAssetNotFound(req->index_id(), req->indexed_asset_id()));
+      !v.ok()) {
+    return FinishNow(ctx, v);
   }
   auto* reactor = ctx->DefaultReactor();
   deps_->api->GetIndexedAsset(
@@ -341,8 +349,10 @@ grpc::ServerUnaryReactor* AssetServiceImpl::DeleteIndexedAsset(grpc::CallbackSer
   if (auto s = Authenticator::CheckResources(call->who, {req->index_id(), "", ""}); !s.ok()) {
     return FinishNow(ctx, s);
   }
-  if (!OwnedIdVisible(*deps_, call->who, req->indexed_asset_id())) {
-    return FinishNow(ctx, IndexedAssetNotFound(req->index_id(), req->indexed_asset_id()));
+  if (auto v = CheckOwnedIdVisible(*deps_, call->who, req->indexed_asset_id(),
+                                   IndexedAssetNotFound(req->index_id(), req->indexed_asset_id()));
+      !v.ok()) {
+    return FinishNow(ctx, v);
   }
   auto* reactor = ctx->DefaultReactor();
   deps_->api->DeleteIndexedAsset(call->opts, req->index_id(), req->indexed_asset_id(),
@@ -363,7 +373,7 @@ grpc::ServerWriteReactor<gw::AssetEvent>* AssetServiceImpl::WatchAsset(grpc::Cal
   if (s.ok() && req->resume_after() < 0) {
     s = FieldError("resume_after", "must be 0 or the sequence of the last event received");
   }
-  if (s.ok() && !OwnedIdVisible(*deps_, call->who, req->asset_id())) s = AssetNotFound(req->asset_id());
+  if (s.ok()) s = CheckOwnedIdVisible(*deps_, call->who, req->asset_id(), AssetNotFound(req->asset_id()));
   if (!s.ok()) return FailedStream<gw::AssetEvent>(s);
   WatchStreamOptions o;
   o.engine = deps_->asset_watches;
@@ -388,8 +398,9 @@ grpc::ServerWriteReactor<gw::IndexedAssetEvent>* AssetServiceImpl::WatchIndexedA
     s = FieldError("resume_after", "must be 0 or the sequence of the last event received");
   }
   if (s.ok()) s = Authenticator::CheckResources(call->who, {req->index_id(), "", ""});
-  if (s.ok() && !OwnedIdVisible(*deps_, call->who, req->indexed_asset_id())) {
-    s = IndexedAssetNotFound(req->index_id(), req->indexed_asset_id());
+  if (s.ok()) {
+    s = CheckOwnedIdVisible(*deps_, call->who, req->indexed_asset_id(),
+                            IndexedAssetNotFound(req->index_id(), req->indexed_asset_id()));
   }
   if (!s.ok()) return FailedStream<gw::IndexedAssetEvent>(s);
   WatchStreamOptions o;

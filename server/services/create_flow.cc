@@ -265,14 +265,28 @@ void RunCreate(const ServiceDeps& deps, const CallOptions& opts, const std::stri
     });
   };
   if (request_id.empty()) {
+    // A tenant sharing its key sees only tasks whose owner was recorded:
+    // with the store down, a create now would make a task it could never
+    // see. Refused before the upstream POST (a claim below does the same
+    // for creates with request_id).
+    if (deps.auth != nullptr && !deps.auth->Alone(tenant)) {
+      if (absl::Status s = deps.owners->Ready(); !s.ok()) {
+        done(StateStoreUnavailable(s));
+        return;
+      }
+    }
     create(std::move(start), std::move(done));
     return;
   }
   auto claim = deps.requests->Claim(scope, request_id, RequestFingerprint(request), attempt);
   if (!claim.ok()) {
-    done(WithErrorInfo(
-        absl::UnavailableError(absl::StrCat("cannot record request_id: ", claim.status().message())),
-        "STATE_STORE_UNAVAILABLE", kGatewayDomain));
+    // Before any upstream request: a create with request_id that cannot
+    // be recorded is not made (another replica may be making it).
+    done(WithRetryDelay(
+        WithErrorInfo(
+            absl::UnavailableError(absl::StrCat("cannot record request_id: ", claim.status().message(), "; retry")),
+            "STATE_STORE_UNAVAILABLE", kGatewayDomain),
+        absl::Seconds(1)));
     return;
   }
   switch (claim->outcome) {

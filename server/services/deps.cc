@@ -33,21 +33,33 @@ bool OwnerVisible(const CallIdentity& who, const std::string& owner) {
   return owner.empty() ? who.sole_user : owner == who.tenant;
 }
 
-bool OwnedIdVisible(const ServiceDeps& deps, const CallIdentity& who, const std::string& id) {
-  if (who.alone) return true;
-  auto owner = deps.owners->Owner(id);
-  return owner.ok() && OwnerVisible(who, *owner);  // fail closed
+absl::Status StateStoreUnavailable(const absl::Status& store_error) {
+  return WithRetryDelay(
+      WithErrorInfo(absl::UnavailableError(absl::StrCat("the gateway's state store cannot answer now (",
+                                                        store_error.message(), "); retry shortly")),
+                    "STATE_STORE_UNAVAILABLE", kGatewayDomain),
+      absl::Seconds(1));
 }
 
-bool TaskVisible(const ServiceDeps& deps, const CallIdentity& who, const std::string& task_id) {
-  return OwnedIdVisible(deps, who, task_id);
+absl::Status CheckOwnedIdVisible(const ServiceDeps& deps, const CallIdentity& who, const std::string& id,
+                                 absl::Status not_found) {
+  if (who.alone) return absl::OkStatus();
+  auto owner = deps.owners->Owner(id);
+  // Fail closed, and say so: with the store down a tenant sharing a key
+  // cannot be told whether the resource is its own.
+  if (!owner.ok()) return StateStoreUnavailable(owner.status());
+  return OwnerVisible(who, *owner) ? absl::OkStatus() : not_found;
+}
+
+absl::Status CheckTaskVisible(const ServiceDeps& deps, const CallIdentity& who, const std::string& task_id) {
+  return CheckOwnedIdVisible(deps, who, task_id, TaskNotFound(task_id));
 }
 
 absl::StatusOr<std::vector<bool>> OwnedIdsVisible(const ServiceDeps& deps, const CallIdentity& who,
                                                   const std::vector<std::string>& ids) {
   if (who.alone) return std::vector<bool>(ids.size(), true);
   auto owners = deps.owners->Owners(ids);
-  if (!owners.ok()) return owners.status();
+  if (!owners.ok()) return StateStoreUnavailable(owners.status());
   std::vector<bool> out;
   for (const auto& id : ids) {
     auto it = owners->find(id);
@@ -88,7 +100,7 @@ absl::StatusOr<std::vector<bool>> TasksVisible(
   std::vector<std::string> ids;
   for (const auto& t : tasks) OwnerKeys(t, &ids);
   auto owners = deps.owners->Owners(ids);
-  if (!owners.ok()) return owners.status();
+  if (!owners.ok()) return StateStoreUnavailable(owners.status());
   std::vector<bool> out;
   for (const auto& t : tasks) out.push_back(OwnerVisible(who, OwnerOf(*owners, t)));
   return out;

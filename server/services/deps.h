@@ -71,17 +71,24 @@ absl::StatusOr<Admitted> Admit(const ServiceDeps& deps, grpc::CallbackServerCont
 // the gateway has no record of it): its own tasks, and unrecorded ones only
 // when its tenant is the declared sole user of its upstream account.
 bool OwnerVisible(const CallIdentity& who, const std::string& owner);
-// Whether `who` may see task `task_id` (by the ownership store; false if
-// the store cannot answer).
-bool TaskVisible(const ServiceDeps& deps, const CallIdentity& who, const std::string& task_id);
+// OK when `who` may see the resource recorded in the ownership store under
+// `id` (a task, asset or indexed asset id); `not_found` when it may not or
+// the gateway has no record of it (and `who` is no declared sole user);
+// UNAVAILABLE with RetryInfo (StateStoreUnavailable) when the store cannot
+// answer: never OK and never NOT_FOUND on a guess. Callers that need no
+// lookup (`who.alone`) never touch the store.
+absl::Status CheckOwnedIdVisible(const ServiceDeps& deps, const CallIdentity& who, const std::string& id,
+                                 absl::Status not_found);
+// CheckOwnedIdVisible for a task, with TaskNotFound.
+absl::Status CheckTaskVisible(const ServiceDeps& deps, const CallIdentity& who, const std::string& task_id);
 // Whether `who` may see `task`, read from upstream (false if the store
-// cannot answer).
+// cannot answer: a watch event is dropped rather than shown on a guess).
 bool TaskVisible(const ServiceDeps& deps, const CallIdentity& who, const twelvelabs::gateway::v1::Task& task);
-// Whether `who` may see the resource recorded in the ownership store under
-// `id` (a task, asset or indexed asset id; false if the store cannot
-// answer).
-bool OwnedIdVisible(const ServiceDeps& deps, const CallIdentity& who, const std::string& id);
-// For each of `ids`, OwnedIdVisible, in one lookup.
+// The answer for a state-store failure: UNAVAILABLE, reason
+// STATE_STORE_UNAVAILABLE, retry after a second.
+absl::Status StateStoreUnavailable(const absl::Status& store_error);
+// For each of `ids`, whether CheckOwnedIdVisible would pass, in one
+// lookup; a store failure is StateStoreUnavailable.
 absl::StatusOr<std::vector<bool>> OwnedIdsVisible(const ServiceDeps& deps, const CallIdentity& who,
                                                   const std::vector<std::string>& ids);
 // For each of `tasks`, whether `who` may see it. An imported video is

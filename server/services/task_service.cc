@@ -56,7 +56,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::GetTask(grpc::CallbackServerContext* 
   auto call = Admit(*deps_, ctx, "TaskService.GetTask", {{"task_id", req->task_id()}});
   if (!call.ok()) return FinishNow(ctx, call.status());
   if (auto s = ValidateId("task_id", req->task_id()); !s.ok()) return FinishNow(ctx, s);
-  if (!TaskVisible(*deps_, call->who, req->task_id())) return FinishNow(ctx, TaskNotFound(req->task_id()));
+  if (auto v = CheckTaskVisible(*deps_, call->who, req->task_id()); !v.ok()) return FinishNow(ctx, v);
   auto* reactor = ctx->DefaultReactor();
   deps_->api->GetTask(call->opts, req->task_id(),
                          [reactor, resp, who = call->who, id = req->task_id()](absl::StatusOr<gw::Task> task) {
@@ -99,7 +99,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::DeleteTask(grpc::CallbackServerContex
   auto call = Admit(*deps_, ctx, "TaskService.DeleteTask", {{"task_id", req->task_id()}});
   if (!call.ok()) return FinishNow(ctx, call.status());
   if (auto s = ValidateId("task_id", req->task_id()); !s.ok()) return FinishNow(ctx, s);
-  if (!TaskVisible(*deps_, call->who, req->task_id())) return FinishNow(ctx, TaskNotFound(req->task_id()));
+  if (auto v = CheckTaskVisible(*deps_, call->who, req->task_id()); !v.ok()) return FinishNow(ctx, v);
   auto* reactor = ctx->DefaultReactor();
   TwelveLabsApi* client = deps_->api;
   auto del = [reactor, client, opts = call->opts, id = req->task_id()]() {
@@ -209,8 +209,8 @@ grpc::ServerWriteReactor<gw::TaskEvent>* TaskServiceImpl::WatchTask(grpc::Callba
     s = FieldError("resume_after", "must be 0 or the sequence of the last event received");
   }
   if (!s.ok()) return FailedStream<gw::TaskEvent>(s);
-  if (!TaskVisible(*deps_, call->who, req->task_id())) {
-    return FailedStream<gw::TaskEvent>(TaskNotFound(req->task_id()));
+  if (auto v = CheckTaskVisible(*deps_, call->who, req->task_id()); !v.ok()) {
+    return FailedStream<gw::TaskEvent>(v);
   }
   WatchStreamOptions o;
   o.engine = deps_->task_watches;

@@ -1,6 +1,7 @@
 #include "server/state/request_store.h"
 
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -52,8 +53,9 @@ constexpr int kInProgress = 0;
 constexpr int kDone = 1;
 
 // Schema versions (PRAGMA user_version): 0 had no attempt columns; 1
-// records each claim's attempt (index, filename or URL, start, deadline).
-constexpr int kSchemaVersion = 1;
+// records each claim's attempt (index, filename or URL, start, deadline);
+// 2 records who holds each claim (claimed_by, for fencing).
+constexpr int kSchemaVersion = 2;
 // Claims written by version 0 had no deadline; they kept the fixed
 // staleness of that time.
 constexpr int64_t kLegacyStaleMillis = 10 * 60 * 1000;
@@ -62,7 +64,8 @@ constexpr int64_t kLegacyStaleMillis = 10 * 60 * 1000;
 
 absl::StatusOr<std::unique_ptr<SqliteRequestStore>> SqliteRequestStore::Open(
     const std::string& path, Clock* clock, absl::Duration busy_timeout, absl::Duration takeover_margin,
-    absl::Duration keep_for) {
+    absl::Duration keep_for, std::string replica_id) {
+  if (replica_id.empty()) replica_id = absl::StrCat("pid-", getpid());
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
@@ -75,7 +78,7 @@ absl::StatusOr<std::unique_ptr<SqliteRequestStore>> SqliteRequestStore::Open(
   // then fails UNAVAILABLE: a locked database never hangs a call.
   sqlite3_busy_timeout(db, static_cast<int>(absl::ToInt64Milliseconds(busy_timeout)));
   auto store = std::unique_ptr<SqliteRequestStore>(
-      new SqliteRequestStore(db, clock, takeover_margin, keep_for));
+      new SqliteRequestStore(db, clock, takeover_margin, keep_for, std::move(replica_id)));
   absl::MutexLock lock(&store->mu_);
   for (const char* sql : {
            "PRAGMA journal_mode=WAL",
@@ -94,8 +97,12 @@ absl::StatusOr<std::unique_ptr<SqliteRequestStore>> SqliteRequestStore::Open(
 }
 
 SqliteRequestStore::SqliteRequestStore(void* db, Clock* clock, absl::Duration takeover_margin,
-                                       absl::Duration keep_for)
-    : db_(db), clock_(clock), takeover_margin_(takeover_margin), keep_for_(keep_for) {}
+                                       absl::Duration keep_for, std::string replica_id)
+    : db_(db),
+      clock_(clock),
+      takeover_margin_(takeover_margin),
+      keep_for_(keep_for),
+      replica_id_(std::move(replica_id)) {}
 
 absl::Status SqliteRequestStore::MigrateLocked() {
   sqlite3* db = Db(db_);
@@ -109,22 +116,17 @@ absl::Status SqliteRequestStore::MigrateLocked() {
   }
   const int64_t v = version.Int(0);
   if (v >= kSchemaVersion) return ExecLocked("COMMIT");
-  for (const char* sql : {
-           "ALTER TABLE request_ids ADD COLUMN index_id TEXT NOT NULL DEFAULT ''",
-           "ALTER TABLE request_ids ADD COLUMN source TEXT NOT NULL DEFAULT ''",
-           "ALTER TABLE request_ids ADD COLUMN started_at INTEGER NOT NULL DEFAULT 0",
-           "ALTER TABLE request_ids ADD COLUMN deadline_at INTEGER NOT NULL DEFAULT 0",
-       }) {
-    if (auto s = ExecLocked(sql); !s.ok()) {
+  if (v < 1) {
+    if (auto s = MigrateToAttemptsLocked(); !s.ok()) {
       ExecLocked("ROLLBACK").IgnoreError();
       return s;
     }
   }
-  Stmt legacy(db, "UPDATE request_ids SET started_at = updated_at, deadline_at = updated_at + ?");
-  legacy.Bind(1, kLegacyStaleMillis);
-  if (legacy.Step() != SQLITE_DONE) {
+  // Version 2: claims made before it belong to no one, so only a takeover
+  // (which a crash left them waiting for anyway) finishes them.
+  if (auto s = ExecLocked("ALTER TABLE request_ids ADD COLUMN claimed_by TEXT NOT NULL DEFAULT ''"); !s.ok()) {
     ExecLocked("ROLLBACK").IgnoreError();
-    return DbError(db, "migrate");
+    return s;
   }
   const std::string set_version = absl::StrCat("PRAGMA user_version = ", kSchemaVersion);
   if (auto s = ExecLocked(set_version.c_str()); !s.ok()) {
@@ -132,6 +134,22 @@ absl::Status SqliteRequestStore::MigrateLocked() {
     return s;
   }
   return ExecLocked("COMMIT");
+}
+
+absl::Status SqliteRequestStore::MigrateToAttemptsLocked() {
+  sqlite3* db = Db(db_);
+  for (const char* sql : {
+           "ALTER TABLE request_ids ADD COLUMN index_id TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE request_ids ADD COLUMN source TEXT NOT NULL DEFAULT ''",
+           "ALTER TABLE request_ids ADD COLUMN started_at INTEGER NOT NULL DEFAULT 0",
+           "ALTER TABLE request_ids ADD COLUMN deadline_at INTEGER NOT NULL DEFAULT 0",
+       }) {
+    if (auto s = ExecLocked(sql); !s.ok()) return s;
+  }
+  Stmt legacy(db, "UPDATE request_ids SET started_at = updated_at, deadline_at = updated_at + ?");
+  legacy.Bind(1, kLegacyStaleMillis);
+  if (legacy.Step() != SQLITE_DONE) return DbError(db, "migrate");
+  return absl::OkStatus();
 }
 
 SqliteRequestStore::~SqliteRequestStore() {
@@ -193,11 +211,11 @@ absl::StatusOr<RequestStore::ClaimResult> SqliteRequestStore::Claim(const std::s
     return finish(DbError(db, "select"));
   }
   Stmt put(db, "INSERT OR REPLACE INTO request_ids (scope, request_id, fingerprint, state, task_id, "
-               "updated_at, index_id, source, started_at, deadline_at) "
-               "VALUES (?, ?, ?, 0, '', ?, ?, ?, ?, ?)");
+               "updated_at, index_id, source, started_at, deadline_at, claimed_by) "
+               "VALUES (?, ?, ?, 0, '', ?, ?, ?, ?, ?, ?)");
   put.Bind(1, scope).Bind(2, request_id).Bind(3, fingerprint).Bind(4, now);
   put.Bind(5, attempt.index_id).Bind(6, attempt.source).Bind(7, started);
-  put.Bind(8, absl::ToUnixMillis(attempt.deadline));
+  put.Bind(8, absl::ToUnixMillis(attempt.deadline)).Bind(9, replica_id_);
   if (put.Step() != SQLITE_DONE) return finish(DbError(db, "insert"));
   return finish(result);
 }
@@ -206,17 +224,22 @@ absl::Status SqliteRequestStore::Complete(const std::string& scope, const std::s
                                           const std::string& task_id) {
   absl::MutexLock lock(&mu_);
   Stmt s(Db(db_), "UPDATE request_ids SET state = ?, task_id = ?, updated_at = ? "
-                  "WHERE scope = ? AND request_id = ?");
+                  "WHERE scope = ? AND request_id = ? AND claimed_by = ?");
   s.Bind(1, static_cast<int64_t>(kDone)).Bind(2, task_id).Bind(3, absl::ToUnixMillis(clock_->Now()));
-  s.Bind(4, scope).Bind(5, request_id);
+  s.Bind(4, scope).Bind(5, request_id).Bind(6, replica_id_);
   if (s.Step() != SQLITE_DONE) return DbError(Db(db_), "update");
+  if (sqlite3_changes(Db(db_)) == 0) {
+    return absl::AbortedError(absl::StrCat("state store: request_id '", request_id,
+                                           "' is no longer claimed by this process (taken over or finished); "
+                                           "its record was left as it is"));
+  }
   return absl::OkStatus();
 }
 
 absl::Status SqliteRequestStore::Release(const std::string& scope, const std::string& request_id) {
   absl::MutexLock lock(&mu_);
-  Stmt s(Db(db_), "DELETE FROM request_ids WHERE scope = ? AND request_id = ? AND state = 0");
-  s.Bind(1, scope).Bind(2, request_id);
+  Stmt s(Db(db_), "DELETE FROM request_ids WHERE scope = ? AND request_id = ? AND state = 0 AND claimed_by = ?");
+  s.Bind(1, scope).Bind(2, request_id).Bind(3, replica_id_);
   if (s.Step() != SQLITE_DONE) return DbError(Db(db_), "delete");
   return absl::OkStatus();
 }
@@ -225,10 +248,10 @@ absl::Status SqliteRequestStore::Reopen(const std::string& scope, const std::str
                                         const Attempt& unresolved) {
   absl::MutexLock lock(&mu_);
   Stmt s(Db(db_), "UPDATE request_ids SET index_id = ?, source = ?, started_at = ?, deadline_at = ?, "
-                  "updated_at = ? WHERE scope = ? AND request_id = ? AND state = 0");
+                  "updated_at = ? WHERE scope = ? AND request_id = ? AND state = 0 AND claimed_by = ?");
   s.Bind(1, unresolved.index_id).Bind(2, unresolved.source);
   s.Bind(3, absl::ToUnixMillis(unresolved.started)).Bind(4, absl::ToUnixMillis(unresolved.deadline));
-  s.Bind(5, absl::ToUnixMillis(clock_->Now())).Bind(6, scope).Bind(7, request_id);
+  s.Bind(5, absl::ToUnixMillis(clock_->Now())).Bind(6, scope).Bind(7, request_id).Bind(8, replica_id_);
   if (s.Step() != SQLITE_DONE) return DbError(Db(db_), "reopen");
   return absl::OkStatus();
 }

@@ -74,6 +74,10 @@ class OwnershipStore {
   // The owners of those of `task_ids` the gateway has a record of, in one
   // lookup (a page of a listing).
   virtual absl::StatusOr<std::map<std::string, std::string>> Owners(const std::vector<std::string>& task_ids) = 0;
+  // Whether RecordOwner can succeed now: a round trip to a shared store
+  // (asked before a create whose owner must be recorded); a local one is
+  // always ready.
+  virtual absl::Status Ready() { return absl::OkStatus(); }
 };
 
 // SQLite implementation of both stores. Every call waits at most
@@ -85,13 +89,18 @@ class OwnershipStore {
 // database written before attempts were recorded adds their columns; its
 // claims in progress become takeable 10 minutes after they were made, as
 // they did then, and carry no attempt to look for.
+//
+// Complete, Release and Reopen are fenced on the claim's owner: several
+// processes sharing one file each pass their own `replica_id` (default:
+// one per process), and one whose claim was taken over cannot overwrite
+// the winner's record (Complete then fails ABORTED).
 class SqliteRequestStore : public RequestStore, public OwnershipStore {
  public:
   // `path` ":memory:" keeps nothing across restarts.
   static absl::StatusOr<std::unique_ptr<SqliteRequestStore>> Open(
       const std::string& path, Clock* clock, absl::Duration busy_timeout = absl::Seconds(2),
       absl::Duration takeover_margin = absl::Seconds(2),
-      absl::Duration keep_for = absl::Hours(24 * 7));
+      absl::Duration keep_for = absl::Hours(24 * 7), std::string replica_id = "");
   ~SqliteRequestStore() override;
 
   absl::StatusOr<ClaimResult> Claim(const std::string& scope, const std::string& request_id,
@@ -110,15 +119,18 @@ class SqliteRequestStore : public RequestStore, public OwnershipStore {
       ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  SqliteRequestStore(void* db, Clock* clock, absl::Duration takeover_margin, absl::Duration keep_for);
+  SqliteRequestStore(void* db, Clock* clock, absl::Duration takeover_margin, absl::Duration keep_for,
+                     std::string replica_id);
   absl::Status ExecLocked(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status MigrateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status MigrateToAttemptsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
   void* const db_ ABSL_PT_GUARDED_BY(mu_);  // sqlite3*
   Clock* const clock_;
   const absl::Duration takeover_margin_;
   const absl::Duration keep_for_;
+  const std::string replica_id_;
   int64_t claims_since_sweep_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -117,7 +117,8 @@ const char* RejectionName(WebhookRejection r) {
 
 WebhookVerifier::WebhookVerifier(WebhookVerifierOptions options)
     : tolerance_(options.tolerance),
-      replay_capacity_(options.replay_capacity),
+      own_replay_set_(options.replay_capacity),
+      replay_set_(options.replay_set != nullptr ? options.replay_set : &own_replay_set_),
       secrets_(NonEmpty(std::move(options.secrets))) {}
 
 void WebhookVerifier::SetSecrets(std::vector<std::string> secrets) {
@@ -129,17 +130,6 @@ void WebhookVerifier::SetSecrets(std::vector<std::string> secrets) {
 std::shared_ptr<const WebhookVerifier::Secrets> WebhookVerifier::secrets() const {
   absl::MutexLock lock(&mu_);
   return secrets_;
-}
-
-bool WebhookVerifier::RememberLocked(const std::string& id) {
-  if (replay_capacity_ == 0) return true;
-  if (!seen_.insert(id).second) return false;
-  seen_order_.push_back(id);
-  while (seen_order_.size() > replay_capacity_) {
-    seen_.erase(seen_order_.front());
-    seen_order_.pop_front();
-  }
-  return true;
 }
 
 WebhookVerifier::Result WebhookVerifier::Verify(absl::string_view signature_header,
@@ -186,12 +176,10 @@ WebhookVerifier::Result WebhookVerifier::Verify(absl::string_view signature_head
   }
 
   Result result;
-  {
-    // Checked and recorded together, so two concurrent deliveries of one
-    // event yield one accept and one duplicate.
-    absl::MutexLock lock(&mu_);
-    result.duplicate = !RememberLocked(event->id);
-  }
+  // Checked and recorded in one step by the set, so two concurrent
+  // deliveries of one event (to this replica or, with a shared set, to
+  // any) yield one accept and one duplicate.
+  result.duplicate = !replay_set_->Remember(event->id);
   if (result.duplicate) result.message = "the event was already received";
   result.event = std::move(event);
   return result;

@@ -20,6 +20,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/webhook/replay_set.h"
 
 namespace tlgw {
 
@@ -41,8 +42,11 @@ struct WebhookVerifierOptions {
   // Reject when |now - t| >= tolerance (the docs suggest five minutes).
   absl::Duration tolerance = absl::Seconds(300);
   // Event ids remembered for replay detection; the oldest is forgotten
-  // first. 0 remembers none.
+  // first. 0 remembers none. Used when `replay_set` is unset.
   size_t replay_capacity = 100000;
+  // Where accepted ids are remembered instead (a cluster's shared set);
+  // not owned, must outlive the verifier.
+  WebhookReplaySet* replay_set = nullptr;
 };
 
 enum class WebhookRejection {
@@ -88,17 +92,14 @@ class WebhookVerifier {
   using Secrets = std::vector<std::string>;
 
   std::shared_ptr<const Secrets> secrets() const ABSL_LOCKS_EXCLUDED(mu_);
-  // True if `id` was new (and is now remembered).
-  bool RememberLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const absl::Duration tolerance_;
-  const size_t replay_capacity_;
+  MemoryReplaySet own_replay_set_;
+  WebhookReplaySet* const replay_set_;  // own_replay_set_ or the options'
 
   mutable absl::Mutex mu_;
   // Swapped whole, so Verify computes HMACs without holding the lock.
   std::shared_ptr<const Secrets> secrets_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_set<std::string> seen_ ABSL_GUARDED_BY(mu_);
-  std::deque<std::string> seen_order_ ABSL_GUARDED_BY(mu_);  // oldest first
 };
 
 }  // namespace tlgw

@@ -107,8 +107,9 @@ ServiceHarness::ServiceHarness(GatewayConfig config, WatchOptions watch, ApiVers
   indexed_asset_watches_ = engine(indexed_asset_kind_.get());
 
   deps_.api = api_.get();
-  deps_.requests = store_.get();
-  deps_.owners = store_.get();
+  store_switch_ = std::make_unique<SwitchableStore>(store_.get());
+  deps_.requests = store_switch_.get();
+  deps_.owners = store_switch_.get();
   deps_.auth = auth_.get();
   deps_.audit = nullptr;
   deps_.streams = &streams_;

@@ -106,6 +106,9 @@ class ServiceHarness {
   FakeTwelveLabsApi& api() { return *api_; }
   FakeClock& clock() { return *clock_; }
   SqliteRequestStore& store() { return *store_; }
+  // Makes the state store as the services see it fail UNAVAILABLE (a
+  // shared database that is down), or work again.
+  void SetStateStoreDown(bool down) { store_switch_->down = down; }
   WatchEngine& task_watches() { return *task_watches_; }
   WatchEngine& index_watches() { return *index_watches_; }
   WatchEngine& import_watches() { return *import_watches_; }
@@ -139,6 +142,40 @@ class ServiceHarness {
   std::unique_ptr<FakeClock> clock_;
   std::unique_ptr<FakeTwelveLabsApi> api_;
   std::unique_ptr<SqliteRequestStore> store_;
+  // Our own interfaces in front of store_, so a test can take it down.
+  struct SwitchableStore : public RequestStore, public OwnershipStore {
+    explicit SwitchableStore(SqliteRequestStore* s) : store(s) {}
+    static absl::Status Down() { return absl::UnavailableError("state store: PostgreSQL is unreachable (test)"); }
+    absl::StatusOr<ClaimResult> Claim(const std::string& scope, const std::string& id, const std::string& fp,
+                                      const Attempt& a) override {
+      if (down) return Down();
+      return store->Claim(scope, id, fp, a);
+    }
+    absl::Status Complete(const std::string& scope, const std::string& id, const std::string& task) override {
+      return down ? Down() : store->Complete(scope, id, task);
+    }
+    absl::Status Release(const std::string& scope, const std::string& id) override {
+      return down ? Down() : store->Release(scope, id);
+    }
+    absl::Status Reopen(const std::string& scope, const std::string& id, const Attempt& a) override {
+      return down ? Down() : store->Reopen(scope, id, a);
+    }
+    absl::Status RecordOwner(const std::string& task, const std::string& tenant) override {
+      return down ? Down() : store->RecordOwner(task, tenant);
+    }
+    absl::StatusOr<std::string> Owner(const std::string& task) override {
+      if (down) return Down();
+      return store->Owner(task);
+    }
+    absl::StatusOr<std::map<std::string, std::string>> Owners(const std::vector<std::string>& ids) override {
+      if (down) return Down();
+      return store->Owners(ids);
+    }
+    absl::Status Ready() override { return down ? Down() : absl::OkStatus(); }
+    SqliteRequestStore* const store;
+    std::atomic<bool> down{false};
+  };
+  std::unique_ptr<SwitchableStore> store_switch_;
   std::unique_ptr<Authenticator> auth_;
   InlineExecutor fanout_;
   std::unique_ptr<PollBudget> budget_;

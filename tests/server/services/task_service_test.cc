@@ -1084,3 +1084,40 @@ TEST_F(TaskServiceTest, WatchIndexTasksResumedAfterTheLastSubscriberLeftResendsN
 
 }  // namespace
 }  // namespace tlgw::testing
+
+namespace tlgw::testing {
+namespace {
+
+// A shared state store that cannot answer: tenants that need an owner
+// lookup get UNAVAILABLE with RetryInfo, never NOT_FOUND (which would tell
+// a client its task is gone) and never the task (on a guess).
+TEST_F(IsolatedTaskServiceTest, OwnerLookupsFailUnavailableWhileTheStateStoreIsDown) {
+  Put(kTask1, "media", 1767225601);
+  h_.SetStateStoreDown(true);
+  gw::Task task;
+  grpc::Status get = h_.tasks()->GetTask(Harness::Ctx(kMediaToken).get(), [] {
+    gw::GetTaskRequest r;
+    r.set_task_id(kTask1);
+    return r;
+  }(), &task);
+  EXPECT_EQ(get.error_code(), grpc::StatusCode::UNAVAILABLE) << Describe(get);
+  ASSERT_TRUE(ErrorInfoOf(get).has_value());
+  EXPECT_EQ(ErrorInfoOf(get)->reason(), "STATE_STORE_UNAVAILABLE");
+  EXPECT_TRUE(RetryDelayOf(get).has_value());
+  gw::ListTasksRequest list;
+  list.set_index_id(kIndexA);
+  gw::ListTasksResponse resp;
+  grpc::Status listed = List(kMediaToken, list, &resp);
+  EXPECT_EQ(listed.error_code(), grpc::StatusCode::UNAVAILABLE) << Describe(listed);
+  EXPECT_EQ(h_.api().count("GetTask"), 0) << "no upstream read for an answer that cannot be given";
+  h_.SetStateStoreDown(false);
+  grpc::Status again = h_.tasks()->GetTask(Harness::Ctx(kMediaToken).get(), [] {
+    gw::GetTaskRequest r;
+    r.set_task_id(kTask1);
+    return r;
+  }(), &task);
+  EXPECT_TRUE(again.ok()) << Describe(again);
+}
+
+}  // namespace
+}  // namespace tlgw::testing

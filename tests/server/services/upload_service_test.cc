@@ -662,3 +662,43 @@ TEST_F(UploadServiceTest, ACreateUpstreamRefusedIsMadeAgainWithoutLooking) {
 
 }  // namespace
 }  // namespace tlgw::testing
+
+namespace tlgw::testing {
+namespace {
+
+class IsolatedUploadServiceTest : public ::testing::Test {
+ protected:
+  IsolatedUploadServiceTest() : h_(IsolatedConfig()) {}
+  Harness h_;
+};
+
+// With the shared state store down, a tenant that needs its tasks' owners
+// recorded gets UNAVAILABLE (with RetryInfo) before anything is sent
+// upstream: with or without request_id.
+TEST_F(IsolatedUploadServiceTest, CreatesAreRefusedBeforeTheUpstreamPostWhileTheStateStoreIsDown) {
+  h_.SetStateStoreDown(true);
+  for (const std::string request_id : {"", "req-1"}) {
+    gw::CreateUrlTaskRequest r;
+    r.set_index_id(kIndexA);
+    r.set_video_url("https://cdn.example.com/a.mp4");
+    r.set_request_id(request_id);
+    gw::Task out;
+    grpc::Status s = h_.uploads()->CreateUrlTask(Harness::Ctx(kMediaToken).get(), r, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << request_id << ": " << Describe(s);
+    ASSERT_TRUE(ErrorInfoOf(s).has_value());
+    EXPECT_EQ(ErrorInfoOf(s)->reason(), "STATE_STORE_UNAVAILABLE");
+    EXPECT_TRUE(RetryDelayOf(s).has_value()) << request_id;
+  }
+  EXPECT_EQ(h_.api().count("CreateUrlTask"), 0);
+  h_.SetStateStoreDown(false);
+  gw::CreateUrlTaskRequest r;
+  r.set_index_id(kIndexA);
+  r.set_video_url("https://cdn.example.com/a.mp4");
+  gw::Task out;
+  grpc::Status s = h_.uploads()->CreateUrlTask(Harness::Ctx(kMediaToken).get(), r, &out);
+  EXPECT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(h_.api().count("CreateUrlTask"), 1);
+}
+
+}  // namespace
+}  // namespace tlgw::testing
