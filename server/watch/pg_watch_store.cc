@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "postgresql/libpq-fe.h"
 #include "server/common/log.h"
+#include "server/state/pg_schema.h"
 
 namespace tlgw {
 
@@ -160,49 +161,9 @@ absl::Status PgWatchStore::Migrate(const std::string& conninfo, absl::Duration t
   o.lock_timeout = timeout;
   Conn conn(o);
   if (absl::Status s = conn.Ensure(); !s.ok()) return s;
-  return conn.Transaction([&]() -> absl::Status {
-    // One replica at a time creates the tables; the others find them.
-    if (auto s = conn.Run("SELECT pg_advisory_xact_lock(hashtext('tlgw_watch_schema'))"); !s.ok()) return s;
-    return conn.Run(R"sql(
-CREATE TABLE IF NOT EXISTS watch_state (
-  key text NOT NULL,
-  item text NOT NULL,
-  seq bigint NOT NULL,
-  fingerprint text NOT NULL,
-  terminal boolean NOT NULL,
-  source integer NOT NULL,
-  observed timestamptz NOT NULL,
-  value bytea NOT NULL,
-  PRIMARY KEY (key, item));
-CREATE INDEX IF NOT EXISTS watch_state_item ON watch_state (item);
-CREATE UNLOGGED TABLE IF NOT EXISTS watch_polls (
-  key text PRIMARY KEY,
-  kind text NOT NULL,
-  scope text NOT NULL,
-  subject text NOT NULL,
-  next_poll_at timestamptz NOT NULL,
-  poller text,
-  fence bigint NOT NULL DEFAULT 0,
-  cursor text NOT NULL DEFAULT '',
-  failures integer NOT NULL DEFAULT 0,
-  primed boolean NOT NULL DEFAULT false,
-  finished boolean NOT NULL DEFAULT false,
-  ended_code integer NOT NULL DEFAULT 0,
-  ended_message text NOT NULL DEFAULT '');
-CREATE INDEX IF NOT EXISTS watch_polls_due ON watch_polls (next_poll_at);
-CREATE INDEX IF NOT EXISTS watch_polls_subject ON watch_polls (kind, subject);
-CREATE UNLOGGED TABLE IF NOT EXISTS watch_interest (
-  key text NOT NULL,
-  replica text NOT NULL,
-  expires_at timestamptz NOT NULL,
-  PRIMARY KEY (key, replica));
-CREATE INDEX IF NOT EXISTS watch_interest_replica ON watch_interest (replica);
-CREATE UNLOGGED TABLE IF NOT EXISTS poll_budget (
-  name text PRIMARY KEY,
-  next_free timestamptz NOT NULL,
-  blocked_until timestamptz NOT NULL);
-)sql");
-  });
+  // The shared schema's versioned migrations (server/state/pg_schema.cc;
+  // the watch tables are version 10).
+  return PgMigrate(conn.raw());
 }
 
 // ---- Threads -----------------------------------------------------------------
