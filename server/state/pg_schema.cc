@@ -70,7 +70,8 @@ const std::vector<PgMigration>& PgMigrations() {
        "CREATE UNLOGGED TABLE poll_budget ( "
        "  name text PRIMARY KEY, "
        "  next_free timestamptz NOT NULL, "
-       "  blocked_until timestamptz NOT NULL); "},
+       "  blocked_until timestamptz NOT NULL, "
+       "  webhook_at timestamptz NOT NULL DEFAULT '-infinity'); "},
   };
   return *migrations;
 }

@@ -362,11 +362,14 @@ void PgWatchStore::Claim(const std::string& replica, int max, absl::Duration spa
       }
       // The budget row is the cluster's leaky bucket: locked for the batch.
       auto b = conn->Exec("SELECT extract(epoch FROM now())::float8, "
-                          "extract(epoch FROM greatest(next_free, now()))::float8, blocked_until > now() "
+                          "extract(epoch FROM greatest(next_free, now()))::float8, blocked_until > now(), "
+                          "CASE WHEN webhook_at = '-infinity' THEN -1 "
+                          "ELSE extract(epoch FROM now() - webhook_at)::float8 END "
                           "FROM poll_budget WHERE name = 'watch' FOR UPDATE",
                           {});
       if (!b.ok()) return b.status();
       const double now = Float(b->get(), 0, 0), slot0 = Float(b->get(), 0, 1);
+      const double since_webhook = Float(b->get(), 0, 3);
       if (Bool(b->get(), 0, 2)) return absl::OkStatus();  // upstream said 429: nobody polls
       const double step = absl::ToDoubleSeconds(spacing);
       const double last = now + absl::ToDoubleSeconds(horizon);
@@ -389,6 +392,7 @@ RETURNING p.kind, p.scope, p.subject, p.fence, p.cursor, p.failures, n.k)sql",
       claims = ClaimsOf(c->get(), lease);
       for (int i = 0; i < PQntuples(c->get()); ++i) {
         claims[i].read_after = absl::Seconds(std::max(0.0, slot0 + Int(c->get(), i, 6) * step - now));
+        if (since_webhook >= 0) claims[i].since_webhook = absl::Seconds(since_webhook);
       }
       if (claims.empty()) return absl::OkStatus();
       return conn->Run("UPDATE poll_budget SET next_free = to_timestamp($1::float8) WHERE name = 'watch'",
@@ -419,6 +423,12 @@ void PgWatchStore::TakeItem(const std::string& replica, const std::string& kind,
                             absl::AnyInvocable<void(absl::StatusOr<std::vector<StoredClaim>>)> done) {
   Enqueue([replica, kind, item, lease, done = std::move(done)](Conn* conn, const absl::Status& unreachable) mutable {
     if (conn == nullptr) return done(unreachable);
+    // Webhooks flow: every replica's polls slow to the safety net.
+    if (auto s = conn->Run("INSERT INTO poll_budget AS b VALUES ('watch', '-infinity', '-infinity', now()) "
+                           "ON CONFLICT (name) DO UPDATE SET webhook_at = now()");
+        !s.ok()) {
+      return done(s);
+    }
     // Every watched key of the kind that is about the item, on any replica;
     // a read in flight elsewhere is fenced off.
     auto r = conn->Exec(R"sql(
@@ -429,7 +439,9 @@ WHERE p.kind = $2 AND p.ended_code = 0
 RETURNING p.kind, p.scope, p.subject, p.fence, p.cursor, p.failures)sql",
                         {replica, kind, item, Seconds(lease)});
     if (!r.ok()) return done(r.status());
-    done(ClaimsOf(r->get(), lease));
+    std::vector<StoredClaim> claims = ClaimsOf(r->get(), lease);
+    for (StoredClaim& c : claims) c.since_webhook = absl::ZeroDuration();
+    done(std::move(claims));
   });
 }
 

@@ -336,6 +336,7 @@ void SharedCoordinator::Handout(std::vector<StoredClaim> claims, gw::EventSource
     claim.webhook_status = webhook_status;
     claim.read_at = now + c.read_after;
     claim.deadline = now + c.lease;
+    claim.since_webhook = c.since_webhook;
     listener->OnClaim(std::move(claim));
   }
 }

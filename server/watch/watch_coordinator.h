@@ -70,6 +70,10 @@ struct WatchClaim {
   absl::Time read_at;     // when to read (a poll-budget slot; now or past: at once)
   absl::Time deadline;    // the lease ends: a later publish is refused
   bool local = false;     // handed out by a replica's local fallback (the shared store was down)
+  // Since a replica of the cluster last received a verified webhook
+  // (infinite: never, or not known): while webhooks flow, polls slow to
+  // the safety net on every replica, not only the one receiving them.
+  absl::Duration since_webhook = absl::InfiniteDuration();
 };
 
 // The outcome of one read.

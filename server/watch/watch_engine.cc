@@ -251,7 +251,8 @@ void WatchEngine::StartRead(WatchClaim claim) {
 
 void WatchEngine::OnRead(const WatchClaim& claim, absl::StatusOr<WatchKind::Read> result) {
   const absl::Time now = clock_->Now();
-  const bool webhooks_active = webhooks_ != nullptr && webhooks_->Active();
+  const bool webhooks_active = (webhooks_ != nullptr && webhooks_->Active()) ||
+                               claim.since_webhook < options_.webhook_active_window;
   WatchPublish p;
   if (result.ok()) {
     p.read_ok = true;

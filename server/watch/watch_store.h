@@ -43,6 +43,7 @@ struct StoredClaim {
   int failures = 0;
   absl::Duration read_after;  // from the claim to its budget slot
   absl::Duration lease;       // from the claim: a later publish may find the fence bumped
+  absl::Duration since_webhook = absl::InfiniteDuration();  // since any replica's last TakeItem
 };
 
 struct StoredPublish {
@@ -111,7 +112,8 @@ class WatchStore {
                     absl::Duration lease,
                     absl::AnyInvocable<void(absl::StatusOr<std::vector<StoredClaim>>)> done) = 0;
   // Takes the poll of every watched key of `kind` whose subject is `item`
-  // or that holds a row of `item` (a webhook).
+  // or that holds a row of `item` (a webhook), and records that a webhook
+  // came (claims say since when).
   virtual void TakeItem(const std::string& replica, const std::string& kind, const std::string& item,
                         absl::Duration lease,
                         absl::AnyInvocable<void(absl::StatusOr<std::vector<StoredClaim>>)> done) = 0;

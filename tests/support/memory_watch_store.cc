@@ -143,6 +143,7 @@ StoredClaim MemoryWatchStore::TakeLocked(Poll& p, const std::string& replica, ab
   c.failures = p.failures;
   c.read_after = absl::ZeroDuration();
   c.lease = lease;
+  c.since_webhook = webhook_at_ == absl::InfinitePast() ? absl::InfiniteDuration() : now - webhook_at_;
   return c;
 }
 
@@ -217,6 +218,7 @@ void MemoryWatchStore::TakeItem(const std::string& replica, const std::string& k
       result = Down();
     } else {
       const absl::Time now = clock_->Now();
+      webhook_at_ = now;
       std::vector<StoredClaim> claims;
       for (auto& [k, p] : polls_) {
         if (p.key.kind != kind || !p.ended.ok() || !LiveInterestLocked(k, "", now)) continue;

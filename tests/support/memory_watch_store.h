@@ -98,6 +98,7 @@ class MemoryWatchStore : public WatchStore {
   std::map<std::pair<std::string, std::string>, absl::Time> interest_ ABSL_GUARDED_BY(mu_);  // (key, replica)
   absl::Time next_free_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time blocked_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Time webhook_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // Called outside mu_.
   std::map<std::string, std::shared_ptr<Channel>> channels_ ABSL_GUARDED_BY(mu_);
 };

@@ -311,6 +311,23 @@ TEST_F(ClusterWatchTest, AnUpstream429StopsEveryReplicasPolls) {
   EXPECT_GT(api_.count("GetTask"), after_429);
 }
 
+TEST_F(ClusterWatchTest, WhileWebhooksReachOneReplicaEveryReplicaSlowsItsPolls) {
+  api_.PutTask(Task(kTask, "indexing", 10));
+  Replica* a = Start("a");
+  Replica* b = Start("b");
+  auto sb = Watch(b);
+  Run(absl::Seconds(3));
+  ASSERT_GE(api_.count("GetTask"), 3) << "every second without webhooks";
+  // a receives a webhook about another task: webhooks flow.
+  a->tasks->OnWebhook("cccccccccccccccccccccccc", "ready");
+  Run(absl::Seconds(2));  // the poll due now still uses the old interval
+  const int before = api_.count("GetTask");
+  Run(absl::Seconds(20));
+  EXPECT_EQ(api_.count("GetTask"), before) << "polls slowed to the safety net on every replica";
+  Run(absl::Seconds(60));
+  EXPECT_GT(api_.count("GetTask"), before) << "the safety net still polls";
+}
+
 TEST_F(ClusterWatchTest, TheClusterPollBudgetHoldsAcrossReplicas) {
   polls_per_second_ = 4;
   Replica* a = Start("a");

@@ -250,6 +250,25 @@ TEST_P(WatchStoreTest, AWebhookReachesEveryWatchedKeyAboutItsItem) {
   EXPECT_EQ((*x)[0].key.str(), index.str());
 }
 
+TEST_P(WatchStoreTest, ClaimsTellEveryReplicaThatWebhooksFlow) {
+  ASSERT_TRUE(Interest("a", {task_}).ok());
+  auto first = Claim("a");
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].since_webhook, absl::InfiniteDuration()) << "no webhook yet";
+  Publish(Outcome("a", first[0], {{"x", "indexing"}}));
+  auto t = Sync<absl::StatusOr<std::vector<StoredClaim>>>(
+      [&](auto done) { s()->TakeItem("b", "task", "nothing-watched", absl::Seconds(15), std::move(done)); });
+  ASSERT_TRUE(t.ok()) << t.status();
+  auto taken = Take("a", task_);
+  ASSERT_EQ(taken.size(), 1u);
+  StoredPublish p = Outcome("a", taken[0], {{"x", "indexing"}});
+  p.next_poll = absl::ZeroDuration();
+  Publish(std::move(p));
+  auto next = Claim("c");
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_LT(next[0].since_webhook, absl::Minutes(1)) << "b's webhook is known to c";
+}
+
 TEST_P(WatchStoreTest, TheBudgetIsSharedByEveryReplica) {
   std::vector<WatchKey> keys;
   for (int i = 0; i < 6; ++i) keys.push_back(WatchKey{"task", "t1", absl::StrCat("dddddddddddddddddddddd", 10 + i)});
