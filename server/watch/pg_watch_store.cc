@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "postgresql/libpq-fe.h"
 #include "server/common/log.h"
 #include "server/state/pg_schema.h"
@@ -373,30 +374,42 @@ void PgWatchStore::Claim(const std::string& replica, int max, absl::Duration spa
       if (Bool(b->get(), 0, 2)) return absl::OkStatus();  // upstream said 429: nobody polls
       const double step = absl::ToDoubleSeconds(spacing);
       const double last = now + absl::ToDoubleSeconds(horizon);
-      const int slots = slot0 > last ? 0 : static_cast<int>(std::floor((last - slot0) / step)) + 1;
-      const int n = std::min(max, slots);
-      if (n <= 0) return absl::OkStatus();
+      if (slot0 > last) return absl::OkStatus();  // the budget is spent for this round
+      // Polls due before the next round are claimed now and read at their
+      // due time (or their budget slot, if later): a poll is not late by
+      // the claim period.
+      auto due = conn->Exec(R"sql(
+SELECT key, extract(epoch FROM next_poll_at)::float8 FROM watch_polls p
+WHERE p.next_poll_at <= to_timestamp($2::float8) AND NOT p.finished AND p.ended_code = 0
+  AND EXISTS (SELECT 1 FROM watch_interest i WHERE i.key = p.key AND i.expires_at > now())
+ORDER BY p.next_poll_at LIMIT $1 FOR UPDATE SKIP LOCKED)sql",
+                            {absl::StrCat(max), Num(last)});
+      if (!due.ok()) return due.status();
+      std::vector<std::string> keys, ats;
+      double next_free = slot0, at = 0;
+      for (int i = 0; i < PQntuples(due->get()); ++i) {
+        at = std::max(next_free, Float(due->get(), i, 1));
+        if (at > last) break;  // left for a later round (the lock goes at commit)
+        next_free = at + step;
+        keys.push_back(Text(due->get(), i, 0));
+        ats.push_back(Num(at));
+      }
+      if (keys.empty()) return absl::OkStatus();
       auto c = conn->Exec(R"sql(
-WITH due AS (
-  SELECT key, next_poll_at FROM watch_polls p
-  WHERE p.next_poll_at <= now() AND NOT p.finished AND p.ended_code = 0
-    AND EXISTS (SELECT 1 FROM watch_interest i WHERE i.key = p.key AND i.expires_at > now())
-  ORDER BY p.next_poll_at LIMIT $2 FOR UPDATE SKIP LOCKED),
-numbered AS (SELECT key, row_number() OVER (ORDER BY next_poll_at) - 1 AS k FROM due)
+WITH s AS (SELECT * FROM unnest($2::text[], $3::float8[]) AS u(key, at))
 UPDATE watch_polls p SET fence = p.fence + 1, poller = $1,
-  next_poll_at = to_timestamp($3::float8 + n.k * $4::float8) + make_interval(secs => $5::float8)
-FROM numbered n WHERE p.key = n.key
-RETURNING p.kind, p.scope, p.subject, p.fence, p.cursor, p.failures, n.k)sql",
-                          {replica, absl::StrCat(n), Num(slot0), Num(step), Seconds(lease)});
+  next_poll_at = to_timestamp(s.at) + make_interval(secs => $4::float8)
+FROM s WHERE p.key = s.key
+RETURNING p.kind, p.scope, p.subject, p.fence, p.cursor, p.failures, s.at)sql",
+                          {replica, PgArray(keys), absl::StrCat("{", absl::StrJoin(ats, ","), "}"), Seconds(lease)});
       if (!c.ok()) return c.status();
       claims = ClaimsOf(c->get(), lease);
       for (int i = 0; i < PQntuples(c->get()); ++i) {
-        claims[i].read_after = absl::Seconds(std::max(0.0, slot0 + Int(c->get(), i, 6) * step - now));
+        claims[i].read_after = absl::Seconds(std::max(0.0, Float(c->get(), i, 6) - now));
         if (since_webhook >= 0) claims[i].since_webhook = absl::Seconds(since_webhook);
       }
-      if (claims.empty()) return absl::OkStatus();
       return conn->Run("UPDATE poll_budget SET next_free = to_timestamp($1::float8) WHERE name = 'watch'",
-                       {Num(slot0 + static_cast<double>(claims.size()) * step)});
+                       {Num(next_free)});
     });
     if (!s.ok()) return done(s);
     done(std::move(claims));

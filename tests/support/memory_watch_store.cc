@@ -159,25 +159,30 @@ void MemoryWatchStore::Claim(const std::string& replica, int max, absl::Duration
       const absl::Time now = clock_->Now();
       std::vector<StoredClaim> claims;
       if (now >= blocked_until_) {
+        // Due before the next round: claimed now, read at the due time (or
+        // the budget slot, if later).
+        const absl::Time last = now + horizon;
         std::vector<Poll*> due;
         for (auto& [k, p] : polls_) {
-          if (!p.finished && p.ended.ok() && p.next_poll_at <= now && LiveInterestLocked(k, "", now)) {
+          if (!p.finished && p.ended.ok() && p.next_poll_at <= last && LiveInterestLocked(k, "", now)) {
             due.push_back(&p);
           }
         }
         std::sort(due.begin(), due.end(), [](const Poll* a, const Poll* b) {
           return a->next_poll_at < b->next_poll_at;
         });
+        absl::Time next_free = std::max(now, next_free_);
         for (Poll* p : due) {
           if (static_cast<int>(claims.size()) >= max) break;
-          const absl::Time slot = std::max(now, next_free_);
-          if (slot > now + horizon) break;  // the budget is spent for this round
-          next_free_ = slot + spacing;
+          const absl::Time slot = std::max(next_free, p->next_poll_at);
+          if (slot > last) break;  // the budget is spent for this round
+          next_free = slot + spacing;
           StoredClaim c = TakeLocked(*p, replica, now, lease);
           p->next_poll_at = slot + lease;
           c.read_after = slot - now;
           claims.push_back(std::move(c));
         }
+        if (!claims.empty()) next_free_ = next_free;
       }
       result = std::move(claims);
     }
