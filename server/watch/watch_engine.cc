@@ -197,6 +197,13 @@ void WatchEngine::OnRows(const std::string& key, std::vector<WatchRow> rows) {
         if (row.sequence == found->second.sequence) found->second.item = std::move(row.item);
         continue;
       }
+      if (found != e.items.end() && row.item.fingerprint == found->second.item.fingerprint) {
+        // The same state under a higher number (replicas that numbered it
+        // alone while the store was down agreed on one): subscribers have
+        // it; later subscribers get the agreed number.
+        found->second = std::move(row);
+        continue;
+      }
       WatchRow& known = e.items[row.item.id];
       known = std::move(row);
       if (!e.initialized) continue;  // the snapshot to come includes it

@@ -383,6 +383,7 @@ TEST_F(ClusterWatchTest, DegradedModeAndBackWithoutGoingBackwardsOrLosingTheEnd)
   polls = api_.count("GetTask");
   Run(absl::Seconds(5));
   EXPECT_LE(api_.count("GetTask") - polls, 6) << "one poll per interval for the cluster again";
+  Run(absl::Seconds(31));  // a sweep reads every row again
   api_.PutTask(Task(kTask, "ready"));
   Run(absl::Seconds(2));
   for (const auto& s : {sa, sb, sc}) {
@@ -390,6 +391,13 @@ TEST_F(ClusterWatchTest, DegradedModeAndBackWithoutGoingBackwardsOrLosingTheEnd)
     EXPECT_EQ(s->statuses().back(), "ready");
     std::vector<int64_t> seqs = s->sequences();
     EXPECT_TRUE(std::is_sorted(seqs.begin(), seqs.end()));
+    // Replicas numbered the same states differently while alone; the
+    // shared numbering that wins must not send a state twice.
+    const auto events = s->events();
+    for (size_t i = 1; i < events.size(); ++i) {
+      EXPECT_NE(events[i]->value->SerializeAsString(), events[i - 1]->value->SerializeAsString())
+          << "the same state twice, at " << events[i - 1]->sequence << " and " << events[i]->sequence;
+    }
   }
 }
 
