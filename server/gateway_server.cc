@@ -19,6 +19,7 @@
 #include "absl/synchronization/notification.h"
 #include "server/common/grpc_errors.h"
 #include "server/common/log.h"
+#include "server/auth/shared_rate_limiter.h"
 #include "server/state/postgres_store.h"
 #include "server/webhook/postgres_replay_set.h"
 #include "server/listener/grpc_log_bridge.h"
@@ -186,6 +187,12 @@ absl::Status GatewayServer::OpenState() {
   auto auth = Authenticator::Create(o.config, o.api_key, clock_.get());
   if (!auth.ok()) return auth.status();
   auth_ = *std::move(auth);
+  if (pg_store_ != nullptr) {
+    // Per-client rate limits hold across replicas (bounded overshoot, see
+    // shared_rate_limiter.h).
+    rate_limiter_ = std::make_unique<SharedRateLimiter>(pg_store_->pool(), clock_.get());
+    auth_->SetRateLimiter(rate_limiter_.get());
+  }
   if (o.audit_log != "none") {
     auto audit = AuditLog::Open(o.audit_log);
     if (!audit.ok()) return audit.status();
@@ -496,6 +503,7 @@ GatewayServer::~GatewayServer() {
   poll_budget_.reset();
   audit_.reset();
   auth_.reset();
+  rate_limiter_.reset();  // after auth_, which calls it
   owners_ = nullptr;
   pg_store_ = nullptr;
   store_.reset();

@@ -20,6 +20,7 @@
 #include "server/admin/admin_server.h"
 #include "server/audit/audit_log.h"
 #include "server/auth/authenticator.h"
+#include "server/auth/rate_limiter.h"
 #include "server/common/call_counter.h"
 #include "server/common/clock.h"
 #include "server/common/executor.h"
@@ -192,6 +193,8 @@ class GatewayServer {
   std::unique_ptr<RequestStore> store_;
   OwnershipStore* owners_ = nullptr;
   PostgresStateStore* pg_store_ = nullptr;  // the same object with --state_store=postgres:
+  // With postgres: per-client rate limits shared by the replicas.
+  std::unique_ptr<RateLimiter> rate_limiter_;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<AuditLog> audit_;
   mutable absl::Mutex config_mu_;

@@ -222,6 +222,15 @@ bool Authenticator::IndexAllowed(const CallIdentity& identity, const std::string
 absl::Status Authenticator::TakeToken(const std::string& client_id, const RateLimit& limit) {
   if (limit.requests_per_second <= 0) return absl::OkStatus();
   const double burst = limit.burst > 0 ? limit.burst : std::max(1.0, limit.requests_per_second);
+  if (RateLimiter* shared = limiter_.load(); shared != nullptr) {
+    std::optional<absl::Duration> wait = shared->Take(client_id, limit.requests_per_second, burst);
+    if (!wait) return absl::OkStatus();
+    return WithRetryDelay(
+        WithErrorInfo(absl::ResourceExhaustedError(absl::StrCat("client '", client_id, "' is over its rate limit of ",
+                                                                limit.requests_per_second, " calls per second")),
+                      "CLIENT_RATE_LIMITED", kGatewayDomain),
+        *wait);
+  }
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
   Bucket& b = buckets_[client_id];

@@ -8,6 +8,7 @@
 #ifndef TL_GATEWAY_SERVER_AUTH_AUTHENTICATOR_H_
 #define TL_GATEWAY_SERVER_AUTH_AUTHENTICATOR_H_
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/auth/rate_limiter.h"
 #include "server/common/clock.h"
 #include "server/config/config.h"
 
@@ -99,6 +101,10 @@ class Authenticator {
 
   bool open_mode() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Rate limits decided by `limiter` (a cluster's shared one) instead of
+  // this process's buckets. Not owned; set before serving, or nullptr.
+  void SetRateLimiter(RateLimiter* limiter) { limiter_.store(limiter); }
+
  private:
   struct State;
   struct Bucket {
@@ -115,6 +121,7 @@ class Authenticator {
   std::string open_key_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(mu_);
   Clock* const clock_;
+  std::atomic<RateLimiter*> limiter_{nullptr};
   std::map<uint64_t, std::pair<std::string, std::function<void()>>> watchers_ ABSL_GUARDED_BY(mu_);
   uint64_t next_watch_ ABSL_GUARDED_BY(mu_) = 1;
 };

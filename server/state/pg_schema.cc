@@ -72,6 +72,10 @@ const std::vector<PgMigration>& PgMigrations() {
        "  next_free timestamptz NOT NULL, "
        "  blocked_until timestamptz NOT NULL, "
        "  webhook_at timestamptz NOT NULL DEFAULT '-infinity'); "},
+      {30, "rate_buckets",
+       // GCRA: one theoretical arrival time per client. UNLOGGED: after a
+       // database crash the buckets start full again, which is harmless.
+       "CREATE UNLOGGED TABLE rate_buckets (key text PRIMARY KEY, tat timestamptz NOT NULL);"},
   };
   return *migrations;
 }

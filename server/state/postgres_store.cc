@@ -189,13 +189,18 @@ void PostgresStateStore::Remember(const std::string& task_id, const std::string&
 }
 
 absl::Status PostgresStateStore::RecordOwner(const std::string& task_id, const std::string& tenant) {
-  absl::Status s = pool_->Run([&](PGconn* c) {
+  bool recorded = false;
+  absl::Status s = pool_->Run([&](PGconn* c) -> absl::Status {
     // The first record wins: a task has one creator.
-    return PgExec(c, "record owner",
-                  "INSERT INTO task_owners (task_id, tenant) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                  {task_id, tenant})
-        .status();
+    auto r = PgExec(c, "record owner",
+                    "INSERT INTO task_owners (task_id, tenant) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
+                    {task_id, tenant});
+    if (!r.ok()) return r.status();
+    recorded = r->rows() == 1;
+    return absl::OkStatus();
   });
+  // Known for good without asking again (only when this record won).
+  if (s.ok() && recorded) Remember(task_id, tenant);
   return s;
 }
 

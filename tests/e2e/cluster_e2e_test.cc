@@ -5,6 +5,7 @@
 #include <openssl/sha.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -24,6 +25,7 @@
 #include "tests/e2e/harness.h"
 #include "tests/support/grpc_details.h"
 #include "tests/support/postgres_fixture.h"
+#include "postgresql/libpq-fe.h"
 #include "twelvelabs/gateway/v1/task_service.grpc.pb.h"
 #include "twelvelabs/gateway/v1/upload_service.grpc.pb.h"
 
@@ -38,6 +40,8 @@ using nlohmann::json;
 constexpr char kSharedKey[] = "tlk_cluster_shared_Jq3Vb8";
 constexpr char kMediaToken[] = "tlgw_cluster_media_W2pX9r";
 constexpr char kNewsToken[] = "tlgw_cluster_news_L5kT0a";
+// One call per hour, burst 3: only what replicas tell each other matters.
+constexpr char kLimitedToken[] = "tlgw_cluster_limited_P7nQ4c";
 // In the conninfo only to prove it is never logged (the fixture's server
 // trusts loopback, so it is never sent either).
 constexpr char kDbPassword[] = "pgPass_Zr8Kq2Wm";
@@ -72,7 +76,12 @@ class ClusterE2E : public E2EFixture<> {
         {"tenants", {{{"name", "media"}, {"api_keys", key}}, {{"name", "news"}, {"api_keys", key}}}},
         {"clients",
          {{{"id", "media-svc"}, {"token_sha256", Sha256Hex(kMediaToken)}, {"tenant", "media"}, {"methods", {"*"}}},
-          {{"id", "news-svc"}, {"token_sha256", Sha256Hex(kNewsToken)}, {"tenant", "news"}, {"methods", {"*"}}}}}};
+          {{"id", "news-svc"}, {"token_sha256", Sha256Hex(kNewsToken)}, {"tenant", "news"}, {"methods", {"*"}}},
+          {{"id", "limited"},
+           {"token_sha256", Sha256Hex(kLimitedToken)},
+           {"tenant", "media"},
+           {"methods", {"*"}},
+           {"rate_limit", {{"requests_per_second", 1.0 / 3600}, {"burst", 3}}}}}}};
     for (const char* id : {"a", "b", "c"}) {
       GatewayArgs args;
       args.upstream_url = sim_.Url("v1.3");
@@ -115,6 +124,18 @@ class ClusterE2E : public E2EFixture<> {
       if (r["method"] == "POST" && absl::EndsWith(r["path"].get<std::string>(), "/tasks")) ++n;
     }
     return n;
+  }
+
+  // Hours until the shared bucket of `key` is empty again (0 without a row).
+  double SharedBucketHours(const std::string& key) {
+    PGconn* c = PQconnectdb(conninfo_.c_str());
+    const std::string sql = absl::StrCat(
+        "SELECT coalesce(extract(epoch FROM max(tat) - now()) / 3600, 0) FROM rate_buckets WHERE key = '", key, "'");
+    PGresult* r = PQexec(c, sql.c_str());
+    const double hours = PQresultStatus(r) == PGRES_TUPLES_OK ? std::atof(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    PQfinish(c);
+    return hours;
   }
 
   PostgresServer* server_ = nullptr;
@@ -195,6 +216,25 @@ TEST_F(ClusterE2E, StartupLogNamesTheSharedStoreWithoutThePassword) {
     EXPECT_TRUE(absl::StrContains(log, "\"replica_id\":\"replica-")) << log;
     EXPECT_FALSE(absl::StrContains(log, kDbPassword)) << "the database password leaked:\n" << log;
   }
+}
+
+// One client's rate limit holds across replicas: what A admitted is
+// charged to the shared bucket, and B refuses once its mirror has synced.
+// Waiting on the shared row (not on time) makes each step deterministic.
+TEST_F(ClusterE2E, OneClientsRateLimitHoldsAcrossReplicas) {
+  auto get = [&](Replica& r) { return Get(r, kLimitedToken, "ffffffffffffffffffffffff").error_code(); };
+  for (int i = 0; i < 3; ++i) EXPECT_NE(get(replicas_[0]), grpc::StatusCode::RESOURCE_EXHAUSTED) << i;
+  EXPECT_EQ(get(replicas_[0]), grpc::StatusCode::RESOURCE_EXHAUSTED) << "A's burst is spent";
+  ASSERT_TRUE(Eventually([&] { return SharedBucketHours("limited") > 2.9; }, "A charging its 3 calls"));
+  // B has not used the bucket: its first call is the documented overshoot
+  // (at most a burst per other replica between syncs); it is charged too.
+  EXPECT_NE(get(replicas_[1]), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  ASSERT_TRUE(Eventually([&] { return SharedBucketHours("limited") > 3.9; }, "B charging its call"));
+  grpc::Status refused = Get(replicas_[1], kLimitedToken, "ffffffffffffffffffffffff");
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << "B alone would still have 2 of its burst of 3: " << refused.error_message();
+  ASSERT_TRUE(ErrorInfoOf(refused).has_value());
+  EXPECT_EQ(ErrorInfoOf(refused)->reason(), "CLIENT_RATE_LIMITED");
 }
 
 // PostgreSQL stopped: creates with request_id and unseen owner lookups

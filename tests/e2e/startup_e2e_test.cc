@@ -52,6 +52,13 @@ TEST(Startup, OutOfRangeTuningFlagsAreRefused) {
   ExpectRefusal({"--max_polls_per_second=0"}, {{"TWELVELABS_API_KEY", "k"}}, "--max_polls_per_second");
 }
 
+TEST(Startup, BadStateStoreFlagsAreRefused) {
+  // ExpectRefusal passes --state_db too: both at once are ambiguous.
+  ExpectRefusal({"--state_store=sqlite:/tmp/x.db"}, {{"TWELVELABS_API_KEY", "k"}}, "give one of them");
+  ExpectRefusal({"--state_notify=notify"}, {{"TWELVELABS_API_KEY", "k"}}, "--state_notify");
+  ExpectRefusal({"--replica_id=a b"}, {{"TWELVELABS_API_KEY", "k"}}, "--replica_id");
+}
+
 TEST(Startup, SimulateServesAndSaysSoInTheFirstLogLine) {
   std::string port_file = TempPath("sim-gateway.port");
   auto p = Process::Start({Runfile("server/gateway"), "--listen=127.0.0.1:0", "--simulate",

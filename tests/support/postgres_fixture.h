@@ -1,5 +1,5 @@
 // A real PostgreSQL server for tests and benchmarks: nothing is mocked at
-// the SQL level (docs: /work/shared/CLUSTER.md "Testing without mocks").
+// the SQL level (README "Running several replicas"; docs/design.md).
 //
 // `initdb` runs once per test binary into a template directory; every
 // PostgresServer copies it and runs its own `postgres` child on a free

@@ -41,15 +41,16 @@ std::unique_ptr<PgPool> Pool(const std::string& conninfo) {
 class PostgresReplaySetTest : public ::testing::Test {
  protected:
   static tltest::PostgresServer* Server() {
-    static tltest::PostgresServer* server = [] {
-      auto s = tltest::PostgresServer::Create();
-      EXPECT_TRUE(s.ok()) << s.status();
-      return s.ok() ? s->release() : nullptr;
-    }();
-    return server;
+    // Stopped and removed at exit; tests that stop it start it again.
+  auto server = tltest::PostgresServer::Shared();
+  EXPECT_TRUE(server.ok()) << server.status();
+  return server.value_or(nullptr);
   }
   void SetUp() override {
     ASSERT_NE(Server(), nullptr);
+    if (!Server()->running()) {
+      ASSERT_TRUE(Server()->Start().ok());
+    }
     auto db = Server()->CreateDatabase("replay");
     ASSERT_TRUE(db.ok()) << db.status();
     conninfo_ = *db;
