@@ -94,7 +94,7 @@ void SharedCoordinator::Start() {
   store_->Listen(
       options_.replica,
       Guard([this](const std::string& key, int64_t sequence) {
-        bool load = false;
+        bool load = false, schedule = false;
         {
           absl::MutexLock lock(&mu_);
           ++stats_.hints;
@@ -104,8 +104,18 @@ void SharedCoordinator::Start() {
             for (const auto& [id, row] : it->second->rows) newest = std::max(newest, row.sequence);
             load = sequence == 0 || sequence > newest;
           }
+          if (load && options_.hint_batch > absl::ZeroDuration()) {
+            schedule = hinted_.empty();
+            hinted_.insert(key);
+            load = false;
+          }
         }
         if (load) LoadKeys({key});
+        if (schedule) {
+          clock_->RunAfter(options_.hint_batch, Guard([this](bool cancelled) {
+                             if (!cancelled) FlushHints();
+                           }));
+        }
       }),
       Guard([this](bool up) {
         // Hints may have been missed while the channel was down.
@@ -552,6 +562,16 @@ void SharedCoordinator::SweepTick() {
 }
 
 void SharedCoordinator::ProbeTick() { Recover(); }
+
+void SharedCoordinator::FlushHints() {
+  std::vector<std::string> keys;
+  {
+    absl::MutexLock lock(&mu_);
+    keys.assign(hinted_.begin(), hinted_.end());
+    hinted_.clear();
+  }
+  LoadKeys(std::move(keys));
+}
 
 // ---- Degraded mode -----------------------------------------------------------
 

@@ -55,6 +55,9 @@ struct SharedCoordinatorOptions {
   // hints cannot be listened to, behind PgBouncer).
   absl::Duration sweep_period = absl::Seconds(30);
   absl::Duration probe_period = absl::Seconds(1);
+  // Hints arriving within this are answered by one read of their rows
+  // (zero: one read per hint, at once).
+  absl::Duration hint_batch = absl::Milliseconds(2);
   double max_polls_per_second = 20;  // for the whole cluster
   absl::Duration tombstone_ttl = absl::Minutes(10);
   // After upstream's 429 no replica polls for this long.
@@ -150,6 +153,8 @@ class SharedCoordinator : public WatchCoordinator {
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   int replicas_ ABSL_GUARDED_BY(mu_) = 1;  // live replicas, as last seen
   uint64_t next_local_token_ ABSL_GUARDED_BY(mu_) = 1;
+  std::set<std::string> hinted_ ABSL_GUARDED_BY(mu_);  // keys to read at the batch's end
+  void FlushHints() ABSL_LOCKS_EXCLUDED(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -63,6 +63,7 @@ class ClusterWatchTest : public ::testing::Test {
     o.replica = id;
     o.max_polls_per_second = polls_per_second_;
     o.tombstone_ttl = options_.tombstone_ttl;
+    o.hint_batch = absl::ZeroDuration();  // hints answered at once: no clock step needed
     r->coordinator = std::make_unique<SharedCoordinator>(&store_, &clock_, o);
     r->task_kind = std::make_unique<KillableKind>(&task_kind_);
     r->index_kind = std::make_unique<KillableKind>(&index_kind_);
