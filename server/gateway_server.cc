@@ -215,7 +215,34 @@ absl::Status GatewayServer::StartWatches() {
   import_kind_ = std::make_unique<ImportWatchKind>(client_.get());
   asset_kind_ = std::make_unique<AssetWatchKind>(client_.get());
   indexed_asset_kind_ = std::make_unique<IndexedAssetWatchKind>(client_.get());
+  if (o.state.kind == StateStoreOptions::Kind::kPostgres) {
+    // Several replicas: who polls what, the numbering and the fan-out
+    // across replicas go through the watch tables (CLUSTER.md needs 3-6).
+    if (absl::Status s = PgWatchStore::Migrate(o.state.conninfo, o.state.connect_timeout + o.state.statement_timeout);
+        !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("the watch tables in PostgreSQL: ", s.message()));
+    }
+    PgWatchStoreOptions so;
+    so.conninfo = o.state.conninfo;
+    so.listen = o.state.notify == StateNotify::kListen;
+    so.statement_timeout = o.state.statement_timeout;
+    so.lock_timeout = o.state.lock_timeout;
+    so.connect_timeout = o.state.connect_timeout;
+    watch_store_ = std::make_unique<PgWatchStore>(so);
+    SharedCoordinatorOptions co;
+    co.replica = o.state.replica_id;
+    co.max_polls_per_second = o.watch.max_polls_per_second;
+    co.tombstone_ttl = o.watch.tombstone_ttl;
+    // Without LISTEN (PgBouncer) the rows are read every second instead.
+    co.sweep_period = so.listen ? absl::Seconds(30) : absl::Seconds(1);
+    co.lease = std::max(absl::Seconds(15), o.watch.max_interval / 2);
+    watch_coordinator_ = std::make_unique<SharedCoordinator>(watch_store_.get(), clock_.get(), co);
+  }
   auto engine = [&](WatchKind* kind) {
+    if (watch_coordinator_ != nullptr) {
+      return std::make_unique<WatchEngine>(kind, o.watch, clock_.get(), watch_coordinator_.get(),
+                                           fanout_.get(), webhook_activity_.get(), key_for);
+    }
     return std::make_unique<WatchEngine>(kind, o.watch, clock_.get(), poll_budget_.get(), fanout_.get(),
                                          webhook_activity_.get(), key_for);
   };
@@ -224,6 +251,7 @@ absl::Status GatewayServer::StartWatches() {
   import_watches_ = engine(import_kind_.get());
   asset_watches_ = engine(asset_kind_.get());
   indexed_asset_watches_ = engine(indexed_asset_kind_.get());
+  if (watch_coordinator_ != nullptr) watch_coordinator_->Start();
   return absl::OkStatus();
 }
 
@@ -456,11 +484,15 @@ GatewayServer::~GatewayServer() {
     absl::MutexLock lock(&servers_mu_);
     servers_.clear();  // each server before its services
   }
+  // The store's threads first (the coordinator, stopped, calls neither it
+  // nor the engines any more; what the threads complete finds it alive).
+  watch_store_.reset();
   indexed_asset_watches_.reset();
   asset_watches_.reset();
   import_watches_.reset();
   index_watches_.reset();
   task_watches_.reset();
+  watch_coordinator_.reset();
   indexed_asset_kind_.reset();
   asset_kind_.reset();
   import_kind_.reset();
@@ -526,6 +558,18 @@ std::string GatewayServer::MetricsText() {
            pg_store_->pool()->down() ? 0 : 1);
   }
   metrics_.Render(&out);
+  if (watch_coordinator_ != nullptr) {
+    const SharedCoordinator::Stats ws = watch_coordinator_->stats();
+    Metric(&out, "tl_gateway_watch_state_shared", "gauge",
+           "1 while watches are shared through PostgreSQL; 0 in local mode (the database unreachable).",
+           ws.shared ? 1 : 0);
+    Metric(&out, "tl_gateway_watch_state_transitions_total", "counter",
+           "Switches between shared and local watch mode.", ws.transitions);
+    Metric(&out, "tl_gateway_watch_claims_total", "counter", "Polls this replica was handed by the cluster.",
+           ws.claims);
+    Metric(&out, "tl_gateway_watch_fenced_off_total", "counter",
+           "Reads not published because another replica had taken the poll.", ws.fenced_off);
+  }
   for (const WatchEngine* e : {task_watches_.get(), index_watches_.get(), import_watches_.get(),
                                asset_watches_.get(), indexed_asset_watches_.get()}) {
     WatchEngine::Stats st = e->stats();
@@ -588,6 +632,9 @@ void GatewayServer::Shutdown() {
   // First, so that no webhook can start an upstream read once the
   // transport is going.
   if (webhooks_ != nullptr) webhooks_->Stop();
+  // Another replica takes this one's polls at its next claim round, not
+  // after the lease; its interest goes with it.
+  if (watch_coordinator_ != nullptr) watch_coordinator_->Stop(absl::Milliseconds(500));
   if (!servers.empty()) {
     for (grpc::Server* server : servers) server->GetHealthCheckService()->Shutdown();
     // Streams never finish by themselves: end them now, telling clients to

@@ -40,7 +40,9 @@
 #include "server/state/state_options.h"
 #include "server/twelvelabs/client.h"
 #include "server/upstream/http.h"
+#include "server/watch/pg_watch_store.h"
 #include "server/watch/poll_budget.h"
+#include "server/watch/shared_coordinator.h"
 #include "server/watch/watch_engine.h"
 #include "server/watch/watch_kinds.h"
 #include "server/watch/watch_options.h"
@@ -214,6 +216,11 @@ class GatewayServer {
   std::unique_ptr<ImportWatchKind> import_kind_;
   std::unique_ptr<AssetWatchKind> asset_kind_;
   std::unique_ptr<IndexedAssetWatchKind> indexed_asset_kind_;
+  // With --state_store=postgres: the watch tables and this replica's
+  // coordinator, shared by the engines (declared before them: they outlive
+  // them). Null with SQLite: each engine coordinates in memory.
+  std::unique_ptr<PgWatchStore> watch_store_;
+  std::unique_ptr<SharedCoordinator> watch_coordinator_;
   std::unique_ptr<WatchEngine> task_watches_;
   std::unique_ptr<WatchEngine> index_watches_;
   std::unique_ptr<WatchEngine> import_watches_;

@@ -29,6 +29,49 @@ const std::vector<PgMigration>& PgMigrations() {
        "CREATE TABLE webhook_events ("
        "  id text PRIMARY KEY, received_at timestamptz NOT NULL DEFAULT now());"
        "CREATE INDEX webhook_events_received_at ON webhook_events (received_at);"},
+      {10, "watch_state, watch_polls, watch_interest, poll_budget",
+       // The cluster watch engine (server/watch/pg_watch_store.cc).
+       // watch_state is durable: rows and their sequence numbers outlive a
+       // restart, so resume_after does. The rest is UNLOGGED: rebuilt by the
+       // replicas within seconds after a crash, no WAL cost.
+       "CREATE TABLE watch_state ( "
+       "  key text NOT NULL, "
+       "  item text NOT NULL, "
+       "  seq bigint NOT NULL, "
+       "  fingerprint text NOT NULL, "
+       "  terminal boolean NOT NULL, "
+       "  source integer NOT NULL, "
+       "  observed timestamptz NOT NULL, "
+       "  value bytea NOT NULL, "
+       "  PRIMARY KEY (key, item)); "
+       "CREATE INDEX watch_state_item ON watch_state (item); "
+       "CREATE UNLOGGED TABLE watch_polls ( "
+       "  key text PRIMARY KEY, "
+       "  kind text NOT NULL, "
+       "  scope text NOT NULL, "
+       "  subject text NOT NULL, "
+       "  next_poll_at timestamptz NOT NULL, "
+       "  poller text, "
+       "  fence bigint NOT NULL DEFAULT 0, "
+       "  cursor text NOT NULL DEFAULT '', "
+       "  failures integer NOT NULL DEFAULT 0, "
+       "  primed boolean NOT NULL DEFAULT false, "
+       "  finished boolean NOT NULL DEFAULT false, "
+       "  ended_code integer NOT NULL DEFAULT 0, "
+       "  ended_message text NOT NULL DEFAULT ''); "
+       "CREATE INDEX watch_polls_due ON watch_polls (next_poll_at); "
+       "CREATE INDEX watch_polls_subject ON watch_polls (kind, subject); "
+       "CREATE UNLOGGED TABLE watch_interest ( "
+       "  key text NOT NULL, "
+       "  replica text NOT NULL, "
+       "  expires_at timestamptz NOT NULL, "
+       "  PRIMARY KEY (key, replica)); "
+       "CREATE INDEX watch_interest_replica ON watch_interest (replica); "
+       "CREATE UNLOGGED TABLE poll_budget ( "
+       "  name text PRIMARY KEY, "
+       "  next_free timestamptz NOT NULL, "
+       "  blocked_until timestamptz NOT NULL, "
+       "  webhook_at timestamptz NOT NULL DEFAULT '-infinity'); "},
       {30, "rate_buckets",
        // GCRA: one theoretical arrival time per client. UNLOGGED: after a
        // database crash the buckets start full again, which is harmless.

@@ -42,30 +42,11 @@ bool WebhookActivity::Active() const {
 
 struct WatchEngine::Entry {
   uint64_t generation = 0;  // tells a recreated entry from the one a callback started for
-  std::string scope;
-  std::string subject;
+  WatchKey key;
   std::map<uint64_t, std::shared_ptr<WatchSink>> sinks;
-  std::map<std::string, Known> items;
-  bool initialized = false;  // a read has succeeded
-  std::string cursor;
-  int64_t sequence = 0;      // the newest handed out
-  bool fetching = false;
-  bool refetch = false;
-  gw::EventSource source = gw::EVENT_SOURCE_POLL;          // of the read under way
-  gw::EventSource refetch_source = gw::EVENT_SOURCE_POLL;
-  std::string webhook_item, webhook_status;  // the last webhook's word, used if its read fails
-  uint64_t timer = 0;  // only the newest scheduled poll may run
-  int failures = 0;
-  std::optional<Tombstone> restored;  // what subscribers saw before the entry was last dropped
+  std::map<std::string, WatchRow> items;  // the coordinator's rows, as last announced
+  bool initialized = false;  // the coordinator gave every item
 };
-
-namespace {
-
-std::string Key(const std::string& scope, const std::string& subject) {
-  return absl::StrCat(scope, "/", subject);
-}
-
-}  // namespace
 
 WatchEngine::WatchEngine(WatchKind* kind, const WatchOptions& options, Clock* clock,
                          PollBudget* budget, Executor* fanout, WebhookActivity* webhooks,
@@ -73,34 +54,53 @@ WatchEngine::WatchEngine(WatchKind* kind, const WatchOptions& options, Clock* cl
     : kind_(kind),
       options_(options),
       clock_(clock),
-      budget_(budget),
+      own_coordinator_(std::make_unique<LocalCoordinator>(clock, budget, options.tombstone_ttl)),
+      coordinator_(own_coordinator_.get()),
       fanout_(fanout),
       webhooks_(webhooks),
-      key_for_(std::move(key_for)) {}
+      key_for_(std::move(key_for)) {
+  coordinator_->AddListener(kind_->name(), this);
+}
 
-WatchEngine::~WatchEngine() = default;
+WatchEngine::WatchEngine(WatchKind* kind, const WatchOptions& options, Clock* clock,
+                         WatchCoordinator* coordinator, Executor* fanout, WebhookActivity* webhooks,
+                         std::function<std::string(const std::string&)> key_for)
+    : kind_(kind),
+      options_(options),
+      clock_(clock),
+      coordinator_(coordinator),
+      fanout_(fanout),
+      webhooks_(webhooks),
+      key_for_(std::move(key_for)) {
+  coordinator_->AddListener(kind_->name(), this);
+}
+
+WatchEngine::~WatchEngine() { coordinator_->RemoveListener(kind_->name()); }
+
+WatchEventPtr WatchEngine::MakeEvent(const WatchRow& row, gw::EventSource source) const {
+  auto event = std::make_shared<WatchEvent>();
+  event->sequence = row.sequence;
+  event->item = row.item.id;
+  event->terminal = row.item.terminal;
+  event->value = row.item.value;
+  event->message = kind_->MakeEvent(row.item, row.sequence, source, clock_->Now());
+  return event;
+}
 
 uint64_t WatchEngine::Subscribe(const std::string& scope, const std::string& subject,
                                 std::shared_ptr<WatchSink> sink) {
   Outbox out;
   uint64_t id;
+  std::optional<std::pair<WatchKey, uint64_t>> watch;  // a new entry: (key, generation)
   {
     absl::MutexLock lock(&mu_);
-    const absl::Time now = clock_->Now();
-    for (auto it = tombstones_.begin(); it != tombstones_.end();) {
-      it = it->second.expires < now ? tombstones_.erase(it) : std::next(it);
-    }
-    const std::string key = Key(scope, subject);
-    auto& slot = entries_[key];
+    WatchKey key{kind_->name(), scope, subject};
+    auto& slot = entries_[key.str()];
     if (slot == nullptr) {
       slot = std::make_unique<Entry>();
       slot->generation = next_id_++;
-      slot->scope = scope;
-      slot->subject = subject;
-      if (auto tomb = tombstones_.find(key); tomb != tombstones_.end()) {
-        slot->restored = std::move(tomb->second);
-        tombstones_.erase(tomb);
-      }
+      slot->key = key;
+      watch.emplace(std::move(key), slot->generation);
     }
     Entry& e = *slot;
     id = next_id_++;
@@ -108,56 +108,48 @@ uint64_t WatchEngine::Subscribe(const std::string& scope, const std::string& sub
     ++subscribers_;
     if (e.initialized) {
       // The snapshot: every item's latest state, oldest change first.
-      std::vector<const Known*> known;
-      for (const auto& [item_id, k] : e.items) known.push_back(&k);
+      std::vector<const WatchRow*> known;
+      for (const auto& [item_id, row] : e.items) known.push_back(&row);
       std::sort(known.begin(), known.end(),
-                [](const Known* a, const Known* b) { return a->sequence < b->sequence; });
-      for (const Known* k : known) {
-        auto event = std::make_shared<WatchEvent>();
-        event->sequence = k->sequence;
-        event->item = k->item.id;
-        event->terminal = k->item.terminal;
-        event->value = k->item.value;
-        event->message = kind_->MakeEvent(k->item, k->sequence, gw::EVENT_SOURCE_SNAPSHOT, now);
-        out.deliveries.push_back({sink, std::move(event), {}});
+                [](const WatchRow* a, const WatchRow* b) { return a->sequence < b->sequence; });
+      for (const WatchRow* row : known) {
+        out.deliveries.push_back({sink, MakeEvent(*row, gw::EVENT_SOURCE_SNAPSHOT), {}});
       }
-    } else {
-      RequestFetchLocked(e, gw::EVENT_SOURCE_SNAPSHOT, &out);
     }
   }
   Carry(out, /*inline_delivery=*/true);  // the snapshot goes to the new subscriber alone
+  if (watch) {
+    const std::string key = watch->first.str();
+    const uint64_t generation = watch->second;
+    coordinator_->Watch(watch->first, generation, [this, key, generation](std::vector<WatchRow> rows) {
+      OnLoaded(key, generation, std::move(rows));
+    });
+  }
   return id;
 }
 
 void WatchEngine::Unsubscribe(const std::string& scope, const std::string& subject, uint64_t id) {
-  absl::MutexLock lock(&mu_);
-  const std::string key = Key(scope, subject);
-  auto it = entries_.find(key);
-  if (it == entries_.end() || it->second->sinks.erase(id) == 0) return;
-  --subscribers_;
-  if (!it->second->sinks.empty()) return;
-  Entry& e = *it->second;
-  Tombstone tomb;
-  if (e.restored) tomb = std::move(*e.restored);  // items not read again since keep their numbers
-  for (const auto& [item_id, k] : e.items) tomb.items[item_id] = {k.sequence, k.item.fingerprint};
-  tomb.expires = clock_->Now() + options_.tombstone_ttl;
-  if (!tomb.items.empty()) tombstones_[key] = std::move(tomb);
-  entries_.erase(it);  // a read in flight finds no entry and stops
+  std::optional<std::pair<WatchKey, uint64_t>> unwatch;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(WatchKey{kind_->name(), scope, subject}.str());
+    if (it == entries_.end() || it->second->sinks.erase(id) == 0) return;
+    --subscribers_;
+    if (!it->second->sinks.empty()) return;
+    unwatch.emplace(std::move(it->second->key), it->second->generation);
+    entries_.erase(it);
+  }
+  coordinator_->Unwatch(unwatch->first, unwatch->second);
 }
 
 void WatchEngine::OnWebhook(const std::string& item_id, const std::string& status) {
-  Outbox out;
   {
     absl::MutexLock lock(&mu_);
-    for (auto& [key, e] : entries_) {
-      if (e->subject != item_id && e->items.count(item_id) == 0) continue;
-      e->webhook_item = item_id;
-      e->webhook_status = status;
-      ++webhook_refreshes_;
-      RequestFetchLocked(*e, gw::EVENT_SOURCE_WEBHOOK, &out);
+    for (const auto& [key, e] : entries_) {
+      if (e->key.subject == item_id || e->items.count(item_id) > 0) ++webhook_refreshes_;
     }
   }
-  Carry(out, false);
+  coordinator_->OnWebhook(kind_->name(), item_id, status);
 }
 
 WatchEngine::Stats WatchEngine::stats() const {
@@ -166,214 +158,187 @@ WatchEngine::Stats WatchEngine::stats() const {
                webhook_refreshes_};
 }
 
-void WatchEngine::RequestFetchLocked(Entry& e, gw::EventSource source, Outbox* out) {
-  if (e.fetching) {
-    // One read at a time per entry; a webhook's read is done right after.
-    e.refetch = true;
-    if (source == gw::EVENT_SOURCE_WEBHOOK) e.refetch_source = source;
-    return;
-  }
-  e.fetching = true;
-  e.refetch = false;
-  e.refetch_source = gw::EVENT_SOURCE_POLL;
-  e.source = source;
-  ++polls_;
-  polls_saved_ += static_cast<int64_t>(e.sinks.size()) - 1;
-  out->fetches.emplace_back(Key(e.scope, e.subject), e.generation);
-}
-
-void WatchEngine::StartFetch(const std::string& key, uint64_t generation) {
-  std::string scope, subject, cursor;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = entries_.find(key);
-    if (it == entries_.end() || it->second->generation != generation) return;
-    scope = it->second->scope;
-    subject = it->second->subject;
-    cursor = it->second->cursor;
-  }
-  CallOptions opts;
-  opts.api_key = key_for_(scope);  // looked up now: a rotated key takes effect at the next read
-  opts.deadline = clock_->Now() + options_.max_interval;
-  kind_->Fetch(subject, cursor, opts,
-               [this, key, generation](absl::StatusOr<WatchKind::Read> r) {
-                 OnFetched(key, generation, std::move(r));
-               });
-}
-
-void WatchEngine::PublishLocked(Entry& e, WatchItem item, gw::EventSource source, absl::Time now,
-                                Outbox* out) {
-  auto found = e.items.find(item.id);
-  int64_t sequence;
-  if (found != e.items.end()) {
-    if (found->second.item.fingerprint == item.fingerprint) {
-      found->second.item = std::move(item);  // refresh fields that do not count as a change
-      return;
-    }
-    sequence = NextSequence(e.sequence, now);
-  } else {
-    // New to this entry: the tombstone tells whether subscribers saw it
-    // before the entry was last dropped.
-    std::optional<int64_t> seen;
-    if (e.restored) {
-      auto t = e.restored->items.find(item.id);
-      if (t != e.restored->items.end()) {
-        e.sequence = std::max(e.sequence, t->second.first);
-        if (t->second.second == item.fingerprint) seen = t->second.first;
-        e.restored->items.erase(t);
-      }
-    }
-    sequence = seen ? *seen : NextSequence(e.sequence, now);
-  }
-  e.sequence = std::max(e.sequence, sequence);
-  if (!e.initialized) source = gw::EVENT_SOURCE_SNAPSHOT;
-  auto event = std::make_shared<WatchEvent>();
-  event->sequence = sequence;
-  event->item = item.id;
-  event->terminal = item.terminal;
-  event->value = item.value;
-  event->message = kind_->MakeEvent(item, sequence, source, now);
-  Known& k = e.items[item.id];
-  k.item = std::move(item);
-  k.sequence = sequence;
-  WatchEventPtr shared = std::move(event);
-  for (const auto& [id, sink] : e.sinks) out->deliveries.push_back({sink, shared, {}});
-}
-
-bool WatchEngine::FinishedLocked(const Entry& e) const {
-  if (!kind_->EndsWhenTerminal() || e.items.empty()) return false;
-  for (const auto& [id, k] : e.items) {
-    if (!k.item.terminal) return false;
-  }
-  return true;
-}
-
-void WatchEngine::OnFetched(const std::string& key, uint64_t generation,
-                            absl::StatusOr<WatchKind::Read> result) {
+void WatchEngine::OnLoaded(const std::string& key, uint64_t generation, std::vector<WatchRow> rows) {
   Outbox out;
   {
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(key);
     if (it == entries_.end() || it->second->generation != generation) return;
     Entry& e = *it->second;
-    e.fetching = false;
-    const absl::Time now = clock_->Now();
-    if (!result.ok() && (PermanentWatchError(result.status()) ||
-                         ++e.failures >= options_.max_consecutive_failures)) {
-      absl::Status error = result.status();
-      if (!PermanentWatchError(error)) {
-        error = absl::Status(error.code(),
-                             absl::StrCat("the ", kind_->name(), " can no longer be watched: ",
-                                          e.failures, " reads in a row failed; last: ", error.message()));
+    for (WatchRow& row : rows) {
+      WatchRow& known = e.items[row.item.id];
+      if (row.sequence >= known.sequence) known = std::move(row);
+    }
+    e.initialized = true;
+    // Every subscriber so far waited for this: each item as a snapshot.
+    std::vector<const WatchRow*> known;
+    for (const auto& [item_id, row] : e.items) known.push_back(&row);
+    std::sort(known.begin(), known.end(),
+              [](const WatchRow* a, const WatchRow* b) { return a->sequence < b->sequence; });
+    for (const WatchRow* row : known) {
+      WatchEventPtr event = MakeEvent(*row, gw::EVENT_SOURCE_SNAPSHOT);
+      for (const auto& [id, sink] : e.sinks) out.deliveries.push_back({sink, event, {}});
+    }
+  }
+  Carry(out, false);
+}
+
+void WatchEngine::OnRows(const std::string& key, std::vector<WatchRow> rows) {
+  Outbox out;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return;
+    Entry& e = *it->second;
+    for (WatchRow& row : rows) {
+      auto found = e.items.find(row.item.id);
+      if (found != e.items.end() && row.sequence <= found->second.sequence) {
+        // Announced before; an unnumbered refresh of fields that do not count.
+        if (row.sequence == found->second.sequence) found->second.item = std::move(row.item);
+        continue;
       }
-      DropLocked(key, error, &out);  // `e` is gone
-    } else {
-      if (result.ok()) {
-        e.failures = 0;
-        // Oldest change first, so sequences follow the order of changes:
-        // kinds list items newest first.
-        for (auto item = result->items.rbegin(); item != result->items.rend(); ++item) {
-          PublishLocked(e, std::move(*item), e.source, now, &out);
-        }
-        e.cursor = std::move(result->cursor);
-        e.initialized = true;
-      } else if (e.source == gw::EVENT_SOURCE_WEBHOOK && e.items.count(e.webhook_item) > 0) {
-        // The read after a webhook failed: the webhook's own word is enough
-        // to announce the new status, when the kind can tell it.
-        if (auto item = kind_->FromWebhook(e.items[e.webhook_item].item, e.webhook_status)) {
-          PublishLocked(e, *std::move(item), e.source, now, &out);
-        }
-      } else {
-        Log(LogLevel::kWarning, "watch", "read failed; retrying",
-            {{"kind", kind_->name()}, {"subject", e.subject},
-             {"failures", std::to_string(e.failures)},
-             {"error", std::string(result.status().message())}});
+      if (found != e.items.end() && row.item.fingerprint == found->second.item.fingerprint) {
+        // The same state under a higher number (replicas that numbered it
+        // alone while the store was down agreed on one): subscribers have
+        // it; later subscribers get the agreed number.
+        found->second = std::move(row);
+        continue;
       }
-      if (FinishedLocked(e)) {
-        // Nothing more to learn; subscribers end after the terminal event.
-      } else if (e.refetch) {
-        RequestFetchLocked(e, e.refetch_source, &out);
-      } else {
-        ScheduleLocked(e);
-      }
+      WatchRow& known = e.items[row.item.id];
+      known = std::move(row);
+      if (!e.initialized) continue;  // the snapshot to come includes it
+      WatchEventPtr event = MakeEvent(known, known.source);
+      for (const auto& [id, sink] : e.sinks) out.deliveries.push_back({sink, event, {}});
     }
   }
   Carry(out, false);  // not on this thread: it may be the one completing upstream reads
 }
 
-void WatchEngine::DropLocked(const std::string& key, const absl::Status& error, Outbox* out) {
-  auto it = entries_.find(key);
-  if (it == entries_.end()) return;
-  for (const auto& [id, sink] : it->second->sinks) out->deliveries.push_back({sink, nullptr, error});
-  subscribers_ -= static_cast<int64_t>(it->second->sinks.size());
-  entries_.erase(it);
-}
-
-void WatchEngine::ScheduleLocked(Entry& e) {
-  std::vector<const WatchItem*> items;
-  for (const auto& [id, k] : e.items) items.push_back(&k.item);
-  absl::Duration delay = kind_->NextInterval(options_, items, e.failures,
-                                             webhooks_ != nullptr && webhooks_->Active(),
-                                             clock_->Now());
-  ArmTimer(delay, [this, key = Key(e.scope, e.subject), generation = e.generation,
-                   timer = ++e.timer](bool start) { return OnTimer(key, generation, timer, start); });
-}
-
-// After `delay`, `on_timer(false)` says whether the entry still wants the
-// poll (so a dropped entry or a superseded timer spends no budget slot);
-// if so, the next free slot of the global budget is reserved, and at that
-// slot `on_timer(true)` checks again and starts the read.
-void WatchEngine::ArmTimer(absl::Duration delay, std::function<bool(bool)> on_timer) {
-  Clock* clock = clock_;
-  PollBudget* budget = budget_;
-  clock_->RunAfter(delay, [clock, budget, on_timer](bool cancelled) {
-    if (cancelled || !on_timer(false)) return;
-    const absl::Time now = clock->Now();
-    const absl::Time slot = budget->Reserve(now);
-    if (slot <= now) {
-      on_timer(true);
-      return;
-    }
-    clock->RunAfter(slot - now, [on_timer](bool cancelled) {
-      if (!cancelled) on_timer(true);
-    });
-  });
-}
-
-bool WatchEngine::OnTimer(const std::string& key, uint64_t generation, uint64_t timer, bool start) {
+void WatchEngine::OnEnded(const std::string& key, const absl::Status& status) {
   Outbox out;
   {
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(key);
-    if (it == entries_.end() || it->second->generation != generation ||
-        it->second->timer != timer || it->second->fetching) {
-      return false;  // dropped, superseded, or a read is under way (it schedules the next)
-    }
-    if (!start) return true;
-    RequestFetchLocked(*it->second, gw::EVENT_SOURCE_POLL, &out);
+    if (it == entries_.end()) return;
+    for (const auto& [id, sink] : it->second->sinks) out.deliveries.push_back({sink, nullptr, status});
+    subscribers_ -= static_cast<int64_t>(it->second->sinks.size());
+    entries_.erase(it);
   }
   Carry(out, false);
-  return true;
+}
+
+void WatchEngine::OnClaim(WatchClaim claim) {
+  {
+    absl::MutexLock lock(&mu_);
+    ++polls_;
+    auto it = entries_.find(claim.key.str());
+    if (it != entries_.end()) polls_saved_ += static_cast<int64_t>(it->second->sinks.size()) - 1;
+  }
+  const absl::Time now = clock_->Now();
+  if (claim.read_at <= now) {
+    StartRead(std::move(claim));
+    return;
+  }
+  // A slot of the poll budget later on.
+  clock_->RunAfter(claim.read_at - now, [this, claim = std::move(claim)](bool cancelled) mutable {
+    if (!cancelled) StartRead(std::move(claim));
+  });
+}
+
+void WatchEngine::StartRead(WatchClaim claim) {
+  CallOptions opts;
+  opts.api_key = key_for_(claim.key.scope);  // looked up now: a rotated key takes effect at the next read
+  opts.deadline = std::min(clock_->Now() + options_.max_interval, claim.deadline);
+  const std::string subject = claim.key.subject;
+  const std::string cursor = claim.cursor;
+  kind_->Fetch(subject, cursor, opts, [this, claim = std::move(claim)](absl::StatusOr<WatchKind::Read> r) {
+    OnRead(claim, std::move(r));
+  });
+}
+
+void WatchEngine::OnRead(const WatchClaim& claim, absl::StatusOr<WatchKind::Read> result) {
+  const absl::Time now = clock_->Now();
+  const bool webhooks_active = (webhooks_ != nullptr && webhooks_->Active()) ||
+                               claim.since_webhook < options_.webhook_active_window;
+  WatchPublish p;
+  if (result.ok()) {
+    p.read_ok = true;
+    // Oldest change first, so sequences follow the order of changes: kinds
+    // list items newest first.
+    p.items.assign(std::make_move_iterator(result->items.rbegin()),
+                   std::make_move_iterator(result->items.rend()));
+    p.cursor = std::move(result->cursor);
+    std::vector<const WatchItem*> items;
+    bool all_terminal = !p.items.empty();
+    for (const WatchItem& item : p.items) {
+      items.push_back(&item);
+      all_terminal = all_terminal && item.terminal;
+    }
+    p.finished = kind_->EndsWhenTerminal() && all_terminal;
+    p.next_poll = kind_->NextInterval(options_, items, 0, webhooks_active, now);
+    coordinator_->Publish(claim, std::move(p));
+    return;
+  }
+  const absl::Status& error = result.status();
+  p.failures = claim.failures + 1;
+  p.upstream_throttled = error.code() == absl::StatusCode::kResourceExhausted;
+  if (PermanentWatchError(error) || p.failures >= options_.max_consecutive_failures) {
+    p.ended = PermanentWatchError(error)
+                  ? error
+                  : absl::Status(error.code(),
+                                 absl::StrCat("the ", kind_->name(), " can no longer be watched: ",
+                                              p.failures, " reads in a row failed; last: ", error.message()));
+    coordinator_->Publish(claim, std::move(p));
+    return;
+  }
+  // What this replica knows of the key's items, for the interval and for
+  // a webhook's word.
+  std::vector<WatchItem> known;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(claim.key.str());
+    if (it != entries_.end()) {
+      for (const auto& [id, row] : it->second->items) known.push_back(row.item);
+    }
+  }
+  std::optional<WatchItem> stand_in;
+  if (claim.source == gw::EVENT_SOURCE_WEBHOOK) {
+    for (const WatchItem& k : known) {
+      // The read after a webhook failed: the webhook's own word is enough
+      // to announce the new status, when the kind can tell it.
+      if (k.id == claim.webhook_item) stand_in = kind_->FromWebhook(k, claim.webhook_status);
+    }
+  }
+  if (stand_in) {
+    p.finished = kind_->EndsWhenTerminal() && stand_in->terminal && known.size() == 1;
+    p.items.push_back(*std::move(stand_in));
+  } else {
+    Log(LogLevel::kWarning, "watch", "read failed; retrying",
+        {{"kind", kind_->name()}, {"subject", claim.key.subject},
+         {"failures", std::to_string(p.failures)}, {"error", std::string(error.message())}});
+  }
+  std::vector<const WatchItem*> items;
+  for (const WatchItem& k : known) items.push_back(&k);
+  p.next_poll = kind_->NextInterval(options_, items, p.failures, webhooks_active, now);
+  coordinator_->Publish(claim, std::move(p));
 }
 
 void WatchEngine::Carry(Outbox& out, bool inline_delivery) {
-  if (!out.deliveries.empty()) {
-    auto deliver = [deliveries = std::move(out.deliveries)] {
-      for (const auto& d : deliveries) {
-        if (d.event != nullptr) {
-          d.sink->OnEvent(d.event);
-        } else {
-          d.sink->OnError(d.error);
-        }
+  if (out.deliveries.empty()) return;
+  auto deliver = [deliveries = std::move(out.deliveries)] {
+    for (const auto& d : deliveries) {
+      if (d.event != nullptr) {
+        d.sink->OnEvent(d.event);
+      } else {
+        d.sink->OnError(d.error);
       }
-    };
-    if (inline_delivery) {
-      deliver();
-    } else {
-      fanout_->Run(std::move(deliver));
     }
+  };
+  if (inline_delivery) {
+    deliver();
+  } else {
+    fanout_->Run(std::move(deliver));
   }
-  for (const auto& [key, generation] : out.fetches) StartFetch(key, generation);
 }
 
 }  // namespace tlgw

@@ -25,8 +25,13 @@
 // Thread-safe. No sink, REST call or kind callback runs under the engine's
 // lock. A change is fanned out as one task on the `fanout` executor, never
 // on the thread that completed the read; only a new subscriber's snapshot
-// is delivered inline, on the thread calling Subscribe(). The engine keeps
-// its state in memory; the cluster work puts it behind a store interface.
+// is delivered inline, on the thread calling Subscribe().
+//
+// Who polls a key and when, and how changes are numbered, is the
+// WatchCoordinator's (watch_coordinator.h): a LocalCoordinator in one
+// process, a SharedCoordinator when several replicas share the work. The
+// engine reads when the coordinator hands it a claim, publishes what it
+// read, and fans out the rows the coordinator announces, whoever read them.
 #ifndef TL_GATEWAY_SERVER_WATCH_WATCH_ENGINE_H_
 #define TL_GATEWAY_SERVER_WATCH_WATCH_ENGINE_H_
 
@@ -48,19 +53,13 @@
 #include "server/common/clock.h"
 #include "server/common/executor.h"
 #include "server/twelvelabs/api.h"
+#include "server/watch/local_coordinator.h"
 #include "server/watch/poll_budget.h"
+#include "server/watch/watch_coordinator.h"
 #include "server/watch/watch_options.h"
 #include "twelvelabs/gateway/v1/task.pb.h"
 
 namespace tlgw {
-
-// One thing a watch reports on: a task, an import's status, an asset.
-struct WatchItem {
-  std::string id;           // unique within the entry (a task id; the subject for single-item kinds)
-  std::string fingerprint;  // equal fingerprints are the same state: no event
-  bool terminal = false;    // no further change is expected
-  std::shared_ptr<const google::protobuf::Message> value;  // the upstream state (kind-specific type)
-};
 
 // One change, built once and shared read-only by every subscriber it goes
 // to. `message` is the kind's event proto (TaskEvent, ImportStatusEvent).
@@ -119,6 +118,9 @@ class WatchKind {
                                                const std::string& status) const {
     return std::nullopt;
   }
+  // An item's value from its serialized form (stores shared by replicas
+  // keep bytes); null when the bytes do not parse.
+  virtual std::shared_ptr<const google::protobuf::Message> ParseValue(const std::string& bytes) const = 0;
 };
 
 // When the last verified webhook came: while they flow, polls slow to a
@@ -136,14 +138,21 @@ class WebhookActivity {
   absl::Time last_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
-class WatchEngine {
+class WatchEngine : private WatchListener {
  public:
   // Not owned; all must outlive the engine and every callback it started.
   // `fanout` runs the fan-outs (the tasks hold the sinks, not the engine).
+  // This form coordinates in memory (its own LocalCoordinator over the
+  // shared `budget`): one process.
   WatchEngine(WatchKind* kind, const WatchOptions& options, Clock* clock, PollBudget* budget,
               Executor* fanout, WebhookActivity* webhooks,
               std::function<std::string(const std::string& scope)> key_for);
-  ~WatchEngine();
+  // With a coordinator shared by the engines of every kind (a
+  // SharedCoordinator for several replicas). Not owned.
+  WatchEngine(WatchKind* kind, const WatchOptions& options, Clock* clock,
+              WatchCoordinator* coordinator, Executor* fanout, WebhookActivity* webhooks,
+              std::function<std::string(const std::string& scope)> key_for);
+  ~WatchEngine() override;
   WatchEngine(const WatchEngine&) = delete;
   WatchEngine& operator=(const WatchEngine&) = delete;
 
@@ -170,14 +179,6 @@ class WatchEngine {
 
  private:
   struct Entry;
-  struct Known {
-    WatchItem item;
-    int64_t sequence = 0;
-  };
-  struct Tombstone {
-    std::map<std::string, std::pair<int64_t, std::string>> items;  // id -> (sequence, fingerprint)
-    absl::Time expires;
-  };
   // Work decided under the lock, done after it is released.
   struct Outbox {
     struct Delivery {
@@ -186,37 +187,34 @@ class WatchEngine {
       absl::Status error;
     };
     std::vector<Delivery> deliveries;
-    std::vector<std::pair<std::string, uint64_t>> fetches;  // (key, generation)
   };
 
-  void StartFetch(const std::string& key, uint64_t generation) ABSL_LOCKS_EXCLUDED(mu_);
-  void OnFetched(const std::string& key, uint64_t generation,
-                 absl::StatusOr<WatchKind::Read> result) ABSL_LOCKS_EXCLUDED(mu_);
-  bool OnTimer(const std::string& key, uint64_t generation, uint64_t timer, bool start)
+  // WatchListener:
+  void OnClaim(WatchClaim claim) override ABSL_LOCKS_EXCLUDED(mu_);
+  void OnRows(const std::string& key, std::vector<WatchRow> rows) override ABSL_LOCKS_EXCLUDED(mu_);
+  void OnEnded(const std::string& key, const absl::Status& status) override ABSL_LOCKS_EXCLUDED(mu_);
+  std::shared_ptr<const google::protobuf::Message> ParseValue(const std::string& bytes) override {
+    return kind_->ParseValue(bytes);
+  }
+
+  void OnLoaded(const std::string& key, uint64_t generation, std::vector<WatchRow> rows)
       ABSL_LOCKS_EXCLUDED(mu_);
-  void RequestFetchLocked(Entry& e, twelvelabs::gateway::v1::EventSource source, Outbox* out)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ScheduleLocked(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ArmTimer(absl::Duration delay, std::function<bool(bool)> on_timer);
-  // Records `item` in `e`, and queues an event when it changed.
-  void PublishLocked(Entry& e, WatchItem item, twelvelabs::gateway::v1::EventSource source,
-                     absl::Time now, Outbox* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool FinishedLocked(const Entry& e) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void DropLocked(const std::string& key, const absl::Status& error, Outbox* out)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Carry(Outbox& out, bool inline_delivery) ABSL_LOCKS_EXCLUDED(mu_);
+  void StartRead(WatchClaim claim);
+  void OnRead(const WatchClaim& claim, absl::StatusOr<WatchKind::Read> result) ABSL_LOCKS_EXCLUDED(mu_);
+  WatchEventPtr MakeEvent(const WatchRow& row, twelvelabs::gateway::v1::EventSource source) const;
+  void Carry(Outbox& out, bool inline_delivery);
 
   WatchKind* const kind_;
   const WatchOptions options_;
   Clock* const clock_;
-  PollBudget* const budget_;
+  std::unique_ptr<LocalCoordinator> own_coordinator_;  // the one-process form only
+  WatchCoordinator* const coordinator_;
   Executor* const fanout_;
   WebhookActivity* const webhooks_;
   const std::function<std::string(const std::string&)> key_for_;
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<Entry>> entries_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, Tombstone> tombstones_ ABSL_GUARDED_BY(mu_);
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   int64_t subscribers_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t polls_ ABSL_GUARDED_BY(mu_) = 0;

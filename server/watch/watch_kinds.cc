@@ -51,7 +51,29 @@ absl::Time TimeOf(const google::protobuf::Timestamp& ts) {
   return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
 }
 
+// The value of `bytes` as a `M`, or null.
+template <typename M>
+std::shared_ptr<const google::protobuf::Message> Parse(const std::string& bytes) {
+  auto m = std::make_shared<M>();
+  if (!m->ParseFromString(bytes)) return nullptr;
+  return m;
+}
+
 }  // namespace
+
+std::shared_ptr<const google::protobuf::Message> TaskEventKind::ParseValue(const std::string& bytes) const {
+  return Parse<gw::Task>(bytes);
+}
+std::shared_ptr<const google::protobuf::Message> ImportWatchKind::ParseValue(const std::string& bytes) const {
+  return Parse<gw::ImportStatus>(bytes);
+}
+std::shared_ptr<const google::protobuf::Message> AssetWatchKind::ParseValue(const std::string& bytes) const {
+  return Parse<gw::Asset>(bytes);
+}
+std::shared_ptr<const google::protobuf::Message> IndexedAssetWatchKind::ParseValue(
+    const std::string& bytes) const {
+  return Parse<gw::IndexedAsset>(bytes);
+}
 
 // ---- One task ---------------------------------------------------------------
 

@@ -34,6 +34,7 @@ class TaskEventKind : public WatchKind {
   std::shared_ptr<const google::protobuf::Message> MakeEvent(
       const WatchItem& item, int64_t sequence, twelvelabs::gateway::v1::EventSource source,
       absl::Time now) const override;
+  std::shared_ptr<const google::protobuf::Message> ParseValue(const std::string& bytes) const override;
 };
 
 class TaskWatchKind : public TaskEventKind {
@@ -80,6 +81,7 @@ class ImportWatchKind : public WatchKind {
   std::shared_ptr<const google::protobuf::Message> MakeEvent(
       const WatchItem& item, int64_t sequence, twelvelabs::gateway::v1::EventSource source,
       absl::Time now) const override;
+  std::shared_ptr<const google::protobuf::Message> ParseValue(const std::string& bytes) const override;
   bool EndsWhenTerminal() const override { return true; }
 
  private:
@@ -98,6 +100,7 @@ class AssetWatchKind : public WatchKind {
   absl::Duration NextInterval(const WatchOptions& options,
                               const std::vector<const WatchItem*>& items, int failures,
                               bool webhooks_active, absl::Time now) const override;
+  std::shared_ptr<const google::protobuf::Message> ParseValue(const std::string& bytes) const override;
   bool EndsWhenTerminal() const override { return true; }
 
  private:
@@ -118,6 +121,7 @@ class IndexedAssetWatchKind : public WatchKind {
   absl::Duration NextInterval(const WatchOptions& options,
                               const std::vector<const WatchItem*>& items, int failures,
                               bool webhooks_active, absl::Time now) const override;
+  std::shared_ptr<const google::protobuf::Message> ParseValue(const std::string& bytes) const override;
   bool EndsWhenTerminal() const override { return true; }
 
  private:

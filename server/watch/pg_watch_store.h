@@ -1,0 +1,97 @@
+// The WatchStore of a cluster in PostgreSQL (CLUSTER.md needs 3-6):
+// watch_state (durable: the rows and their sequence numbers), watch_polls,
+// watch_interest and poll_budget (UNLOGGED: rebuilt within seconds after a
+// crash, no WAL cost).
+//
+// Threads: `workers` threads, each with its own connection, run the
+// statements queued by the methods (which never block: the queue is
+// bounded and a full queue fails the call UNAVAILABLE); one more thread
+// holds the LISTEN connection (TCP keepalives, never a transaction) when
+// hints are listened to. Every statement runs under statement_timeout and
+// lock_timeout; a connection that cannot be made within connect_timeout
+// fails the call UNAVAILABLE, and the next call tries again.
+#ifndef TL_GATEWAY_SERVER_WATCH_PG_WATCH_STORE_H_
+#define TL_GATEWAY_SERVER_WATCH_PG_WATCH_STORE_H_
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/watch/watch_store.h"
+
+namespace tlgw {
+
+struct PgWatchStoreOptions {
+  std::string conninfo;  // a libpq conninfo or URI; never logged
+  bool listen = true;    // false: no LISTEN connection (PgBouncer in transaction mode)
+  int workers = 2;
+  size_t max_queued = 10000;
+  absl::Duration statement_timeout = absl::Seconds(5);
+  absl::Duration lock_timeout = absl::Seconds(2);
+  absl::Duration connect_timeout = absl::Seconds(3);
+};
+
+class PgWatchStore : public WatchStore {
+ public:
+  // Starts the threads; connections are made on first use.
+  explicit PgWatchStore(PgWatchStoreOptions options);
+  ~PgWatchStore() override;  // waits for the statement under way, fails the queued ones
+  PgWatchStore(const PgWatchStore&) = delete;
+  PgWatchStore& operator=(const PgWatchStore&) = delete;
+
+  // The watch tables, created if missing (idempotent, under an advisory
+  // lock: safe when several replicas start at once). Blocking: call at
+  // start-up, before serving.
+  static absl::Status Migrate(const std::string& conninfo, absl::Duration timeout);
+
+  void Listen(const std::string& replica,
+              absl::AnyInvocable<void(const std::string& key, int64_t sequence)> on_hint,
+              absl::AnyInvocable<void(bool up)> on_channel) override;
+  void AddInterest(const std::string& replica, const std::vector<WatchKey>& keys, bool fresh,
+                   absl::Duration ttl, absl::AnyInvocable<void(absl::StatusOr<int>)> done) override;
+  void DropInterest(const std::string& replica, const std::vector<std::string>& keys,
+                    absl::AnyInvocable<void(absl::Status)> done) override;
+  void Claim(const std::string& replica, int max, absl::Duration spacing, absl::Duration horizon,
+             absl::Duration lease,
+             absl::AnyInvocable<void(absl::StatusOr<std::vector<StoredClaim>>)> done) override;
+  void Take(const std::string& replica, const std::vector<std::string>& keys, absl::Duration lease,
+            absl::AnyInvocable<void(absl::StatusOr<std::vector<StoredClaim>>)> done) override;
+  void TakeItem(const std::string& replica, const std::string& kind, const std::string& item,
+                absl::Duration lease,
+                absl::AnyInvocable<void(absl::StatusOr<std::vector<StoredClaim>>)> done) override;
+  void Publish(StoredPublish publish,
+               absl::AnyInvocable<void(absl::StatusOr<StoredPublishResult>)> done) override;
+  void Load(const std::vector<std::string>& keys, const std::string& replica,
+            absl::AnyInvocable<void(absl::StatusOr<std::map<std::string, StoredKey>>)> done) override;
+  void PushRows(const std::vector<StoredRow>& rows, absl::AnyInvocable<void(absl::Status)> done) override;
+  void HandBack(const std::string& replica, absl::AnyInvocable<void(absl::Status)> done) override;
+
+  class Conn;  // one connection (pg_watch_store.cc)
+
+ private:
+  // A job runs on a worker with its connection; null when it could not
+  // connect (then it fails with `unreachable`).
+  using Job = absl::AnyInvocable<void(Conn* conn, const absl::Status& unreachable)>;
+  void Enqueue(Job job) ABSL_LOCKS_EXCLUDED(mu_);
+  void Work() ABSL_LOCKS_EXCLUDED(mu_);
+  void ListenLoop() ABSL_LOCKS_EXCLUDED(mu_);
+
+  const PgWatchStoreOptions options_;
+  absl::Mutex mu_;
+  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::string listen_replica_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<absl::AnyInvocable<void(const std::string&, int64_t)>> on_hint_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<absl::AnyInvocable<void(bool)>> on_channel_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> workers_;
+  std::thread listener_;
+};
+
+}  // namespace tlgw
+
+#endif  // TL_GATEWAY_SERVER_WATCH_PG_WATCH_STORE_H_

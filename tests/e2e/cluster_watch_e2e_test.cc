@@ -1,0 +1,390 @@
+// Watches across replicas end to end: one PostgreSQL (the fixture), one
+// simulator (manual clock), three gateway processes with
+// --state_store=postgres: sharing it. A webhook at one replica ends
+// streams on the others; one poll per interval for the cluster; a killed
+// poller is replaced; resume on another replica; the cluster poll budget;
+// a database outage and its end.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "httplib.h"
+#include "tests/e2e/harness.h"
+#include "tests/support/postgres_fixture.h"
+#include "twelvelabs/gateway/v1/task_service.grpc.pb.h"
+#include "twelvelabs/gateway/v1/upload_service.grpc.pb.h"
+
+namespace tltest {
+namespace {
+
+namespace gw = ::twelvelabs::gateway::v1;
+using nlohmann::json;
+
+constexpr char kSecret[] = "whsec_cluster_e2e_Hq2Vm8Rt";
+const std::vector<std::string> kLifecycle = {"validating", "pending", "queued", "indexing", "ready"};
+
+// A WatchTask stream read with the callback API.
+class Subscriber : public grpc::ClientReadReactor<gw::TaskEvent> {
+ public:
+  Subscriber(gw::TaskService::Stub* stub, const std::string& task_id, int64_t resume_after = 0) {
+    req_.set_task_id(task_id);
+    req_.set_resume_after(resume_after);
+    ctx_.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(180)));
+    stub->async()->WatchTask(&ctx_, &req_, this);
+    StartRead(&event_);
+    StartCall();
+  }
+  ~Subscriber() override {
+    ctx_.TryCancel();
+    WaitDone(absl::Seconds(10));
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    {
+      absl::MutexLock lock(&mu_);
+      events_.push_back(event_);
+    }
+    StartRead(&event_);
+  }
+  void OnDone(const grpc::Status& s) override {
+    absl::MutexLock lock(&mu_);
+    status_ = s;
+    done_ = true;
+  }
+  void Cancel() { ctx_.TryCancel(); }
+  std::vector<gw::TaskEvent> events() {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+  std::vector<std::string> statuses() {
+    std::vector<std::string> out;
+    for (const auto& e : events()) out.push_back(e.task().status_text());
+    return out;
+  }
+  size_t count() {
+    absl::MutexLock lock(&mu_);
+    return events_.size();
+  }
+  bool done() {
+    absl::MutexLock lock(&mu_);
+    return done_;
+  }
+  grpc::Status status() {
+    absl::MutexLock lock(&mu_);
+    return status_;
+  }
+  bool WaitDone(absl::Duration timeout = absl::Seconds(30)) {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(&done_), timeout);
+  }
+
+ private:
+  grpc::ClientContext ctx_;
+  gw::WatchTaskRequest req_;
+  gw::TaskEvent event_;
+  absl::Mutex mu_;
+  std::vector<gw::TaskEvent> events_ ABSL_GUARDED_BY(mu_);
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+struct Replica {
+  std::string id;
+  GatewayProcess process;
+  int webhook_port = 0;
+  std::unique_ptr<gw::TaskService::Stub> tasks;
+  std::unique_ptr<gw::UploadService::Stub> upload;
+};
+
+class ClusterWatchE2E : public E2EFixture<> {
+ protected:
+  void SetUp() override {
+    auto pg = PostgresServer::Create();
+    ASSERT_TRUE(pg.ok()) << pg.status();
+    pg_ = *std::move(pg);
+    auto db = pg_->CreateDatabase("cluster");
+    ASSERT_TRUE(db.ok()) << db.status();
+    conninfo_ = *db;
+    ASSERT_NO_FATAL_FAILURE(LaunchSimulator());
+  }
+  void TearDown() override {
+    for (auto& r : replicas_) {
+      if (r->process.process != nullptr) {
+        EXPECT_FALSE(absl::StrContains(r->process.process->Log(), kSecret)) << "the webhook secret leaked";
+      }
+    }
+  }
+
+  // Starts three replicas a, b, c with `watch_args`; a receives webhooks.
+  void StartCluster(std::vector<std::string> watch_args) {
+    for (const char* id : {"a", "b", "c"}) {
+      auto r = std::make_unique<Replica>();
+      r->id = id;
+      GatewayArgs args;
+      args.upstream_url = sim_.Url("v1.3");
+      args.state_store = "postgres:" + conninfo_;
+      args.env["TWELVELABS_WEBHOOK_SECRET"] = kSecret;
+      args.extra_args = watch_args;
+      args.extra_args.push_back(absl::StrCat("--replica_id=", id));
+      const std::string port_file = TempPath(absl::StrCat("webhook-", id, ".port"));
+      if (r->id == "a") {
+        args.extra_args.push_back("--webhook_listen=127.0.0.1:0");
+        args.extra_args.push_back("--webhook_port_file=" + port_file);
+      }
+      auto g = StartGateway(args);
+      ASSERT_TRUE(g.ok()) << g.status();
+      r->process = std::move(*g);
+      if (r->id == "a") {
+        auto port = WaitForPortFile(port_file, r->process.process.get());
+        ASSERT_TRUE(port.ok()) << port.status();
+        r->webhook_port = *port;
+      }
+      r->tasks = gw::TaskService::NewStub(r->process.channel);
+      r->upload = gw::UploadService::NewStub(r->process.channel);
+      replicas_.push_back(std::move(r));
+    }
+    httplib::Client c("127.0.0.1", sim_.port);
+    auto res = c.Post("/_sim/webhooks/config",
+                      json{{"url", absl::StrCat("http://127.0.0.1:", replicas_[0]->webhook_port, "/webhooks/twelvelabs")},
+                           {"secret", kSecret}}
+                          .dump(),
+                      "application/json");
+    ASSERT_TRUE(res && res->status == 200);
+  }
+  Replica* R(int i) { return replicas_[i].get(); }
+
+  std::string CreateTask(Replica* r) {
+    gw::CreateUrlTaskRequest req;
+    req.set_index_id(kSeedIndex);
+    req.set_video_url("https://cdn.example.com/cluster.mp4");
+    gw::Task task;
+    grpc::Status s = r->upload->CreateUrlTask(Ctx().get(), req, &task);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return task.id();
+  }
+  int GetsOf(const std::string& task_id) {
+    int n = 0;
+    for (const auto& r : control_->Requests("/tasks/" + task_id)) n += r["method"] == "GET";
+    return n;
+  }
+  double Metric(Replica* r, const std::string& name) {
+    auto text = HttpGet(r->process.admin_port, "/metrics");
+    return text.ok() ? MetricValue(*text, name) : -1;
+  }
+
+  std::unique_ptr<PostgresServer> pg_;
+  std::string conninfo_;
+  std::vector<std::unique_ptr<Replica>> replicas_;
+};
+
+TEST_F(ClusterWatchE2E, AWebhookAtOneReplicaEndsStreamsOnTheOthers) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster({"--watch_interval_seconds=60", "--watch_min_interval_seconds=60",
+                                        "--watch_max_interval_seconds=60", "--webhook_safety_interval_seconds=60"}));
+  const std::string id = CreateTask(R(0));
+  Subscriber b(R(1)->tasks.get(), id), c(R(2)->tasks.get(), id);
+  ASSERT_TRUE(Eventually([&] { return b.count() == 1 && c.count() == 1; }, "the snapshots"));
+  const int gets = GetsOf(id);
+  // Straight to ready in simulated time: the simulator signs and sends
+  // index.task.ready to a; the next poll is a minute away.
+  const absl::Time start = absl::Now();
+  control_->AdvanceClock(10.0);
+  ASSERT_TRUE(b.WaitDone(absl::Seconds(20)) && c.WaitDone(absl::Seconds(20))) << "streams on b and c did not end";
+  const absl::Duration took = absl::Now() - start;
+  for (Subscriber* s : {&b, &c}) {
+    EXPECT_TRUE(s->status().ok()) << s->status().error_message();
+    EXPECT_EQ(s->statuses().back(), "ready");
+    EXPECT_EQ(s->events().back().source(), gw::EVENT_SOURCE_WEBHOOK);
+  }
+  EXPECT_EQ(b.events().back().sequence(), c.events().back().sequence());
+  EXPECT_EQ(GetsOf(id), gets + 1) << "a read the task once for the whole cluster";
+  std::cout << "webhook at a -> streams on b and c ended: " << absl::FormatDuration(took) << "\n";
+}
+
+TEST_F(ClusterWatchE2E, SubscribersOnThreeReplicasShareOnePollPerInterval) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster({"--watch_interval_seconds=1", "--watch_min_interval_seconds=1",
+                                        "--watch_max_interval_seconds=1"}));
+  const std::string id = CreateTask(R(0));
+  Subscriber a(R(0)->tasks.get(), id), b(R(1)->tasks.get(), id), c(R(2)->tasks.get(), id);
+  ASSERT_TRUE(Eventually([&] { return a.count() == 1 && b.count() == 1 && c.count() == 1; }, "the snapshots"));
+  const int before = GetsOf(id);
+  const absl::Time start = absl::Now();
+  absl::SleepFor(absl::Seconds(10));
+  const int gets = GetsOf(id) - before;
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  std::cout << gets << " upstream GETs in " << seconds << " s with subscribers on 3 replicas\n";
+  EXPECT_LE(gets, static_cast<int>(seconds) + 2) << "about one per second, not three";
+  EXPECT_GE(gets, 5);
+}
+
+TEST_F(ClusterWatchE2E, WhenThePollingReplicaIsKilledTheOthersDeliverEveryChange) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster({"--watch_interval_seconds=0.5", "--watch_min_interval_seconds=0.5",
+                                        "--watch_max_interval_seconds=0.5"}));
+  const std::string id = CreateTask(R(0));
+  std::vector<std::unique_ptr<Subscriber>> subs;
+  for (int i = 0; i < 3; ++i) subs.push_back(std::make_unique<Subscriber>(R(i)->tasks.get(), id));
+  ASSERT_TRUE(Eventually([&] { return subs[0]->count() == 1 && subs[1]->count() == 1 && subs[2]->count() == 1; },
+                         "the snapshots"));
+  // The replica that polled last is the one to kill.
+  std::vector<double> before;
+  for (int i = 0; i < 3; ++i) before.push_back(Metric(R(i), "tl_gateway_watch_claims_total"));
+  absl::SleepFor(absl::Seconds(2));
+  int victim = 0;
+  double most = -1;
+  for (int i = 0; i < 3; ++i) {
+    const double grew = Metric(R(i), "tl_gateway_watch_claims_total") - before[i];
+    if (grew > most) most = grew, victim = i;
+  }
+  ASSERT_GT(most, 0);
+  kill(R(victim)->process.process->pid(), SIGKILL);
+  for (size_t stage = 1; stage < kLifecycle.size(); ++stage) {
+    control_->AdvanceClock(2.0);
+    for (int i = 0; i < 3; ++i) {
+      if (i == victim) continue;
+      ASSERT_TRUE(Eventually([&] { return subs[i]->count() == stage + 1; },
+                             absl::StrCat("replica ", R(i)->id, " to see ", kLifecycle[stage]), absl::Seconds(40)));
+    }
+  }
+  for (int i = 0; i < 3; ++i) {
+    if (i == victim) continue;
+    ASSERT_TRUE(subs[i]->WaitDone());
+    EXPECT_TRUE(subs[i]->status().ok()) << subs[i]->status().error_message();
+    EXPECT_EQ(subs[i]->statuses(), kLifecycle) << "every change, in order";
+  }
+}
+
+TEST_F(ClusterWatchE2E, ResumeOnAnotherReplicaMissesNothingAndRepeatsNothing) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster({"--watch_interval_seconds=0.3", "--watch_min_interval_seconds=0.3",
+                                        "--watch_max_interval_seconds=0.3"}));
+  const std::string id = CreateTask(R(0));
+  int64_t seen = 0;
+  std::vector<std::string> got;
+  {
+    Subscriber a(R(0)->tasks.get(), id);
+    ASSERT_TRUE(Eventually([&] { return a.count() == 1; }, "the snapshot"));
+    control_->AdvanceClock(2.0);
+    ASSERT_TRUE(Eventually([&] { return a.count() == 2; }, "event 2 on a"));
+    seen = a.events().back().sequence();
+    got = a.statuses();
+    a.Cancel();
+    ASSERT_TRUE(a.WaitDone());
+  }
+  // Changes while the client is away; it comes back on b.
+  control_->AdvanceClock(2.0);
+  absl::SleepFor(absl::Milliseconds(500));
+  Subscriber b(R(1)->tasks.get(), id, seen);
+  ASSERT_TRUE(Eventually([&] { return b.count() >= 1; }, "the state after what a sent"));
+  for (size_t stage = 3; stage < kLifecycle.size(); ++stage) {
+    control_->AdvanceClock(2.0);
+    ASSERT_TRUE(Eventually([&] { return b.statuses().back() == kLifecycle[stage]; }, kLifecycle[stage]));
+  }
+  ASSERT_TRUE(b.WaitDone());
+  EXPECT_TRUE(b.status().ok()) << b.status().error_message();
+  int64_t last = seen;
+  for (const auto& e : b.events()) {
+    EXPECT_GT(e.sequence(), last) << "nothing twice, nothing older";
+    last = e.sequence();
+    got.push_back(e.task().status_text());
+  }
+  EXPECT_EQ(got, kLifecycle) << "nothing missing";
+}
+
+TEST_F(ClusterWatchE2E, TheClusterPollBudgetHoldsAcrossReplicas) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster({"--watch_interval_seconds=1", "--watch_min_interval_seconds=1",
+                                        "--watch_max_interval_seconds=1", "--max_polls_per_second=2"}));
+  std::vector<std::string> ids;
+  std::vector<std::unique_ptr<Subscriber>> subs;
+  for (int i = 0; i < 6; ++i) {
+    ids.push_back(CreateTask(R(i % 3)));
+    subs.push_back(std::make_unique<Subscriber>(R(i % 3)->tasks.get(), ids.back()));
+  }
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (auto& s : subs) {
+          if (s->count() < 1) return false;
+        }
+        return true;
+      },
+      "the snapshots"));
+  auto total = [&] {
+    int n = 0;
+    for (const auto& id : ids) n += GetsOf(id);
+    return n;
+  };
+  const int before = total();
+  const absl::Time start = absl::Now();
+  absl::SleepFor(absl::Seconds(5));
+  const int gets = total() - before;
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  std::cout << gets << " upstream GETs in " << seconds << " s for 6 tasks at a 2/s cluster budget\n";
+  EXPECT_LE(gets, static_cast<int>(2 * seconds) + 3) << "2 polls a second for the cluster, not 2 per replica";
+  EXPECT_GE(gets, 4);
+}
+
+TEST_F(ClusterWatchE2E, ADatabaseOutageGoesLocalAndBackWithoutLosingTheEnd) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster({"--watch_interval_seconds=0.5", "--watch_min_interval_seconds=0.5",
+                                        "--watch_max_interval_seconds=0.5"}));
+  const std::string id = CreateTask(R(0));
+  std::vector<std::unique_ptr<Subscriber>> subs;
+  for (int i = 0; i < 3; ++i) subs.push_back(std::make_unique<Subscriber>(R(i)->tasks.get(), id));
+  ASSERT_TRUE(Eventually([&] { return subs[0]->count() == 1 && subs[1]->count() == 1 && subs[2]->count() == 1; },
+                         "the snapshots"));
+  ASSERT_TRUE(Metric(R(0), "tl_gateway_watch_state_shared") == 1);
+
+  ASSERT_TRUE(pg_->Stop().ok());
+  const absl::Time stopped = absl::Now();
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (int i = 0; i < 3; ++i) {
+          if (Metric(R(i), "tl_gateway_watch_state_shared") != 0) return false;
+        }
+        return true;
+      },
+      "every replica in local mode"));
+  for (int i = 0; i < 3; ++i) {
+    auto ready = HttpGet(R(i)->process.admin_port, "/readyz");
+    EXPECT_TRUE(ready.ok()) << "replica " << R(i)->id << " must stay ready: " << ready.status();
+  }
+  control_->AdvanceClock(2.0);  // pending
+  ASSERT_TRUE(Eventually([&] { return subs[0]->count() == 2 && subs[1]->count() == 2 && subs[2]->count() == 2; },
+                         "the change, polled by each replica alone"));
+  absl::SleepFor(absl::Seconds(5) - (absl::Now() - stopped));
+  ASSERT_TRUE(pg_->Start().ok());
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (int i = 0; i < 3; ++i) {
+          if (Metric(R(i), "tl_gateway_watch_state_shared") != 1) return false;
+        }
+        return true;
+      },
+      "every replica shared again", absl::Seconds(30)));
+  for (size_t stage = 2; stage < kLifecycle.size(); ++stage) {
+    control_->AdvanceClock(2.0);
+    ASSERT_TRUE(Eventually(
+        [&] {
+          for (auto& s : subs) {
+            if (s->statuses().back() != kLifecycle[stage]) return false;
+          }
+          return true;
+        },
+        kLifecycle[stage]));
+  }
+  for (auto& s : subs) {
+    ASSERT_TRUE(s->WaitDone());
+    EXPECT_TRUE(s->status().ok()) << s->status().error_message();
+    EXPECT_EQ(s->statuses(), kLifecycle);
+    auto events = s->events();
+    for (size_t i = 1; i < events.size(); ++i) EXPECT_GT(events[i].sequence(), events[i - 1].sequence());
+  }
+}
+
+}  // namespace
+}  // namespace tltest
