@@ -209,6 +209,8 @@ absl::Status GatewayServer::StartServices() {
   deps_.indexed_asset_watches = indexed_asset_watches_.get();
   deps_.clock = clock_.get();
   deps_.upload_idle_timeout = options_.upload_idle_timeout;
+  deps_.asset_upload.chunks_in_flight = options_.asset_upload_chunks_in_flight;
+  deps_.asset_upload.max_buffer_bytes = options_.asset_upload_max_buffer_bytes;
   deps_.request_timeout = options_.client.default_deadline;
   deps_.config = [this] { return config(); };
   return absl::OkStatus();
