@@ -61,7 +61,8 @@ void MultipartUploader::StartNew(const gw::UploadAssetHeader& header) {
         self->Fail(s.status());
         return;
       }
-      for (PresignedUrl& u : s->urls) self->urls_[u.chunk_index] = std::move(u);
+      const absl::Time now = self->clock_->Now();
+      for (PresignedUrl& u : s->urls) self->urls_[u.chunk_index] = HeldUrl{std::move(u.url), now};
       self->Opened(s->upload_id, s->asset_id, s->chunk_size, s->total_chunks, -1, 1);
     });
   });
@@ -247,7 +248,7 @@ void MultipartUploader::Pump() {
 void MultipartUploader::Dispatch(int index) {
   if (stopped_ || active_.count(index) == 0) return;
   auto it = urls_.find(index);
-  if (it != urls_.end() && it->second.expires_at - clock_->Now() > limits_.url_margin) {
+  if (it != urls_.end() && clock_->Now() - it->second.received < limits_.url_lifetime) {
     std::string url = std::move(it->second.url);
     urls_.erase(it);  // single use
     Put(index, url);
@@ -263,11 +264,11 @@ void MultipartUploader::FetchUrls() {
   const int start = *url_waiters_.begin();
   // The run of chunks from `start` that lack a usable URL, to fetch in one
   // call: the next chunks' URLs come with a new one's.
-  const absl::Time usable = clock_->Now() + limits_.url_margin;
+  const absl::Time now = clock_->Now();
   int count = 1;
   while (count < kMaxPresignedUrlsPerCall && start + count <= total_chunks_) {
     auto it = urls_.find(start + count);
-    if (it != urls_.end() && it->second.expires_at > usable) break;
+    if (it != urls_.end() && now - it->second.received < limits_.url_lifetime) break;
     ++count;
   }
   url_fetch_in_flight_ = true;
@@ -302,25 +303,28 @@ void MultipartUploader::OnUrls(absl::StatusOr<std::vector<PresignedUrl>> urls) {
     });
     return;
   }
-  url_fetch_failures_ = 0;
-  for (PresignedUrl& u : *urls) urls_[u.chunk_index] = std::move(u);
+  const absl::Time now = clock_->Now();
+  for (PresignedUrl& u : *urls) urls_[u.chunk_index] = HeldUrl{std::move(u.url), now};
   std::set<int> waiters;
   waiters.swap(url_waiters_);
-  bool missing = false;
   for (int index : waiters) {
-    auto it = urls_.find(index);
-    if (it == urls_.end()) {
+    if (urls_.count(index) == 0) {
       url_waiters_.insert(index);
-      missing = true;
       continue;
     }
     Dispatch(index);
   }
-  if (missing && urls->empty()) {
-    Fail(WithErrorInfo(absl::InternalError(absl::StrCat("the Twelve Labs API gave no upload URL for chunk ",
-                                                        *url_waiters_.begin(), " of upload ", upload_id_)),
-                       "UPSTREAM_NO_UPLOAD_URL", kGatewayDomain));
-    return;
+  if (!url_waiters_.empty()) {
+    // Upstream left out a chunk it was asked for: asked again, a bounded
+    // number of times.
+    if (++url_fetch_failures_ >= limits_.put_attempts) {
+      Fail(WithErrorInfo(absl::InternalError(absl::StrCat("the Twelve Labs API gave no upload URL for chunk ",
+                                                          *url_waiters_.begin(), " of upload ", upload_id_)),
+                         "UPSTREAM_NO_UPLOAD_URL", kGatewayDomain));
+      return;
+    }
+  } else {
+    url_fetch_failures_ = 0;
   }
   FetchUrls();
 }

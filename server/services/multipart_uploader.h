@@ -49,8 +49,11 @@ struct MultipartLimits {
   absl::Duration max_backoff = absl::Seconds(8);
   // Completed chunks per report (the last report takes what is left).
   int report_batch = 16;
-  // A URL that expires sooner than this is not used; a fresh one is fetched.
-  absl::Duration url_margin = absl::Minutes(2);
+  // How long a URL is used after it arrived (§9.4: they expire after an
+  // hour). Judged by the gateway's clock from the URL's arrival, not by
+  // upstream's expires_at, which another clock wrote; an older one is
+  // replaced before use, and one refused anyway (403) is replaced then.
+  absl::Duration url_lifetime = absl::Minutes(55);
 };
 
 // Bytes held by every multipart upload of the process (for the metrics).
@@ -159,7 +162,11 @@ class MultipartUploader : public std::enable_shared_from_this<MultipartUploader>
   std::deque<std::pair<int, Chunk>> ready_;  // complete, waiting for a slot
   std::map<int, Chunk> active_;              // dispatched: waiting for a URL, PUT, or backoff
   int putting_ = 0;                          // PUTs under way
-  std::map<int, PresignedUrl> urls_;
+  struct HeldUrl {
+    std::string url;
+    absl::Time received;
+  };
+  std::map<int, HeldUrl> urls_;
   std::set<int> url_waiters_;
   bool url_fetch_in_flight_ = false;
   int url_fetch_failures_ = 0;
