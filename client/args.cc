@@ -62,6 +62,7 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<OptionSpec>& global_optio
   const CommandSpec* command = nullptr;
   bool options_ended = false;
   bool help_command = false;  // `help COMMAND`: the next word names a command
+  std::string group;          // the first word of a two-word command
   auto take_word = [&](const std::string& word) -> absl::Status {
     if (command == nullptr) {
       if (word == "help" && !help_command && !parsed.help) {
@@ -69,11 +70,21 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<OptionSpec>& global_optio
         help_command = true;
         return absl::OkStatus();
       }
-      command = FindCommand(commands, word);
-      if (command == nullptr) {
-        return absl::InvalidArgumentError(absl::StrCat("unknown command '", word, "'"));
+      // A command may be two words ("asset upload"): the first is a group.
+      const std::string name = group.empty() ? word : absl::StrCat(group, " ", word);
+      command = FindCommand(commands, name);
+      if (command == nullptr && group.empty()) {
+        for (const auto& c : commands) {
+          if (absl::StartsWith(c.name, word + " ")) {
+            group = word;
+            return absl::OkStatus();
+          }
+        }
       }
-      parsed.command = word;
+      if (command == nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat("unknown command '", name, "'"));
+      }
+      parsed.command = name;
       return absl::OkStatus();
     }
     parsed.positional.push_back(word);
@@ -132,6 +143,15 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<OptionSpec>& global_optio
     values.push_back(value);
   }
 
+  if (command == nullptr && !group.empty() && !parsed.help) {
+    std::string subcommands;
+    for (const auto& c : commands) {
+      if (absl::StartsWith(c.name, group + " ")) {
+        absl::StrAppend(&subcommands, subcommands.empty() ? "" : ", ", c.name.substr(group.size() + 1));
+      }
+    }
+    return absl::InvalidArgumentError(absl::StrCat("'", group, "' needs a subcommand: ", subcommands));
+  }
   if (parsed.help || command == nullptr) return parsed;
   if (parsed.positional.size() < command->min_positional) {
     return absl::InvalidArgumentError(

@@ -54,7 +54,8 @@ GatewayClient::GatewayClient(std::shared_ptr<grpc::ChannelInterface> channel,
       channel_(std::move(channel)),
       upload_(gw::UploadService::NewStub(channel_)),
       tasks_(gw::TaskService::NewStub(channel_)),
-      integrations_(gw::IntegrationService::NewStub(channel_)) {}
+      integrations_(gw::IntegrationService::NewStub(channel_)),
+      asset_uploads_(gw::AssetService::NewStub(channel_)) {}
 
 std::unique_ptr<grpc::ClientContext> GatewayClient::NewContext(absl::Duration timeout) const {
   auto context = std::make_unique<grpc::ClientContext>();
@@ -226,6 +227,84 @@ absl::StatusOr<gw::CheckAwsS3SetupResponse> GatewayClient::CheckAwsS3Setup(
       context.get(), [&](grpc::ClientContext* c, gw::CheckAwsS3SetupResponse* r) {
         return integrations_->CheckAwsS3Setup(c, request, r);
       });
+}
+
+// --- AssetService: uploads ---
+
+absl::StatusOr<gw::Upload> GatewayClient::GetUpload(const std::string& upload_id) {
+  gw::GetUploadRequest request;
+  request.set_upload_id(upload_id);
+  auto context = NewContext(options_.call_timeout);
+  return Unary<gw::Upload>(context.get(), [&](grpc::ClientContext* c, gw::Upload* r) {
+    return asset_uploads_->GetUpload(c, request, r);
+  });
+}
+
+absl::StatusOr<gw::Asset> GatewayClient::UploadAssetFile(const std::string& path, gw::UploadAssetHeader header,
+                                                         const UploadProgressCallback& progress) {
+  // Open before the call starts, so a missing file costs no RPC.
+  auto file = ChunkedFileReader::Open(path);
+  if (!file.ok()) return file.status();
+  ChunkedFileReader& reader = **file;
+  header.set_size_bytes(reader.size());
+  if (!header.upload_id().empty()) {
+    // A continuation: the session says where the bytes it lacks start.
+    absl::StatusOr<gw::Upload> upload = GetUpload(header.upload_id());
+    if (!upload.ok()) return upload.status();
+    if (upload->size_bytes() != reader.size()) {
+      return absl::FailedPreconditionError(absl::StrCat(path, " has ", reader.size(), " bytes but upload ",
+                                                        header.upload_id(), " is of a ", upload->size_bytes(),
+                                                        "-byte file: is it the same file?"));
+    }
+    if (absl::Status s = reader.SeekTo(upload->resume_offset()); !s.ok()) return s;
+    header.set_resume_offset(upload->resume_offset());
+  } else if (header.filename().empty()) {
+    header.set_filename(BaseName(path));
+  }
+
+  auto context = NewContext(options_.stream_timeout);
+  gw::Asset asset;
+  std::unique_ptr<grpc::ClientWriter<gw::UploadAssetRequest>> writer =
+      asset_uploads_->UploadAsset(context.get(), &asset);
+  // One message reused for every chunk, as in UploadFile.
+  gw::UploadAssetRequest message;
+  *message.mutable_header() = std::move(header);
+  if (progress) progress(reader.offset(), reader.size());
+  bool stream_open = writer->Write(message);
+  absl::Status local = absl::OkStatus();
+  while (stream_open && !reader.done()) {
+    local = reader.Next(message.mutable_chunk());
+    if (!local.ok()) break;
+    stream_open = writer->Write(message);
+    if (stream_open && progress) progress(reader.offset(), reader.size());
+  }
+  if (!local.ok()) {
+    context->TryCancel();
+  } else if (stream_open) {
+    writer->WritesDone();
+  }
+  grpc::Status status = writer->Finish();
+  if (!local.ok()) return local;
+  if (!status.ok()) return FromGrpcStatus(status);
+  return asset;
+}
+
+absl::Status GatewayClient::WatchAssetEvents(const gw::WatchAssetRequest& request,
+                                             const std::function<bool(const gw::AssetEvent&)>& on_event) {
+  auto context = NewContext(options_.stream_timeout);
+  std::unique_ptr<grpc::ClientReader<gw::AssetEvent>> reader = asset_uploads_->WatchAsset(context.get(), request);
+  gw::AssetEvent event;
+  bool stopped_by_caller = false;
+  while (reader->Read(&event)) {
+    if (on_event && !on_event(event)) {
+      stopped_by_caller = true;
+      context->TryCancel();
+      break;
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (stopped_by_caller) return absl::OkStatus();
+  return FromGrpcStatus(status);
 }
 
 }  // namespace tlclient

@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "client/error_details.h"
+#include "twelvelabs/gateway/v1/asset_service.grpc.pb.h"
 #include "twelvelabs/gateway/v1/integration_service.grpc.pb.h"
 #include "twelvelabs/gateway/v1/task_service.grpc.pb.h"
 #include "twelvelabs/gateway/v1/upload_service.grpc.pb.h"
@@ -93,6 +94,22 @@ class GatewayClient {
       const std::string& path, twelvelabs::gateway::v1::UploadVideoFileHeader header,
       const UploadProgressCallback& progress = nullptr);
 
+  // --- AssetService: uploads of local files ---
+  // Streams the file at `path` through UploadAsset: `header` (its size is
+  // set from the file, its filename defaults to the path's last
+  // component), then the bytes as UploadFile sends them. When the header
+  // names an `upload_id`, continues that multipart upload instead: asks
+  // GetUpload where to start and sends only the rest of the file. Progress
+  // counts from the start of the file.
+  absl::StatusOr<twelvelabs::gateway::v1::Asset> UploadAssetFile(
+      const std::string& path, twelvelabs::gateway::v1::UploadAssetHeader header,
+      const UploadProgressCallback& progress = nullptr);
+  absl::StatusOr<twelvelabs::gateway::v1::Upload> GetUpload(const std::string& upload_id);
+  // Blocks until the asset is ready or failed (OK after the terminal
+  // event, or when `on_event` returned false), otherwise the stream's error.
+  absl::Status WatchAssetEvents(const twelvelabs::gateway::v1::WatchAssetRequest& request,
+                                const std::function<bool(const twelvelabs::gateway::v1::AssetEvent&)>& on_event);
+
   // --- TaskService ---
   absl::StatusOr<twelvelabs::gateway::v1::Task> GetTask(const std::string& task_id);
   absl::StatusOr<twelvelabs::gateway::v1::ListTasksResponse> ListTasks(
@@ -126,6 +143,7 @@ class GatewayClient {
   std::unique_ptr<twelvelabs::gateway::v1::UploadService::Stub> upload_;
   std::unique_ptr<twelvelabs::gateway::v1::TaskService::Stub> tasks_;
   std::unique_ptr<twelvelabs::gateway::v1::IntegrationService::Stub> integrations_;
+  std::unique_ptr<twelvelabs::gateway::v1::AssetService::Stub> asset_uploads_;
 };
 
 }  // namespace tlclient
