@@ -166,7 +166,10 @@ void MultipartUploader::Opened(const std::string& upload_id, const std::string& 
 
 void MultipartUploader::Push(std::string bytes) {
   auto self = shared_from_this();
-  Post([self, bytes = std::move(bytes)]() mutable {
+  const int64_t n = static_cast<int64_t>(bytes.size());
+  queued_bytes_ += n;
+  Post([self, n, bytes = std::move(bytes)]() mutable {
+    self->queued_bytes_ -= n;
     if (self->done_) return;
     if (!self->opened_) {
       self->Account(static_cast<int64_t>(bytes.size()));
@@ -201,8 +204,14 @@ void MultipartUploader::BeginChunk() {
   assembling_.clear();
   if (next_index_ > total_chunks_) return;
   skip_current_ = completed_before_.count(next_index_) > 0;
+  if (skip_current_) return;
+  if (!pool_.empty()) {
+    assembling_ = std::move(pool_.back());
+    pool_.pop_back();
+    assembling_.clear();  // keeps its capacity
+  }
   // Exactly one chunk's size, so appending never reallocates.
-  if (!skip_current_) assembling_.reserve(static_cast<size_t>(ChunkLength(next_index_)));
+  assembling_.reserve(static_cast<size_t>(ChunkLength(next_index_)));
 }
 
 void MultipartUploader::Consume(std::string data) {
@@ -228,7 +237,7 @@ void MultipartUploader::Consume(std::string data) {
 void MultipartUploader::CompleteChunk() {
   if (!skip_current_) {
     Chunk c;
-    c.bytes = std::make_shared<const std::string>(std::move(assembling_));
+    c.bytes = std::make_shared<std::string>(std::move(assembling_));
     ready_.emplace_back(next_index_, std::move(c));
   }
   ++next_index_;
@@ -348,8 +357,13 @@ void MultipartUploader::OnPut(int index, absl::StatusOr<std::string> etag) {
   if (etag.ok()) {
     const int64_t size = static_cast<int64_t>(it->second.bytes->size());
     etags_.push_back(CompletedChunk{index, *std::move(etag), size});
-    // The chunk's bytes go as soon as upstream has them.
+    // The chunk's bytes go as soon as upstream has them; the buffer is
+    // kept for a later chunk when nothing else holds it.
     Account(-size);
+    if (it->second.bytes.use_count() == 1 && static_cast<int>(pool_.size()) < in_flight_limit_ + 2 &&
+        !stopped_) {
+      pool_.push_back(std::move(*it->second.bytes));
+    }
     active_.erase(it);
     if (stopped_) {
       CheckFinish();
@@ -487,6 +501,7 @@ void MultipartUploader::WindDown() {
   // what they complete is reported (CheckFinish), so a resume skips it.
   int64_t freed = static_cast<int64_t>(assembling_.size());
   std::string().swap(assembling_);
+  pool_.clear();
   for (auto& [index, c] : ready_) freed += static_cast<int64_t>(c.bytes->size());
   ready_.clear();
   for (const std::string& b : early_) freed += static_cast<int64_t>(b.size());
@@ -507,7 +522,10 @@ void MultipartUploader::WindDown() {
 void MultipartUploader::UpdateRoom() {
   const bool room = opened_ && !stopped_ && ready_.empty();
   const bool was = room_.exchange(room);
-  if (room && !was && hooks_.on_room) hooks_.on_room();
+  // Also when the caller found no room only because a push was queued.
+  if (room && queued_bytes_.load() == 0 && (!was || asked_while_full_.exchange(false)) && hooks_.on_room) {
+    hooks_.on_room();
+  }
 }
 
 absl::Duration MultipartUploader::Backoff(int attempt) const {

@@ -85,7 +85,14 @@ class MultipartUploader : public std::enable_shared_from_this<MultipartUploader>
   // The next bytes of the file. Pushing while !HasRoom() is allowed but
   // grows the buffer: callers stop reading their source instead.
   void Push(std::string bytes);
-  bool HasRoom() const { return room_.load(); }
+  // False while a push is still queued: the caller then waits for on_room,
+  // so pushes never pile up in the queue.
+  bool HasRoom() const {
+    // Noted first: a push consumed right after this check still sees it
+    // and calls on_room (a spurious on_room is harmless).
+    asked_while_full_ = true;
+    return room_.load() && queued_bytes_.load() == 0;
+  }
   // Every byte was pushed.
   void EndOfInput();
   // Stops: no new PUT starts; the PUTs under way finish, and the chunks
@@ -103,7 +110,7 @@ class MultipartUploader : public std::enable_shared_from_this<MultipartUploader>
 
  private:
   struct Chunk {
-    std::shared_ptr<const std::string> bytes;
+    std::shared_ptr<std::string> bytes;
     int attempts = 0;
     bool putting = false;  // a PUT of it is under way
   };
@@ -138,6 +145,8 @@ class MultipartUploader : public std::enable_shared_from_this<MultipartUploader>
   SerialQueue queue_;
 
   std::atomic<bool> room_{false};
+  std::atomic<int64_t> queued_bytes_{0};  // pushed, not yet consumed
+  mutable std::atomic<bool> asked_while_full_{false};
   std::atomic<int64_t> progress_{0};
   std::atomic<int64_t> buffered_{0};
   std::atomic<int64_t> peak_{0};
@@ -159,6 +168,9 @@ class MultipartUploader : public std::enable_shared_from_this<MultipartUploader>
   bool skip_current_ = false;       // it is one upstream has: its bytes are dropped
   int64_t filled_ = 0;              // its bytes so far
   std::string assembling_;
+  // Buffers of chunks upstream has, kept for the next chunks (at most the
+  // chunks in flight + 2): a fresh 5 MiB buffer costs a page fault per 4 KiB.
+  std::vector<std::string> pool_;
   std::deque<std::pair<int, Chunk>> ready_;  // complete, waiting for a slot
   std::map<int, Chunk> active_;              // dispatched: waiting for a URL, PUT, or backoff
   int putting_ = 0;                          // PUTs under way
