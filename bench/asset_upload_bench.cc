@@ -60,7 +60,7 @@
 #include "twelvelabs/gateway/v1/asset_service.grpc.pb.h"
 #include <nlohmann/json.hpp>
 
-ABSL_FLAG(int64_t, size_mib, 4096, "file size in MiB (201..10240: over the 200 MB direct limit, up to 10 GiB)");
+ABSL_FLAG(int64_t, size_mib, 4096, "file size in MiB (201..9536: over the 200 MB direct limit, up to 10 GB)");
 ABSL_FLAG(int, chunk_kib, 1024, "UploadAsset message size in KiB (at most 4096)");
 ABSL_FLAG(int, sim_chunk_mib, 5, "the simulator's multipart chunk size in MiB");
 ABSL_FLAG(int, in_flight, 4, "chunk PUTs at once, for the gateway (--asset_upload_chunks_in_flight) and direct");
@@ -378,8 +378,9 @@ int Main(int argc, char** argv) {
   const size_t chunk = static_cast<size_t>(absl::GetFlag(FLAGS_chunk_kib)) * 1024;
   const int in_flight = absl::GetFlag(FLAGS_in_flight);
   const int64_t sim_chunk = int64_t{absl::GetFlag(FLAGS_sim_chunk_mib)} << 20;
-  if (size_mib < 201 || size_mib > 10240) {
-    std::fprintf(stderr, "--size_mib must be 201..10240\n");
+  // 9536 MiB is the largest whole MiB within upstream's 10 GB (10^10 bytes).
+  if (size_mib < 201 || size_mib > 9536) {
+    std::fprintf(stderr, "--size_mib must be 201..9536 (over 200 MB, within 10 GB)\n");
     return 2;
   }
   if (chunk < 1024 || chunk > (4u << 20) || in_flight < 1 || in_flight > 64 || sim_chunk <= 0) {
