@@ -221,7 +221,12 @@ class Flow : public AssetUploadFlow, public std::enable_shared_from_this<Flow> {
     }
     received_ += static_cast<int64_t>(bytes.size());
     if (pipe_ != nullptr) pipe_->Push(std::move(bytes));
-    if (uploader_ != nullptr) uploader_->Push(std::move(bytes));
+    if (uploader_ != nullptr) {
+      uploader_->Push(std::move(bytes));
+      // Every byte is in: finish without waiting for the client to close
+      // its side, as the direct POST does.
+      if (received_ == expected_) uploader_->EndOfInput();
+    }
     ReadNext();
   }
 
