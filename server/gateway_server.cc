@@ -20,6 +20,7 @@
 #include "server/common/grpc_errors.h"
 #include "server/common/log.h"
 #include "server/listener/grpc_log_bridge.h"
+#include "server/services/multipart_uploader.h"
 #include "server/services/upload_pipe.h"
 #include "server/services/upload_reactor.h"
 #include "server/upstream/curl_transport.h"
@@ -480,6 +481,8 @@ std::string GatewayServer::MetricsText() {
          "Retries not made because the retry budget was spent.", cs.retries_denied_by_budget.load());
   Metric(&out, "tl_gateway_upload_bytes_buffered", "gauge",
          "Bytes of uploads held in the gateway between client and upstream.", UploadPipe::TotalBuffered());
+  Metric(&out, "tl_gateway_asset_upload_chunk_bytes_buffered", "gauge",
+         "Bytes of multipart asset-upload chunks held until upstream has them.", MultipartBufferedBytes());
   metrics_.Render(&out);
   for (const WatchEngine* e : {task_watches_.get(), index_watches_.get(), import_watches_.get(),
                                asset_watches_.get(), indexed_asset_watches_.get()}) {
