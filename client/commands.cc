@@ -80,6 +80,30 @@ const std::vector<CommandSpec>& Commands() {
     std::vector<OptionSpec> upload_options = CreateOptions();
     upload_options.push_back(
         Value("filename", "NAME", "the name upstream reports (default: FILE's last component)"));
+    // `upload FILE --resume UPLOAD_ID` continues an asset upload (as
+    // `asset upload --resume`): --index is then not needed.
+    for (OptionSpec& o : upload_options) {
+      if (o.name == "index") o.help = "(required unless --resume) the index to add the video to";
+      if (o.name == "index") o.required = false;
+    }
+    upload_options.push_back(Value("resume", "UPLOAD_ID",
+                                   "continue the multipart asset upload UPLOAD_ID of FILE (API v1.3; see "
+                                   "'asset upload')"));
+    const std::vector<OptionSpec> asset_upload_options = {
+        Value("type", "TYPE", "video, audio or image (default: from FILE's extension, else video)"),
+        Value("filename", "NAME", "the asset's file name (default: FILE's last component)"),
+        Flag("hls", "make an HLS stream"),
+        Flag("thumbnail", "make a thumbnail"),
+        Value("metadata", "KEY=VALUE", "user metadata; KEY:=VALUE for a number or true/false",
+              /*required=*/false, /*repeated=*/true),
+        Value("resume", "UPLOAD_ID",
+              "continue this multipart upload of FILE (after a lost stream): only the chunks "
+              "upstream lacks are sent"),
+        // UploadAndIndex (`--index ID`) plugs in here: same header and
+        // progress, then the indexed asset is printed and watched.
+        Flag("watch", "then watch the asset until it is ready or failed"),
+        Flag("json", "print the asset as JSON"),
+    };
     std::vector<OptionSpec> url_options = CreateOptions();
     url_options.push_back(
         Value("transcription-url", "URL", "an SRT or VTT transcription (API v1.2)"));
@@ -91,6 +115,12 @@ const std::vector<CommandSpec>& Commands() {
             upload_options),
         Cmd("create-url", "URL", 1, 1, "Create an indexing task from a video URL.", "",
             url_options),
+        Cmd("asset upload", "FILE", 1, 1, "Upload a local file as an asset (API v1.3).",
+            "Streams the file through UploadAsset with a progress bar: up to 200 MB in\n"
+            "one request, larger files (up to 10 GB) as a multipart upload the gateway\n"
+            "cuts into chunks. If the stream is lost, the error names the upload id:\n"
+            "run again with --resume UPLOAD_ID to send only what is missing.",
+            asset_upload_options),
         Cmd("create-youtube", "URL", 1, 1,
             "Create an indexing task from a YouTube video (API v1.2 only).", "",
             {Value("index", "ID", "the index to add the video to", true),
@@ -200,6 +230,7 @@ class CommandRun {
 
  private:
   int Upload();
+  int AssetUpload();
   int CreateUrl();
   int CreateYoutube();
   int Get();
@@ -327,6 +358,7 @@ int CommandRun::CreatedTask(const absl::StatusOr<gw::Task>& task) {
 }
 
 int CommandRun::Upload() {
+  if (!args_.Has("index")) return Usage("'upload' needs --index ID (or --resume UPLOAD_ID)");
   gw::UploadVideoFileHeader header;
   header.set_index_id(args_.Get("index"));
   header.set_filename(args_.Get("filename"));
@@ -351,6 +383,88 @@ int CommandRun::Upload() {
   absl::StatusOr<gw::Task> task = client_->UploadFile(path, header, progress);
   if (printer.has_value()) printer->Finish();
   return CreatedTask(task);
+}
+
+namespace {
+
+// The asset type a file name suggests; video when nothing does.
+gw::AssetType TypeFromName(const std::string& path) {
+  std::string ext = path.substr(path.find_last_of('.') == std::string::npos ? path.size() : path.find_last_of('.'));
+  ext = absl::AsciiStrToLower(ext);
+  for (const char* e : {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".heic", ".tif", ".tiff"}) {
+    if (ext == e) return gw::ASSET_TYPE_IMAGE;
+  }
+  for (const char* e : {".mp3", ".wav", ".m4a", ".aac", ".flac", ".ogg", ".opus", ".wma"}) {
+    if (ext == e) return gw::ASSET_TYPE_AUDIO;
+  }
+  return gw::ASSET_TYPE_VIDEO;
+}
+
+}  // namespace
+
+int CommandRun::AssetUpload() {
+  const std::string path = args_.positional[0];
+  gw::UploadAssetHeader header;
+  if (args_.Has("resume")) {
+    // The session keeps the first upload's name, type and options.
+    for (const char* option : {"type", "filename", "hls", "thumbnail", "metadata", "index", "language",
+                               "no-video-stream", "request-id"}) {
+      if (args_.Has(option)) return Usage(absl::StrCat("--", option, " cannot go with --resume: the upload keeps the first one's"));
+    }
+    header.set_upload_id(args_.Get("resume"));
+  } else {
+    const std::string type = absl::AsciiStrToLower(args_.Get("type"));
+    if (type.empty()) {
+      header.set_type(TypeFromName(path));
+    } else if (type == "video") {
+      header.set_type(gw::ASSET_TYPE_VIDEO);
+    } else if (type == "audio") {
+      header.set_type(gw::ASSET_TYPE_AUDIO);
+    } else if (type == "image") {
+      header.set_type(gw::ASSET_TYPE_IMAGE);
+    } else {
+      return Usage(absl::StrCat("--type must be video, audio or image, not '", args_.Get("type"), "'"));
+    }
+    header.set_filename(args_.Get("filename"));
+    if (args_.Has("hls")) header.set_enable_hls(true);
+    if (args_.Has("thumbnail")) header.set_enable_thumbnail(true);
+    if (absl::Status s = ParseMetadata(header.mutable_user_metadata()); !s.ok()) {
+      return Usage(std::string(s.message()));
+    }
+  }
+  std::ostream* progress_out = json() ? env_.err : env_.out;
+  bool interactive = json() ? env_.stderr_is_terminal : env_.stdout_is_terminal;
+  std::optional<ProgressPrinter> printer;
+  auto progress = [&](int64_t sent, int64_t total) {
+    if (!printer.has_value()) {
+      *progress_out << (header.upload_id().empty() ? "uploading " : "resuming ") << SanitizeCell(path) << " ("
+                    << HumanBytes(total) << (sent > 0 ? absl::StrCat(", from ", HumanBytes(sent)) : "") << ")\n";
+      printer.emplace(progress_out, interactive, env_.now());
+    }
+    printer->Update(sent, total, env_.now());
+  };
+  absl::StatusOr<gw::Asset> asset = client_->UploadAssetFile(path, header, progress);
+  if (printer.has_value()) printer->Finish();
+  if (!asset.ok()) return Fail(asset.status());
+  std::string human = absl::StrCat("asset ", asset->id(), "  ", SanitizeCell(asset->status_text()), "  ",
+                                   SanitizeCell(asset->filename()), "\n");
+  int code = PrintMessage(*asset, human);
+  if (code != kExitOk || !args_.Has("watch")) return code;
+  gw::WatchAssetRequest request;
+  request.set_asset_id(asset->id());
+  gw::AssetStatus last = asset->status();
+  absl::Status watched = client_->WatchAsset(request, [&](const gw::AssetEvent& e) {
+    last = e.asset().status();
+    if (json()) {
+      absl::StatusOr<std::string> line = ToJson(e, /*multiline=*/false);
+      if (line.ok()) out() << *line << "\n";
+    } else {
+      out() << "asset " << e.asset().id() << "  " << SanitizeCell(e.asset().status_text()) << "\n";
+    }
+    return true;
+  });
+  if (!watched.ok()) return Fail(watched);
+  return last == gw::ASSET_STATUS_FAILED ? kExitNegative : kExitOk;
 }
 
 int CommandRun::CreateUrl() {
@@ -792,7 +906,8 @@ int CommandRun::Run() {
   if (c == "indexed-asset list") return IndexedAssetList();
   if (c == "indexed-asset delete") return IndexedAssetDelete();
   if (c == "indexed-asset watch") return IndexedAssetWatch();
-  if (c == "upload") return Upload();
+  if (c == "upload") return args_.Has("resume") ? AssetUpload() : Upload();
+  if (c == "asset upload") return AssetUpload();
   if (c == "create-url") return CreateUrl();
   if (c == "create-youtube") return CreateYoutube();
   if (c == "get") return Get();

@@ -86,4 +86,15 @@ std::string BaseName(const std::string& path) {
   return slash == std::string::npos ? trimmed : trimmed.substr(slash + 1);
 }
 
+absl::Status ChunkedFileReader::SeekTo(int64_t offset) {
+  if (offset < 0 || offset > size_) {
+    return absl::OutOfRangeError(absl::StrCat(path_, ": offset ", offset, " is outside the file's ", size_, " bytes"));
+  }
+  if (::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": cannot seek to byte ", offset));
+  }
+  offset_ = offset;
+  return absl::OkStatus();
+}
+
 }  // namespace tlclient

@@ -47,6 +47,9 @@ class ChunkedFileReader {
   // the message it is about to send, so the bytes are read straight into it.
   // DATA_LOSS if the file ends before the size it had when opened.
   absl::Status Next(std::string* chunk);
+  // Continues from byte `offset` (at most size()): a resumed upload sends
+  // only the rest of the file. FAILED_PRECONDITION if the file cannot seek.
+  absl::Status SeekTo(int64_t offset);
 
  private:
   ChunkedFileReader(int fd, std::string path, int64_t size, size_t chunk_bytes)

@@ -229,6 +229,66 @@ absl::StatusOr<gw::CheckAwsS3SetupResponse> GatewayClient::CheckAwsS3Setup(
       });
 }
 
+// --- AssetService: uploads ---
+
+absl::StatusOr<gw::Upload> GatewayClient::GetUpload(const std::string& upload_id) {
+  gw::GetUploadRequest request;
+  request.set_upload_id(upload_id);
+  auto context = NewContext(options_.call_timeout);
+  return Unary<gw::Upload>(context.get(), [&](grpc::ClientContext* c, gw::Upload* r) {
+    return assets_->GetUpload(c, request, r);
+  });
+}
+
+absl::StatusOr<gw::Asset> GatewayClient::UploadAssetFile(const std::string& path, gw::UploadAssetHeader header,
+                                                         const UploadProgressCallback& progress) {
+  // Open before the call starts, so a missing file costs no RPC.
+  auto file = ChunkedFileReader::Open(path);
+  if (!file.ok()) return file.status();
+  ChunkedFileReader& reader = **file;
+  header.set_size_bytes(reader.size());
+  if (!header.upload_id().empty()) {
+    // A continuation: the session says where the bytes it lacks start.
+    absl::StatusOr<gw::Upload> upload = GetUpload(header.upload_id());
+    if (!upload.ok()) return upload.status();
+    if (upload->size_bytes() != reader.size()) {
+      return absl::FailedPreconditionError(absl::StrCat(path, " has ", reader.size(), " bytes but upload ",
+                                                        header.upload_id(), " is of a ", upload->size_bytes(),
+                                                        "-byte file: is it the same file?"));
+    }
+    if (absl::Status s = reader.SeekTo(upload->resume_offset()); !s.ok()) return s;
+    header.set_resume_offset(upload->resume_offset());
+  } else if (header.filename().empty()) {
+    header.set_filename(BaseName(path));
+  }
+
+  auto context = NewContext(options_.stream_timeout);
+  gw::Asset asset;
+  std::unique_ptr<grpc::ClientWriter<gw::UploadAssetRequest>> writer =
+      assets_->UploadAsset(context.get(), &asset);
+  // One message reused for every chunk, as in UploadFile.
+  gw::UploadAssetRequest message;
+  *message.mutable_header() = std::move(header);
+  if (progress) progress(reader.offset(), reader.size());
+  bool stream_open = writer->Write(message);
+  absl::Status local = absl::OkStatus();
+  while (stream_open && !reader.done()) {
+    local = reader.Next(message.mutable_chunk());
+    if (!local.ok()) break;
+    stream_open = writer->Write(message);
+    if (stream_open && progress) progress(reader.offset(), reader.size());
+  }
+  if (!local.ok()) {
+    context->TryCancel();
+  } else if (stream_open) {
+    writer->WritesDone();
+  }
+  grpc::Status status = writer->Finish();
+  if (!local.ok()) return local;
+  if (!status.ok()) return FromGrpcStatus(status);
+  return asset;
+}
+
 // --- AssetService ---
 
 namespace {

@@ -98,6 +98,18 @@ class GatewayClient {
       const std::string& path, twelvelabs::gateway::v1::UploadVideoFileHeader header,
       const UploadProgressCallback& progress = nullptr);
 
+  // --- AssetService: uploads of local files ---
+  // Streams the file at `path` through UploadAsset: `header` (its size is
+  // set from the file, its filename defaults to the path's last
+  // component), then the bytes as UploadFile sends them. When the header
+  // names an `upload_id`, continues that multipart upload instead: asks
+  // GetUpload where to start and sends only the rest of the file. Progress
+  // counts from the start of the file.
+  absl::StatusOr<twelvelabs::gateway::v1::Asset> UploadAssetFile(
+      const std::string& path, twelvelabs::gateway::v1::UploadAssetHeader header,
+      const UploadProgressCallback& progress = nullptr);
+  absl::StatusOr<twelvelabs::gateway::v1::Upload> GetUpload(const std::string& upload_id);
+
   // --- TaskService ---
   absl::StatusOr<twelvelabs::gateway::v1::Task> GetTask(const std::string& task_id);
   absl::StatusOr<twelvelabs::gateway::v1::ListTasksResponse> ListTasks(

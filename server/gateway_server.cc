@@ -23,6 +23,7 @@
 #include "server/state/postgres_store.h"
 #include "server/webhook/postgres_replay_set.h"
 #include "server/listener/grpc_log_bridge.h"
+#include "server/services/multipart_uploader.h"
 #include "server/services/upload_pipe.h"
 #include "server/services/upload_reactor.h"
 #include "server/upstream/curl_transport.h"
@@ -269,6 +270,8 @@ absl::Status GatewayServer::StartServices() {
   deps_.indexed_asset_watches = indexed_asset_watches_.get();
   deps_.clock = clock_.get();
   deps_.upload_idle_timeout = options_.upload_idle_timeout;
+  deps_.asset_upload.chunks_in_flight = options_.asset_upload_chunks_in_flight;
+  deps_.asset_upload.max_buffer_bytes = options_.asset_upload_max_buffer_bytes;
   deps_.request_timeout = options_.client.default_deadline;
   deps_.config = [this] { return config(); };
   return absl::OkStatus();
@@ -557,6 +560,8 @@ std::string GatewayServer::MetricsText() {
            "1 while the shared PostgreSQL state store answers (shared mode), 0 in degraded mode.",
            pg_store_->pool()->down() ? 0 : 1);
   }
+  Metric(&out, "tl_gateway_asset_upload_chunk_bytes_buffered", "gauge",
+         "Bytes of multipart asset-upload chunks held until upstream has them.", MultipartBufferedBytes());
   metrics_.Render(&out);
   if (watch_coordinator_ != nullptr) {
     const SharedCoordinator::Stats ws = watch_coordinator_->stats();

@@ -120,6 +120,10 @@ struct GatewayOptions {
   // Whatever the call's own deadline (an upload may have none), nothing
   // an upload holds stays held longer than this without progress.
   absl::Duration upload_idle_timeout = absl::Seconds(60);
+  // UploadAsset's multipart uploads: chunk PUTs at once, and the chunk
+  // bytes one upload may hold (MultipartLimits).
+  int asset_upload_chunks_in_flight = 4;
+  int64_t asset_upload_max_buffer_bytes = int64_t{48} << 20;
 };
 
 class GatewayServer {

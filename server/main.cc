@@ -102,6 +102,11 @@ ABSL_FLAG(int, memory_quota_mib, 256,
 ABSL_FLAG(double, upload_idle_timeout_seconds, 60,
           "an upload whose client sends no chunk for this long ends DEADLINE_EXCEEDED; one whose upstream "
           "takes no byte (or, after the last, gives no answer) for this long ends UNAVAILABLE");
+ABSL_FLAG(int, asset_upload_chunks_in_flight, 4,
+          "UploadAsset's multipart uploads: chunk PUTs under way at once per upload (1..64)");
+ABSL_FLAG(int, asset_upload_max_buffer_mib, 48,
+          "UploadAsset's multipart uploads: chunk bytes one upload may hold (8..4096); fewer chunks fly "
+          "when the server's chunks are large, and a chunk size over a third of this is refused");
 ABSL_FLAG(int, http_max_connections, 256,
           "connections open at once on each of the webhook and admin HTTP ports; one more closes the "
           "least useful (lingering, idle, then slowest) (1..100000)");
@@ -287,6 +292,12 @@ int main(int argc, char** argv) {
     return Fail("--upload_idle_timeout_seconds: must be more than 0 and at most 86400 (a day)");
   }
   options.upload_idle_timeout = absl::Seconds(idle_seconds);
+  const int chunks_in_flight = absl::GetFlag(FLAGS_asset_upload_chunks_in_flight);
+  if (chunks_in_flight < 1 || chunks_in_flight > 64) return Fail("--asset_upload_chunks_in_flight: must be 1..64");
+  options.asset_upload_chunks_in_flight = chunks_in_flight;
+  const int buffer_mib = absl::GetFlag(FLAGS_asset_upload_max_buffer_mib);
+  if (buffer_mib < 8 || buffer_mib > 4096) return Fail("--asset_upload_max_buffer_mib: must be 8..4096");
+  options.asset_upload_max_buffer_bytes = int64_t{buffer_mib} << 20;
   tlgw::HttpLimits& http = options.http_limits;
   http.max_connections = absl::GetFlag(FLAGS_http_max_connections);
   if (http.max_connections < 1 || http.max_connections > 100000) {

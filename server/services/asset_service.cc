@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "server/common/log.h"
 #include "server/common/status_details.h"
+#include "server/services/asset_upload.h"
 #include "server/services/create_flow.h"
 #include "server/services/index_when_ready.h"
 #include "server/services/owned_list.h"
@@ -440,6 +441,44 @@ grpc::ServerWriteReactor<gw::IndexedAssetEvent>* AssetServiceImpl::WatchIndexedA
   };
   BindRevocation(*deps_, call->who, &o);
   return NewWatchReactor<gw::IndexedAssetEvent>(std::move(o));
+}
+
+// ---- Uploads of local files (asset_upload.h) ------------------------------------
+
+grpc::ServerReadReactor<gw::UploadAssetRequest>* AssetServiceImpl::UploadAsset(grpc::CallbackServerContext* ctx,
+                                                                               gw::Asset* resp) {
+  class Refused : public grpc::ServerReadReactor<gw::UploadAssetRequest> {
+   public:
+    explicit Refused(const absl::Status& s) { Finish(ToGrpcStatus(s)); }
+    void OnDone() override { delete this; }
+  };
+  auto call = Admit(*deps_, ctx, "AssetService.UploadAsset", {});
+  if (!call.ok()) return new Refused(call.status());
+  // Before a byte is read: nothing of the stream is used on v1.2.
+  if (auto s = RequireAssets(deps_->api->version(), "UploadAsset"); !s.ok()) return new Refused(s);
+  return NewUploadAssetReactor(deps_, *std::move(call), resp);
+}
+
+grpc::ServerUnaryReactor* AssetServiceImpl::GetUpload(grpc::CallbackServerContext* ctx,
+                                                      const gw::GetUploadRequest* req, gw::Upload* resp) {
+  auto call = Admit(*deps_, ctx, "AssetService.GetUpload", {{"upload_id", req->upload_id()}});
+  if (!call.ok()) return FinishNow(ctx, call.status());
+  if (auto s = RequireAssets(deps_->api->version(), "GetUpload"); !s.ok()) return FinishNow(ctx, s);
+  if (auto s = ValidateId("upload_id", req->upload_id()); !s.ok()) return FinishNow(ctx, s);
+  auto not_found = [id = req->upload_id()] {
+    return WithErrorInfo(absl::NotFoundError(absl::StrCat("upload ", id, " was not found")), "RESOURCE_NOT_EXIST",
+                         kUpstreamDomain);
+  };
+  // Sessions are owned as assets are: another tenant's is not found.
+  if (auto v = CheckOwnedIdVisible(*deps_, call->who, req->upload_id(), not_found()); !v.ok()) {
+    return FinishNow(ctx, v);
+  }
+  auto* reactor = ctx->DefaultReactor();
+  deps_->api->GetUpload(call->opts, req->upload_id(), [reactor, resp, not_found](absl::StatusOr<gw::Upload> u) {
+    if (u.ok()) *resp = *std::move(u);
+    reactor->Finish(ToGrpcStatus(u.status().code() == absl::StatusCode::kNotFound ? not_found() : u.status()));
+  });
+  return reactor;
 }
 
 }  // namespace tlgw

@@ -49,6 +49,11 @@ class AssetServiceImpl final : public twelvelabs::gateway::v1::AssetService::Cal
       grpc::CallbackServerContext* ctx, const twelvelabs::gateway::v1::WatchAssetRequest* req) override;
   grpc::ServerWriteReactor<twelvelabs::gateway::v1::IndexedAssetEvent>* WatchIndexedAsset(
       grpc::CallbackServerContext* ctx, const twelvelabs::gateway::v1::WatchIndexedAssetRequest* req) override;
+  grpc::ServerReadReactor<twelvelabs::gateway::v1::UploadAssetRequest>* UploadAsset(
+      grpc::CallbackServerContext* ctx, twelvelabs::gateway::v1::Asset* resp) override;
+  grpc::ServerUnaryReactor* GetUpload(grpc::CallbackServerContext* ctx,
+                                      const twelvelabs::gateway::v1::GetUploadRequest* req,
+                                      twelvelabs::gateway::v1::Upload* resp) override;
 
  private:
   const ServiceDeps* const deps_;

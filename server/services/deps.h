@@ -21,6 +21,7 @@
 #include "server/config/config.h"
 #include "server/state/request_store.h"
 #include "server/common/clock.h"
+#include "server/services/multipart_uploader.h"
 #include "server/twelvelabs/api.h"
 #include "server/watch/watch_engine.h"
 
@@ -48,6 +49,11 @@ struct ServiceDeps {
   // (ClientOptions::default_deadline): a unary create ends by then, so its
   // request_id claim can be taken over after it.
   absl::Duration request_timeout = absl::Seconds(60);
+  // UploadAsset: files up to this size go in one direct POST, larger ones
+  // through a multipart session (§9.1: 200 MB; lowered only by tests).
+  int64_t asset_direct_max_bytes = 200'000'000;
+  // Chunks in flight and memory of each multipart upload.
+  MultipartLimits asset_upload;
   // The configuration in force (it can be reloaded).
   std::function<std::shared_ptr<const GatewayConfig>()> config;
 };

@@ -25,8 +25,10 @@
 #include "absl/time/time.h"
 #include "server/twelvelabs/api_version.h"
 #include "server/twelvelabs/json_mapping.h"
+#include "server/twelvelabs/upload_mapping.h"
 #include "server/upstream/http.h"
 #include "twelvelabs/gateway/v1/asset.pb.h"
+#include "twelvelabs/gateway/v1/asset_service.pb.h"
 #include "twelvelabs/gateway/v1/integration_service.pb.h"
 #include "twelvelabs/gateway/v1/task_service.pb.h"
 #include "twelvelabs/gateway/v1/upload_service.pb.h"
@@ -124,6 +126,39 @@ class TwelveLabsApi {
                                  int page, int page_limit, Done<IndexedAssetPage> done) = 0;
   virtual void DeleteIndexedAsset(const CallOptions& opts, const std::string& index_id,
                                   const std::string& indexed_asset_id, DoneStatus done) = 0;
+
+  // ---- Uploads of local files as assets (§9.1 direct, §9.4 multipart) ----
+  // `POST /assets` with method=direct, `source` streamed as the file part
+  // (exactly header.size_bytes() bytes); never retried, limited only by the
+  // caller's deadline, as UploadVideoFile.
+  virtual void UploadAssetDirect(const CallOptions& opts,
+                                 const twelvelabs::gateway::v1::UploadAssetHeader& header,
+                                 std::shared_ptr<BodySource> source,
+                                 Done<twelvelabs::gateway::v1::Asset> done) = 0;
+  // `POST /assets/multipart-uploads`: opens a session (never retried).
+  virtual void CreateMultipartUpload(const CallOptions& opts,
+                                     const twelvelabs::gateway::v1::UploadAssetHeader& header,
+                                     Done<MultipartSession> done) = 0;
+  // `POST .../{id}/presigned-urls`: fresh URLs for chunks start..start+count-1
+  // (count 1..50). Retried as a read: extra URLs are harmless.
+  virtual void GetPresignedUrls(const CallOptions& opts, const std::string& upload_id, int start,
+                                int count, Done<std::vector<PresignedUrl>> done) = 0;
+  // `POST .../{id}` with completed chunks. Retried as a read: upstream
+  // counts a repeated chunk as a duplicate.
+  virtual void ReportChunks(const CallOptions& opts, const std::string& upload_id,
+                            std::vector<CompletedChunk> chunks, Done<ChunkReport> done) = 0;
+  // `GET .../{id}`, every page of it, as one Upload (completed chunk runs
+  // and resume offset filled in).
+  virtual void GetUpload(const CallOptions& opts, const std::string& upload_id,
+                         Done<twelvelabs::gateway::v1::Upload> done) = 0;
+  // `PUT` of `body` to a presigned `url` (absolute, as upstream gave it),
+  // with no key and no header but the content type; answers the ETag with
+  // its quotes stripped. Never retried here. Failures: PERMISSION_DENIED
+  // (the URL was refused: expired, used, bad signature), NOT_FOUND (the
+  // session takes no more chunks), UNAVAILABLE (5xx, a reset, a timeout,
+  // or a 2xx without an ETag), RESOURCE_EXHAUSTED (throttled).
+  virtual void PutChunk(const CallOptions& opts, const std::string& url,
+                        std::shared_ptr<const std::string> body, Done<std::string> done) = 0;
 };
 
 }  // namespace tlgw

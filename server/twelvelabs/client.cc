@@ -9,6 +9,7 @@
 #include "absl/strings/strip.h"
 #include "server/common/status_details.h"
 #include "server/twelvelabs/error_mapping.h"
+#include "server/twelvelabs/upload_mapping.h"
 
 namespace tlgw {
 
@@ -481,6 +482,191 @@ void TwelveLabsClient::DeleteIndexedAsset(const CallOptions& opts, const std::st
   }
   Execute(opts, DeleteIndexedAssetCall(index_id, indexed_asset_id), Safety::kUnsafe,
           [done = std::move(done)](absl::StatusOr<HttpResponse> r) mutable { done(r.status()); });
+}
+
+// ---- Uploads of local files as assets (§9.1, §9.4) ----------------------------
+
+void TwelveLabsClient::UploadAssetDirect(const CallOptions& opts, const gw::UploadAssetHeader& header,
+                                         std::shared_ptr<BodySource> source, Done<gw::Asset> done) {
+  if (absl::Status s = RequireAssets(version_, "UploadAsset"); !s.ok()) {
+    Complete(std::move(done), s);
+    return;
+  }
+  auto call = UploadAssetDirectCall(header, std::move(source));
+  if (!call.ok()) {
+    Complete(std::move(done), call.status());
+    return;
+  }
+  Execute(opts, *std::move(call), Safety::kStreamed,
+          Parsed<gw::Asset>(std::move(done), [](const std::string& b) { return ParseAsset(b); }));
+}
+
+void TwelveLabsClient::CreateMultipartUpload(const CallOptions& opts, const gw::UploadAssetHeader& header,
+                                             Done<MultipartSession> done) {
+  if (absl::Status s = RequireAssets(version_, "UploadAsset"); !s.ok()) {
+    Complete(std::move(done), s);
+    return;
+  }
+  auto call = CreateMultipartUploadCall(header);
+  if (!call.ok()) {
+    Complete(std::move(done), call.status());
+    return;
+  }
+  Execute(opts, *std::move(call), Safety::kUnsafe,
+          Parsed<MultipartSession>(std::move(done),
+                                   [](const std::string& b) { return ParseMultipartSession(b); }));
+}
+
+void TwelveLabsClient::GetPresignedUrls(const CallOptions& opts, const std::string& upload_id, int start,
+                                        int count, Done<std::vector<PresignedUrl>> done) {
+  if (absl::Status s = RequireAssets(version_, "UploadAsset"); !s.ok()) {
+    Complete(std::move(done), s);
+    return;
+  }
+  count = std::clamp(count, 1, kMaxPresignedUrlsPerCall);
+  Execute(opts, PresignedUrlsCall(upload_id, start, count), Safety::kRead,
+          Parsed<std::vector<PresignedUrl>>(std::move(done),
+                                            [](const std::string& b) { return ParsePresignedUrls(b); }));
+}
+
+void TwelveLabsClient::ReportChunks(const CallOptions& opts, const std::string& upload_id,
+                                    std::vector<CompletedChunk> chunks, Done<ChunkReport> done) {
+  if (absl::Status s = RequireAssets(version_, "UploadAsset"); !s.ok()) {
+    Complete(std::move(done), s);
+    return;
+  }
+  Execute(opts, ReportChunksCall(upload_id, chunks), Safety::kRead,
+          Parsed<ChunkReport>(std::move(done), [](const std::string& b) { return ParseChunkReport(b); }));
+}
+
+void TwelveLabsClient::GetUpload(const CallOptions& opts, const std::string& upload_id, Done<gw::Upload> done) {
+  if (absl::Status s = RequireAssets(version_, "GetUpload"); !s.ok()) {
+    Complete(std::move(done), s);
+    return;
+  }
+  GetUploadPages(opts, upload_id, 1, 1, nullptr, std::move(done));
+}
+
+void TwelveLabsClient::GetUploadPages(const CallOptions& opts, const std::string& upload_id, int page,
+                                      int64_t total_pages, std::shared_ptr<UploadPage> upload,
+                                      Done<gw::Upload> done) {
+  Execute(opts, GetUploadCall(upload_id, page, kMaxUploadPageLimit), Safety::kRead,
+          [this, opts, upload_id, page, upload = std::move(upload),
+           done = std::move(done)](absl::StatusOr<HttpResponse> r) mutable {
+            if (!r.ok()) {
+              done(r.status());
+              return;
+            }
+            absl::StatusOr<UploadPage> parsed = ParseUploadPage(r->body);
+            if (!parsed.ok()) {
+              done(parsed.status());
+              return;
+            }
+            if (upload == nullptr) {
+              upload = std::make_shared<UploadPage>(*std::move(parsed));
+            } else {
+              // The session's counts are taken from the first page; later
+              // pages add their chunks only.
+              upload->completed.insert(upload->completed.end(), parsed->completed.begin(),
+                                       parsed->completed.end());
+            }
+            // A session lists at most total_chunks entries: bound the pages
+            // by that, whatever page_info says.
+            const int64_t max_pages =
+                std::max<int64_t>(1, (upload->upload.total_chunks() + kMaxUploadPageLimit - 1) / kMaxUploadPageLimit);
+            const int64_t pages = std::min(max_pages, std::max<int64_t>(upload->total_pages, 1));
+            if (page < pages) {
+              GetUploadPages(opts, upload_id, page + 1, pages, std::move(upload), std::move(done));
+              return;
+            }
+            gw::Upload out = std::move(upload->upload);
+            SetCompletedChunks(std::move(upload->completed), &out);
+            done(std::move(out));
+          });
+}
+
+namespace {
+
+// A short reason from an S3-style XML error body (`<Code>`...`</Code>`).
+std::string S3ErrorCode(const std::string& body) {
+  const size_t start = body.find("<Code>");
+  if (start == std::string::npos) return "";
+  const size_t end = body.find("</Code>", start);
+  if (end == std::string::npos || end - start > 70) return "";
+  return body.substr(start + 6, end - start - 6);
+}
+
+// A presigned PUT's failure. The URL is never in the message: its query
+// is a credential.
+absl::Status PutFailure(int http, const std::string& body) {
+  const std::string code = S3ErrorCode(body);
+  const std::string what = absl::StrCat("the upload of a chunk to its presigned URL answered HTTP ", http,
+                                        code.empty() ? "" : absl::StrCat(" (", code, ")"));
+  if (http == 403) {
+    return WithErrorInfo(absl::PermissionDeniedError(absl::StrCat(what, ": the URL was refused")),
+                         "PRESIGNED_URL_REJECTED", kUpstreamDomain);
+  }
+  if (http == 404) {
+    return WithErrorInfo(absl::NotFoundError(absl::StrCat(what, ": the upload session takes no more chunks")),
+                         "UPLOAD_SESSION_CLOSED", kUpstreamDomain);
+  }
+  if (http == 429 || (http == 503 && code == "SlowDown")) {
+    return WithErrorInfo(absl::ResourceExhaustedError(absl::StrCat(what, "; retry later")), "PRESIGNED_PUT_THROTTLED",
+                         kUpstreamDomain);
+  }
+  if (http == 408 || http >= 500) {
+    return WithErrorInfo(absl::UnavailableError(absl::StrCat(what, "; retry later")), "PRESIGNED_PUT_FAILED",
+                         kUpstreamDomain);
+  }
+  return WithErrorInfo(absl::InternalError(what), "PRESIGNED_PUT_REFUSED", kUpstreamDomain);
+}
+
+}  // namespace
+
+void TwelveLabsClient::PutChunk(const CallOptions& opts, const std::string& url,
+                                std::shared_ptr<const std::string> body, Done<std::string> done) {
+  const absl::Duration left = opts.deadline - clock_->Now();
+  if (left <= absl::ZeroDuration()) {
+    Complete<std::string>(std::move(done),
+                          WithErrorInfo(absl::DeadlineExceededError("the call's deadline passed before a chunk "
+                                                                    "could be uploaded"),
+                                        "DEADLINE_EXCEEDED", kGatewayDomain));
+    return;
+  }
+  HttpRequest req;
+  req.method = "PUT";
+  req.url = url;
+  // Not the API: no key, no accept or user-agent. The official uploaders
+  // send only the content type (§9.4).
+  req.headers.emplace_back("content-type", "application/octet-stream");
+  // Long enough for a slow link (1 MiB/s) on top of the attempt timeout;
+  // never past the caller's deadline.
+  const absl::Duration transfer =
+      options_.attempt_timeout + absl::Seconds(static_cast<double>(body->size()) / (1 << 20));
+  req.timeout = std::min(left, transfer);
+  req.shared_body = std::move(body);
+  ++stats_.requests;
+  if (opts.upstream_requests != nullptr) ++*opts.upstream_requests;
+  transport_->Send(std::move(req), [this, done = std::move(done)](absl::StatusOr<HttpResponse> r) mutable {
+    completions_->Run([r = std::move(r), done = std::move(done)]() mutable {
+      if (!r.ok()) {
+        done(WithTransportReason(r.status()));
+        return;
+      }
+      if (!IsSuccess(r->status)) {
+        done(PutFailure(r->status, r->body));
+        return;
+      }
+      std::string etag = EtagOf(*r);
+      if (etag.empty()) {
+        done(WithErrorInfo(absl::UnavailableError("the upload of a chunk answered without an ETag, which upstream "
+                                                  "needs as the chunk's proof; retry the upload"),
+                           "PRESIGNED_PUT_NO_ETAG", kUpstreamDomain));
+        return;
+      }
+      done(std::move(etag));
+    });
+  });
 }
 
 }  // namespace tlgw

@@ -131,6 +131,17 @@ class TwelveLabsClient : public TwelveLabsApi {
                          int page_limit, Done<IndexedAssetPage> done) override;
   void DeleteIndexedAsset(const CallOptions& opts, const std::string& index_id,
                           const std::string& indexed_asset_id, DoneStatus done) override;
+  void UploadAssetDirect(const CallOptions& opts, const gw::UploadAssetHeader& header,
+                         std::shared_ptr<BodySource> source, Done<gw::Asset> done) override;
+  void CreateMultipartUpload(const CallOptions& opts, const gw::UploadAssetHeader& header,
+                             Done<MultipartSession> done) override;
+  void GetPresignedUrls(const CallOptions& opts, const std::string& upload_id, int start, int count,
+                        Done<std::vector<PresignedUrl>> done) override;
+  void ReportChunks(const CallOptions& opts, const std::string& upload_id,
+                    std::vector<CompletedChunk> chunks, Done<ChunkReport> done) override;
+  void GetUpload(const CallOptions& opts, const std::string& upload_id, Done<gw::Upload> done) override;
+  void PutChunk(const CallOptions& opts, const std::string& url, std::shared_ptr<const std::string> body,
+                Done<std::string> done) override;
 
   enum class Safety {
     kRead,           // idempotent: retried on UNAVAILABLE-class failures
@@ -152,6 +163,9 @@ class TwelveLabsClient : public TwelveLabsApi {
   template <typename T>
   void Complete(Done<T> done, typename std::common_type<absl::StatusOr<T>>::type result);
   void SendAttempt(std::shared_ptr<Attempt> a);
+  // Pages 2.. of GetUpload, gathered into `upload`.
+  void GetUploadPages(const CallOptions& opts, const std::string& upload_id, int page, int64_t total_pages,
+                      std::shared_ptr<UploadPage> upload, Done<gw::Upload> done);
   void OnResult(std::shared_ptr<Attempt> a, absl::StatusOr<HttpResponse> result);
   absl::Duration Backoff(int retry);
   bool SpendRetryToken() ABSL_LOCKS_EXCLUDED(budget_mu_);

@@ -273,8 +273,12 @@ void CurlTransport::Loop() {
           curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, options_.upload_buffer_bytes);
         }
       } else if (r.method == "POST" || r.method == "PUT" || r.method == "PATCH") {
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, r.body.data());
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+        // The request (and so the shared body) lives as long as the transfer.
+        const std::string& body = r.shared_body != nullptr ? *r.shared_body : r.body;
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.data());
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+        // A large body (a chunk PUT) goes in fewer, larger writes.
+        if (body.size() > (64u << 10)) curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, options_.upload_buffer_bytes);
       }
       if (r.method != "GET" && r.method != "POST") {
         curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, r.method.c_str());

@@ -77,6 +77,9 @@ struct HttpRequest {
   // Extra headers (x-api-key, content-type of `body`, ...).
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // When set, the body instead: shared, so a large chunk kept for a retry
+  // is not copied for each attempt.
+  std::shared_ptr<const std::string> shared_body;
   // When non-empty, the body is multipart/form-data made of these parts and
   // `body` is ignored.
   std::vector<FormPart> form;

@@ -127,5 +127,16 @@ TEST_F(ArgsTest, UsageTextComesFromTheSpec) {
   EXPECT_TRUE(absl::StrContains(list, "--status S  states (repeatable)")) << list;
 }
 
+TEST_F(ArgsTest, TwoWordCommands) {
+  commands_.push_back({"asset upload", "FILE", "Upload.", "", 1, 1, {{"watch", "", "watch"}}});
+  auto p = Parse({"--addr", "x:1", "asset", "upload", "f.mp4", "--watch"});
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->command, "asset upload");
+  EXPECT_EQ(p->positional, std::vector<std::string>{"f.mp4"});
+  EXPECT_TRUE(p->Has("watch"));
+  EXPECT_TRUE(absl::StrContains(Error({"asset"}), "'asset' needs a subcommand: upload"));
+  EXPECT_TRUE(absl::StrContains(Error({"asset", "frobnicate"}), "unknown command 'asset frobnicate'"));
+}
+
 }  // namespace
 }  // namespace tlclient

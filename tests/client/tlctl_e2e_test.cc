@@ -82,6 +82,10 @@ class Cli {
     if (pid_ > 0 && !done_) Wait(absl::ZeroDuration());
   }
 
+  void Kill() {
+    if (pid_ > 0 && !done_) kill(pid_, SIGKILL);
+  }
+
   bool Running() {
     if (pid_ <= 0 || done_) return false;
     int status = 0;
@@ -452,6 +456,89 @@ TEST_F(TlctlE2E, UploadWithWatchEndsWhenTheTaskIsReady) {
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
   EXPECT_TRUE(absl::StrContains(r.out, "uploaded 2.9 KiB of 2.9 KiB (100%)")) << r.out;
   EXPECT_TRUE(absl::EndsWith(r.out, "  ready\n")) << r.out;
+}
+
+// `asset upload` (API v1.3): a file over the 200 MB direct limit goes
+// through a multipart session; killed mid-way, `upload FILE --resume ID`
+// sends the rest.
+class TlctlAssetUploadE2E : public E2EFixture<> {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(LaunchSimulator({"--multipart_chunk_bytes=4194304"}));
+    GatewayArgs args;
+    args.upstream_url = sim_.Url("v1.3");
+    ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
+  }
+  std::map<std::string, std::string> Env() const {
+    return {{"TLGW_ADDR", absl::StrCat("127.0.0.1:", gateway_.port)}};
+  }
+  // A sparse file of `size` bytes (zeros), never held in memory.
+  static std::string SparseFile(const std::string& name, int64_t size) {
+    std::string path = TempPath(name);
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(ftruncate(fd, size), 0);
+    close(fd);
+    return path;
+  }
+  int StoredChunks() {
+    int n = 0;
+    for (const json& r : control_->Requests("/uploads/")) n += r["method"] == "PUT" && r["status"] == 200;
+    return n;
+  }
+};
+
+TEST_F(TlctlAssetUploadE2E, SmallFileAsJsonThenWithWatch) {
+  std::string path = SparseFile("photo.jpg", 3 << 20);
+  CliResult r = Cli({"asset", "upload", path, "--json", "--thumbnail"}, Env()).Wait();
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  json asset = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(asset.is_discarded()) << r.out;
+  EXPECT_EQ(asset["method"], "ASSET_METHOD_DIRECT");
+  json post = control_->Requests("/v1.3/assets").back();
+  EXPECT_EQ(post["form"]["method"], "direct");
+  EXPECT_EQ(post["form"]["enable_thumbnail"], "true");
+  EXPECT_TRUE(absl::EndsWith(post["files"]["file"]["filename"].get<std::string>(), "photo.jpg"));
+
+  // --watch follows the asset until the simulator's clock makes it ready.
+  control_->ClearRequests();
+  Cli watched({"asset", "upload", path, "--watch"}, Env());
+  ASSERT_TRUE(Eventually([&] { return control_->Requests("/v1.3/assets/").size() > 0; }, "the first poll"));
+  control_->AdvanceClock(30);
+  r = watched.Wait();
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_TRUE(absl::EndsWith(r.out, "  ready\n")) << r.out;
+}
+
+TEST_F(TlctlAssetUploadE2E, LargeFileKilledMidwayIsResumed) {
+  const int64_t size = 201 << 20;  // 51 chunks of 4 MiB
+  std::string path = SparseFile("big.mp4", size);
+  {
+    Cli first({"asset", "upload", path}, Env());
+    ASSERT_TRUE(Eventually([&] { return StoredChunks() >= 5; }, "the first chunks stored", absl::Seconds(60)));
+    first.Kill();
+    first.Wait(absl::Seconds(5));
+  }
+  std::string upload_id;
+  for (const json& r : control_->Requests("/uploads/")) {
+    if (r.contains("chunk")) upload_id = r["chunk"]["upload_id"];
+  }
+  ASSERT_EQ(upload_id.size(), 24u);
+  // The gateway reports the chunks its last PUTs stored as the stream ends.
+  absl::SleepFor(absl::Seconds(1));
+  CliResult r = Cli({"upload", path, "--resume", upload_id}, Env()).Wait(absl::Seconds(120));
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_TRUE(absl::StrContains(r.out, "resuming ")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "asset ")) << r.out;
+  auto status = HttpGet(sim_.port, "/_sim/uploads/" + upload_id);
+  ASSERT_TRUE(status.ok()) << status.status();
+  json sim = json::parse(*status);
+  EXPECT_EQ(sim["status"], "completed");
+  EXPECT_EQ(sim["assembled"]["size"], size);
+
+  // A continuation takes no new options.
+  CliResult bad = Cli({"asset", "upload", path, "--resume", upload_id, "--type", "audio"}, Env()).Wait();
+  EXPECT_EQ(bad.exit_code, 2) << Describe(bad);
 }
 
 }  // namespace

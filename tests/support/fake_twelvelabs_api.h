@@ -468,6 +468,213 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
            });
   }
 
+  // ---- Uploads of local files as assets -------------------------------------
+  // A multipart session: chunk bytes kept by index; URLs are
+  // "https://uploads.fake/{upload_id}/{index}?sig={n}", single use unless
+  // the test expires them all (ExpireUrls) first.
+  struct FakeSession {
+    std::string upload_id, asset_id, filename;
+    int64_t size = 0, chunk_size = 0;
+    int total_chunks = 0;
+    std::map<int, std::string> stored;    // PUT bodies by index
+    std::map<int, std::string> etags;     // by index
+    std::map<int, bool> reported;         // by index
+    std::map<std::string, int> urls;      // signature -> index, unused ones
+    bool completed = false;
+  };
+  // The chunk size of new sessions, and how many URLs a new session carries.
+  void set_multipart(int64_t chunk_size, int initial_urls) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    chunk_size_ = chunk_size;
+    initial_urls_ = initial_urls;
+  }
+  // Every URL handed out so far is refused from now on (as if expired).
+  void ExpireUrls() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, s] : sessions_) s.urls.clear();
+  }
+  std::optional<FakeSession> session(const std::string& upload_id) const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(upload_id);
+    if (it == sessions_.end()) return std::nullopt;
+    return it->second;
+  }
+  // The session's file, its stored chunks in order ("" if one is missing).
+  std::string assembled(const std::string& upload_id) const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(upload_id);
+    if (it == sessions_.end()) return "";
+    std::string out;
+    for (int i = 1; i <= it->second.total_chunks; ++i) {
+      auto c = it->second.stored.find(i);
+      if (c == it->second.stored.end()) return "";
+      out += c->second;
+    }
+    return out;
+  }
+  // The largest PUT body seen so far.
+  size_t largest_put() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return largest_put_;
+  }
+
+  // Direct uploads are pulled as UploadVideoFile's (bytes in uploaded());
+  // a FailNext("UploadAssetDirect", ...) failure is answered after the body.
+  void UploadAssetDirect(const CallOptions& opts, const gw::UploadAssetHeader& header,
+                         std::shared_ptr<BodySource> source, Done<gw::Asset> done) override {
+    {
+      absl::MutexLock lock(&mu_);
+      calls_.push_back(Call{"UploadAssetDirect", "", "", 0, opts, Copy(header)});
+    }
+    auto pull = std::make_shared<Pull>();
+    {
+      absl::MutexLock lock(&mu_);
+      pulls_.push_back(pull);
+    }
+    pull->source = std::move(source);
+    pull->method = "UploadAssetDirect";
+    pull->done = [this, header, done = std::move(done)](absl::StatusOr<CreatedTask> r) mutable {
+      if (!r.ok()) {
+        done(r.status());
+        return;
+      }
+      gw::Asset a;
+      {
+        absl::MutexLock lock(&mu_);
+        a = NewAssetLocked(header, "direct");
+      }
+      done(std::move(a));
+    };
+    pull->size = header.size_bytes();
+    pull->api = this;
+    std::weak_ptr<Pull> weak = pull;
+    pull->source->Attach([weak] {
+      if (auto p = weak.lock()) p->Pump(p);
+    });
+    pull->Pump(pull);
+  }
+  void CreateMultipartUpload(const CallOptions& opts, const gw::UploadAssetHeader& header,
+                             Done<MultipartSession> done) override {
+    Answer(Call{"CreateMultipartUpload", "", "", 0, opts, Copy(header)}, std::move(done),
+           [this, header]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<MultipartSession> {
+             if (auto s = RequireAssets(version_, "UploadAsset"); !s.ok()) return s;
+             gw::Asset a = NewAssetLocked(header, "multipart");
+             FakeSession fs;
+             fs.upload_id = NewIdLocked(0xe00000);
+             fs.asset_id = a.id();
+             fs.filename = header.filename();
+             fs.size = header.size_bytes();
+             fs.chunk_size = chunk_size_;
+             fs.total_chunks = static_cast<int>((fs.size + chunk_size_ - 1) / chunk_size_);
+             MultipartSession out;
+             out.upload_id = fs.upload_id;
+             out.asset_id = fs.asset_id;
+             out.chunk_size = fs.chunk_size;
+             out.total_chunks = fs.total_chunks;
+             for (int i = 1; i <= std::min(initial_urls_, fs.total_chunks); ++i) {
+               out.urls.push_back(NewUrlLocked(&fs, i));
+             }
+             sessions_[fs.upload_id] = std::move(fs);
+             return out;
+           });
+  }
+  void GetPresignedUrls(const CallOptions& opts, const std::string& upload_id, int start, int count,
+                        Done<std::vector<PresignedUrl>> done) override {
+    Answer(Call{"GetPresignedUrls", upload_id, "", start, opts, nullptr}, std::move(done),
+           [this, upload_id, start, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_)
+               -> absl::StatusOr<std::vector<PresignedUrl>> {
+             auto it = sessions_.find(upload_id);
+             if (it == sessions_.end()) return NotFound("upload", upload_id);
+             std::vector<PresignedUrl> out;
+             for (int i = start; i < start + count && i <= it->second.total_chunks; ++i) {
+               out.push_back(NewUrlLocked(&it->second, i));
+             }
+             return out;
+           });
+  }
+  void ReportChunks(const CallOptions& opts, const std::string& upload_id, std::vector<CompletedChunk> chunks,
+                    Done<ChunkReport> done) override {
+    Answer(Call{"ReportChunks", upload_id, "", static_cast<int>(chunks.size()), opts, nullptr}, std::move(done),
+           [this, upload_id, chunks]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<ChunkReport> {
+             auto it = sessions_.find(upload_id);
+             if (it == sessions_.end()) return NotFound("upload", upload_id);
+             FakeSession& fs = it->second;
+             ChunkReport r;
+             r.asset_id = fs.asset_id;
+             for (const CompletedChunk& c : chunks) {
+               if (fs.etags[c.chunk_index] != c.etag) {
+                 return absl::InvalidArgumentError(absl::StrCat("chunk ", c.chunk_index, ": wrong proof"));
+               }
+               if (fs.reported[c.chunk_index]) {
+                 ++r.duplicates;
+               } else {
+                 fs.reported[c.chunk_index] = true;
+                 ++r.processed;
+               }
+             }
+             for (const auto& [i, rep] : fs.reported) r.total_completed += rep;
+             r.all_reported = r.total_completed == fs.total_chunks;
+             fs.completed = r.all_reported;
+             return r;
+           });
+  }
+  void GetUpload(const CallOptions& opts, const std::string& upload_id, Done<gw::Upload> done) override {
+    Answer(Call{"GetUpload", upload_id, "", 0, opts, nullptr}, std::move(done),
+           [this, upload_id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<gw::Upload> {
+             if (auto s = RequireAssets(version_, "GetUpload"); !s.ok()) return s;
+             auto it = sessions_.find(upload_id);
+             if (it == sessions_.end()) return NotFound("upload", upload_id);
+             const FakeSession& fs = it->second;
+             gw::Upload u;
+             u.set_upload_id(fs.upload_id);
+             u.set_asset_id(fs.asset_id);
+             u.set_filename(fs.filename);
+             u.set_status(fs.completed ? gw::UPLOAD_STATUS_COMPLETED : gw::UPLOAD_STATUS_ACTIVE);
+             u.set_status_text(fs.completed ? "completed" : "active");
+             u.set_size_bytes(fs.size);
+             u.set_chunk_size_bytes(fs.chunk_size);
+             u.set_total_chunks(fs.total_chunks);
+             std::vector<int> done_chunks;
+             for (const auto& [i, rep] : fs.reported) {
+               if (!rep) continue;
+               done_chunks.push_back(i);
+               u.set_uploaded_bytes(u.uploaded_bytes() + static_cast<int64_t>(fs.stored.at(i).size()));
+             }
+             u.set_chunks_completed(static_cast<int>(done_chunks.size()));
+             u.set_chunks_pending(fs.total_chunks - u.chunks_completed());
+             SetCompletedChunks(done_chunks, &u);
+             return u;
+           });
+  }
+  // Answers PERMISSION_DENIED for a used or expired URL, UNAVAILABLE
+  // without ETag never; keeps the body.
+  void PutChunk(const CallOptions& opts, const std::string& url, std::shared_ptr<const std::string> body,
+                Done<std::string> done) override {
+    Answer(Call{"PutChunk", url, "", static_cast<int>(body->size()), opts, nullptr}, std::move(done),
+           [this, url, body]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<std::string> {
+             // https://uploads.fake/{upload_id}/{index}?sig={n}
+             const std::string rest = url.substr(std::string("https://uploads.fake/").size());
+             const std::string upload_id = rest.substr(0, rest.find('/'));
+             const std::string sig = rest.substr(rest.find("?sig=") + 5);
+             auto it = sessions_.find(upload_id);
+             if (it == sessions_.end()) return NotFound("upload", upload_id);
+             FakeSession& fs = it->second;
+             auto u = fs.urls.find(sig);
+             if (u == fs.urls.end()) return absl::PermissionDeniedError("the URL was refused");
+             const int index = u->second;
+             fs.urls.erase(u);
+             const int64_t want = index < fs.total_chunks ? fs.chunk_size
+                                                          : fs.size - fs.chunk_size * (fs.total_chunks - 1);
+             if (static_cast<int64_t>(body->size()) != want) {
+               return absl::InternalError(absl::StrCat("chunk ", index, " has ", body->size(), " bytes, not ", want));
+             }
+             largest_put_ = std::max(largest_put_, body->size());
+             fs.stored[index] = *body;
+             fs.etags[index] = absl::StrCat("etag-", index, "-", body->size());
+             return fs.etags[index];
+           });
+  }
+
   // Bytes received by UploadVideoFile calls, in order.
   std::vector<std::string> uploaded() const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
@@ -484,6 +691,7 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
     bool finished ABSL_GUARDED_BY(mu) = false;
     std::shared_ptr<BodySource> source;
     Done<CreatedTask> done;
+    std::string method = "UploadVideoFile";  // whose FailNext() failures apply
     std::string index_id, filename, bytes;
     int64_t size = 0;  // declared: the part's exact length
     FakeTwelveLabsApi* api;
@@ -526,13 +734,13 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
         absl::StatusOr<CreatedTask> created;
         {
           absl::MutexLock lock(&api->mu_);
-          auto& failures = api->failures_["UploadVideoFile"];
+          auto& failures = api->failures_[method];
           if (!failures.empty()) {
             created = failures.front();
             failures.pop_front();
           } else {
             api->uploaded_.push_back(bytes);
-            created = api->NewTaskLocked(index_id, filename);
+            created = method == "UploadVideoFile" ? api->NewTaskLocked(index_id, filename) : CreatedTask{};
           }
         }
         done(std::move(created));
@@ -541,6 +749,27 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
     }
   };
 
+  PresignedUrl NewUrlLocked(FakeSession* fs, int index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const std::string sig = std::to_string(++next_);
+    fs->urls[sig] = index;
+    return PresignedUrl{index, absl::StrCat("https://uploads.fake/", fs->upload_id, "/", index, "?sig=", sig),
+                        absl::InfiniteFuture()};
+  }
+  gw::Asset NewAssetLocked(const gw::UploadAssetHeader& header, const std::string& method)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    gw::Asset a;
+    a.set_id(NewIdLocked(0xc00000));
+    a.set_method(method == "direct" ? gw::ASSET_METHOD_DIRECT : gw::ASSET_METHOD_MULTIPART);
+    a.set_method_text(method);
+    a.set_status(gw::ASSET_STATUS_PROCESSING);
+    a.set_status_text("processing");
+    a.set_filename(header.filename());
+    a.set_file_type("video/mp4");
+    a.mutable_create_time()->set_seconds(1767225600 + next_);
+    if (header.has_user_metadata()) *a.mutable_user_metadata() = header.user_metadata();
+    assets_[a.id()] = a;
+    return a;
+  }
   template <typename M>
   static std::shared_ptr<google::protobuf::Message> Copy(const M& m) {
     return std::make_shared<M>(m);
@@ -628,6 +857,10 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
   std::deque<absl::AnyInvocable<void()>> held_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> uploaded_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<Pull>> pulls_ ABSL_GUARDED_BY(mu_);  // every upload, for the fake's life
+  std::map<std::string, FakeSession> sessions_ ABSL_GUARDED_BY(mu_);
+  int64_t chunk_size_ ABSL_GUARDED_BY(mu_) = 1000;
+  int initial_urls_ ABSL_GUARDED_BY(mu_) = 2;
+  size_t largest_put_ ABSL_GUARDED_BY(mu_) = 0;
   bool hold_ ABSL_GUARDED_BY(mu_) = false;
   int next_ ABSL_GUARDED_BY(mu_) = 0;
 };

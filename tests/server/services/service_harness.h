@@ -115,6 +115,9 @@ class ServiceHarness {
   WatchEngine& asset_watches() { return *asset_watches_; }
   WatchEngine& indexed_asset_watches() { return *indexed_asset_watches_; }
   int port() const { return port_; }
+  // The services' dependencies, for a test to change limits before its
+  // first call (e.g. asset_direct_max_bytes).
+  ServiceDeps& deps() { return deps_; }
 
   gw::TaskService::Stub* tasks() { return tasks_.get(); }
   gw::UploadService::Stub* uploads() { return uploads_.get(); }

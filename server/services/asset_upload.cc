@@ -1,0 +1,364 @@
+#include "server/services/asset_upload.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/common/log.h"
+#include "server/common/serial_queue.h"
+#include "server/services/multipart_uploader.h"
+#include "server/services/upload_pipe.h"
+#include "server/services/upload_reactor.h"
+#include "server/services/validation.h"
+#include "server/twelvelabs/json_mapping.h"
+
+namespace tlgw {
+
+namespace gw = ::twelvelabs::gateway::v1;
+
+absl::Status ValidateUploadAssetHeader(const gw::UploadAssetHeader& h, const std::string& field) {
+  auto f = [&field](absl::string_view name) { return absl::StrCat(field, ".", name); };
+  if (h.size_bytes() <= 0) {
+    return FieldError(f("size_bytes"), "must be the file's exact size in bytes; an empty file cannot be uploaded");
+  }
+  if (!h.upload_id().empty()) {
+    if (auto s = ValidateId(f("upload_id"), h.upload_id()); !s.ok()) return s;
+    if (h.size_bytes() > kMaxMultipartAssetBytes) {
+      return FieldError(f("size_bytes"), "is over the 10 GB a multipart upload takes");
+    }
+    if (h.resume_offset() < 0 || h.resume_offset() >= h.size_bytes()) {
+      return FieldError(f("resume_offset"),
+                        "must be GetUpload's resume_offset: at least 0 and below the file's size (an upload "
+                        "whose chunks all arrived needs no continuation)");
+    }
+    // The session keeps the first header's fields.
+    if (!h.filename().empty() || h.type() != gw::ASSET_TYPE_UNSPECIFIED || h.has_enable_hls() ||
+        h.has_enable_thumbnail() || h.has_user_metadata() || !h.request_id().empty()) {
+      return FieldError(field,
+                        "a continuation (upload_id set) carries only upload_id, size_bytes and resume_offset: "
+                        "the session keeps the first upload's filename, type and options");
+    }
+    return absl::OkStatus();
+  }
+  if (h.resume_offset() != 0) {
+    return FieldError(f("resume_offset"), "is only for a continuation: set upload_id too, or leave it 0");
+  }
+  if (auto s = ValidateFileName(f("filename"), h.filename()); !s.ok()) return s;
+  if (h.type() != gw::ASSET_TYPE_VIDEO && h.type() != gw::ASSET_TYPE_AUDIO && h.type() != gw::ASSET_TYPE_IMAGE) {
+    return FieldError(f("type"), "must be ASSET_TYPE_VIDEO, ASSET_TYPE_AUDIO or ASSET_TYPE_IMAGE");
+  }
+  const bool image = h.type() == gw::ASSET_TYPE_IMAGE;
+  const int64_t limit = image ? kMaxImageAssetBytes : kMaxMultipartAssetBytes;
+  if (h.size_bytes() > limit) {
+    return WithErrorInfo(absl::OutOfRangeError(absl::StrCat(
+                             f("size_bytes"), ": ", h.size_bytes(), " bytes is over the Twelve Labs limit of ",
+                             image ? "32 MB for an image" : "10 GB for a video or audio file", " (", limit,
+                             " bytes)")),
+                         "FILE_TOO_LARGE", kGatewayDomain);
+  }
+  if (h.has_user_metadata()) {
+    if (auto s = UserMetadataJson(h.user_metadata(), f("user_metadata")).status(); !s.ok()) return s;
+  }
+  if (!h.request_id().empty()) {
+    // The create flow's request_id protection (claim, recovery after a
+    // crash) does not cover asset uploads yet: refused rather than
+    // accepted without the idempotency it promises.
+    return FieldError(f("request_id"),
+                      "is not supported yet for uploads: send it without request_id and, after an unclear "
+                      "failure, look for the asset with ListAssets (or continue a multipart upload with "
+                      "GetUpload and upload_id)");
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+absl::Status UploadNotFound(const std::string& id) {
+  return WithErrorInfo(absl::NotFoundError(absl::StrCat("upload ", id, " was not found")), "RESOURCE_NOT_EXIST",
+                       kUpstreamDomain);
+}
+
+void RecordOwner(const ServiceDeps& deps, const std::string& id, const std::string& tenant, const char* what) {
+  if (id.empty()) return;
+  if (absl::Status s = deps.owners->RecordOwner(id, tenant); !s.ok()) {
+    Log(LogLevel::kError, "create", absl::StrCat(what, " owner not recorded"), {{"id", id}});
+  }
+}
+
+class Flow : public AssetUploadFlow, public std::enable_shared_from_this<Flow> {
+ public:
+  Flow(const ServiceDeps* deps, Admitted call, std::string method, Io io)
+      : deps_(deps), who_(std::move(call.who)), opts_(std::move(call.opts)), method_(std::move(method)),
+        io_(std::move(io)) {}
+
+  void Start() override {
+    Post([s = shared_from_this()] {
+      s->StartIdleTimer();
+      s->ReadNext();
+    });
+  }
+  void OnHeader(gw::UploadAssetHeader header) override {
+    Post([s = shared_from_this(), header = std::move(header)]() mutable {
+      s->read_pending_ = false;
+      s->Touch();
+      s->Header(std::move(header));
+    });
+  }
+  void OnChunk(std::string bytes) override {
+    Post([s = shared_from_this(), bytes = std::move(bytes)]() mutable {
+      s->read_pending_ = false;
+      s->Touch();
+      s->Chunk(std::move(bytes));
+    });
+  }
+  void OnEnd() override {
+    Post([s = shared_from_this()] {
+      s->read_pending_ = false;
+      s->client_done_ = true;
+      s->Touch();
+      s->End();
+    });
+  }
+  void OnError(absl::Status status) override {
+    Post([s = shared_from_this(), status = std::move(status)] {
+      s->read_pending_ = false;
+      s->Fail(status);
+    });
+  }
+
+ private:
+  void Post(absl::AnyInvocable<void()> action) { queue_.Run(std::move(action)); }
+  void Touch() {
+    if (deps_->clock != nullptr) last_message_ = deps_->clock->Now();
+  }
+
+  void ReadNext() {
+    if (finished_ || read_pending_ || client_done_) return;
+    if (pipe_ != nullptr && !pipe_->HasRoom()) return;         // resumed by the pipe's on_room
+    if (uploader_ != nullptr && !uploader_->HasRoom()) return;  // resumed by the uploader's on_room
+    read_pending_ = true;
+    io_.read();
+  }
+
+  void Header(gw::UploadAssetHeader header) {
+    if (have_header_) {
+      Fail(FieldError("header", "was sent twice; send it once, first, then only chunks"));
+      return;
+    }
+    if (auto s = ValidateUploadAssetHeader(header); !s.ok()) {
+      Fail(s);
+      return;
+    }
+    have_header_ = true;
+    header_ = std::move(header);
+    expected_ = header_.size_bytes() - header_.resume_offset();
+    std::weak_ptr<Flow> weak = shared_from_this();
+    auto on_room = [weak] {
+      if (auto s = weak.lock()) s->Post([s] { s->ReadNext(); });
+    };
+    auto self = shared_from_this();
+    const bool resume = !header_.upload_id().empty();
+    if (resume) {
+      if (auto v = CheckOwnedIdVisible(*deps_, who_, header_.upload_id(), UploadNotFound(header_.upload_id()));
+          !v.ok()) {
+        Fail(v);
+        return;
+      }
+    }
+    const int64_t direct_limit =
+        header_.type() == gw::ASSET_TYPE_IMAGE ? kMaxImageAssetBytes : deps_->asset_direct_max_bytes;
+    if (!resume && header_.size_bytes() <= direct_limit) {
+      pipe_ = std::make_shared<UploadPipe>(kUploadHighWater, on_room);
+      upstream_started_ = true;
+      deps_->api->UploadAssetDirect(opts_, header_, pipe_, [self](absl::StatusOr<gw::Asset> asset) {
+        self->Post([self, asset = std::move(asset)]() mutable {
+          if (asset.ok()) RecordOwner(*self->deps_, asset->id(), self->who_.tenant, "asset");
+          self->UpstreamDone(std::move(asset));
+        });
+      });
+      ReadNext();
+      return;
+    }
+    MultipartUploader::Hooks hooks;
+    hooks.on_room = on_room;
+    hooks.on_open = [deps = deps_, tenant = who_.tenant, resume](const std::string& upload_id,
+                                                                 const std::string& asset_id, int64_t) {
+      // Before any chunk is sent: the session and its asset are the
+      // tenant's from the start, so a lost stream can be continued.
+      if (resume) return;
+      RecordOwner(*deps, upload_id, tenant, "upload");
+      RecordOwner(*deps, asset_id, tenant, "asset");
+    };
+    hooks.on_done = [weak](absl::StatusOr<gw::Asset> asset) {
+      if (auto s = weak.lock()) s->Post([s, asset = std::move(asset)]() mutable { s->UpstreamDone(std::move(asset)); });
+    };
+    uploader_ = std::make_shared<MultipartUploader>(deps_->api, deps_->clock, opts_, deps_->asset_upload,
+                                                    std::move(hooks));
+    upstream_started_ = true;
+    if (resume) {
+      uploader_->StartResume(header_.upload_id(), header_.size_bytes(), header_.resume_offset());
+    } else {
+      uploader_->StartNew(header_);
+    }
+    ReadNext();
+  }
+
+  void Chunk(std::string bytes) {
+    if (!have_header_) {
+      Fail(FieldError("chunk", "arrived before the header; the first message must be the header"));
+      return;
+    }
+    if (bytes.size() > kMaxUploadChunkBytes) {
+      Fail(WithErrorInfo(absl::OutOfRangeError(absl::StrCat(
+                             "chunk: ", bytes.size(), " bytes is over the limit of ", kMaxUploadChunkBytes,
+                             " bytes (4 MiB) per message; send smaller chunks (1 MiB is a good size)")),
+                         "CHUNK_TOO_LARGE", kGatewayDomain));
+      return;
+    }
+    if (received_ + static_cast<int64_t>(bytes.size()) > expected_) {
+      Fail(WithErrorInfo(absl::OutOfRangeError(absl::StrCat(
+                             "chunk: the stream carries more than the ", expected_, " bytes the header declared",
+                             header_.resume_offset() > 0 ? " (size_bytes minus resume_offset)" : "")),
+                         "MORE_BYTES_THAN_DECLARED", kGatewayDomain));
+      return;
+    }
+    received_ += static_cast<int64_t>(bytes.size());
+    if (pipe_ != nullptr) pipe_->Push(std::move(bytes));
+    if (uploader_ != nullptr) {
+      uploader_->Push(std::move(bytes));
+      // Every byte is in: finish without waiting for the client to close
+      // its side, as the direct POST does.
+      if (received_ == expected_) uploader_->EndOfInput();
+    }
+    ReadNext();
+  }
+
+  void End() {
+    if (finished_) return;
+    if (!have_header_) {
+      Fail(FieldError("header", "the stream ended before its first message, the header"));
+      return;
+    }
+    if (received_ < expected_) {
+      Fail(FieldError("chunk", absl::StrCat("the stream ended after ", received_, " bytes, but the header declared ",
+                                            expected_, header_.resume_offset() > 0 ? " (size_bytes minus resume_offset)" : "",
+                                            uploader_ != nullptr
+                                                ? "; the chunks that arrived are kept: continue with GetUpload "
+                                                  "and upload_id"
+                                                : "")));
+      return;
+    }
+    // All bytes are in: the upstream's answer finishes the call.
+    if (uploader_ != nullptr) uploader_->EndOfInput();
+  }
+
+  void UpstreamDone(absl::StatusOr<gw::Asset> asset) {
+    if (finished_) return;
+    finished_ = true;
+    if (!asset.ok() && pipe_ != nullptr) pipe_->Abort();
+    io_.done(std::move(asset));
+  }
+
+  void Fail(const absl::Status& status) {
+    if (finished_) return;
+    finished_ = true;
+    // Aborting the pipe fails the direct POST, so no half-uploaded asset
+    // is left; the multipart uploader reports what arrived so a
+    // continuation skips it.
+    if (pipe_ != nullptr) pipe_->Abort();
+    if (uploader_ != nullptr) uploader_->Abort(status);
+    io_.done(status);
+  }
+
+  // The idle timer, as UploadVideoFile's (upload_reactor.cc): one pending
+  // RunAfter per upload, re-armed from each check.
+  void StartIdleTimer() {
+    if (deps_->clock == nullptr) return;
+    last_message_ = last_upstream_ = deps_->clock->Now();
+    ArmIdleTimer(deps_->upload_idle_timeout);
+  }
+  void ArmIdleTimer(absl::Duration delay) {
+    std::weak_ptr<Flow> weak = shared_from_this();
+    deps_->clock->RunAfter(std::max(delay, absl::Milliseconds(1)), [weak](bool cancelled) {
+      if (cancelled) return;
+      if (auto s = weak.lock()) s->Post([s] { s->CheckIdle(); });
+    });
+  }
+  int64_t UpstreamProgress() const {
+    if (pipe_ != nullptr) return pipe_->bytes_read();
+    if (uploader_ != nullptr) return uploader_->progress();
+    return 0;
+  }
+  void CheckIdle() {
+    if (finished_) return;
+    const absl::Time now = deps_->clock->Now();
+    const absl::Duration limit = deps_->upload_idle_timeout;
+    if (int64_t p = UpstreamProgress(); p != seen_progress_) {
+      seen_progress_ = p;
+      last_upstream_ = now;
+    }
+    if (read_pending_) {
+      if (now - last_message_ >= limit) {
+        Fail(WithErrorInfo(
+            absl::DeadlineExceededError(absl::StrCat(
+                "the upload sent no message for ", absl::FormatDuration(limit), " (",
+                have_header_ ? absl::StrCat(received_, " of ", expected_, " bytes received")
+                             : std::string("no header yet"),
+                ") and was abandoned; send the chunks without pausing that long",
+                uploader_ != nullptr ? " (continue this one with GetUpload and upload_id)" : "",
+                ", or have the operator raise --upload_idle_timeout_seconds")),
+            "UPLOAD_IDLE_TIMEOUT", kGatewayDomain));
+        return;
+      }
+      ArmIdleTimer(last_message_ + limit - now);
+      return;
+    }
+    if (upstream_started_ && now - std::max(last_upstream_, last_message_) >= limit) {
+      Fail(WithErrorInfo(absl::UnavailableError(absl::StrCat("the Twelve Labs API made no progress with the upload for ",
+                                                             absl::FormatDuration(limit), "; retry the upload later")),
+                         "UPSTREAM_UPLOAD_STALLED", kGatewayDomain));
+      return;
+    }
+    ArmIdleTimer(limit / 4);
+  }
+
+  SerialQueue queue_;
+  const ServiceDeps* const deps_;
+  const CallIdentity who_;
+  const CallOptions opts_;
+  const std::string method_;
+  Io io_;
+  gw::UploadAssetHeader header_;
+  std::shared_ptr<UploadPipe> pipe_;
+  std::shared_ptr<MultipartUploader> uploader_;
+  int64_t expected_ = 0;  // bytes the stream must carry after the header
+  int64_t received_ = 0;
+  absl::Time last_message_;
+  absl::Time last_upstream_;
+  int64_t seen_progress_ = 0;
+  bool have_header_ = false;
+  bool upstream_started_ = false;
+  bool read_pending_ = false;
+  bool client_done_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+std::shared_ptr<AssetUploadFlow> AssetUploadFlow::Create(const ServiceDeps* deps, Admitted call, std::string method,
+                                                         Io io) {
+  return std::make_shared<Flow>(deps, std::move(call), std::move(method), std::move(io));
+}
+
+grpc::ServerReadReactor<gw::UploadAssetRequest>* NewUploadAssetReactor(const ServiceDeps* deps, Admitted call,
+                                                                       gw::Asset* response) {
+  return new AssetUploadReactor<gw::UploadAssetRequest, gw::Asset>(
+      deps, std::move(call), "UploadAsset", response,
+      [](const gw::UploadAssetRequest& m) -> absl::StatusOr<gw::UploadAssetHeader> { return m.header(); },
+      [](absl::StatusOr<gw::Asset> asset, gw::Asset* out, absl::AnyInvocable<void(absl::Status)> finish) {
+        if (asset.ok()) *out = *std::move(asset);
+        finish(asset.status());
+      });
+}
+
+}  // namespace tlgw

@@ -1,0 +1,383 @@
+// UploadAsset and GetUpload end to end: the real gateway in front of the
+// real simulator (API v1.3) with a small server chunk size. Multipart
+// uploads of a few hundred MiB arrive intact (the simulator's digest of the
+// chunks it stored is compared with the client's) while the gateway's
+// memory stays bounded; a PUT that fails is retried; URLs that expire on
+// the simulator's clock are replaced; a stream cut mid-upload is continued
+// with GetUpload and upload_id; small files take the direct POST; and bad
+// streams are refused before any request reaches the simulator.
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+
+#include <cstring>
+#include <thread>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "tests/e2e/attacks.h"
+#include "tests/e2e/harness.h"
+#include "twelvelabs/gateway/v1/asset_service.grpc.pb.h"
+
+namespace tltest {
+namespace {
+
+namespace gw = ::twelvelabs::gateway::v1;
+using nlohmann::json;
+
+constexpr int64_t kMiB = 1 << 20;
+constexpr int64_t kServerChunk = 4 * kMiB;  // the simulator's chunk size here
+constexpr int64_t kMessage = kMiB;          // what the client sends per message
+// Just over the 200 MB direct limit: a multipart upload of 51 chunks.
+constexpr int64_t kSmallMultipart = 201 * kMiB;
+
+std::string Sha256(absl::string_view data) {
+  unsigned char d[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(data.data(), data.size(), d, &n, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<const char*>(d), n);
+}
+
+// The file, generated as it is sent (never held whole): deterministic bytes
+// from `seed`, and the digest the simulator reports for a complete upload,
+// SHA-256 over each server chunk's SHA-256.
+class File {
+ public:
+  File(int64_t size, uint64_t seed) : size_(size), seed_(seed) {}
+  int64_t size() const { return size_; }
+  // Bytes [offset, offset + n): 8-byte words of a hash of their index
+  // (splitmix64), so any range is cheap to make.
+  std::string Bytes(int64_t offset, int64_t n) const {
+    std::string out(static_cast<size_t>(n), '\0');
+    for (int64_t i = 0; i < n;) {
+      uint64_t z = seed_ * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>((offset + i) / 8);
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+      z ^= z >> 31;
+      const int64_t in_word = (offset + i) % 8;
+      const int64_t take = std::min<int64_t>(8 - in_word, n - i);
+      std::memcpy(&out[static_cast<size_t>(i)], reinterpret_cast<const char*>(&z) + in_word, static_cast<size_t>(take));
+      i += take;
+    }
+    return out;
+  }
+  std::string ChunkDigest() const {
+    std::string all;
+    for (int64_t at = 0; at < size_; at += kServerChunk) all += Sha256(Bytes(at, std::min(kServerChunk, size_ - at)));
+    return absl::BytesToHexString(Sha256(all));
+  }
+
+ private:
+  const int64_t size_;
+  const uint64_t seed_;
+};
+
+class AssetUploadE2E : public E2EFixture<> {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(LaunchSimulator({absl::StrCat("--multipart_chunk_bytes=", kServerChunk)}));
+    GatewayArgs args;
+    args.upstream_url = sim_.Url("v1.3");
+    args.extra_args = {"--asset_upload_chunks_in_flight=4"};
+    ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
+    assets_ = gw::AssetService::NewStub(gateway_.channel);
+  }
+  void TearDown() override {
+    if (gateway_.process == nullptr) return;
+    EXPECT_TRUE(gateway_.process->Running()) << "the gateway died:\n" << gateway_.process->Log();
+    EXPECT_FALSE(absl::StrContains(gateway_.process->Log(), kTestApiKey));
+  }
+
+  static gw::UploadAssetRequest Header(int64_t size, const std::string& filename = "big.mp4") {
+    gw::UploadAssetRequest r;
+    r.mutable_header()->set_filename(filename);
+    r.mutable_header()->set_type(gw::ASSET_TYPE_VIDEO);
+    r.mutable_header()->set_size_bytes(size);
+    return r;
+  }
+  static gw::UploadAssetRequest Chunk(std::string bytes) {
+    gw::UploadAssetRequest r;
+    r.set_chunk(std::move(bytes));
+    return r;
+  }
+
+  // Streams `file` from `from` after `header`; `before_byte(offset)` runs
+  // before each message (to pause, cut or fault mid-upload) and returns
+  // false to stop sending without closing. The call's status.
+  grpc::Status Stream(const gw::UploadAssetRequest& header, const File& file, int64_t from, gw::Asset* asset,
+                      const std::function<bool(int64_t, grpc::ClientContext*)>& before_byte = nullptr) {
+    auto ctx = Ctx(absl::Minutes(5));
+    auto writer = assets_->UploadAsset(ctx.get(), asset);
+    if (!writer->Write(header)) return writer->Finish();
+    for (int64_t at = from; at < file.size(); at += kMessage) {
+      if (before_byte && !before_byte(at, ctx.get())) return writer->Finish();
+      if (!writer->Write(Chunk(file.Bytes(at, std::min(kMessage, file.size() - at))))) break;
+    }
+    writer->WritesDone();
+    return writer->Finish();
+  }
+
+  // The simulator's view of an upload: status, chunks, assembled digest.
+  json SimUpload(const std::string& upload_id) {
+    auto body = HttpGet(sim_.port, "/_sim/uploads/" + upload_id);
+    EXPECT_TRUE(body.ok()) << body.status();
+    return body.ok() ? json::parse(*body) : json();
+  }
+  std::string UploadIdOf(const std::string& asset_id) {
+    for (const json& r : control_->Requests("/assets/multipart-uploads")) {
+      if (r["method"] == "POST" && r["path"] == "/v1.3/assets/multipart-uploads" && r["status"] == 201) {
+        auto s = HttpGet(sim_.port, "/v1.3/assets/" + asset_id);
+        (void)s;
+      }
+    }
+    for (const json& r : control_->Requests("/uploads/")) {
+      if (r.contains("chunk")) {
+        std::string id = r["chunk"]["upload_id"];
+        if (SimUpload(id)["asset_id"] == asset_id) return id;
+      }
+    }
+    return "";
+  }
+  int Puts(int status) {
+    int n = 0;
+    for (const json& r : control_->Requests("/uploads/")) n += r["method"] == "PUT" && r["status"] == status;
+    return n;
+  }
+  gw::Upload GetUpload(const std::string& upload_id) {
+    gw::GetUploadRequest req;
+    req.set_upload_id(upload_id);
+    gw::Upload up;
+    grpc::Status s = assets_->GetUpload(Ctx().get(), req, &up);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return up;
+  }
+
+  std::unique_ptr<gw::AssetService::Stub> assets_;
+};
+
+TEST_F(AssetUploadE2E, MultipartUploadOfHundredsOfMiBArrivesIntactWithBoundedMemory) {
+  const File file(256 * kMiB + 12345, 1);  // 65 chunks of 4 MiB, the last short
+  const int64_t chunks = (file.size() + kServerChunk - 1) / kServerChunk;
+  const int64_t before = ResidentBytes(gateway_.process->pid());
+  PeakResident peak(gateway_.process->pid());
+  gw::Asset asset;
+  grpc::Status s = Stream(Header(file.size()), file, 0, &asset);
+  const int64_t peak_bytes = peak.Stop();
+  ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  EXPECT_EQ(asset.method(), gw::ASSET_METHOD_MULTIPART);
+  EXPECT_EQ(asset.filename(), "big.mp4");
+
+  const std::string upload_id = UploadIdOf(asset.id());
+  ASSERT_FALSE(upload_id.empty());
+  json sim = SimUpload(upload_id);
+  EXPECT_EQ(sim["status"], "completed");
+  EXPECT_EQ(sim["total_chunks"], chunks);
+  ASSERT_TRUE(sim["assembled"].is_object()) << sim.dump();
+  EXPECT_EQ(sim["assembled"]["size"], file.size());
+  EXPECT_EQ(sim["assembled"]["sha256_of_chunk_sha256s"], file.ChunkDigest());
+
+  // Each chunk PUT once, to its presigned URL, with nothing of ours: no
+  // key, no API headers.
+  int puts = 0;
+  for (const json& r : control_->Requests("/uploads/")) {
+    if (r["method"] != "PUT") continue;
+    ++puts;
+    EXPECT_TRUE(r["api_key"].is_null()) << "the key went to the bucket";
+    for (const auto& [name, value] : r["headers"].items()) {
+      EXPECT_NE(absl::AsciiStrToLower(name), "x-api-key");
+      EXPECT_NE(absl::AsciiStrToLower(name), "user-agent") << value;
+    }
+  }
+  EXPECT_EQ(puts, chunks);
+  int reports = 0;
+  for (const json& r : control_->Requests("/assets/multipart-uploads/" + upload_id)) {
+    if (r["method"] == "POST" && r["path"] == "/v1.3/assets/multipart-uploads/" + upload_id) ++reports;
+  }
+  EXPECT_GE(reports, 2);
+  EXPECT_LT(reports, chunks / 4) << "completed chunks are reported in batches";
+
+  // Bounded by the chunks in flight (4 + one waiting + one filling, of
+  // 4 MiB) and gRPC's window, not by the file.
+  std::cout << "gateway resident: " << before / kMiB << " MiB before, peak " << peak_bytes / kMiB
+            << " MiB during a " << file.size() / kMiB << " MiB upload\n";
+  EXPECT_LT(peak_bytes - before, 64 * kMiB) << "peak " << peak_bytes << " before " << before;
+
+  // The session, as GetUpload reports it.
+  gw::Upload up = GetUpload(upload_id);
+  EXPECT_EQ(up.status(), gw::UPLOAD_STATUS_COMPLETED);
+  EXPECT_EQ(up.asset_id(), asset.id());
+  EXPECT_EQ(up.total_chunks(), chunks);
+  EXPECT_EQ(up.chunks_completed(), chunks);
+  EXPECT_EQ(up.resume_offset(), file.size());
+  ASSERT_EQ(up.completed_chunks_size(), 1);
+  EXPECT_EQ(up.completed_chunks(0).last(), chunks);
+}
+
+TEST_F(AssetUploadE2E, PutThatFailsOnceIsRetried) {
+  control_->AddFault({{"method", "PUT"}, {"path_regex", "/uploads/"}, {"kind", "status"}, {"status", 500},
+                      {"count", 1}});
+  const File file(kSmallMultipart, 2);
+  gw::Asset asset;
+  grpc::Status s = Stream(Header(file.size()), file, 0, &asset);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(Puts(500), 1);
+  EXPECT_EQ(Puts(200), (file.size() + kServerChunk - 1) / kServerChunk);
+  json sim = SimUpload(UploadIdOf(asset.id()));
+  EXPECT_EQ(sim["status"], "completed");
+  EXPECT_EQ(sim["assembled"]["sha256_of_chunk_sha256s"], file.ChunkDigest());
+}
+
+TEST_F(AssetUploadE2E, UrlsThatExpiredAreReplaced) {
+  const File file(kSmallMultipart, 3);
+  gw::Asset asset;
+  bool advanced = false;
+  grpc::Status s = Stream(Header(file.size()), file, 0, &asset, [&](int64_t at, grpc::ClientContext*) {
+    if (!advanced && at == 24 * kMiB) {
+      // Once the first chunks are in, an hour passes on the simulator's
+      // clock: every URL the gateway holds has expired.
+      EXPECT_TRUE(Eventually([&] { return Puts(200) >= 3; }, "the first PUTs"));
+      control_->AdvanceClock(3700);
+      advanced = true;
+    }
+    return true;
+  });
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(advanced);
+  EXPECT_GE(Puts(403), 1) << "some held URL was refused as expired";
+  json sim = SimUpload(UploadIdOf(asset.id()));
+  EXPECT_EQ(sim["status"], "completed");
+  EXPECT_EQ(sim["assembled"]["sha256_of_chunk_sha256s"], file.ChunkDigest());
+}
+
+TEST_F(AssetUploadE2E, CutStreamIsContinuedWithGetUploadAndUploadId) {
+  const File file(kSmallMultipart, 4);
+  const int64_t chunks = (file.size() + kServerChunk - 1) / kServerChunk;
+  gw::Asset ignored;
+  // The client dies after 100 MiB: its stream is cancelled.
+  grpc::Status s = Stream(Header(file.size()), file, 0, &ignored, [&](int64_t at, grpc::ClientContext* ctx) {
+    if (at < 100 * kMiB) return true;
+    ctx->TryCancel();
+    return false;
+  });
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::CANCELLED) << s.error_message();
+  std::string upload_id;
+  for (const json& r : control_->Requests("/uploads/")) {
+    if (r.contains("chunk")) upload_id = r["chunk"]["upload_id"];
+  }
+  ASSERT_FALSE(upload_id.empty());
+
+  // What arrived, once the gateway has reported the chunks its last PUTs
+  // completed (it reports them as the upload stops).
+  gw::Upload up;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        up = GetUpload(upload_id);
+        return up.chunks_completed() > 0 && up.chunks_completed() == Puts(200);
+      },
+      "every stored chunk reported"));
+  EXPECT_EQ(up.status(), gw::UPLOAD_STATUS_ACTIVE);
+  EXPECT_GT(up.resume_offset(), 0);
+  EXPECT_LE(up.resume_offset(), 100 * kMiB);
+  EXPECT_EQ(up.resume_offset() % kServerChunk, 0);
+  const int puts_before = Puts(200);
+
+  gw::UploadAssetRequest resume;
+  resume.mutable_header()->set_upload_id(upload_id);
+  resume.mutable_header()->set_size_bytes(file.size());
+  resume.mutable_header()->set_resume_offset(up.resume_offset());
+  gw::Asset asset;
+  s = Stream(resume, file, up.resume_offset(), &asset);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(asset.id(), up.asset_id());
+  EXPECT_EQ(Puts(200), chunks) << "no chunk sent twice";
+  EXPECT_GT(Puts(200), puts_before);
+  json sim = SimUpload(upload_id);
+  EXPECT_EQ(sim["status"], "completed");
+  EXPECT_EQ(sim["assembled"]["sha256_of_chunk_sha256s"], file.ChunkDigest());
+}
+
+TEST_F(AssetUploadE2E, SmallFileTakesTheDirectPostIntact) {
+  const File file(5 * kMiB + 7, 5);
+  gw::UploadAssetRequest header = Header(file.size(), "small.mp4");
+  header.mutable_header()->set_enable_thumbnail(true);
+  gw::Asset asset;
+  grpc::Status s = Stream(header, file, 0, &asset);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(asset.method(), gw::ASSET_METHOD_DIRECT);
+  json requests = control_->Requests("/assets");
+  ASSERT_EQ(requests.size(), 1u) << requests.dump();
+  const json& post = requests[0];
+  EXPECT_EQ(post["method"], "POST");
+  EXPECT_EQ(post["path"], "/v1.3/assets");
+  EXPECT_EQ(post["status"], 201);
+  EXPECT_EQ(post["api_key"], kTestApiKey);
+  EXPECT_EQ(post["form"]["method"], "direct");
+  EXPECT_EQ(post["form"]["enable_thumbnail"], "true");
+  EXPECT_EQ(post["files"]["file"]["filename"], "small.mp4");
+  EXPECT_EQ(post["files"]["file"]["size"], file.size());
+  EXPECT_EQ(post["files"]["file"]["sha256"], absl::BytesToHexString(Sha256(file.Bytes(0, file.size()))));
+}
+
+TEST_F(AssetUploadE2E, BadStreamsAreRefusedBeforeAnyRequestReachesTheSimulator) {
+  struct Case {
+    std::string name;
+    std::vector<gw::UploadAssetRequest> messages;
+    grpc::StatusCode code;
+  };
+  gw::UploadAssetRequest no_type = Header(10);
+  no_type.mutable_header()->clear_type();
+  gw::UploadAssetRequest image = Header(33'000'000, "huge.jpg");
+  image.mutable_header()->set_type(gw::ASSET_TYPE_IMAGE);
+  std::vector<Case> cases = {
+      {"empty stream", {}, grpc::StatusCode::INVALID_ARGUMENT},
+      {"chunk before header", {Chunk("x")}, grpc::StatusCode::INVALID_ARGUMENT},
+      {"empty file", {Header(0)}, grpc::StatusCode::INVALID_ARGUMENT},
+      {"no type", {no_type}, grpc::StatusCode::INVALID_ARGUMENT},
+      {"bad file name", {Header(10, "a/b.mp4")}, grpc::StatusCode::INVALID_ARGUMENT},
+      {"image over 32 MB", {image}, grpc::StatusCode::OUT_OF_RANGE},
+      {"video over 10 GB", {Header(int64_t{10'000'000'001})}, grpc::StatusCode::OUT_OF_RANGE},
+      {"message over 4 MiB", {Header(300 * kMiB), Chunk(std::string(4 * kMiB + 1, 'x'))},
+       grpc::StatusCode::OUT_OF_RANGE},
+  };
+  for (const Case& c : cases) {
+    control_->ClearRequests();
+    auto ctx = Ctx();
+    gw::Asset asset;
+    auto writer = assets_->UploadAsset(ctx.get(), &asset);
+    for (const auto& m : c.messages) {
+      if (!writer->Write(m)) break;
+    }
+    writer->WritesDone();
+    grpc::Status s = writer->Finish();
+    EXPECT_EQ(s.error_code(), c.code) << c.name << ": " << s.error_message();
+    if (c.name != "message over 4 MiB") {
+      EXPECT_EQ(control_->Requests().size(), 0u) << c.name << ": " << control_->Requests().dump();
+    }
+  }
+}
+
+class AssetUploadV12E2E : public E2EFixture<> {};
+
+TEST_F(AssetUploadV12E2E, NamesV13WithoutARequest) {
+  ASSERT_NO_FATAL_FAILURE(LaunchSimulator());
+  GatewayArgs args;
+  args.upstream_url = sim_.Url("v1.2");
+  ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
+  auto assets = gw::AssetService::NewStub(gateway_.channel);
+  auto ctx = Ctx();
+  gw::Asset asset;
+  auto writer = assets->UploadAsset(ctx.get(), &asset);
+  gw::UploadAssetRequest header;
+  header.mutable_header()->set_filename("a.mp4");
+  header.mutable_header()->set_type(gw::ASSET_TYPE_VIDEO);
+  header.mutable_header()->set_size_bytes(3);
+  writer->Write(header);
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "v1.3")) << s.error_message();
+  EXPECT_EQ(control_->Requests().size(), 0u);
+}
+
+}  // namespace
+}  // namespace tltest

@@ -1,0 +1,398 @@
+// UploadAsset and GetUpload in process (service_harness.h): the direct and
+// multipart paths against the fake upstream, continuation after a lost
+// stream, ownership, and every bad stream refused before any upstream call.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "server/common/status_details.h"
+#include "tests/server/services/service_harness.h"
+
+namespace tlgw::testing {
+namespace {
+
+using Harness = ServiceHarness;
+
+std::string Bytes(size_t n, uint32_t seed) {
+  std::string out(n, '\0');
+  uint32_t x = seed * 2654435761u + 1;
+  for (size_t i = 0; i < n; ++i) {
+    x = x * 1664525u + 1013904223u;
+    out[i] = static_cast<char>(x >> 24);
+  }
+  return out;
+}
+
+gw::UploadAssetRequest Header(int64_t size, const std::string& filename = "clip.mp4",
+                              gw::AssetType type = gw::ASSET_TYPE_VIDEO) {
+  gw::UploadAssetRequest r;
+  r.mutable_header()->set_filename(filename);
+  r.mutable_header()->set_type(type);
+  r.mutable_header()->set_size_bytes(size);
+  return r;
+}
+
+gw::UploadAssetRequest Resume(const std::string& upload_id, int64_t size, int64_t offset) {
+  gw::UploadAssetRequest r;
+  r.mutable_header()->set_upload_id(upload_id);
+  r.mutable_header()->set_size_bytes(size);
+  r.mutable_header()->set_resume_offset(offset);
+  return r;
+}
+
+gw::UploadAssetRequest Chunk(std::string bytes) {
+  gw::UploadAssetRequest r;
+  r.set_chunk(std::move(bytes));
+  return r;
+}
+
+// `bytes` as messages of `piece` bytes.
+std::vector<gw::UploadAssetRequest> Pieces(const std::string& bytes, size_t piece) {
+  std::vector<gw::UploadAssetRequest> out;
+  for (size_t at = 0; at < bytes.size(); at += piece) out.push_back(Chunk(bytes.substr(at, piece)));
+  return out;
+}
+
+// Moves the fake clock on in small steps while a test waits for a call,
+// so backoffs pass; far too slowly to reach the idle timeout.
+class Ticker {
+ public:
+  explicit Ticker(FakeClock* clock) : thread_([this, clock] {
+      while (!stop_) {
+        clock->Advance(absl::Milliseconds(1));
+        absl::SleepFor(absl::Milliseconds(1));
+      }
+    }) {}
+  ~Ticker() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+constexpr int64_t kChunk = 1000;
+
+std::string Reason(const grpc::Status& s) {
+  auto info = ErrorInfoOf(s);
+  return info ? info->reason() : "";
+}
+
+class AssetUploadTest : public ::testing::Test {
+ protected:
+  explicit AssetUploadTest(ApiVersion version = ApiVersion::kV1_3) : h_(DefaultConfig(), WatchOptions(), version) {
+    // Small files take the multipart path: 1000-byte chunks, 2 URLs with
+    // a new session, backoffs of a millisecond.
+    h_.deps().asset_direct_max_bytes = 2000;
+    h_.deps().asset_upload.initial_backoff = absl::Milliseconds(1);
+    h_.deps().asset_upload.max_backoff = absl::Milliseconds(1);
+    h_.deps().asset_upload.report_batch = 8;
+    h_.api().set_multipart(kChunk, 2);
+  }
+
+  grpc::Status Send(const std::vector<gw::UploadAssetRequest>& messages, gw::Asset* asset,
+                    const std::string& token = kMediaToken) {
+    auto ctx = Harness::Ctx(token);
+    auto writer = h_.assets()->UploadAsset(ctx.get(), asset);
+    for (const auto& m : messages) {
+      if (!writer->Write(m)) break;
+    }
+    writer->WritesDone();
+    return writer->Finish();
+  }
+  grpc::Status Upload(const std::string& file, gw::Asset* asset, size_t piece = 700) {
+    std::vector<gw::UploadAssetRequest> m = {Header(static_cast<int64_t>(file.size()))};
+    for (auto& c : Pieces(file, piece)) m.push_back(std::move(c));
+    return Send(m, asset);
+  }
+  std::string UploadIdOf(const std::string& asset_id) {
+    for (const auto& c : h_.api().calls()) {
+      if (c.method == "ReportChunks" || c.method == "GetPresignedUrls") {
+        auto s = h_.api().session(c.id);
+        if (s && s->asset_id == asset_id) return c.id;
+      }
+    }
+    return "";
+  }
+
+  Harness h_;
+};
+
+TEST_F(AssetUploadTest, SmallFileIsStreamedIntoOneDirectPost) {
+  const std::string file = Bytes(1500, 1);
+  gw::Asset asset;
+  grpc::Status s = Upload(file, &asset, 400);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(asset.method(), gw::ASSET_METHOD_DIRECT);
+  ASSERT_EQ(h_.api().uploaded().size(), 1u);
+  EXPECT_EQ(h_.api().uploaded()[0], file);
+  auto calls = h_.api().calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].method, "UploadAssetDirect");
+  EXPECT_EQ(calls[0].opts.api_key, kMediaKey);
+  EXPECT_EQ(*h_.store().Owner(asset.id()), "media");
+}
+
+TEST_F(AssetUploadTest, LargeFileIsRecutIntoServerChunksPutAndReportedInBatches) {
+  const std::string file = Bytes(25 * kChunk + 500, 2);  // 26 chunks, the last of 500 bytes
+  gw::Asset asset;
+  grpc::Status s = Upload(file, &asset, 700);  // messages straddle chunk boundaries
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(asset.method(), gw::ASSET_METHOD_MULTIPART);
+  const std::string upload_id = UploadIdOf(asset.id());
+  ASSERT_FALSE(upload_id.empty());
+  EXPECT_EQ(h_.api().assembled(upload_id), file) << "every chunk arrived, in place";
+  EXPECT_EQ(h_.api().largest_put(), static_cast<size_t>(kChunk));
+  auto session = h_.api().session(upload_id);
+  ASSERT_TRUE(session.has_value());
+  EXPECT_TRUE(session->completed);
+  EXPECT_EQ(h_.api().count("PutChunk"), 26);
+  EXPECT_EQ(h_.api().count("CreateMultipartUpload"), 1);
+  EXPECT_GE(h_.api().count("GetPresignedUrls"), 1) << "the session carried 2 URLs for 26 chunks";
+  const int reports = h_.api().count("ReportChunks");
+  EXPECT_GE(reports, 2);
+  EXPECT_LE(reports, 26 / 8 + 2) << "in batches, not one report per chunk";
+  EXPECT_EQ(h_.api().count("GetAsset"), 1) << "answered with the asset as read after the last report";
+  // The session and the asset are the tenant's from the start.
+  EXPECT_EQ(*h_.store().Owner(upload_id), "media");
+  EXPECT_EQ(*h_.store().Owner(asset.id()), "media");
+  for (const auto& c : h_.api().calls()) EXPECT_EQ(c.opts.api_key, kMediaKey) << c.method;
+}
+
+TEST_F(AssetUploadTest, FailedPutIsRetriedFromMemoryWithAFreshUrl) {
+  Ticker ticker(&h_.clock());
+  h_.api().FailNext("PutChunk", absl::UnavailableError("the store failed"));
+  h_.api().FailNext("PutChunk", absl::PermissionDeniedError("Request has expired"));
+  const std::string file = Bytes(6 * kChunk, 3);
+  gw::Asset asset;
+  grpc::Status s = Upload(file, &asset);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  const std::string upload_id = UploadIdOf(asset.id());
+  EXPECT_EQ(h_.api().assembled(upload_id), file);
+  EXPECT_EQ(h_.api().count("PutChunk"), 6 + 2);
+  // Each retry took a URL not used before (the fake refuses a used one).
+  EXPECT_GE(h_.api().count("GetPresignedUrls"), 2);
+}
+
+TEST_F(AssetUploadTest, ExpiredUrlsAreReplaced) {
+  Ticker ticker(&h_.clock());
+  // The session's two URLs are refused: their chunks get fresh ones.
+  h_.api().hold(true);
+  const std::string file = Bytes(4 * kChunk, 4);
+  gw::Asset asset;
+  grpc::Status status;
+  std::thread upload([&] { status = Upload(file, &asset); });
+  ASSERT_TRUE(h_.api().AwaitHeld(1));
+  ASSERT_TRUE(h_.api().CompleteNext());  // CreateMultipartUpload
+  h_.api().ExpireUrls();
+  h_.api().hold(false);
+  // Calls held meanwhile are answered now; later ones at once.
+  while (h_.api().held() > 0 || h_.api().count("GetAsset") == 0) {
+    h_.api().CompleteAll();
+    absl::SleepFor(absl::Milliseconds(2));
+    if (h_.api().count("GetAsset") > 0) break;
+  }
+  upload.join();
+  ASSERT_TRUE(status.ok()) << Describe(status);
+  EXPECT_EQ(h_.api().assembled(UploadIdOf(asset.id())), file);
+  EXPECT_GE(h_.api().count("PutChunk"), 4 + 1) << "at least one refused URL was replaced";
+}
+
+TEST_F(AssetUploadTest, PutThatKeepsFailingEndsTheUploadAfterBoundedAttempts) {
+  Ticker ticker(&h_.clock());
+  for (int i = 0; i < 20; ++i) h_.api().FailNext("PutChunk", absl::UnavailableError("down"));
+  gw::Asset asset;
+  grpc::Status s = Upload(Bytes(3 * kChunk, 5), &asset);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << Describe(s);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "upload_id")) << "says how to continue: " << Describe(s);
+  EXPECT_LE(h_.api().count("PutChunk"), 3 * 4) << "attempts per chunk are bounded";
+}
+
+TEST_F(AssetUploadTest, LostStreamIsContinuedWithGetUploadAndUploadId) {
+  const std::string file = Bytes(10 * kChunk + 300, 6);
+  // The first stream carries 4.5 chunks, then ends short.
+  std::vector<gw::UploadAssetRequest> first = {Header(static_cast<int64_t>(file.size()))};
+  for (auto& c : Pieces(file.substr(0, 4 * kChunk + 500), 700)) first.push_back(std::move(c));
+  gw::Asset unused;
+  grpc::Status s = Send(first, &unused);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << Describe(s);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "GetUpload")) << Describe(s);
+  ASSERT_EQ(h_.api().count("CreateMultipartUpload"), 1);
+  std::string upload_id;
+  for (const auto& c : h_.api().calls()) {
+    if (c.method == "GetPresignedUrls" || c.method == "ReportChunks") upload_id = c.id;
+  }
+  ASSERT_FALSE(upload_id.empty());
+
+  // What arrived: chunks 1-4 (reported as the upload stopped).
+  gw::Upload up;
+  for (int i = 0; i < 500; ++i) {  // the wind-down's report may trail the answer
+    up.Clear();
+    grpc::Status g = h_.assets()->GetUpload(Harness::Ctx(kMediaToken).get(), [&] {
+      gw::GetUploadRequest r;
+      r.set_upload_id(upload_id);
+      return r;
+    }(), &up);
+    ASSERT_TRUE(g.ok()) << Describe(g);
+    if (up.chunks_completed() == 4) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(up.status(), gw::UPLOAD_STATUS_ACTIVE);
+  EXPECT_EQ(up.total_chunks(), 11);
+  EXPECT_EQ(up.chunk_size_bytes(), kChunk);
+  ASSERT_EQ(up.completed_chunks_size(), 1);
+  EXPECT_EQ(up.completed_chunks(0).first(), 1);
+  EXPECT_EQ(up.completed_chunks(0).last(), 4);
+  EXPECT_EQ(up.resume_offset(), 4 * kChunk);
+
+  // Another tenant cannot see or continue it.
+  gw::GetUploadRequest other;
+  other.set_upload_id(upload_id);
+  gw::Upload ignored_upload;
+  gw::Asset ignored;
+  EXPECT_EQ(h_.assets()->GetUpload(Harness::Ctx(kNewsToken).get(), other, &ignored_upload).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  std::vector<gw::UploadAssetRequest> foreign = {Resume(upload_id, static_cast<int64_t>(file.size()), 4 * kChunk)};
+  EXPECT_EQ(Send(foreign, &ignored, kNewsToken).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  // A wrong offset or size is refused.
+  const int puts = h_.api().count("PutChunk");
+  std::vector<gw::UploadAssetRequest> past = {Resume(upload_id, static_cast<int64_t>(file.size()), 5 * kChunk)};
+  s = Send(past, &ignored);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(s);
+  EXPECT_EQ(Reason(s), "BAD_RESUME_OFFSET");
+  std::vector<gw::UploadAssetRequest> resized = {Resume(upload_id, static_cast<int64_t>(file.size()) + 1, 4 * kChunk)};
+  EXPECT_EQ(Send(resized, &ignored).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(h_.api().count("PutChunk"), puts);
+
+  // The rest, from an earlier chunk boundary: chunk 3 and 4 are skipped.
+  std::vector<gw::UploadAssetRequest> rest = {Resume(upload_id, static_cast<int64_t>(file.size()), 2 * kChunk)};
+  for (auto& c : Pieces(file.substr(2 * kChunk), 900)) rest.push_back(std::move(c));
+  gw::Asset asset;
+  s = Send(rest, &asset);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(asset.id(), h_.api().session(upload_id)->asset_id);
+  EXPECT_EQ(h_.api().assembled(upload_id), file);
+  EXPECT_EQ(h_.api().count("PutChunk"), puts + 7) << "chunks 5-11 only";
+}
+
+TEST_F(AssetUploadTest, CompletedUploadCannotBeContinued) {
+  const std::string file = Bytes(3 * kChunk, 7);
+  gw::Asset asset;
+  ASSERT_TRUE(Upload(file, &asset).ok());
+  std::vector<gw::UploadAssetRequest> again = {Resume(UploadIdOf(asset.id()), 3 * kChunk, 0)};
+  gw::Asset ignored;
+  grpc::Status s = Send(again, &ignored);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(s);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), asset.id())) << "names the asset it made: " << Describe(s);
+}
+
+TEST_F(AssetUploadTest, BadStreamsAreRefusedBeforeAnyUpstreamCall) {
+  struct Case {
+    std::string name;
+    std::vector<gw::UploadAssetRequest> messages;
+    grpc::StatusCode code;
+  };
+  auto with = [](int64_t size, std::function<void(gw::UploadAssetHeader*)> edit) {
+    gw::UploadAssetRequest r = Header(size);
+    edit(r.mutable_header());
+    return r;
+  };
+  std::vector<Case> cases = {
+      {"empty stream", {}, grpc::StatusCode::INVALID_ARGUMENT},
+      {"chunk first", {Chunk("abc"), Header(3)}, grpc::StatusCode::INVALID_ARGUMENT},
+      {"empty file", {Header(0)}, grpc::StatusCode::INVALID_ARGUMENT},
+      {"negative size", {Header(-5)}, grpc::StatusCode::INVALID_ARGUMENT},
+      {"no file name", {Header(10, "")}, grpc::StatusCode::INVALID_ARGUMENT},
+      {"path in file name", {Header(10, "../etc/passwd")}, grpc::StatusCode::INVALID_ARGUMENT},
+      {"no type", {Header(10, "a.mp4", gw::ASSET_TYPE_UNSPECIFIED)}, grpc::StatusCode::INVALID_ARGUMENT},
+      {"image over 32 MB", {Header(32'000'001, "a.jpg", gw::ASSET_TYPE_IMAGE)}, grpc::StatusCode::OUT_OF_RANGE},
+      {"video over 10 GB", {Header(10'000'000'001)}, grpc::StatusCode::OUT_OF_RANGE},
+      {"request_id", {with(10, [](auto* h) { h->set_request_id("r1"); })}, grpc::StatusCode::INVALID_ARGUMENT},
+      {"nested metadata",
+       {with(10, [](auto* h) {
+          (*(*h->mutable_user_metadata()->mutable_fields())["x"].mutable_struct_value()->mutable_fields())["y"]
+              .set_number_value(1);
+        })},
+       grpc::StatusCode::INVALID_ARGUMENT},
+      {"offset without upload_id", {with(10, [](auto* h) { h->set_resume_offset(5); })},
+       grpc::StatusCode::INVALID_ARGUMENT},
+      {"continuation with a file name", {with(10, [](auto* h) { h->set_upload_id("6a0000000000000000000001"); })},
+       grpc::StatusCode::INVALID_ARGUMENT},
+      {"continuation of a bad id", {Resume("nope", 10, 0)}, grpc::StatusCode::INVALID_ARGUMENT},
+      {"continuation offset past the end", {Resume("6a0000000000000000000001", 10, 10)},
+       grpc::StatusCode::INVALID_ARGUMENT},
+  };
+  for (const Case& c : cases) {
+    h_.api().hold(true);  // a header that passes would open a session: held, never answered
+    gw::Asset asset;
+    grpc::Status s = Send(c.messages, &asset);
+    EXPECT_EQ(s.error_code(), c.code) << c.name << ": " << Describe(s);
+    EXPECT_FALSE(s.error_message().empty()) << c.name;
+    EXPECT_TRUE(h_.api().calls().empty()) << c.name << ": " << h_.api().calls()[0].method;
+    h_.api().hold(false);
+    h_.api().CompleteAll();
+  }
+  // Known only upstream: a header sent twice (after the session opened),
+  // and a continuation of an upload no one has.
+  gw::Asset asset;
+  grpc::Status s = Send({Header(5000), Header(5000)}, &asset);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << Describe(s);
+  s = Send({Resume("6a0000000000000000000001", 10, 0)}, &asset);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << Describe(s);
+}
+
+TEST_F(AssetUploadTest, WrongByteCountsAndOversizedMessagesAreRefused) {
+  gw::Asset asset;
+  // More bytes than declared (direct path): the POST is aborted, no asset.
+  grpc::Status s = Send({Header(100), Chunk(Bytes(60, 1)), Chunk(Bytes(60, 2))}, &asset);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE) << Describe(s);
+  EXPECT_EQ(Reason(s), "MORE_BYTES_THAN_DECLARED");
+  // Fewer.
+  s = Send({Header(100), Chunk(Bytes(60, 1))}, &asset);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << Describe(s);
+  // A message over 4 MiB.
+  s = Send({Header(5 << 20), Chunk(std::string((4 << 20) + 1, 'x'))}, &asset);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE) << Describe(s);
+  EXPECT_EQ(Reason(s), "CHUNK_TOO_LARGE");
+  EXPECT_TRUE(h_.api().uploaded().empty()) << "no direct upload completed";
+}
+
+TEST_F(AssetUploadTest, IdleClientIsCutOff) {
+  auto ctx = Harness::Ctx(kMediaToken);
+  gw::Asset asset;
+  auto writer = h_.assets()->UploadAsset(ctx.get(), &asset);
+  ASSERT_TRUE(writer->Write(Header(5000)));
+  // Wait until the session is open (the server is then waiting for bytes).
+  for (int i = 0; i < 500 && h_.api().count("CreateMultipartUpload") == 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+  h_.clock().Advance(absl::Seconds(61));
+  grpc::Status s = writer->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << Describe(s);
+  EXPECT_EQ(Reason(s), "UPLOAD_IDLE_TIMEOUT");
+}
+
+class AssetUploadV12Test : public AssetUploadTest {
+ protected:
+  AssetUploadV12Test() : AssetUploadTest(ApiVersion::kV1_2) {}
+};
+
+TEST_F(AssetUploadV12Test, UploadAndGetUploadNameV13) {
+  gw::Asset asset;
+  grpc::Status s = Send({Header(10), Chunk("0123456789")}, &asset);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(s);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "v1.3")) << Describe(s);
+  gw::GetUploadRequest req;
+  req.set_upload_id("6a0000000000000000000001");
+  gw::Upload up;
+  s = h_.assets()->GetUpload(Harness::Ctx(kMediaToken).get(), req, &up);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(s);
+  EXPECT_TRUE(h_.api().calls().empty());
+}
+
+}  // namespace
+}  // namespace tlgw::testing

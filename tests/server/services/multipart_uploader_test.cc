@@ -1,0 +1,130 @@
+// MultipartUploader on its own against the fake upstream with every call
+// held: how many chunks fly, when pushing must wait, and what it holds.
+#include "server/services/multipart_uploader.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/support/fake_clock.h"
+#include "tests/support/fake_twelvelabs_api.h"
+
+namespace tlgw {
+namespace {
+
+namespace gw = ::twelvelabs::gateway::v1;
+constexpr int64_t kChunk = 1000;
+
+struct Outcome {
+  int rooms = 0;
+  std::string upload_id;
+  std::optional<absl::StatusOr<gw::Asset>> done;
+};
+
+std::shared_ptr<MultipartUploader> Make(FakeTwelveLabsApi* api, FakeClock* clock, MultipartLimits limits,
+                                        Outcome* out) {
+  MultipartUploader::Hooks hooks;
+  hooks.on_room = [out] { ++out->rooms; };
+  hooks.on_open = [out](const std::string& id, const std::string&, int64_t) { out->upload_id = id; };
+  hooks.on_done = [out](absl::StatusOr<gw::Asset> a) { out->done = std::move(a); };
+  CallOptions opts;
+  opts.api_key = "k";
+  return std::make_shared<MultipartUploader>(api, clock, opts, limits, std::move(hooks));
+}
+
+gw::UploadAssetHeader Header(int64_t size) {
+  gw::UploadAssetHeader h;
+  h.set_filename("big.mp4");
+  h.set_type(gw::ASSET_TYPE_VIDEO);
+  h.set_size_bytes(size);
+  return h;
+}
+
+TEST(MultipartUploaderTest, ChunksInFlightAreBoundedAndPushingWaitsForRoom) {
+  FakeTwelveLabsApi api;
+  api.set_multipart(kChunk, 2);
+  api.hold(true);
+  FakeClock clock;
+  MultipartLimits limits;
+  limits.chunks_in_flight = 3;
+  limits.max_buffer_bytes = 10 * kChunk;
+  limits.report_batch = 4;
+  Outcome out;
+  auto up = Make(&api, &clock, limits, &out);
+  const int chunks = 20;
+  std::string file;
+  for (int i = 0; i < chunks; ++i) file += std::string(kChunk, static_cast<char>('a' + i));
+  up->StartNew(Header(static_cast<int64_t>(file.size())));
+  EXPECT_FALSE(up->HasRoom()) << "nothing is read before the session is known";
+  ASSERT_TRUE(api.CompleteNext());  // CreateMultipartUpload
+  EXPECT_TRUE(up->HasRoom());
+  EXPECT_EQ(up->in_flight_limit(), 3);
+
+  size_t pushed = 0;
+  int64_t peak_active = 0;
+  while (pushed < file.size()) {
+    // Push while there is room, as the gRPC side reads while it may.
+    while (up->HasRoom() && pushed < file.size()) {
+      up->Push(file.substr(pushed, kChunk));
+      pushed += kChunk;
+    }
+    EXPECT_LE(up->buffered(), 5 * kChunk) << "3 in flight, 1 waiting, 1 filling";
+    peak_active = std::max<int64_t>(peak_active, static_cast<int64_t>(api.held()));
+    if (pushed < file.size()) {
+      EXPECT_FALSE(up->HasRoom());
+      ASSERT_TRUE(api.CompleteNext());  // a PUT, a URL fetch or a report
+    }
+  }
+  up->EndOfInput();
+  while (!out.done.has_value()) ASSERT_TRUE(api.CompleteNext());
+  ASSERT_TRUE(out.done->ok()) << out.done->status();
+  EXPECT_EQ(api.assembled(out.upload_id), file);
+  EXPECT_LE(up->peak_buffered(), 5 * kChunk);
+  EXPECT_LE(peak_active, 3 + 1) << "at most 3 PUTs (and a URL fetch or report) at once";
+  EXPECT_GT(out.rooms, 1) << "room came back as PUTs finished";
+  EXPECT_EQ(up->buffered(), 0) << "every chunk freed once upstream had it";
+  EXPECT_GE(api.count("ReportChunks"), chunks / 4);
+}
+
+TEST(MultipartUploaderTest, FewerChunksFlyWhenTheyAreLargeAndTooLargeIsRefused) {
+  FakeTwelveLabsApi api;
+  api.set_multipart(kChunk, 2);
+  FakeClock clock;
+  MultipartLimits limits;
+  limits.chunks_in_flight = 8;
+  limits.max_buffer_bytes = 4 * kChunk;
+  Outcome out;
+  auto up = Make(&api, &clock, limits, &out);
+  up->StartNew(Header(10 * kChunk));
+  EXPECT_EQ(up->in_flight_limit(), 2) << "4 chunks of memory: 2 in flight, 1 waiting, 1 filling";
+
+  limits.max_buffer_bytes = 2 * kChunk;
+  Outcome refused;
+  auto small = Make(&api, &clock, limits, &refused);
+  small->StartNew(Header(10 * kChunk));
+  ASSERT_TRUE(refused.done.has_value());
+  EXPECT_EQ(refused.done->status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(refused.upload_id.empty()) << "the session was still reported, to be owned";
+}
+
+TEST(MultipartUploaderTest, AbortReportsWhatArrivedAndFreesTheRest) {
+  FakeTwelveLabsApi api;
+  api.set_multipart(kChunk, 10);
+  FakeClock clock;
+  MultipartLimits limits;
+  limits.report_batch = 100;  // nothing is reported before the abort
+  Outcome out;
+  auto up = Make(&api, &clock, limits, &out);
+  up->StartNew(Header(10 * kChunk));
+  up->Push(std::string(3 * kChunk + 200, 'x'));
+  EXPECT_EQ(api.count("ReportChunks"), 0);
+  up->Abort(absl::CancelledError("client went away"));
+  ASSERT_TRUE(out.done.has_value());
+  EXPECT_EQ(out.done->status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(api.count("ReportChunks"), 1) << "the 3 PUT chunks, so a continuation skips them";
+  auto s = api.session(out.upload_id);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->reported.size(), 3u);
+  EXPECT_EQ(up->buffered(), 0);
+}
+
+}  // namespace
+}  // namespace tlgw
