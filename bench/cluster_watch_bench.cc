@@ -1,4 +1,4 @@
-// Watches across replicas (issue 12; CLUSTER.md figures 1 and 2): gateway
+// Watches across replicas (issue 12; docs/cluster.md figures 1 and 2): gateway
 // replicas with --state_store=postgres: on one real PostgreSQL (the test
 // fixture), one simulator (manual clock), WatchTask streams spread evenly
 // over the replicas.

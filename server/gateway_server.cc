@@ -218,7 +218,7 @@ absl::Status GatewayServer::StartWatches() {
   indexed_asset_kind_ = std::make_unique<IndexedAssetWatchKind>(client_.get());
   if (o.state.kind == StateStoreOptions::Kind::kPostgres) {
     // Several replicas: who polls what, the numbering and the fan-out
-    // across replicas go through the watch tables (CLUSTER.md needs 3-6).
+    // across replicas go through the watch tables (docs/cluster.md needs 3-6).
     if (absl::Status s = PgWatchStore::Migrate(o.state.conninfo, o.state.connect_timeout + o.state.statement_timeout);
         !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("the watch tables in PostgreSQL: ", s.message()));

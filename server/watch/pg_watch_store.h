@@ -1,4 +1,4 @@
-// The WatchStore of a cluster in PostgreSQL (CLUSTER.md needs 3-6):
+// The WatchStore of a cluster in PostgreSQL (docs/cluster.md needs 3-6):
 // watch_state (durable: the rows and their sequence numbers), watch_polls,
 // watch_interest and poll_budget (UNLOGGED: rebuilt within seconds after a
 // crash, no WAL cost).

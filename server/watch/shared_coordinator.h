@@ -1,4 +1,4 @@
-// The coordinator of one replica among several (CLUSTER.md, needs 3-6),
+// The coordinator of one replica among several (docs/cluster.md, needs 3-6),
 // over a WatchStore they share:
 //  - Interest: the first local subscriber of a key registers this replica's
 //    interest (refreshed in one batch every `interest_refresh`, expiring

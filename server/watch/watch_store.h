@@ -1,5 +1,5 @@
 // What replicas share about watches, as the SharedCoordinator uses it: the
-// statements of CLUSTER.md's needs 3-6, one method each. Implemented by
+// statements of docs/cluster.md's needs 3-6, one method each. Implemented by
 // PostgreSQL (tables watch_state, watch_polls, watch_interest, poll_budget)
 // and, for tests, in memory (tests/support/memory_watch_store.h).
 //

@@ -134,7 +134,7 @@ TEST_F(ArgsTest, TwoWordCommands) {
   EXPECT_EQ(p->command, "asset upload");
   EXPECT_EQ(p->positional, std::vector<std::string>{"f.mp4"});
   EXPECT_TRUE(p->Has("watch"));
-  EXPECT_TRUE(absl::StrContains(Error({"asset"}), "'asset' needs a subcommand: upload"));
+  EXPECT_TRUE(absl::StrContains(Error({"asset"}), "'asset' needs a command: upload"));
   EXPECT_TRUE(absl::StrContains(Error({"asset", "frobnicate"}), "unknown command 'asset frobnicate'"));
 }
 

@@ -212,7 +212,7 @@ TEST_F(TlctlAssetTest, BadValuesAreUsageErrorsBeforeAnyCall) {
   EXPECT_EQ(Run({"indexed-asset", "get", kIndexed}).code, kExitUsage) << "--index is required";
   Result group = Run({"asset"});
   EXPECT_EQ(group.code, kExitUsage);
-  EXPECT_TRUE(absl::StrContains(group.err, "'asset' needs a command: get, list, delete, watch"))
+  EXPECT_TRUE(absl::StrContains(group.err, "'asset' needs a command: upload, get, list, delete, watch"))
       << group.err;
   Result missing = Run({"asset", "get"});
   EXPECT_EQ(missing.code, kExitUsage);

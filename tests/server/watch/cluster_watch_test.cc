@@ -1,6 +1,6 @@
 // Three replicas in one process: each a SharedCoordinator with its own
 // engines, all sharing one in-memory watch store (what PostgreSQL holds),
-// one fake upstream and one FakeClock. What CLUSTER.md promises of the
+// one fake upstream and one FakeClock. What docs/cluster.md promises of the
 // watch side: one poll per interval across replicas, a webhook at one
 // replica reaching subscribers of the others, resume on another replica,
 // a dead or stalled poller replaced, degraded mode and the way back.
