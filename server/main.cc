@@ -197,8 +197,8 @@ int main(int argc, char** argv) {
   // Each arena keeps up to the trim threshold of free memory, and glibc
   // makes up to 8 per core for gRPC's and curl's threads: freed 1 MiB gRPC
   // receive buffers spread over them held a multipart upload's gateway at
-  // 67-72 MiB. One arena per core (at least 2) held it at 60-62 MiB for
-  // the same CPU (asset_upload_bench, bench/RESULTS.md).
+  // 67-72 MiB. One arena per core (at least 2): 64-67 MiB for the same CPU
+  // (4 GiB asset_upload_bench runs, bench/RESULTS.md).
   mallopt(M_ARENA_MAX, static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
   // Debian's Abseil checks every Mutex operation for lock-order cycles
   // (about 4% of the gateway's CPU per call in bench/RESULTS.md); the
