@@ -18,6 +18,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -193,6 +194,12 @@ int main(int argc, char** argv) {
   // --grpc_stream_window_kib), see bench/RESULTS.md.
   mallopt(M_MMAP_THRESHOLD, 5 << 20);  // above kMaxUploadChunkBytes
   mallopt(M_TRIM_THRESHOLD, 16 << 20);
+  // Each arena keeps up to the trim threshold of free memory, and glibc
+  // makes up to 8 per core for gRPC's and curl's threads: freed 1 MiB gRPC
+  // receive buffers spread over them held a multipart upload's gateway at
+  // 67-72 MiB. One arena per core (at least 2): 64-67 MiB for the same CPU
+  // (4 GiB asset_upload_bench runs, bench/RESULTS.md).
+  mallopt(M_ARENA_MAX, static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
   // Debian's Abseil checks every Mutex operation for lock-order cycles
   // (about 4% of the gateway's CPU per call in bench/RESULTS.md); the
   // sanitizer and unit-test builds keep the check.
