@@ -1,5 +1,7 @@
 #include "server/state/pg_pool.h"
 
+#include <sys/socket.h>
+
 #include <cstdlib>
 #include <utility>
 
@@ -166,15 +168,27 @@ void PgPool::SetDown(bool down, absl::string_view why) {
   }
 }
 
+void PgPool::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  shut_down_ = true;
+  // The owners still close them (PQfinish); this only wakes their reads.
+  for (PGconn* c : busy_) {
+    const int fd = PQsocket(c);
+    if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+  }
+}
+
 absl::StatusOr<std::unique_ptr<PgPool::Conn>> PgPool::Acquire() {
   {
     absl::MutexLock lock(&mu_);
     const absl::Time give_up = absl::Now() + options_.statement_timeout;
     while (true) {
+      if (shut_down_) return absl::UnavailableError("state store: the gateway is shutting down");
       if (!idle_.empty()) {
         std::unique_ptr<Conn> c = std::move(idle_.back());
         idle_.pop_back();
         c->reused = true;
+        busy_.insert(c->pg);
         return c;
       }
       if (open_ < options_.size) {
@@ -184,7 +198,9 @@ absl::StatusOr<std::unique_ptr<PgPool::Conn>> PgPool::Acquire() {
         ++open_;
         break;
       }
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !idle_.empty() || open_ < options_.size; };
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return shut_down_ || !idle_.empty() || open_ < options_.size;
+      };
       if (!mu_.AwaitWithDeadline(absl::Condition(&ready), give_up)) {
         return absl::UnavailableError(absl::StrCat("state store: all ", options_.size,
                                                    " PostgreSQL connections stayed busy for ",
@@ -192,15 +208,25 @@ absl::StatusOr<std::unique_ptr<PgPool::Conn>> PgPool::Acquire() {
       }
     }
   }
-  auto c = Connect();
-  if (!c.ok()) {
-    absl::MutexLock lock(&mu_);
+  auto fresh = Connect();
+  absl::MutexLock lock(&mu_);
+  if (!fresh.ok()) {
     --open_;
+    return fresh;
   }
-  return c;
+  if (shut_down_) {
+    --open_;
+    return absl::UnavailableError("state store: the gateway is shutting down");
+  }
+  busy_.insert((*fresh)->pg);
+  return fresh;
 }
 
 void PgPool::Return(std::unique_ptr<Conn> conn) {
+  {
+    absl::MutexLock lock(&mu_);
+    busy_.erase(conn->pg);
+  }
   bool keep = PQstatus(conn->pg) == CONNECTION_OK;
   if (keep) {
     const PGTransactionStatusType t = PQtransactionStatus(conn->pg);
@@ -215,7 +241,7 @@ void PgPool::Return(std::unique_ptr<Conn> conn) {
   std::string why = lost ? std::string(absl::StripAsciiWhitespace(PQerrorMessage(conn->pg))) : "";
   {
     absl::MutexLock lock(&mu_);
-    if (keep) {
+    if (keep && !shut_down_) {
       idle_.push_back(std::move(conn));
     } else {
       --open_;
