@@ -23,8 +23,13 @@ Housekeeper::Housekeeper(PgPool* pool, HousekeeperOptions options, bool start_th
 
 Housekeeper::~Housekeeper() { Stop(); }
 
-void Housekeeper::Stop() {
+void Housekeeper::RequestStop() {
+  absl::MutexLock lock(&stop_mu_);
   if (!stop_.HasBeenNotified()) stop_.Notify();
+}
+
+void Housekeeper::Stop() {
+  RequestStop();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -159,7 +164,7 @@ void Housekeeper::Loop() {
   } while (!stop_.WaitForNotificationWithTimeout(options_.interval));
   // Another replica leads at its next round rather than after the lease
   // (not worth a connection attempt when the database is away).
-  if (was_leading && !pool_->down()) Resign().IgnoreError();
+  if (was_leading && !pool_->down()) Resign().IgnoreError();  // fails at once after PgPool::Shutdown
 }
 
 }  // namespace tlgw

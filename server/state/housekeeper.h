@@ -33,6 +33,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "server/state/pg_pool.h"
@@ -78,6 +79,8 @@ class Housekeeper {
   absl::Status Resign();
   // One round of every sweep (whoever leads: the caller decides).
   absl::StatusOr<SweepCounts> Sweep();
+  // Asks the thread to end after its statement in flight.
+  void RequestStop();
   // Ends the thread; idempotent.
   void Stop();
 
@@ -89,6 +92,7 @@ class Housekeeper {
 
   PgPool* const pool_;
   const HousekeeperOptions options_;
+  absl::Mutex stop_mu_;  // Notify() may be called once only
   absl::Notification stop_;
   std::thread thread_;
 };

@@ -1,7 +1,9 @@
 #include "server/state/pg_pool.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <utility>
 
@@ -110,6 +112,36 @@ bool PgPool::down() const {
   return down_;
 }
 
+absl::Status PgPool::ConnectPoll(PGconn* pg, absl::Duration per_host) {
+  auto failed = [pg](absl::string_view why) {
+    return absl::UnavailableError(absl::StrCat("state store: cannot connect to PostgreSQL: ", why));
+  };
+  if (pg == nullptr) return failed("out of memory");
+  int socket = PQsocket(pg);
+  absl::Time deadline = absl::Now() + per_host;
+  PostgresPollingStatusType state = PGRES_POLLING_WRITING;
+  while (true) {
+    if (PQstatus(pg) == CONNECTION_BAD || state == PGRES_POLLING_FAILED) {
+      return failed(absl::StripAsciiWhitespace(PQerrorMessage(pg)));
+    }
+    if (state == PGRES_POLLING_OK) return absl::OkStatus();
+    {
+      absl::MutexLock lock(&mu_);
+      if (shut_down_) return absl::UnavailableError("state store: the gateway is shutting down");
+    }
+    if (PQsocket(pg) != socket) {  // libpq moved on to the next host
+      socket = PQsocket(pg);
+      deadline = absl::Now() + per_host;
+    }
+    const absl::Time now = absl::Now();
+    if (now >= deadline) return failed("timeout expired");
+    pollfd p{socket, static_cast<short>(state == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
+    // Short slices: Shutdown() is noticed within one.
+    const int slice_ms = static_cast<int>(std::min<int64_t>(50, absl::ToInt64Milliseconds(deadline - now) + 1));
+    if (::poll(&p, 1, slice_ms) > 0) state = PQconnectPoll(pg);
+  }
+}
+
 absl::StatusOr<std::unique_ptr<PgPool::Conn>> PgPool::Connect() {
   const std::string connect_timeout =
       std::to_string(std::max<int64_t>(2, absl::ToInt64Seconds(absl::Ceil(options_.connect_timeout, absl::Seconds(1)))));
@@ -120,12 +152,22 @@ absl::StatusOr<std::unique_ptr<PgPool::Conn>> PgPool::Connect() {
                         "keepalives_interval", "keepalives_count", "tcp_user_timeout", nullptr};
   const char* values[] = {options_.conninfo.c_str(), connect_timeout.c_str(), options_.application_name.c_str(),
                           "1", "10", "3", "3", user_timeout.c_str(), nullptr};
-  auto conn = std::make_unique<Conn>(PQconnectdbParams(keys, values, /*expand_dbname=*/1));
-  absl::Status s;
-  if (PQstatus(conn->pg) != CONNECTION_OK) {
-    s = absl::UnavailableError(
-        absl::StrCat("state store: cannot connect to PostgreSQL: ", absl::StripAsciiWhitespace(PQerrorMessage(conn->pg))));
-  } else {
+  // Non-blocking, so that Shutdown() need not wait out connect_timeout
+  // when the database host is unreachable (libpq's blocking connect could
+  // not be interrupted). The timeout applies to each host of the conninfo.
+  auto conn = std::make_unique<Conn>(PQconnectStartParams(keys, values, /*expand_dbname=*/1));
+  const absl::Duration per_host = std::max(absl::Seconds(2), options_.connect_timeout);
+  absl::Status s = ConnectPoll(conn->pg, per_host);
+  if (s.ok()) {
+    absl::MutexLock lock(&mu_);
+    // Its session settings and migration can be cut by Shutdown() too.
+    if (shut_down_) {
+      s = absl::UnavailableError("state store: the gateway is shutting down");
+    } else {
+      busy_.insert(conn->pg);
+    }
+  }
+  if (s.ok()) {
     // Session settings rather than the `options` start-up parameter,
     // which PgBouncer refuses.
     const std::string set = absl::StrCat("SET statement_timeout = ", absl::ToInt64Milliseconds(options_.statement_timeout),
@@ -138,6 +180,10 @@ absl::StatusOr<std::unique_ptr<PgPool::Conn>> PgPool::Connect() {
     }
   }
   if (!s.ok()) {
+    {
+      absl::MutexLock lock(&mu_);
+      busy_.erase(conn->pg);
+    }
     // Only a database we cannot reach makes callers fail fast; a refused
     // migration (say) is reported to each.
     if (s.code() == absl::StatusCode::kUnavailable) {

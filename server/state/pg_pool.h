@@ -94,7 +94,7 @@ class PgPool {
   // (UNAVAILABLE), and statements in flight end now (their sockets are
   // shut down), so threads that wait on the database stop within the
   // drain bound even when the database host is unreachable. A connection
-  // attempt already under way still ends at `connect_timeout`.
+  // attempt under way ends within 50 ms.
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
@@ -102,6 +102,8 @@ class PgPool {
   absl::StatusOr<std::unique_ptr<Conn>> Acquire() ABSL_LOCKS_EXCLUDED(mu_);
   void Return(std::unique_ptr<Conn> conn) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::unique_ptr<Conn>> Connect() ABSL_LOCKS_EXCLUDED(mu_);
+  // Drives a PQconnectStart connection to the end, a host at a time.
+  absl::Status ConnectPoll(PGconn* pg, absl::Duration per_host) ABSL_LOCKS_EXCLUDED(mu_);
   // Records the mode and logs a change of it.
   void SetDown(bool down, absl::string_view why) ABSL_LOCKS_EXCLUDED(mu_);
 
