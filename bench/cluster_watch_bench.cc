@@ -14,11 +14,23 @@
 //      the last subscriber's ready event, p50 / p99 over tasks, for a's own
 //      subscribers and for b's and c's.
 //
+//  (3) Failover (issue 12 item 6): 3 replicas, `--failover_tasks` tasks,
+//      each watched by one stream on every replica, a 1 s interval, no
+//      webhooks. SIGKILL the replica holding most polls, then force a
+//      third of the tasks to ready: time from the kill to the first and to
+//      the last surviving subscriber's ready event. Then stop PostgreSQL,
+//      force another third ready while it is down, start it again and force
+//      the last third ready: time from the restart to every surviving
+//      subscriber's ready event. Terminal (ready) events lost: surviving
+//      streams that never got theirs, out of how many. Also database
+//      sessions per replica (pg_stat_activity) and gateway RSS per stream.
+//
 //   bazel build -c opt //bench:cluster_watch_bench
 //   bazel-bin/bench/cluster_watch_bench --replicas=1,2,3 --streams=3000
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <csignal>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -37,6 +49,7 @@
 #include "bench/bench_support.h"
 #include "bench/bench_util.h"
 #include "nlohmann/json.hpp"
+#include "postgresql/libpq-fe.h"
 #include "tests/support/postgres_fixture.h"
 #include "twelvelabs/gateway/v1/task_service.grpc.pb.h"
 
@@ -45,6 +58,8 @@ ABSL_FLAG(int, poll_tasks, 20, "(1): tasks watched");
 ABSL_FLAG(double, poll_window_seconds, 10, "(1): window over which GETs are counted");
 ABSL_FLAG(int, streams, 3000, "(2): streams, spread evenly over three replicas");
 ABSL_FLAG(int, webhook_tasks, 100, "(2): tasks the streams watch; each is forced to ready once");
+ABSL_FLAG(bool, failover_only, false, "run figure (3) only");
+ABSL_FLAG(int, failover_tasks, 60, "(3): tasks, each watched by one stream on every replica (0: skip (3))");
 ABSL_FLAG(bool, keep_logs, false, "keep the temporary directory with the servers' logs");
 
 namespace {
@@ -94,6 +109,7 @@ struct Cluster {
   std::vector<std::unique_ptr<gw::TaskService::Stub>> stubs;
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   std::vector<std::string> tasks;
+  std::string conninfo;
 };
 
 absl::Status StartCluster(const std::string& dir, const std::string& tag, tltest::PostgresServer* pg, int replicas,
@@ -102,6 +118,7 @@ absl::Status StartCluster(const std::string& dir, const std::string& tag, tltest
   const std::string& sim_bin = g_sim_bin;
   auto db = pg->CreateDatabase(tag);
   if (!db.ok()) return db.status();
+  c->conninfo = *db;
   auto sim = tlbench::StartServer(tlbench::SimulatorArgv(sim_bin, kApiKey, 32), {}, dir, tag + "-sim");
   if (!sim.ok()) return sim.status();
   c->sim = *std::move(sim);
@@ -174,6 +191,153 @@ double Pct(std::vector<int64_t> v, double q) {
   return tlbench::Percentile(v, q) / 1e6;
 }
 
+
+// Rows of one query on the bench's database ("" on error).
+std::vector<std::vector<std::string>> Query(const std::string& conninfo, const std::string& sql) {
+  std::vector<std::vector<std::string>> out;
+  PGconn* c = PQconnectdb(conninfo.c_str());
+  if (PQstatus(c) == CONNECTION_OK) {
+    PGresult* r = PQexec(c, sql.c_str());
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+      for (int i = 0; i < PQntuples(r); ++i) {
+        out.emplace_back();
+        for (int j = 0; j < PQnfields(r); ++j) out.back().push_back(PQgetvalue(r, i, j));
+      }
+    }
+    PQclear(r);
+  }
+  PQfinish(c);
+  return out;
+}
+
+bool ForceReady(int sim_port, const std::string& task) {
+  auto a = tlbench::HttpCall(sim_port, "POST", absl::StrCat("/_sim/tasks/", task, "/status"),
+                             nlohmann::json({{"status", "ready"}}).dump());
+  return a.status == 200;
+}
+
+// Waits until every stream in `which` has its ready event (or `limit`);
+// returns the first and last arrival (0 when none / not all).
+std::pair<int64_t, int64_t> AwaitReady(const std::vector<std::unique_ptr<Stream>>& streams,
+                                       const std::vector<int>& which, absl::Duration limit) {
+  const absl::Time end = absl::Now() + limit;
+  while (true) {
+    int64_t first = 0, last = 0;
+    bool all = true;
+    for (int i : which) {
+      const int64_t at = streams[i]->ready_ns();
+      if (at == 0) {
+        all = false;
+        continue;
+      }
+      first = first == 0 ? at : std::min(first, at);
+      last = std::max(last, at);
+    }
+    if (all) return {first, last};
+    if (absl::Now() >= end) return {first, 0};
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+}
+
+int Failover(const std::string& dir, tltest::PostgresServer* pg) {
+  const int tasks = absl::GetFlag(FLAGS_failover_tasks);
+  std::printf("\n(3) failover: 3 replicas, %d tasks, one stream per task on every replica, 1 s interval\n\n",
+              tasks);
+  Cluster c;
+  absl::Status s = StartCluster(dir, "failover", pg, 3, 1.0, false, tasks, &c);
+  if (!s.ok()) {
+    std::printf("cluster did not start: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  const std::string conninfo = c.conninfo;
+  std::vector<int64_t> rss0;
+  for (auto& g : c.gateways) rss0.push_back(tlbench::ProcStatusKib(g.process->pid(), "VmRSS"));
+  std::vector<std::unique_ptr<Stream>> streams;
+  std::vector<int> task_of, replica_of;
+  for (int t = 0; t < tasks; ++t) {
+    for (int r = 0; r < 3; ++r) {
+      streams.push_back(std::make_unique<Stream>(c.stubs[r].get(), c.tasks[t]));
+      task_of.push_back(t);
+      replica_of.push_back(r);
+    }
+  }
+  if (!AwaitAll(streams, &Stream::first, absl::Seconds(120))) {
+    std::printf("streams did not open\n");
+    return 1;
+  }
+  absl::SleepFor(absl::Seconds(3));  // claims settle
+  std::printf("database sessions per replica (the watch store's connections are named \"tl-gateway\" without the replica id) (pg_stat_activity, %d streams open):\n\n| application_name | sessions |\n|---|---:|\n",
+              static_cast<int>(streams.size()));
+  for (const auto& row : Query(conninfo,
+                               "SELECT application_name, count(*) FROM pg_stat_activity WHERE application_name LIKE "
+                               "'tl-gateway%' GROUP BY 1 ORDER BY 1")) {
+    std::printf("| %s | %s |\n", row[0].c_str(), row[1].c_str());
+  }
+  std::printf("\ngateway RSS per stream (VmRSS after opening the streams minus before, / streams on it):\n\n"
+              "| replica | RSS before KiB | after KiB | streams | KiB per stream |\n|---|---:|---:|---:|---:|\n");
+  for (int r = 0; r < 3; ++r) {
+    const int64_t after = tlbench::ProcStatusKib(c.gateways[r].process->pid(), "VmRSS");
+    std::printf("| %c | %lld | %lld | %d | %.1f |\n", 'a' + r, static_cast<long long>(rss0[r]),
+                static_cast<long long>(after), tasks, (after - rss0[r]) / static_cast<double>(tasks));
+  }
+  auto holder = Query(conninfo,
+                      "SELECT poller, count(*) FROM watch_polls WHERE poller IS NOT NULL GROUP BY 1 ORDER BY 2 DESC");
+  int victim = 0;
+  if (!holder.empty() && holder[0][0].size() == 1) victim = holder[0][0][0] - 'a';
+  std::printf("\npoll claims by replica before the kill:");
+  for (const auto& row : holder) std::printf(" %s=%s", row[0].c_str(), row[1].c_str());
+  std::printf("; killing %c\n\n", 'a' + victim);
+  auto group = [&](int g) {
+    std::vector<int> out;
+    for (size_t i = 0; i < streams.size(); ++i) {
+      if (replica_of[i] != victim && task_of[i] % 3 == g) out.push_back(static_cast<int>(i));
+    }
+    return out;
+  };
+  bool ok = true;
+  // Phase A: SIGKILL the poller, then changes.
+  ::kill(c.gateways[victim].process->pid(), SIGKILL);
+  const int64_t killed = NowNs();
+  for (int t = 0; t < tasks; ++t) {
+    if (t % 3 == 0) ok = ForceReady(c.sim.port, c.tasks[t]) && ok;
+  }
+  auto [a_first, a_last] = AwaitReady(streams, group(0), absl::Seconds(90));
+  // Phase B: database stop; changes while it is down; restart; changes.
+  if (!pg->Stop().ok()) ok = false;
+  const int64_t down_at = NowNs();
+  for (int t = 0; t < tasks; ++t) {
+    if (t % 3 == 1) ok = ForceReady(c.sim.port, c.tasks[t]) && ok;
+  }
+  auto [b_first, b_last] = AwaitReady(streams, group(1), absl::Seconds(60));
+  absl::SleepFor(absl::Seconds(3));
+  if (!pg->Start().ok()) ok = false;
+  const int64_t restarted = NowNs();
+  for (int t = 0; t < tasks; ++t) {
+    if (t % 3 == 2) ok = ForceReady(c.sim.port, c.tasks[t]) && ok;
+  }
+  auto [c_first, c_last] = AwaitReady(streams, group(2), absl::Seconds(90));
+  // Final count over every surviving stream, after one more grace period.
+  std::vector<int> survivors;
+  for (size_t i = 0; i < streams.size(); ++i) {
+    if (replica_of[i] != victim) survivors.push_back(static_cast<int>(i));
+  }
+  AwaitReady(streams, survivors, absl::Seconds(10));
+  int lost = 0;
+  for (int i : survivors) lost += streams[i]->ready_ns() == 0 ? 1 : 0;
+  auto ms = [](int64_t from, int64_t to) { return to == 0 ? -1.0 : (to - from) / 1e6; };
+  std::printf("| phase | first ready ms | last ready ms | subscribers |\n|---|---:|---:|---:|\n");
+  std::printf("| SIGKILL of the poller -> ready (from the kill) | %.0f | %.0f | %zu |\n", ms(killed, a_first),
+              ms(killed, a_last), group(0).size());
+  std::printf("| ready while PostgreSQL is down (from the stop) | %.0f | %.0f | %zu |\n", ms(down_at, b_first),
+              ms(down_at, b_last), group(1).size());
+  std::printf("| PostgreSQL restarted -> ready (from the restart) | %.0f | %.0f | %zu |\n", ms(restarted, c_first),
+              ms(restarted, c_last), group(2).size());
+  std::printf("\nterminal events lost: %d of %zu surviving subscribers (streams on the killed replica excluded: "
+              "their clients reconnect elsewhere with resume_after)\n",
+              lost, survivors.size());
+  Close(streams);
+  return ok && lost == 0 ? 0 : 1;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -190,6 +354,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   bool ok = true;
+  if (absl::GetFlag(FLAGS_failover_only)) {
+    const int rc = Failover(*dir, pg->get());
+    tlbench::RemoveOrKeepLogs(*dir, rc == 0, absl::GetFlag(FLAGS_keep_logs));
+    return rc;
+  }
 
   // (1) Polls per task per interval.
   std::printf("\n(1) polls per task per interval, %d tasks, one stream per task on every replica, 1 s interval\n\n",
@@ -308,6 +477,7 @@ int main(int argc, char** argv) {
   std::printf("| last of all | %.1f | %.1f | %zu |\n", Pct(all, 0.5), Pct(all, 0.99), all.size());
   std::printf("\ntasks whose ready event did not reach every subscriber within 10 s: %d\n", missing);
   Close(streams);
+  if (absl::GetFlag(FLAGS_failover_tasks) > 0 && Failover(*dir, pg->get()) != 0) ok = false;
   tlbench::RemoveOrKeepLogs(*dir, ok && missing == 0, absl::GetFlag(FLAGS_keep_logs));
   return ok && missing == 0 ? 0 : 1;
 }

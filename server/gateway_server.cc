@@ -193,6 +193,11 @@ absl::Status GatewayServer::OpenState() {
     // shared_rate_limiter.h).
     rate_limiter_ = std::make_unique<SharedRateLimiter>(pg_store_->pool(), clock_.get());
     auth_->SetRateLimiter(rate_limiter_.get());
+    // One replica at a time sweeps the shared tables (housekeeper.h).
+    HousekeeperOptions ho;
+    ho.replica_id = o.state.replica_id;
+    ho.request_keep_for = pg_store_->keep_for();
+    housekeeper_ = std::make_unique<Housekeeper>(pg_store_->pool(), ho);
   }
   if (o.audit_log != "none") {
     auto audit = AuditLog::Open(o.audit_log);
@@ -507,6 +512,7 @@ GatewayServer::~GatewayServer() {
   audit_.reset();
   auth_.reset();
   rate_limiter_.reset();  // after auth_, which calls it
+  housekeeper_.reset();
   owners_ = nullptr;
   pg_store_ = nullptr;
   store_.reset();
@@ -682,6 +688,12 @@ void GatewayServer::Shutdown() {
   // deliver what is queued while the streams' state is still alive.
   if (fanout_ != nullptr) fanout_->Shutdown();
   if (admin_ != nullptr) admin_->Stop();
+  // Last, once nothing completes a create any more: the database threads
+  // (rate-limit sync, housekeeping) then stop at once even when the
+  // database host is unreachable, so SIGTERM keeps its bound.
+  if (housekeeper_ != nullptr) housekeeper_->RequestStop();
+  if (pg_store_ != nullptr) pg_store_->pool()->Shutdown();
+  if (housekeeper_ != nullptr) housekeeper_->Stop();
 }
 
 }  // namespace tlgw

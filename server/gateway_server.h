@@ -36,6 +36,7 @@
 #include "server/services/asset_service.h"
 #include "server/services/task_service.h"
 #include "server/services/upload_service.h"
+#include "server/state/housekeeper.h"
 #include "server/state/request_store.h"
 #include "server/state/state_options.h"
 #include "server/twelvelabs/client.h"
@@ -199,6 +200,7 @@ class GatewayServer {
   PostgresStateStore* pg_store_ = nullptr;  // the same object with --state_store=postgres:
   // With postgres: per-client rate limits shared by the replicas.
   std::unique_ptr<RateLimiter> rate_limiter_;
+  std::unique_ptr<Housekeeper> housekeeper_;  // with --state_store=postgres: only
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<AuditLog> audit_;
   mutable absl::Mutex config_mu_;

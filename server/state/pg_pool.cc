@@ -1,5 +1,9 @@
 #include "server/state/pg_pool.h"
 
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <utility>
 
@@ -108,6 +112,36 @@ bool PgPool::down() const {
   return down_;
 }
 
+absl::Status PgPool::ConnectPoll(PGconn* pg, absl::Duration per_host) {
+  auto failed = [pg](absl::string_view why) {
+    return absl::UnavailableError(absl::StrCat("state store: cannot connect to PostgreSQL: ", why));
+  };
+  if (pg == nullptr) return failed("out of memory");
+  int socket = PQsocket(pg);
+  absl::Time deadline = absl::Now() + per_host;
+  PostgresPollingStatusType state = PGRES_POLLING_WRITING;
+  while (true) {
+    if (PQstatus(pg) == CONNECTION_BAD || state == PGRES_POLLING_FAILED) {
+      return failed(absl::StripAsciiWhitespace(PQerrorMessage(pg)));
+    }
+    if (state == PGRES_POLLING_OK) return absl::OkStatus();
+    {
+      absl::MutexLock lock(&mu_);
+      if (shut_down_) return absl::UnavailableError("state store: the gateway is shutting down");
+    }
+    if (PQsocket(pg) != socket) {  // libpq moved on to the next host
+      socket = PQsocket(pg);
+      deadline = absl::Now() + per_host;
+    }
+    const absl::Time now = absl::Now();
+    if (now >= deadline) return failed("timeout expired");
+    pollfd p{socket, static_cast<short>(state == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
+    // Short slices: Shutdown() is noticed within one.
+    const int slice_ms = static_cast<int>(std::min<int64_t>(50, absl::ToInt64Milliseconds(deadline - now) + 1));
+    if (::poll(&p, 1, slice_ms) > 0) state = PQconnectPoll(pg);
+  }
+}
+
 absl::StatusOr<std::unique_ptr<PgPool::Conn>> PgPool::Connect() {
   const std::string connect_timeout =
       std::to_string(std::max<int64_t>(2, absl::ToInt64Seconds(absl::Ceil(options_.connect_timeout, absl::Seconds(1)))));
@@ -118,12 +152,22 @@ absl::StatusOr<std::unique_ptr<PgPool::Conn>> PgPool::Connect() {
                         "keepalives_interval", "keepalives_count", "tcp_user_timeout", nullptr};
   const char* values[] = {options_.conninfo.c_str(), connect_timeout.c_str(), options_.application_name.c_str(),
                           "1", "10", "3", "3", user_timeout.c_str(), nullptr};
-  auto conn = std::make_unique<Conn>(PQconnectdbParams(keys, values, /*expand_dbname=*/1));
-  absl::Status s;
-  if (PQstatus(conn->pg) != CONNECTION_OK) {
-    s = absl::UnavailableError(
-        absl::StrCat("state store: cannot connect to PostgreSQL: ", absl::StripAsciiWhitespace(PQerrorMessage(conn->pg))));
-  } else {
+  // Non-blocking, so that Shutdown() need not wait out connect_timeout
+  // when the database host is unreachable (libpq's blocking connect could
+  // not be interrupted). The timeout applies to each host of the conninfo.
+  auto conn = std::make_unique<Conn>(PQconnectStartParams(keys, values, /*expand_dbname=*/1));
+  const absl::Duration per_host = std::max(absl::Seconds(2), options_.connect_timeout);
+  absl::Status s = ConnectPoll(conn->pg, per_host);
+  if (s.ok()) {
+    absl::MutexLock lock(&mu_);
+    // Its session settings and migration can be cut by Shutdown() too.
+    if (shut_down_) {
+      s = absl::UnavailableError("state store: the gateway is shutting down");
+    } else {
+      busy_.insert(conn->pg);
+    }
+  }
+  if (s.ok()) {
     // Session settings rather than the `options` start-up parameter,
     // which PgBouncer refuses.
     const std::string set = absl::StrCat("SET statement_timeout = ", absl::ToInt64Milliseconds(options_.statement_timeout),
@@ -136,6 +180,10 @@ absl::StatusOr<std::unique_ptr<PgPool::Conn>> PgPool::Connect() {
     }
   }
   if (!s.ok()) {
+    {
+      absl::MutexLock lock(&mu_);
+      busy_.erase(conn->pg);
+    }
     // Only a database we cannot reach makes callers fail fast; a refused
     // migration (say) is reported to each.
     if (s.code() == absl::StatusCode::kUnavailable) {
@@ -166,15 +214,27 @@ void PgPool::SetDown(bool down, absl::string_view why) {
   }
 }
 
+void PgPool::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  shut_down_ = true;
+  // The owners still close them (PQfinish); this only wakes their reads.
+  for (PGconn* c : busy_) {
+    const int fd = PQsocket(c);
+    if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+  }
+}
+
 absl::StatusOr<std::unique_ptr<PgPool::Conn>> PgPool::Acquire() {
   {
     absl::MutexLock lock(&mu_);
     const absl::Time give_up = absl::Now() + options_.statement_timeout;
     while (true) {
+      if (shut_down_) return absl::UnavailableError("state store: the gateway is shutting down");
       if (!idle_.empty()) {
         std::unique_ptr<Conn> c = std::move(idle_.back());
         idle_.pop_back();
         c->reused = true;
+        busy_.insert(c->pg);
         return c;
       }
       if (open_ < options_.size) {
@@ -184,7 +244,9 @@ absl::StatusOr<std::unique_ptr<PgPool::Conn>> PgPool::Acquire() {
         ++open_;
         break;
       }
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !idle_.empty() || open_ < options_.size; };
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return shut_down_ || !idle_.empty() || open_ < options_.size;
+      };
       if (!mu_.AwaitWithDeadline(absl::Condition(&ready), give_up)) {
         return absl::UnavailableError(absl::StrCat("state store: all ", options_.size,
                                                    " PostgreSQL connections stayed busy for ",
@@ -192,15 +254,25 @@ absl::StatusOr<std::unique_ptr<PgPool::Conn>> PgPool::Acquire() {
       }
     }
   }
-  auto c = Connect();
-  if (!c.ok()) {
-    absl::MutexLock lock(&mu_);
+  auto fresh = Connect();
+  absl::MutexLock lock(&mu_);
+  if (!fresh.ok()) {
     --open_;
+    return fresh;
   }
-  return c;
+  if (shut_down_) {
+    --open_;
+    return absl::UnavailableError("state store: the gateway is shutting down");
+  }
+  busy_.insert((*fresh)->pg);
+  return fresh;
 }
 
 void PgPool::Return(std::unique_ptr<Conn> conn) {
+  {
+    absl::MutexLock lock(&mu_);
+    busy_.erase(conn->pg);
+  }
   bool keep = PQstatus(conn->pg) == CONNECTION_OK;
   if (keep) {
     const PGTransactionStatusType t = PQtransactionStatus(conn->pg);
@@ -215,7 +287,7 @@ void PgPool::Return(std::unique_ptr<Conn> conn) {
   std::string why = lost ? std::string(absl::StripAsciiWhitespace(PQerrorMessage(conn->pg))) : "";
   {
     absl::MutexLock lock(&mu_);
-    if (keep) {
+    if (keep && !shut_down_) {
       idle_.push_back(std::move(conn));
     } else {
       --open_;

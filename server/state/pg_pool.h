@@ -17,6 +17,7 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -89,12 +90,20 @@ class PgPool {
   // Whether the last attempt to use the database failed for want of it
   // (degraded mode; each change is logged once).
   bool down() const ABSL_LOCKS_EXCLUDED(mu_);
+  // At process shutdown: from now on every call fails at once
+  // (UNAVAILABLE), and statements in flight end now (their sockets are
+  // shut down), so threads that wait on the database stop within the
+  // drain bound even when the database host is unreachable. A connection
+  // attempt under way ends within 50 ms.
+  void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Conn;
   absl::StatusOr<std::unique_ptr<Conn>> Acquire() ABSL_LOCKS_EXCLUDED(mu_);
   void Return(std::unique_ptr<Conn> conn) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::unique_ptr<Conn>> Connect() ABSL_LOCKS_EXCLUDED(mu_);
+  // Drives a PQconnectStart connection to the end, a host at a time.
+  absl::Status ConnectPoll(PGconn* pg, absl::Duration per_host) ABSL_LOCKS_EXCLUDED(mu_);
   // Records the mode and logs a change of it.
   void SetDown(bool down, absl::string_view why) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -105,6 +114,8 @@ class PgPool {
   int open_ ABSL_GUARDED_BY(mu_) = 0;  // idle + in use + being opened
   absl::Time fail_fast_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   bool down_ ABSL_GUARDED_BY(mu_) = false;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::set<PGconn*> busy_ ABSL_GUARDED_BY(mu_);  // lent out by Acquire
 };
 
 }  // namespace tlgw

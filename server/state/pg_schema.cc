@@ -76,6 +76,11 @@ const std::vector<PgMigration>& PgMigrations() {
        // GCRA: one theoretical arrival time per client. UNLOGGED: after a
        // database crash the buckets start full again, which is harmless.
        "CREATE UNLOGGED TABLE rate_buckets (key text PRIMARY KEY, tat timestamptz NOT NULL);"},
+      {40, "leader",
+       // Lease rows: one holder per name until expires_at (database clock).
+       // UNLOGGED: after a crash nobody leads until the next renewal round.
+       "CREATE UNLOGGED TABLE leader (name text PRIMARY KEY, holder text NOT NULL,"
+       " expires_at timestamptz NOT NULL);"},
   };
   return *migrations;
 }

@@ -16,7 +16,8 @@
 //    10..29   the cluster watch engine: watch_state, watch_polls,
 //             watch_interest, poll_budget, replicas, leader (server/watch)
 //    30..39   per-client rate limits: rate_buckets
-//    40..     next free
+//    40..49   housekeeping: leader (server/state/housekeeper)
+//    50..     next free
 // A migration, once released, never changes: fix forward with a new one.
 #ifndef TL_GATEWAY_SERVER_STATE_PG_SCHEMA_H_
 #define TL_GATEWAY_SERVER_STATE_PG_SCHEMA_H_

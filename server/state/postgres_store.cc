@@ -47,24 +47,10 @@ PostgresStateStore::PostgresStateStore(PostgresStoreOptions options, Clock* cloc
 
 PostgresStateStore::~PostgresStateStore() = default;
 
-void PostgresStateStore::MaybeSweep() {
-  if (claims_since_sweep_.fetch_add(1) + 1 < 1000) return;
-  claims_since_sweep_ = 0;
-  // Idempotent, so replicas sweeping at once do no harm.
-  pool_->Run([&](PGconn* c) {
-         return PgExec(c, "sweep request_ids",
-                       "DELETE FROM request_ids WHERE updated_at < now() - ($1::bigint * interval '1 millisecond')",
-                       {Millis(options_.keep_for)})
-             .status();
-       })
-      .IgnoreError();
-}
-
 absl::StatusOr<RequestStore::ClaimResult> PostgresStateStore::Claim(const std::string& scope,
                                                                      const std::string& request_id,
                                                                      const std::string& fingerprint,
                                                                      const Attempt& attempt) {
-  MaybeSweep();
   const std::string length =
       Millis(std::clamp(attempt.deadline - attempt.started, absl::ZeroDuration(), kMaxAttempt));
   const std::string margin = Millis(options_.takeover_margin);

@@ -41,7 +41,9 @@ struct PostgresStoreOptions {
   PgPoolOptions pool;
   std::string replica_id;  // claimed_by of this replica's claims
   absl::Duration takeover_margin = absl::Seconds(2);
-  absl::Duration keep_for = absl::Hours(24 * 7);  // request_ids older than this are deleted
+  // request_ids older than this are deleted (by the housekeeping leader,
+  // server/state/housekeeper.h, not by this store).
+  absl::Duration keep_for = absl::Hours(24 * 7);
   size_t max_cached_owners = 200000;
 };
 
@@ -73,16 +75,15 @@ class PostgresStateStore : public RequestStore, public OwnershipStore {
   // replica (webhook de-duplication).
   PgPool* pool() { return pool_.get(); }
   const std::string& replica_id() const { return options_.replica_id; }
+  absl::Duration keep_for() const { return options_.keep_for; }
 
  private:
   PostgresStateStore(PostgresStoreOptions options, Clock* clock);
   void Remember(const std::string& task_id, const std::string& tenant) ABSL_LOCKS_EXCLUDED(cache_mu_);
-  void MaybeSweep();
 
   const PostgresStoreOptions options_;
   Clock* const clock_;
   std::unique_ptr<PgPool> pool_;
-  std::atomic<int64_t> claims_since_sweep_{0};
   absl::Mutex cache_mu_;
   absl::flat_hash_map<std::string, std::string> owners_ ABSL_GUARDED_BY(cache_mu_);
 };
