@@ -99,9 +99,11 @@ const std::vector<CommandSpec>& Commands() {
         Value("resume", "UPLOAD_ID",
               "continue this multipart upload of FILE (after a lost stream): only the chunks "
               "upstream lacks are sent"),
-        // UploadAndIndex (`--index ID`) plugs in here: same header and
-        // progress, then the indexed asset is printed and watched.
-        Flag("watch", "then watch the asset until it is ready or failed"),
+        Value("index", "ID",
+              "also index the asset into this index in the same call (UploadAndIndex: waits "
+              "for the asset to be ready, then prints the indexed asset)"),
+        Flag("no-video-stream", "with --index: no HLS stream of the indexed asset"),
+        Flag("watch", "then watch the asset (with --index: the indexed asset) until it is ready or failed"),
         Flag("json", "print the asset as JSON"),
     };
     std::vector<OptionSpec> url_options = CreateOptions();
@@ -119,7 +121,10 @@ const std::vector<CommandSpec>& Commands() {
             "Streams the file through UploadAsset with a progress bar: up to 200 MB in\n"
             "one request, larger files (up to 10 GB) as a multipart upload the gateway\n"
             "cuts into chunks. If the stream is lost, the error names the upload id:\n"
-            "run again with --resume UPLOAD_ID to send only what is missing.",
+            "run again with --resume UPLOAD_ID to send only what is missing.\n"
+            "With --index ID the same stream goes through UploadAndIndex: the gateway\n"
+            "waits for the asset to be ready and indexes it; the indexed asset is printed\n"
+            "(and with --watch watched until it is ready or failed).",
             asset_upload_options),
         Cmd("create-youtube", "URL", 1, 1,
             "Create an indexing task from a YouTube video (API v1.2 only).", "",
@@ -251,6 +256,7 @@ class CommandRun {
   int IndexedAssetList();
   int IndexedAssetDelete();
   int IndexedAssetWatch();
+  int WatchIndexed(const twelvelabs::gateway::v1::WatchIndexedAssetRequest& request);
 
   // --page-size (default: 50 with --all, else 0 for the gateway's
   // default); false after printing the usage error.
@@ -407,8 +413,12 @@ int CommandRun::AssetUpload() {
   gw::UploadAssetHeader header;
   if (args_.Has("resume")) {
     // The session keeps the first upload's name, type and options.
+    // (--index stays allowed on `asset upload --resume`: the continued
+    // upload is then indexed; `upload --resume` has --index of its own.)
+    const bool asset_command = args_.command == "asset upload";
     for (const char* option : {"type", "filename", "hls", "thumbnail", "metadata", "index", "language",
                                "no-video-stream", "request-id"}) {
+      if (asset_command && (std::string(option) == "index" || std::string(option) == "no-video-stream")) continue;
       if (args_.Has(option)) return Usage(absl::StrCat("--", option, " cannot go with --resume: the upload keeps the first one's"));
     }
     header.set_upload_id(args_.Get("resume"));
@@ -443,6 +453,25 @@ int CommandRun::AssetUpload() {
     }
     printer->Update(sent, total, env_.now());
   };
+  if (args_.command == "asset upload" && args_.Has("index")) {
+    gw::UploadAndIndexHeader full;
+    *full.mutable_upload() = std::move(header);
+    full.set_index_id(args_.Get("index"));
+    full.set_enable_video_stream(!args_.Has("no-video-stream"));
+    absl::StatusOr<gw::IndexedAsset> indexed = client_->UploadAndIndexFile(path, full, progress);
+    if (printer.has_value()) printer->Finish();
+    if (!indexed.ok()) return Fail(indexed.status());
+    std::string line = absl::StrCat("indexed asset ", indexed->id(), "  ",
+                                    SanitizeCell(IndexedAssetStatusName(*indexed)), "  asset ", indexed->asset_id(),
+                                    "  index ", indexed->index_id(), "\n");
+    int code = PrintMessage(*indexed, line);
+    if (code != kExitOk || !args_.Has("watch")) return code;
+    gw::WatchIndexedAssetRequest request;
+    request.set_index_id(indexed->index_id());
+    request.set_indexed_asset_id(indexed->id());
+    return WatchIndexed(request);
+  }
+  if (args_.Has("no-video-stream")) return Usage("--no-video-stream goes with --index");
   absl::StatusOr<gw::Asset> asset = client_->UploadAssetFile(path, header, progress);
   if (printer.has_value()) printer->Finish();
   if (!asset.ok()) return Fail(asset.status());
@@ -876,6 +905,10 @@ int CommandRun::IndexedAssetWatch() {
   gw::WatchIndexedAssetRequest request;
   request.set_index_id(args_.Get("index"));
   request.set_indexed_asset_id(args_.positional[0]);
+  return WatchIndexed(request);
+}
+
+int CommandRun::WatchIndexed(const gw::WatchIndexedAssetRequest& request) {
   std::string last;
   absl::Status json_error;
   absl::Status status =

@@ -240,35 +240,14 @@ absl::StatusOr<gw::Upload> GatewayClient::GetUpload(const std::string& upload_id
   });
 }
 
-absl::StatusOr<gw::Asset> GatewayClient::UploadAssetFile(const std::string& path, gw::UploadAssetHeader header,
-                                                         const UploadProgressCallback& progress) {
-  // Open before the call starts, so a missing file costs no RPC.
-  auto file = ChunkedFileReader::Open(path);
-  if (!file.ok()) return file.status();
-  ChunkedFileReader& reader = **file;
-  header.set_size_bytes(reader.size());
-  if (!header.upload_id().empty()) {
-    // A continuation: the session says where the bytes it lacks start.
-    absl::StatusOr<gw::Upload> upload = GetUpload(header.upload_id());
-    if (!upload.ok()) return upload.status();
-    if (upload->size_bytes() != reader.size()) {
-      return absl::FailedPreconditionError(absl::StrCat(path, " has ", reader.size(), " bytes but upload ",
-                                                        header.upload_id(), " is of a ", upload->size_bytes(),
-                                                        "-byte file: is it the same file?"));
-    }
-    if (absl::Status s = reader.SeekTo(upload->resume_offset()); !s.ok()) return s;
-    header.set_resume_offset(upload->resume_offset());
-  } else if (header.filename().empty()) {
-    header.set_filename(BaseName(path));
-  }
+namespace {
 
-  auto context = NewContext(options_.stream_timeout);
-  gw::Asset asset;
-  std::unique_ptr<grpc::ClientWriter<gw::UploadAssetRequest>> writer =
-      assets_->UploadAsset(context.get(), &asset);
+// Sends `message` (its header set), then the reader's bytes, on `writer`;
+// the call's status, or the local error that cut it.
+template <typename Request>
+absl::Status SendFile(grpc::ClientContext* context, grpc::ClientWriter<Request>* writer, Request message,
+                      ChunkedFileReader& reader, const UploadProgressCallback& progress) {
   // One message reused for every chunk, as in UploadFile.
-  gw::UploadAssetRequest message;
-  *message.mutable_header() = std::move(header);
   if (progress) progress(reader.offset(), reader.size());
   bool stream_open = writer->Write(message);
   absl::Status local = absl::OkStatus();
@@ -285,8 +264,67 @@ absl::StatusOr<gw::Asset> GatewayClient::UploadAssetFile(const std::string& path
   }
   grpc::Status status = writer->Finish();
   if (!local.ok()) return local;
-  if (!status.ok()) return FromGrpcStatus(status);
+  return FromGrpcStatus(status);
+}
+
+}  // namespace
+
+// Fills in `header`'s size (and, for a continuation, resume_offset from
+// GetUpload, the reader moved there; else a default filename).
+absl::Status GatewayClient::PrepareAssetHeader(const std::string& path, ChunkedFileReader& reader,
+                                               gw::UploadAssetHeader* header) {
+  header->set_size_bytes(reader.size());
+  if (!header->upload_id().empty()) {
+    // A continuation: the session says where the bytes it lacks start.
+    absl::StatusOr<gw::Upload> upload = GetUpload(header->upload_id());
+    if (!upload.ok()) return upload.status();
+    if (upload->size_bytes() != reader.size()) {
+      return absl::FailedPreconditionError(absl::StrCat(path, " has ", reader.size(), " bytes but upload ",
+                                                        header->upload_id(), " is of a ", upload->size_bytes(),
+                                                        "-byte file: is it the same file?"));
+    }
+    if (absl::Status s = reader.SeekTo(upload->resume_offset()); !s.ok()) return s;
+    header->set_resume_offset(upload->resume_offset());
+  } else if (header->filename().empty()) {
+    header->set_filename(BaseName(path));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<gw::Asset> GatewayClient::UploadAssetFile(const std::string& path, gw::UploadAssetHeader header,
+                                                         const UploadProgressCallback& progress) {
+  // Open before the call starts, so a missing file costs no RPC.
+  auto file = ChunkedFileReader::Open(path);
+  if (!file.ok()) return file.status();
+  ChunkedFileReader& reader = **file;
+  if (absl::Status s = PrepareAssetHeader(path, reader, &header); !s.ok()) return s;
+  auto context = NewContext(options_.stream_timeout);
+  gw::Asset asset;
+  auto writer = assets_->UploadAsset(context.get(), &asset);
+  gw::UploadAssetRequest message;
+  *message.mutable_header() = std::move(header);
+  if (absl::Status s = SendFile(context.get(), writer.get(), std::move(message), reader, progress); !s.ok()) {
+    return s;
+  }
   return asset;
+}
+
+absl::StatusOr<gw::IndexedAsset> GatewayClient::UploadAndIndexFile(const std::string& path,
+                                                                   gw::UploadAndIndexHeader header,
+                                                                   const UploadProgressCallback& progress) {
+  auto file = ChunkedFileReader::Open(path);
+  if (!file.ok()) return file.status();
+  ChunkedFileReader& reader = **file;
+  if (absl::Status s = PrepareAssetHeader(path, reader, header.mutable_upload()); !s.ok()) return s;
+  auto context = NewContext(options_.stream_timeout);
+  gw::IndexedAsset indexed;
+  auto writer = assets_->UploadAndIndex(context.get(), &indexed);
+  gw::UploadAndIndexRequest message;
+  *message.mutable_header() = std::move(header);
+  if (absl::Status s = SendFile(context.get(), writer.get(), std::move(message), reader, progress); !s.ok()) {
+    return s;
+  }
+  return indexed;
 }
 
 // --- AssetService ---

@@ -108,6 +108,12 @@ class GatewayClient {
   absl::StatusOr<twelvelabs::gateway::v1::Asset> UploadAssetFile(
       const std::string& path, twelvelabs::gateway::v1::UploadAssetHeader header,
       const UploadProgressCallback& progress = nullptr);
+  // The same stream through UploadAndIndex: `header.upload()` as in
+  // UploadAssetFile (a continuation included); answers the indexed asset
+  // once the asset is ready and indexed.
+  absl::StatusOr<twelvelabs::gateway::v1::IndexedAsset> UploadAndIndexFile(
+      const std::string& path, twelvelabs::gateway::v1::UploadAndIndexHeader header,
+      const UploadProgressCallback& progress = nullptr);
   absl::StatusOr<twelvelabs::gateway::v1::Upload> GetUpload(const std::string& upload_id);
 
   // --- TaskService ---
@@ -153,6 +159,9 @@ class GatewayClient {
  private:
   // A context with the token and a deadline `timeout` from now.
   std::unique_ptr<grpc::ClientContext> NewContext(absl::Duration timeout) const;
+  // An asset upload's header made ready to send for the file `reader` reads.
+  absl::Status PrepareAssetHeader(const std::string& path, class ChunkedFileReader& reader,
+                                  twelvelabs::gateway::v1::UploadAssetHeader* header);
 
   const GatewayClientOptions options_;
   std::shared_ptr<grpc::ChannelInterface> channel_;

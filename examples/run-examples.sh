@@ -115,6 +115,9 @@ run_example() {
   expect "$out" '^indexed asset [0-9a-f]{24} of asset [0-9a-f]{24} in index 0123456789abcdef01234567: '
   expect "$out" '^  INDEXED_ASSET_STATUS_(PENDING|QUEUED|INDEXING|READY) \((pending|queued|indexing|ready)\)$'
   expect "$out" '^indexed asset [0-9a-f]{24} is INDEXED_ASSET_STATUS_READY$'
+  # UploadAndIndex: a local file uploaded, indexed once ready, watched to ready.
+  expect "$out" '^uploaded and indexed asset [0-9a-f]{24} of asset [0-9a-f]{24} in index 0123456789abcdef01234567: '
+  expect "$out" '^uploaded indexed asset [0-9a-f]{24} is INDEXED_ASSET_STATUS_READY$'
   # The simulator received the create, user_metadata included.
   curl -fsS "$sim/_sim/requests?path_contains=/tasks" | "$python" -c '
 import json, sys

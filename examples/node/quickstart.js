@@ -3,7 +3,8 @@
 // watches it until it is ready, lists the index's tasks, and reads the error
 // details of failed calls; then the asset path (API v1.3): creates an asset,
 // indexes it (IndexAsset waits for the asset to be ready) and watches the
-// indexed asset until it is ready.
+// indexed asset until it is ready; then uploads a local file and indexes it in
+// one call (UploadAndIndex) and watches that indexed asset too.
 //
 //     node quickstart.js [INDEX_ID]
 //
@@ -123,7 +124,7 @@ async function watchIndexedAsset(assets, indexId, indexedAssetId, timeoutSeconds
   }
 }
 
-// The asset path: CreateAsset, IndexAsset, WatchIndexedAsset.
+// The asset path: CreateAsset, IndexAsset, WatchIndexedAsset; UploadAndIndex.
 async function runAssets(indexId, credentials) {
   const assets = new v1.AssetService(ADDR, credentials);
   const createAsset = promisify(assets.CreateAsset.bind(assets));
@@ -148,6 +149,27 @@ async function runAssets(indexId, credentials) {
   // 7. Watch the indexed asset until it is ready (or failed).
   indexed = await watchIndexedAsset(assets, indexId, indexed.id);
   console.log(`indexed asset ${indexed.id} is ${indexed.status}`);
+
+  // 8. A local file in one call: UploadAndIndex streams a header, then the
+  // bytes (at most 4 MiB a message), waits for the asset to be ready and
+  // indexes it. Then WatchIndexedAsset follows the indexed asset to ready.
+  const data = crypto.randomBytes(256 * 1024);  // stands in for a video file's bytes
+  let uploaded = await new Promise((resolve, reject) => {
+    const call = assets.UploadAndIndex(auth, deadline(120), (err, reply) => (err ? reject(err) : resolve(reply)));
+    call.write({
+      header: {
+        upload: { filename: 'example.mp4', type: 'ASSET_TYPE_VIDEO', sizeBytes: String(data.length) },
+        indexId,
+      },
+    });
+    const piece = 64 * 1024;
+    for (let at = 0; at < data.length; at += piece) call.write({ chunk: data.subarray(at, at + piece) });
+    call.end();
+  });
+  console.log(`uploaded and indexed asset ${uploaded.id} of asset ${uploaded.assetId} in index ` +
+              `${uploaded.indexId}: ${uploaded.statusText}`);
+  uploaded = await watchIndexedAsset(assets, indexId, uploaded.id);
+  console.log(`uploaded indexed asset ${uploaded.id} is ${uploaded.status}`);
   assets.close();
 }
 

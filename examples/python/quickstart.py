@@ -3,7 +3,8 @@
 watches it until it is ready, lists the index's tasks, and reads the error
 details of failed calls; then the asset path (API v1.3): creates an asset,
 indexes it (IndexAsset waits for the asset to be ready) and watches the
-indexed asset until it is ready.
+indexed asset until it is ready; then uploads a local file and indexes it
+in one call (UploadAndIndex) and watches that indexed asset too.
 
     python3 quickstart.py [INDEX_ID]
 
@@ -134,7 +135,7 @@ def watch_indexed_asset(assets, index_id, indexed_asset_id, timeout_seconds=600)
 
 
 def run_assets(channel, index_id):
-    """The asset path: CreateAsset, IndexAsset, WatchIndexedAsset."""
+    """The asset path: CreateAsset, IndexAsset, WatchIndexedAsset; UploadAndIndex."""
     from google.protobuf import struct_pb2
     from twelvelabs.gateway.v1 import asset_pb2, asset_service_pb2, asset_service_pb2_grpc
 
@@ -161,6 +162,27 @@ def run_assets(channel, index_id):
     # 7. Watch the indexed asset until it is ready (or failed).
     indexed = watch_indexed_asset(assets, index_id, indexed.id)
     print(f"indexed asset {indexed.id} is {asset_pb2.IndexedAssetStatus.Name(indexed.status)}")
+
+    # 8. A local file in one call: UploadAndIndex streams a header, then the
+    # bytes (at most 4 MiB a message), waits for the asset to be ready and
+    # indexes it. Then WatchIndexedAsset follows the indexed asset to ready.
+    data = os.urandom(256 * 1024)  # stands in for a video file's bytes
+    piece = 64 * 1024
+
+    def messages():
+        yield asset_service_pb2.UploadAndIndexRequest(header=asset_service_pb2.UploadAndIndexHeader(
+            upload=asset_service_pb2.UploadAssetHeader(
+                filename="example.mp4", type=asset_pb2.ASSET_TYPE_VIDEO, size_bytes=len(data)),
+            index_id=index_id))
+        for at in range(0, len(data), piece):
+            yield asset_service_pb2.UploadAndIndexRequest(chunk=data[at:at + piece])
+
+    uploaded = assets.UploadAndIndex(messages(), timeout=120, metadata=AUTH)
+    print(f"uploaded and indexed asset {uploaded.id} of asset {uploaded.asset_id} in index "
+          f"{uploaded.index_id}: {uploaded.status_text}")
+    uploaded = watch_indexed_asset(assets, index_id, uploaded.id)
+    print(f"uploaded indexed asset {uploaded.id} is "
+          f"{asset_pb2.IndexedAssetStatus.Name(uploaded.status)}")
 
 
 def run(index_id):

@@ -459,6 +459,19 @@ grpc::ServerReadReactor<gw::UploadAssetRequest>* AssetServiceImpl::UploadAsset(g
   return NewUploadAssetReactor(deps_, *std::move(call), resp);
 }
 
+grpc::ServerReadReactor<gw::UploadAndIndexRequest>* AssetServiceImpl::UploadAndIndex(grpc::CallbackServerContext* ctx,
+                                                                                     gw::IndexedAsset* resp) {
+  class Refused : public grpc::ServerReadReactor<gw::UploadAndIndexRequest> {
+   public:
+    explicit Refused(const absl::Status& s) { Finish(ToGrpcStatus(s)); }
+    void OnDone() override { delete this; }
+  };
+  auto call = Admit(*deps_, ctx, "AssetService.UploadAndIndex", {});
+  if (!call.ok()) return new Refused(call.status());
+  if (auto s = RequireAssets(deps_->api->version(), "UploadAndIndex"); !s.ok()) return new Refused(s);
+  return NewUploadAndIndexReactor(deps_, *std::move(call), resp);
+}
+
 grpc::ServerUnaryReactor* AssetServiceImpl::GetUpload(grpc::CallbackServerContext* ctx,
                                                       const gw::GetUploadRequest* req, gw::Upload* resp) {
   auto call = Admit(*deps_, ctx, "AssetService.GetUpload", {{"upload_id", req->upload_id()}});

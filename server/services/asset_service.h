@@ -51,6 +51,8 @@ class AssetServiceImpl final : public twelvelabs::gateway::v1::AssetService::Cal
       grpc::CallbackServerContext* ctx, const twelvelabs::gateway::v1::WatchIndexedAssetRequest* req) override;
   grpc::ServerReadReactor<twelvelabs::gateway::v1::UploadAssetRequest>* UploadAsset(
       grpc::CallbackServerContext* ctx, twelvelabs::gateway::v1::Asset* resp) override;
+  grpc::ServerReadReactor<twelvelabs::gateway::v1::UploadAndIndexRequest>* UploadAndIndex(
+      grpc::CallbackServerContext* ctx, twelvelabs::gateway::v1::IndexedAsset* resp) override;
   grpc::ServerUnaryReactor* GetUpload(grpc::CallbackServerContext* ctx,
                                       const twelvelabs::gateway::v1::GetUploadRequest* req,
                                       twelvelabs::gateway::v1::Upload* resp) override;

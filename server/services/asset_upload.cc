@@ -5,7 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/common/log.h"
+#include "server/auth/authenticator.h"
 #include "server/common/serial_queue.h"
+#include "server/services/index_when_ready.h"
 #include "server/services/multipart_uploader.h"
 #include "server/services/upload_pipe.h"
 #include "server/services/upload_reactor.h"
@@ -359,6 +361,79 @@ grpc::ServerReadReactor<gw::UploadAssetRequest>* NewUploadAssetReactor(const Ser
         if (asset.ok()) *out = *std::move(asset);
         finish(asset.status());
       });
+}
+
+namespace {
+
+// The index part of an UploadAndIndex header (no upstream call).
+absl::Status ValidateIndexPart(const CallIdentity& who, const gw::UploadAndIndexHeader& h) {
+  if (!h.has_upload()) return FieldError("header.upload", "is required: the upload's header, as UploadAsset's");
+  if (auto s = ValidateId("header.index_id", h.index_id()); !s.ok()) return s;
+  if (h.has_index_user_metadata()) {
+    if (auto s = UserMetadataJson(h.index_user_metadata(), "header.index_user_metadata").status(); !s.ok()) {
+      return s;
+    }
+  }
+  return Authenticator::CheckResources(who, {h.index_id(), "", ""});
+}
+
+class UploadAndIndexReactor : public AssetUploadReactor<gw::UploadAndIndexRequest, gw::IndexedAsset> {
+ public:
+  using Base = AssetUploadReactor<gw::UploadAndIndexRequest, gw::IndexedAsset>;
+
+  // `index` is filled from the header once it passed; `slot` carries a
+  // cancel to the wait once the upload is done.
+  UploadAndIndexReactor(const ServiceDeps* deps, const Admitted& call, gw::IndexedAsset* response,
+                        std::shared_ptr<gw::UploadAndIndexHeader> index, std::shared_ptr<CancelSlot> slot)
+      : Base(
+            deps, call, "UploadAndIndex", response,
+            [who = call.who, index](const gw::UploadAndIndexRequest& m) -> absl::StatusOr<gw::UploadAssetHeader> {
+              if (absl::Status s = ValidateIndexPart(who, m.header()); !s.ok()) return s;
+              if (index->index_id().empty()) *index = m.header();  // a second header is refused by the flow
+              return m.header().upload();
+            },
+            [deps, call, index, slot](absl::StatusOr<gw::Asset> asset, gw::IndexedAsset* out,
+                                      absl::AnyInvocable<void(absl::Status)> finish) mutable {
+              if (!asset.ok()) {
+                finish(asset.status());
+                return;
+              }
+              gw::IndexAssetRequest req;
+              req.set_index_id(index->index_id());
+              req.set_asset_id(asset->id());
+              if (index->has_enable_video_stream()) req.set_enable_video_stream(index->enable_video_stream());
+              if (index->has_index_user_metadata()) *req.mutable_user_metadata() = index->index_user_metadata();
+              // The gRPC deadline is on the system clock, the wait on the
+              // gateway's (as IndexAsset): carry over the time left.
+              absl::Time deadline = absl::InfiniteFuture();
+              if (call.opts.deadline != absl::InfiniteFuture()) {
+                deadline = deps->clock->Now() +
+                           (call.opts.deadline - absl::FromChrono(std::chrono::system_clock::now()));
+              }
+              auto done = std::make_shared<absl::AnyInvocable<void(absl::Status)>>(std::move(finish));
+              slot->Set(IndexWhenReady(*deps, call, req, deadline,
+                                       [out, done](absl::StatusOr<gw::IndexedAsset> ia) {
+                                         if (ia.ok()) *out = *std::move(ia);
+                                         (*done)(ia.status());
+                                       }));
+            }),
+        slot_(std::move(slot)) {}
+
+  void OnCancel() override {
+    slot_->Cancel();
+    Base::OnCancel();
+  }
+
+ private:
+  const std::shared_ptr<CancelSlot> slot_;
+};
+
+}  // namespace
+
+grpc::ServerReadReactor<gw::UploadAndIndexRequest>* NewUploadAndIndexReactor(const ServiceDeps* deps, Admitted call,
+                                                                             gw::IndexedAsset* response) {
+  return new UploadAndIndexReactor(deps, call, response, std::make_shared<gw::UploadAndIndexHeader>(),
+                                   std::make_shared<CancelSlot>());
 }
 
 }  // namespace tlgw

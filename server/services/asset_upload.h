@@ -125,6 +125,14 @@ class AssetUploadReactor : public grpc::ServerReadReactor<Request> {
 grpc::ServerReadReactor<twelvelabs::gateway::v1::UploadAssetRequest>* NewUploadAssetReactor(
     const ServiceDeps* deps, Admitted call, twelvelabs::gateway::v1::Asset* response);
 
+// UploadAndIndex's reactor: UploadAsset's stream, then (in `finish_with`)
+// IndexWhenReady on the uploaded asset within the call's deadline. The
+// header's index part (index_id, the client's right to the index, the
+// indexed asset's metadata) is checked with the rest of the header, before
+// any upstream request; a cancel reaches the upload or, after it, the wait.
+grpc::ServerReadReactor<twelvelabs::gateway::v1::UploadAndIndexRequest>* NewUploadAndIndexReactor(
+    const ServiceDeps* deps, Admitted call, twelvelabs::gateway::v1::IndexedAsset* response);
+
 }  // namespace tlgw
 
 #endif  // TL_GATEWAY_SERVER_SERVICES_ASSET_UPLOAD_H_

@@ -510,6 +510,31 @@ TEST_F(TlctlAssetUploadE2E, SmallFileAsJsonThenWithWatch) {
   EXPECT_TRUE(absl::EndsWith(r.out, "  ready\n")) << r.out;
 }
 
+// --index runs UploadAndIndex: the asset is waited for, indexed, and with
+// --watch the indexed asset is followed to ready.
+TEST_F(TlctlAssetUploadE2E, WithIndexUploadsIndexesAndWatchesToReady) {
+  std::string path = SparseFile("indexed.mp4", 2 << 20);
+  Cli running({"asset", "upload", path, "--index", kSeedIndex, "--watch"}, Env());
+  ASSERT_TRUE(Eventually([&] { return control_->Requests("/v1.3/assets/").size() > 0; }, "the asset's first poll"));
+  const std::string created = std::string("/v1.3/indexes/") + kSeedIndex + "/indexed-assets";
+  control_->AdvanceClock(30);  // the asset: processing -> ready
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (const json& r : control_->Requests(created)) {
+          if (r["method"] == "POST" && r["path"] == created) return true;
+        }
+        return false;
+      },
+      "the indexed asset's create"));
+  control_->AdvanceClock(30);  // the indexed asset: pending ... ready
+  CliResult r = running.Wait();
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_TRUE(absl::StrContains(r.out, "indexed asset ")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, absl::StrCat("index ", kSeedIndex))) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "ready")) << r.out;
+  EXPECT_EQ(control_->Requests("/v1.3/assets").front()["form"]["method"], "direct");
+}
+
 TEST_F(TlctlAssetUploadE2E, LargeFileKilledMidwayIsResumed) {
   const int64_t size = 201 << 20;  // 51 chunks of 4 MiB
   std::string path = SparseFile("big.mp4", size);

@@ -356,6 +356,116 @@ TEST_F(AssetUploadE2E, BadStreamsAreRefusedBeforeAnyRequestReachesTheSimulator) 
   }
 }
 
+// ---- UploadAndIndex ----------------------------------------------------------------
+
+// As AssetUploadE2E, with watches polling every 0.1 to 0.2 s.
+class UploadAndIndexE2E : public AssetUploadE2E {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(LaunchSimulator({absl::StrCat("--multipart_chunk_bytes=", kServerChunk)}));
+    GatewayArgs args;
+    args.upstream_url = sim_.Url("v1.3");
+    args.extra_args = {"--asset_upload_chunks_in_flight=4", "--watch_interval_seconds=0.2",
+                       "--watch_min_interval_seconds=0.1"};
+    ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
+    assets_ = gw::AssetService::NewStub(gateway_.channel);
+  }
+  static gw::UploadAndIndexRequest IndexHeader(const gw::UploadAssetRequest& upload,
+                                               const std::string& index_id = kSeedIndex) {
+    gw::UploadAndIndexRequest r;
+    *r.mutable_header()->mutable_upload() = upload.header();
+    r.mutable_header()->set_index_id(index_id);
+    return r;
+  }
+  grpc::Status StreamAndIndex(const gw::UploadAndIndexRequest& header, const File& file, gw::IndexedAsset* out) {
+    auto ctx = Ctx(absl::Minutes(2));
+    auto writer = assets_->UploadAndIndex(ctx.get(), out);
+    if (!writer->Write(header)) return writer->Finish();
+    for (int64_t at = 0; at < file.size(); at += kMessage) {
+      gw::UploadAndIndexRequest m;
+      m.set_chunk(file.Bytes(at, std::min(kMessage, file.size() - at)));
+      if (!writer->Write(m)) break;
+    }
+    writer->WritesDone();
+    return writer->Finish();
+  }
+  int Count(const std::string& method, const std::string& path) {
+    int n = 0;
+    for (const auto& r : control_->Requests(path)) n += r["method"] == method && r["path"] == path;
+    return n;
+  }
+};
+
+TEST_F(UploadAndIndexE2E, UploadWaitsForReadyIndexesAndIsWatchedToReady) {
+  const File file(3 * kMiB + 11, 9);
+  gw::UploadAndIndexRequest header = IndexHeader(Header(file.size(), "indexed.mp4"));
+  header.mutable_header()->set_enable_video_stream(true);
+  (*header.mutable_header()->mutable_index_user_metadata()->mutable_fields())["team"].set_string_value("news");
+  gw::IndexedAsset indexed;
+  grpc::Status s;
+  std::thread call([&] { s = StreamAndIndex(header, file, &indexed); });
+  // The file arrived; the asset processes until the simulator's clock moves.
+  ASSERT_TRUE(Eventually([&] { return Count("POST", "/v1.3/assets") == 1; }, "the direct POST"));
+  json post = control_->Requests("/v1.3/assets")[0];
+  std::string asset_id;  // from the asset's polls: GET /v1.3/assets/{id}
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (const json& r : control_->Requests("/v1.3/assets/")) {
+          if (r["method"] == "GET") asset_id = std::string(r["path"]).substr(strlen("/v1.3/assets/"));
+        }
+        return !asset_id.empty();
+      },
+      "the asset to be polled"));
+  const std::string indexed_path = std::string("/v1.3/indexes/") + kSeedIndex + "/indexed-assets";
+  EXPECT_EQ(Count("POST", indexed_path), 0) << "nothing is indexed while the asset processes";
+  control_->AdvanceClock(5);  // processing -> ready
+  call.join();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(indexed.index_id(), kSeedIndex);
+  EXPECT_EQ(indexed.asset_id(), asset_id);
+  EXPECT_EQ(post["form"]["method"], "direct");
+  EXPECT_EQ(post["files"]["file"]["sha256"], absl::BytesToHexString(Sha256(file.Bytes(0, file.size()))));
+  json creates = control_->Requests(indexed_path);
+  int posts = 0;
+  for (const json& r : creates) {
+    if (r["method"] != "POST" || r["path"] != indexed_path) continue;
+    ++posts;
+    EXPECT_EQ(r["api_key"], kTestApiKey);
+    EXPECT_EQ(r["status"], 202) << r.dump();
+    const json& body = r["json"];
+    EXPECT_EQ(body["asset_id"], indexed.asset_id()) << r.dump();
+    EXPECT_EQ(body["enable_video_stream"], true) << r.dump();
+    EXPECT_EQ(body["user_metadata"]["team"], "news") << r.dump();
+  }
+  EXPECT_EQ(posts, 1) << creates.dump();
+
+  // Watched through to ready: pending, queued, indexing, ready.
+  control_->AdvanceClock(10);
+  gw::WatchIndexedAssetRequest wreq;
+  wreq.set_index_id(kSeedIndex);
+  wreq.set_indexed_asset_id(indexed.id());
+  auto ctx = Ctx();
+  auto stream = assets_->WatchIndexedAsset(ctx.get(), wreq);
+  gw::IndexedAssetEvent last;
+  gw::IndexedAssetEvent e;
+  while (stream->Read(&e)) last = e;
+  grpc::Status end = stream->Finish();
+  EXPECT_TRUE(end.ok()) << end.error_message();
+  EXPECT_EQ(last.indexed_asset().status(), gw::INDEXED_ASSET_STATUS_READY);
+}
+
+TEST_F(UploadAndIndexE2E, BadIndexIsRefusedBeforeAnyRequestReachesTheSimulator) {
+  const File file(100, 10);
+  for (const std::string& index_id : {std::string(), std::string("not-an-index")}) {
+    control_->ClearRequests();
+    gw::IndexedAsset out;
+    grpc::Status s = StreamAndIndex(IndexHeader(Header(file.size()), index_id), file, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << index_id << ": " << s.error_message();
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "index_id")) << s.error_message();
+    EXPECT_EQ(control_->Requests().size(), 0u) << control_->Requests().dump();
+  }
+}
+
 class AssetUploadV12E2E : public E2EFixture<> {};
 
 TEST_F(AssetUploadV12E2E, NamesV13WithoutARequest) {

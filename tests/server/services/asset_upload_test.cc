@@ -85,7 +85,8 @@ std::string Reason(const grpc::Status& s) {
 
 class AssetUploadTest : public ::testing::Test {
  protected:
-  explicit AssetUploadTest(ApiVersion version = ApiVersion::kV1_3) : h_(DefaultConfig(), WatchOptions(), version) {
+  explicit AssetUploadTest(ApiVersion version = ApiVersion::kV1_3, GatewayConfig config = DefaultConfig())
+      : h_(std::move(config), WatchOptions(), version) {
     // Small files take the multipart path: 1000-byte chunks, 2 URLs with
     // a new session, backoffs of a millisecond.
     h_.deps().asset_direct_max_bytes = 2000;
@@ -381,6 +382,21 @@ class AssetUploadV12Test : public AssetUploadTest {
   AssetUploadV12Test() : AssetUploadTest(ApiVersion::kV1_2) {}
 };
 
+TEST_F(AssetUploadV12Test, UploadAndIndexNamesV13) {
+  auto ctx = Harness::Ctx(kMediaToken);
+  gw::IndexedAsset ia;
+  auto writer = h_.assets()->UploadAndIndex(ctx.get(), &ia);
+  gw::UploadAndIndexRequest m;
+  m.mutable_header()->set_index_id(kIndexA);
+  *m.mutable_header()->mutable_upload() = Header(10).header();
+  writer->Write(m);
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(s);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "v1.3")) << Describe(s);
+  EXPECT_TRUE(h_.api().calls().empty());
+}
+
 TEST_F(AssetUploadV12Test, UploadAndGetUploadNameV13) {
   gw::Asset asset;
   grpc::Status s = Send({Header(10), Chunk("0123456789")}, &asset);
@@ -392,6 +408,173 @@ TEST_F(AssetUploadV12Test, UploadAndGetUploadNameV13) {
   s = h_.assets()->GetUpload(Harness::Ctx(kMediaToken).get(), req, &up);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(s);
   EXPECT_TRUE(h_.api().calls().empty());
+}
+
+// ---- UploadAndIndex ----------------------------------------------------------------
+
+constexpr char kIndexerToken[] = "tlgw_indexer_token";
+
+// DefaultConfig plus a media client that may upload and index, on kIndexA only.
+GatewayConfig WithIndexer(GatewayConfig c) {
+  ClientConfig r = Client("indexer", kIndexerToken, "media", {"AssetService.UploadAndIndex"});
+  r.indexes = {kIndexA};
+  c.clients.push_back(r);
+  return c;
+}
+
+gw::UploadAndIndexRequest IndexHeader(const gw::UploadAssetRequest& upload, const std::string& index_id = kIndexA) {
+  gw::UploadAndIndexRequest r;
+  *r.mutable_header()->mutable_upload() = upload.header();
+  r.mutable_header()->set_index_id(index_id);
+  return r;
+}
+
+// An UploadAndIndex call run on its own thread (it waits on the fake clock).
+struct PendingUploadAndIndex {
+  std::unique_ptr<grpc::ClientContext> ctx;
+  gw::IndexedAsset resp;
+  grpc::Status status;
+  std::thread thread;
+  ~PendingUploadAndIndex() {
+    if (thread.joinable()) thread.join();
+  }
+  void Join() { thread.join(); }
+};
+
+class UploadAndIndexTest : public AssetUploadTest {
+ protected:
+  UploadAndIndexTest() : AssetUploadTest(ApiVersion::kV1_3, WithIndexer(DefaultConfig())) {}
+
+  std::unique_ptr<PendingUploadAndIndex> Start(gw::UploadAndIndexRequest header, const std::string& file,
+                                               const std::string& token = kMediaToken) {
+    auto p = std::make_unique<PendingUploadAndIndex>();
+    p->ctx = Harness::Ctx(token);
+    p->thread = std::thread([this, raw = p.get(), header = std::move(header), file] {
+      auto writer = h_.assets()->UploadAndIndex(raw->ctx.get(), &raw->resp);
+      if (writer->Write(header)) {
+        for (const auto& c : Pieces(file, 700)) {
+          gw::UploadAndIndexRequest m;
+          m.set_chunk(c.chunk());
+          if (!writer->Write(m)) break;
+        }
+      }
+      writer->WritesDone();
+      raw->status = writer->Finish();
+    });
+    return p;
+  }
+  std::string UploadedAssetId() {
+    for (const auto& c : h_.api().calls()) {
+      if (c.method == "GetAsset") return c.id;
+    }
+    return "";
+  }
+  void SetAssetStatus(const std::string& id, gw::AssetStatus status, const std::string& text,
+                      const std::string& error = "") {
+    gw::Asset a = *h_.api().asset(id);
+    a.set_status(status);
+    a.set_status_text(text);
+    a.set_error_message(error);
+    h_.api().PutAsset(a);
+  }
+};
+
+TEST_F(UploadAndIndexTest, UploadsWaitsForTheAssetThenIndexesIt) {
+  const std::string file = Bytes(1500, 3);
+  gw::UploadAndIndexRequest header = IndexHeader(Header(1500));
+  header.mutable_header()->set_enable_video_stream(true);
+  (*header.mutable_header()->mutable_index_user_metadata()->mutable_fields())["team"].set_string_value("news");
+  auto p = Start(header, file);
+  ASSERT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 1)) << "waits on the asset's shared watch";
+  EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 0) << "nothing indexed while the asset processes";
+  const std::string asset_id = UploadedAssetId();
+  ASSERT_FALSE(asset_id.empty());
+  SetAssetStatus(asset_id, gw::ASSET_STATUS_READY, "ready");
+  h_.clock().Advance(absl::Seconds(10));
+  p->Join();
+  ASSERT_TRUE(p->status.ok()) << Describe(p->status);
+  EXPECT_EQ(p->resp.asset_id(), asset_id);
+  EXPECT_EQ(p->resp.index_id(), kIndexA);
+  ASSERT_EQ(h_.api().uploaded().size(), 1u);
+  EXPECT_EQ(h_.api().uploaded()[0], file);
+  EXPECT_EQ(h_.api().count("UploadAssetDirect"), 1);
+  EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 1);
+  EXPECT_EQ(*h_.store().Owner(asset_id), "media");
+  EXPECT_EQ(*h_.store().Owner(p->resp.id()), "media");
+  EXPECT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 0));
+}
+
+TEST_F(UploadAndIndexTest, MultipartUploadIsIndexedToo) {
+  const std::string file = Bytes(4500, 4);  // over asset_direct_max_bytes: multipart
+  auto p = Start(IndexHeader(Header(4500)), file);
+  ASSERT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 1));
+  EXPECT_EQ(h_.api().count("CreateMultipartUpload"), 1);
+  const std::string asset_id = UploadedAssetId();
+  SetAssetStatus(asset_id, gw::ASSET_STATUS_READY, "ready");
+  h_.clock().Advance(absl::Seconds(10));
+  p->Join();
+  ASSERT_TRUE(p->status.ok()) << Describe(p->status);
+  EXPECT_EQ(p->resp.asset_id(), asset_id);
+  EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 1);
+}
+
+TEST_F(UploadAndIndexTest, FailedAssetIsFailedPrecondition) {
+  auto p = Start(IndexHeader(Header(1500)), Bytes(1500, 5));
+  ASSERT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 1));
+  SetAssetStatus(UploadedAssetId(), gw::ASSET_STATUS_FAILED, "failed", "unsupported codec");
+  h_.clock().Advance(absl::Seconds(10));
+  p->Join();
+  EXPECT_EQ(p->status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(p->status);
+  EXPECT_EQ(Reason(p->status), "ASSET_FAILED");
+  EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 0);
+}
+
+TEST_F(UploadAndIndexTest, CancelDuringTheWaitReleasesTheWatch) {
+  auto p = Start(IndexHeader(Header(1500)), Bytes(1500, 6));
+  ASSERT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 1));
+  p->ctx->TryCancel();
+  p->Join();
+  EXPECT_EQ(p->status.error_code(), grpc::StatusCode::CANCELLED) << Describe(p->status);
+  EXPECT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 0));
+  EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 0);
+}
+
+TEST_F(UploadAndIndexTest, BadIndexAndForbiddenIndexAreRefusedBeforeAnyUpstreamCall) {
+  struct Case {
+    std::string name;
+    gw::UploadAndIndexRequest header;
+    std::string token;
+    grpc::StatusCode code;
+  };
+  gw::UploadAndIndexRequest no_upload;
+  no_upload.mutable_header()->set_index_id(kIndexA);
+  gw::UploadAndIndexRequest nested = IndexHeader(Header(1500));
+  (*(*nested.mutable_header()->mutable_index_user_metadata()->mutable_fields())["x"]
+        .mutable_struct_value()
+        ->mutable_fields())["y"]
+      .set_number_value(1);
+  std::vector<Case> cases = {
+      {"no index_id", IndexHeader(Header(1500), ""), kMediaToken, grpc::StatusCode::INVALID_ARGUMENT},
+      {"bad index_id", IndexHeader(Header(1500), "not-an-id"), kMediaToken, grpc::StatusCode::INVALID_ARGUMENT},
+      {"forbidden index", IndexHeader(Header(1500), kIndexB), kIndexerToken, grpc::StatusCode::PERMISSION_DENIED},
+      {"no upload header", no_upload, kMediaToken, grpc::StatusCode::INVALID_ARGUMENT},
+      {"nested index metadata", nested, kMediaToken, grpc::StatusCode::INVALID_ARGUMENT},
+      {"bad upload header", IndexHeader(Header(0)), kMediaToken, grpc::StatusCode::INVALID_ARGUMENT},
+  };
+  for (const Case& c : cases) {
+    auto p = Start(c.header, Bytes(1500, 7), c.token);
+    p->Join();
+    EXPECT_EQ(p->status.error_code(), c.code) << c.name << ": " << Describe(p->status);
+    EXPECT_FALSE(p->status.error_message().empty()) << c.name;
+    EXPECT_TRUE(h_.api().calls().empty()) << c.name << ": " << h_.api().calls()[0].method;
+  }
+  // The allowed index goes through for the same client.
+  auto p = Start(IndexHeader(Header(1500), kIndexA), Bytes(1500, 8), kIndexerToken);
+  ASSERT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 1));
+  SetAssetStatus(UploadedAssetId(), gw::ASSET_STATUS_READY, "ready");
+  h_.clock().Advance(absl::Seconds(10));
+  p->Join();
+  EXPECT_TRUE(p->status.ok()) << Describe(p->status);
 }
 
 }  // namespace
