@@ -1,4 +1,4 @@
-// Housekeeping of the shared PostgreSQL state (CLUSTER.md need 7).
+// Housekeeping of the shared PostgreSQL state (docs/cluster.md need 7).
 //
 // One replica at a time leads, through the lease row `leader`
 // ('housekeeping', holder, expires_at): taken or renewed with one
