@@ -40,7 +40,7 @@ declare -A SOURCES=(
   [json_mapping]="server/twelvelabs/json_mapping.cc server/twelvelabs/error_mapping.cc
                   server/twelvelabs/api_version.cc server/upstream/http.cc
                   server/common/status_details.cc tests/support/task_json_reference.cc PROTO"
-  [webhook]="server/webhook/webhook_verifier.cc wire/webhook_signature.cc"
+  [webhook]="server/webhook/webhook_verifier.cc server/webhook/replay_set.cc wire/webhook_signature.cc"
   [requests]="server/twelvelabs/requests.cc server/twelvelabs/json_mapping.cc
               server/twelvelabs/error_mapping.cc server/twelvelabs/api_version.cc
               server/upstream/http.cc server/common/status_details.cc PROTO"
