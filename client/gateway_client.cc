@@ -164,12 +164,15 @@ absl::StatusOr<gw::IndexTaskCounts> GatewayClient::GetIndexTaskCounts(const std:
                                     });
 }
 
-absl::Status GatewayClient::WatchTask(const gw::WatchTaskRequest& request,
-                                      const TaskEventCallback& on_event) {
-  auto context = NewContext(options_.stream_timeout);
-  std::unique_ptr<grpc::ClientReader<gw::TaskEvent>> reader =
-      tasks_->WatchTask(context.get(), request);
-  gw::TaskEvent event;
+namespace {
+
+// Reads a watch stream to its end: OK after the server ends it or when
+// `on_event` returns false (Finish() then reports our own TryCancel() as
+// CANCELLED, which is the caller's choice, not a failure).
+template <typename Event>
+absl::Status ReadWatch(grpc::ClientContext* context, grpc::ClientReader<Event>* reader,
+                       const std::function<bool(const Event&)>& on_event) {
+  Event event;
   bool stopped_by_caller = false;
   while (reader->Read(&event)) {
     if (on_event && !on_event(event)) {
@@ -179,10 +182,17 @@ absl::Status GatewayClient::WatchTask(const gw::WatchTaskRequest& request,
     }
   }
   grpc::Status status = reader->Finish();
-  // Finish() reports CANCELLED after our own TryCancel(); that is the
-  // caller's choice, not a failure.
   if (stopped_by_caller) return absl::OkStatus();
   return FromGrpcStatus(status);
+}
+
+}  // namespace
+
+absl::Status GatewayClient::WatchTask(const gw::WatchTaskRequest& request,
+                                      const TaskEventCallback& on_event) {
+  auto context = NewContext(options_.stream_timeout);
+  auto reader = tasks_->WatchTask(context.get(), request);
+  return ReadWatch<gw::TaskEvent>(context.get(), reader.get(), on_event);
 }
 
 absl::StatusOr<gw::ListIntegrationsResponse> GatewayClient::ListIntegrations(
@@ -329,27 +339,6 @@ absl::StatusOr<gw::IndexedAsset> GatewayClient::UploadAndIndexFile(const std::st
 
 // --- AssetService ---
 
-namespace {
-
-// Reads a watch stream to its end, as WatchTask does.
-template <typename Event>
-absl::Status ReadWatch(grpc::ClientContext* context, grpc::ClientReader<Event>* reader,
-                       const std::function<bool(const Event&)>& on_event) {
-  Event event;
-  bool stopped_by_caller = false;
-  while (reader->Read(&event)) {
-    if (on_event && !on_event(event)) {
-      stopped_by_caller = true;
-      context->TryCancel();
-      break;
-    }
-  }
-  grpc::Status status = reader->Finish();
-  if (stopped_by_caller) return absl::OkStatus();
-  return FromGrpcStatus(status);
-}
-
-}  // namespace
 
 absl::StatusOr<gw::Asset> GatewayClient::GetAsset(const std::string& asset_id) {
   gw::GetAssetRequest request;
