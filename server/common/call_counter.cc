@@ -1,5 +1,6 @@
 #include "server/common/call_counter.h"
 
+#include <atomic>
 #include <string>
 
 #include "absl/time/clock.h"
@@ -14,20 +15,27 @@ class CountingInterceptor : public grpc::experimental::Interceptor {
   }
   ~CountingInterceptor() override {
     --counter_->in_flight_;
-    if (counter_->metrics_ != nullptr) counter_->metrics_->RecordGrpc(method_, code_, absl::Now() - start_);
+    if (!recorded_) Record(static_cast<int>(grpc::StatusCode::CANCELLED));  // no status sent: cut off
   }
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
-      code_ = static_cast<int>(methods->GetSendStatus().error_code());
+      // Recorded before the status leaves, not when gRPC destroys the call
+      // later: a caller that has its answer finds the call in /metrics.
+      Record(static_cast<int>(methods->GetSendStatus().error_code()));
     }
     methods->Proceed();
   }
 
  private:
+  void Record(int code) {
+    recorded_ = true;
+    if (counter_->metrics_ != nullptr) counter_->metrics_->RecordGrpc(method_, code, absl::Now() - start_);
+  }
+
   CallCounter* const counter_;
   const std::string method_;
   const absl::Time start_;
-  int code_ = static_cast<int>(grpc::StatusCode::CANCELLED);  // no status sent: cut off
+  std::atomic<bool> recorded_{false};
 };
 
 namespace {
