@@ -46,6 +46,7 @@ struct WatchEngine::Entry {
   std::map<uint64_t, std::shared_ptr<WatchSink>> sinks;
   std::map<std::string, WatchRow> items;  // the coordinator's rows, as last announced
   bool initialized = false;  // the coordinator gave every item
+  int first_read_retries = 0;  // quick retries of a first read that failed
 };
 
 WatchEngine::WatchEngine(WatchKind* kind, const WatchOptions& options, Clock* clock,
@@ -320,6 +321,26 @@ void WatchEngine::OnRead(const WatchClaim& claim, absl::StatusOr<WatchKind::Read
   std::vector<const WatchItem*> items;
   for (const WatchItem& k : known) items.push_back(&k);
   p.next_poll = kind_->NextInterval(options_, items, p.failures, webhooks_active, now);
+  if (!p.upstream_throttled) {
+    // Subscribers that have had nothing yet should not wait a backed-off
+    // interval for a transient failure: retry sooner, doubling from
+    // first_read_retry, until that reaches the usual interval. These
+    // retries are few, go through the poll budget like any poll, and do
+    // not count toward max_consecutive_failures (the watch gives up no
+    // sooner than before); a 429 backs off as usual.
+    const absl::Duration usual = kind_->NextInterval(options_, items, 0, webhooks_active, now);
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(claim.key.str());
+    if (it != entries_.end() && !it->second->initialized) {
+      const int n = it->second->first_read_retries;
+      const absl::Duration quick = options_.first_read_retry * (int64_t{1} << std::min(n, 30));
+      if (quick < usual) {
+        ++it->second->first_read_retries;
+        p.failures = claim.failures;
+        p.next_poll = quick;
+      }
+    }
+  }
   coordinator_->Publish(claim, std::move(p));
 }
 

@@ -21,6 +21,9 @@ struct WatchOptions {
   double max_polls_per_second = 20;
   // A watch whose polls fail this many times in a row ends with the error.
   int max_consecutive_failures = 8;
+  // A key's first read failed (nobody has had a snapshot yet): the next
+  // tries come after this, doubling, until that reaches the usual interval.
+  absl::Duration first_read_retry = absl::Milliseconds(250);
   // How long a dropped task entry's last sequence is remembered, so a
   // subscriber that reconnects with resume_after gets nothing twice.
   absl::Duration tombstone_ttl = absl::Minutes(10);

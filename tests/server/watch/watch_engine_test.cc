@@ -179,6 +179,62 @@ TEST_F(WatchEngineTest, IntervalAdaptsAndBacksOffAfterFailures) {
   EXPECT_EQ(clock_.NextDelay(), healthy) << "back to normal after a success";
 }
 
+TEST_F(WatchEngineTest, AFailedFirstReadIsRetriedSoonDoublingUpToTheUsualInterval) {
+  api_.PutTask(Task(kTask, "indexing"));
+  auto engine = Engine(&task_kind_);
+  for (int i = 0; i < 8; ++i) api_.FailNext("GetTask", absl::UnavailableError("upstream down"));
+  auto sink = std::make_shared<RecordingSink>();
+  engine->Subscribe("t1", kTask, sink);
+  // The usual interval is 5 s (10 s after a failure): a subscriber with
+  // nothing yet does not wait that long.
+  std::vector<absl::Duration> waits;
+  for (int i = 1; i < 8; ++i) {
+    waits.push_back(clock_.NextDelay());
+    NextPoll();
+    ASSERT_EQ(api_.count("GetTask"), i + 1);
+  }
+  EXPECT_EQ(waits, (std::vector<absl::Duration>{absl::Milliseconds(250), absl::Milliseconds(500),
+                                                absl::Seconds(1), absl::Seconds(2), absl::Seconds(4),
+                                                absl::Seconds(10), absl::Seconds(20)}))
+      << "doubling from 250 ms; at the usual interval the usual backoff takes over";
+  // Eight failures in a row, the default limit, of which three count.
+  EXPECT_TRUE(sink->calls().empty()) << "the quick retries do not count toward ending the watch";
+  NextPoll();  // succeeds
+  ASSERT_EQ(sink->calls().size(), 1u);
+  EXPECT_EQ(sink->task_event(0).source(), gw::EVENT_SOURCE_SNAPSHOT);
+  EXPECT_EQ(clock_.NextDelay(), options_.base_interval) << "the usual interval once read";
+
+  // Later failures back off as before: the quick retries are for first reads.
+  api_.FailNext("GetTask", absl::UnavailableError("upstream down"));
+  NextPoll();
+  EXPECT_EQ(clock_.NextDelay(), 2 * options_.base_interval);
+}
+
+TEST_F(WatchEngineTest, QuickRetriesOfAFirstReadWaitForTheBudget) {
+  PollBudget slow(1);  // one poll a second
+  auto engine = std::make_unique<WatchEngine>(&task_kind_, options_, &clock_, &slow, &inline_,
+                                              &webhooks_, [](const std::string&) { return "k"; });
+  api_.PutTask(Task(kTask, "indexing"));
+  for (int i = 0; i < 2; ++i) api_.FailNext("GetTask", absl::UnavailableError("upstream down"));
+  auto sink = std::make_shared<RecordingSink>();
+  engine->Subscribe("t1", kTask, sink);
+  clock_.Advance(absl::Milliseconds(250));
+  EXPECT_EQ(api_.count("GetTask"), 2) << "the first retry takes the free slot";
+  clock_.Advance(absl::Milliseconds(500));
+  EXPECT_EQ(api_.count("GetTask"), 2) << "the second is due, but the budget's next slot is not";
+  clock_.Advance(absl::Milliseconds(500));
+  EXPECT_EQ(api_.count("GetTask"), 3);
+  EXPECT_EQ(sink->calls().size(), 1u);
+}
+
+TEST_F(WatchEngineTest, AThrottledFirstReadBacksOffAsUsual) {
+  api_.PutTask(Task(kTask, "indexing"));
+  auto engine = Engine(&task_kind_);
+  api_.FailNext("GetTask", absl::ResourceExhaustedError("429"));
+  engine->Subscribe("t1", kTask, std::make_shared<RecordingSink>());
+  EXPECT_EQ(clock_.NextDelay(), 2 * options_.base_interval);
+}
+
 TEST_F(WatchEngineTest, PollsOfManyEntriesAreSpacedByTheBudget) {
   PollBudget slow(2);  // one poll every 500 ms
   auto engine = std::make_unique<WatchEngine>(&task_kind_, options_, &clock_, &slow, &inline_,
