@@ -11,19 +11,6 @@ namespace tlclient {
 
 namespace gw = ::twelvelabs::gateway::v1;
 
-namespace {
-
-// Runs one blocking unary call and folds its grpc::Status into the result.
-template <typename Response, typename Call>
-absl::StatusOr<Response> Unary(grpc::ClientContext* context, Call call) {
-  Response response;
-  grpc::Status status = call(context, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return response;
-}
-
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<GatewayClient>> GatewayClient::Create(GatewayClientOptions options) {
   if (options.address.empty()) return absl::InvalidArgumentError("gateway address is empty");
   std::shared_ptr<grpc::ChannelCredentials> credentials;
@@ -68,40 +55,36 @@ std::unique_ptr<grpc::ClientContext> GatewayClient::NewContext(absl::Duration ti
   return context;
 }
 
-absl::StatusOr<gw::Task> GatewayClient::CreateUrlTask(const gw::CreateUrlTaskRequest& request) {
+template <typename Stub, typename Request, typename Response>
+absl::StatusOr<Response> GatewayClient::Unary(
+    Stub* stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+    const Request& request) const {
   auto context = NewContext(options_.call_timeout);
-  return Unary<gw::Task>(context.get(), [&](grpc::ClientContext* c, gw::Task* r) {
-    return upload_->CreateUrlTask(c, request, r);
-  });
+  Response response;
+  grpc::Status status = (stub->*method)(context.get(), request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<gw::Task> GatewayClient::CreateUrlTask(const gw::CreateUrlTaskRequest& request) {
+  return Unary(upload_.get(), &gw::UploadService::Stub::CreateUrlTask, request);
 }
 
 absl::StatusOr<gw::Task> GatewayClient::CreateExternalProviderTask(
     const gw::CreateExternalProviderTaskRequest& request) {
-  auto context = NewContext(options_.call_timeout);
-  return Unary<gw::Task>(context.get(), [&](grpc::ClientContext* c, gw::Task* r) {
-    return upload_->CreateExternalProviderTask(c, request, r);
-  });
+  return Unary(upload_.get(), &gw::UploadService::Stub::CreateExternalProviderTask, request);
 }
 
-absl::StatusOr<gw::Task> GatewayClient::UploadFile(const std::string& path,
-                                                   gw::UploadVideoFileHeader header,
-                                                   const UploadProgressCallback& progress) {
-  // Open before the call starts, so a missing file costs no RPC.
-  auto file = ChunkedFileReader::Open(path);
-  if (!file.ok()) return file.status();
-  ChunkedFileReader& reader = **file;
-  header.set_size_bytes(reader.size());
-  if (header.filename().empty()) header.set_filename(BaseName(path));
+namespace {
 
-  auto context = NewContext(options_.stream_timeout);
-  gw::Task task;
-  std::unique_ptr<grpc::ClientWriter<gw::UploadVideoFileRequest>> writer =
-      upload_->UploadVideoFile(context.get(), &task);
+// Sends `message` (its header set), then the reader's bytes, on `writer`;
+// the call's status, or the local error that cut it.
+template <typename Request>
+absl::Status SendFile(grpc::ClientContext* context, grpc::ClientWriter<Request>* writer, Request message,
+                      ChunkedFileReader& reader, const UploadProgressCallback& progress) {
   // One message is reused for every chunk: the file bytes are read straight
   // into its `chunk` field, so at most one chunk is in memory at a time.
-  gw::UploadVideoFileRequest message;
-  *message.mutable_header() = std::move(header);
-  if (progress) progress(0, reader.size());
+  if (progress) progress(reader.offset(), reader.size());
   bool stream_open = writer->Write(message);
   absl::Status local = absl::OkStatus();
   while (stream_open && !reader.done()) {
@@ -121,47 +104,53 @@ absl::StatusOr<gw::Task> GatewayClient::UploadFile(const std::string& path,
   }
   grpc::Status status = writer->Finish();
   if (!local.ok()) return local;
-  if (!status.ok()) return FromGrpcStatus(status);
+  return FromGrpcStatus(status);
+}
+
+}  // namespace
+
+absl::StatusOr<gw::Task> GatewayClient::UploadFile(const std::string& path,
+                                                   gw::UploadVideoFileHeader header,
+                                                   const UploadProgressCallback& progress) {
+  // Open before the call starts, so a missing file costs no RPC.
+  auto file = ChunkedFileReader::Open(path);
+  if (!file.ok()) return file.status();
+  ChunkedFileReader& reader = **file;
+  header.set_size_bytes(reader.size());
+  if (header.filename().empty()) header.set_filename(BaseName(path));
+
+  auto context = NewContext(options_.stream_timeout);
+  gw::Task task;
+  auto writer = upload_->UploadVideoFile(context.get(), &task);
+  gw::UploadVideoFileRequest message;
+  *message.mutable_header() = std::move(header);
+  if (absl::Status s = SendFile(context.get(), writer.get(), std::move(message), reader, progress); !s.ok()) {
+    return s;
+  }
   return task;
 }
 
 absl::StatusOr<gw::Task> GatewayClient::GetTask(const std::string& task_id) {
   gw::GetTaskRequest request;
   request.set_task_id(task_id);
-  auto context = NewContext(options_.call_timeout);
-  return Unary<gw::Task>(context.get(), [&](grpc::ClientContext* c, gw::Task* r) {
-    return tasks_->GetTask(c, request, r);
-  });
+  return Unary(tasks_.get(), &gw::TaskService::Stub::GetTask, request);
 }
 
 absl::StatusOr<gw::ListTasksResponse> GatewayClient::ListTasks(
     const gw::ListTasksRequest& request) {
-  auto context = NewContext(options_.call_timeout);
-  return Unary<gw::ListTasksResponse>(context.get(),
-                                      [&](grpc::ClientContext* c, gw::ListTasksResponse* r) {
-                                        return tasks_->ListTasks(c, request, r);
-                                      });
+  return Unary(tasks_.get(), &gw::TaskService::Stub::ListTasks, request);
 }
 
 absl::Status GatewayClient::DeleteTask(const std::string& task_id) {
   gw::DeleteTaskRequest request;
   request.set_task_id(task_id);
-  auto context = NewContext(options_.call_timeout);
-  return Unary<google::protobuf::Empty>(context.get(),
-                                        [&](grpc::ClientContext* c, google::protobuf::Empty* r) {
-                                          return tasks_->DeleteTask(c, request, r);
-                                        })
-      .status();
+  return Unary(tasks_.get(), &gw::TaskService::Stub::DeleteTask, request).status();
 }
 
 absl::StatusOr<gw::IndexTaskCounts> GatewayClient::GetIndexTaskCounts(const std::string& index_id) {
   gw::GetIndexTaskCountsRequest request;
   request.set_index_id(index_id);
-  auto context = NewContext(options_.call_timeout);
-  return Unary<gw::IndexTaskCounts>(context.get(),
-                                    [&](grpc::ClientContext* c, gw::IndexTaskCounts* r) {
-                                      return tasks_->GetIndexTaskCounts(c, request, r);
-                                    });
+  return Unary(tasks_.get(), &gw::TaskService::Stub::GetIndexTaskCounts, request);
 }
 
 namespace {
@@ -197,46 +186,27 @@ absl::Status GatewayClient::WatchTask(const gw::WatchTaskRequest& request,
 
 absl::StatusOr<gw::ListIntegrationsResponse> GatewayClient::ListIntegrations(
     const gw::ListIntegrationsRequest& request) {
-  auto context = NewContext(options_.call_timeout);
-  return Unary<gw::ListIntegrationsResponse>(
-      context.get(), [&](grpc::ClientContext* c, gw::ListIntegrationsResponse* r) {
-        return integrations_->ListIntegrations(c, request, r);
-      });
+  return Unary(integrations_.get(), &gw::IntegrationService::Stub::ListIntegrations, request);
 }
 
 absl::StatusOr<gw::ImportVideosResponse> GatewayClient::ImportVideos(
     const gw::ImportVideosRequest& request) {
-  auto context = NewContext(options_.call_timeout);
-  return Unary<gw::ImportVideosResponse>(context.get(),
-                                         [&](grpc::ClientContext* c, gw::ImportVideosResponse* r) {
-                                           return integrations_->ImportVideos(c, request, r);
-                                         });
+  return Unary(integrations_.get(), &gw::IntegrationService::Stub::ImportVideos, request);
 }
 
 absl::StatusOr<gw::ImportStatus> GatewayClient::GetImportStatus(
     const gw::GetImportStatusRequest& request) {
-  auto context = NewContext(options_.call_timeout);
-  return Unary<gw::ImportStatus>(context.get(), [&](grpc::ClientContext* c, gw::ImportStatus* r) {
-    return integrations_->GetImportStatus(c, request, r);
-  });
+  return Unary(integrations_.get(), &gw::IntegrationService::Stub::GetImportStatus, request);
 }
 
 absl::StatusOr<gw::ListImportLogsResponse> GatewayClient::ListImportLogs(
     const gw::ListImportLogsRequest& request) {
-  auto context = NewContext(options_.call_timeout);
-  return Unary<gw::ListImportLogsResponse>(
-      context.get(), [&](grpc::ClientContext* c, gw::ListImportLogsResponse* r) {
-        return integrations_->ListImportLogs(c, request, r);
-      });
+  return Unary(integrations_.get(), &gw::IntegrationService::Stub::ListImportLogs, request);
 }
 
 absl::StatusOr<gw::CheckAwsS3SetupResponse> GatewayClient::CheckAwsS3Setup(
     const gw::CheckAwsS3SetupRequest& request) {
-  auto context = NewContext(options_.call_timeout);
-  return Unary<gw::CheckAwsS3SetupResponse>(
-      context.get(), [&](grpc::ClientContext* c, gw::CheckAwsS3SetupResponse* r) {
-        return integrations_->CheckAwsS3Setup(c, request, r);
-      });
+  return Unary(integrations_.get(), &gw::IntegrationService::Stub::CheckAwsS3Setup, request);
 }
 
 // --- AssetService: uploads ---
@@ -244,40 +214,8 @@ absl::StatusOr<gw::CheckAwsS3SetupResponse> GatewayClient::CheckAwsS3Setup(
 absl::StatusOr<gw::Upload> GatewayClient::GetUpload(const std::string& upload_id) {
   gw::GetUploadRequest request;
   request.set_upload_id(upload_id);
-  auto context = NewContext(options_.call_timeout);
-  return Unary<gw::Upload>(context.get(), [&](grpc::ClientContext* c, gw::Upload* r) {
-    return assets_->GetUpload(c, request, r);
-  });
+  return Unary(assets_.get(), &gw::AssetService::Stub::GetUpload, request);
 }
-
-namespace {
-
-// Sends `message` (its header set), then the reader's bytes, on `writer`;
-// the call's status, or the local error that cut it.
-template <typename Request>
-absl::Status SendFile(grpc::ClientContext* context, grpc::ClientWriter<Request>* writer, Request message,
-                      ChunkedFileReader& reader, const UploadProgressCallback& progress) {
-  // One message reused for every chunk, as in UploadFile.
-  if (progress) progress(reader.offset(), reader.size());
-  bool stream_open = writer->Write(message);
-  absl::Status local = absl::OkStatus();
-  while (stream_open && !reader.done()) {
-    local = reader.Next(message.mutable_chunk());
-    if (!local.ok()) break;
-    stream_open = writer->Write(message);
-    if (stream_open && progress) progress(reader.offset(), reader.size());
-  }
-  if (!local.ok()) {
-    context->TryCancel();
-  } else if (stream_open) {
-    writer->WritesDone();
-  }
-  grpc::Status status = writer->Finish();
-  if (!local.ok()) return local;
-  return FromGrpcStatus(status);
-}
-
-}  // namespace
 
 // Fills in `header`'s size (and, for a continuation, resume_offset from
 // GetUpload, the reader moved there; else a default filename).
@@ -339,35 +277,22 @@ absl::StatusOr<gw::IndexedAsset> GatewayClient::UploadAndIndexFile(const std::st
 
 // --- AssetService ---
 
-
 absl::StatusOr<gw::Asset> GatewayClient::GetAsset(const std::string& asset_id) {
   gw::GetAssetRequest request;
   request.set_asset_id(asset_id);
-  auto context = NewContext(options_.call_timeout);
-  return Unary<gw::Asset>(context.get(), [&](grpc::ClientContext* c, gw::Asset* r) {
-    return assets_->GetAsset(c, request, r);
-  });
+  return Unary(assets_.get(), &gw::AssetService::Stub::GetAsset, request);
 }
 
 absl::StatusOr<gw::ListAssetsResponse> GatewayClient::ListAssets(
     const gw::ListAssetsRequest& request) {
-  auto context = NewContext(options_.call_timeout);
-  return Unary<gw::ListAssetsResponse>(context.get(),
-                                       [&](grpc::ClientContext* c, gw::ListAssetsResponse* r) {
-                                         return assets_->ListAssets(c, request, r);
-                                       });
+  return Unary(assets_.get(), &gw::AssetService::Stub::ListAssets, request);
 }
 
 absl::Status GatewayClient::DeleteAsset(const std::string& asset_id, bool force) {
   gw::DeleteAssetRequest request;
   request.set_asset_id(asset_id);
   request.set_force(force);
-  auto context = NewContext(options_.call_timeout);
-  return Unary<google::protobuf::Empty>(context.get(),
-                                        [&](grpc::ClientContext* c, google::protobuf::Empty* r) {
-                                          return assets_->DeleteAsset(c, request, r);
-                                        })
-      .status();
+  return Unary(assets_.get(), &gw::AssetService::Stub::DeleteAsset, request).status();
 }
 
 absl::Status GatewayClient::WatchAsset(const gw::WatchAssetRequest& request,
@@ -382,19 +307,12 @@ absl::StatusOr<gw::IndexedAsset> GatewayClient::GetIndexedAsset(
   gw::GetIndexedAssetRequest request;
   request.set_index_id(index_id);
   request.set_indexed_asset_id(indexed_asset_id);
-  auto context = NewContext(options_.call_timeout);
-  return Unary<gw::IndexedAsset>(context.get(), [&](grpc::ClientContext* c, gw::IndexedAsset* r) {
-    return assets_->GetIndexedAsset(c, request, r);
-  });
+  return Unary(assets_.get(), &gw::AssetService::Stub::GetIndexedAsset, request);
 }
 
 absl::StatusOr<gw::ListIndexedAssetsResponse> GatewayClient::ListIndexedAssets(
     const gw::ListIndexedAssetsRequest& request) {
-  auto context = NewContext(options_.call_timeout);
-  return Unary<gw::ListIndexedAssetsResponse>(
-      context.get(), [&](grpc::ClientContext* c, gw::ListIndexedAssetsResponse* r) {
-        return assets_->ListIndexedAssets(c, request, r);
-      });
+  return Unary(assets_.get(), &gw::AssetService::Stub::ListIndexedAssets, request);
 }
 
 absl::Status GatewayClient::DeleteIndexedAsset(const std::string& index_id,
@@ -402,12 +320,7 @@ absl::Status GatewayClient::DeleteIndexedAsset(const std::string& index_id,
   gw::DeleteIndexedAssetRequest request;
   request.set_index_id(index_id);
   request.set_indexed_asset_id(indexed_asset_id);
-  auto context = NewContext(options_.call_timeout);
-  return Unary<google::protobuf::Empty>(context.get(),
-                                        [&](grpc::ClientContext* c, google::protobuf::Empty* r) {
-                                          return assets_->DeleteIndexedAsset(c, request, r);
-                                        })
-      .status();
+  return Unary(assets_.get(), &gw::AssetService::Stub::DeleteIndexedAsset, request).status();
 }
 
 absl::Status GatewayClient::WatchIndexedAsset(const gw::WatchIndexedAssetRequest& request,

@@ -159,6 +159,12 @@ class GatewayClient {
  private:
   // A context with the token and a deadline `timeout` from now.
   std::unique_ptr<grpc::ClientContext> NewContext(absl::Duration timeout) const;
+  // One blocking unary call, `stub->*method`, with a fresh context; the
+  // gRPC status folded into the result.
+  template <typename Stub, typename Request, typename Response>
+  absl::StatusOr<Response> Unary(Stub* stub,
+                                 grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+                                 const Request& request) const;
   // An asset upload's header made ready to send for the file `reader` reads.
   absl::Status PrepareAssetHeader(const std::string& path, class ChunkedFileReader& reader,
                                   twelvelabs::gateway::v1::UploadAssetHeader* header);
