@@ -53,7 +53,7 @@ std::vector<OptionSpec> CreateOptions() {
   return {
       Value("index", "ID", "the index to add the video to", /*required=*/true),
       Value("language", "CODE", "the video's spoken language, e.g. en (API v1.2)"),
-      Flag("no-video-stream", "do not make an HLS stream"),
+      Flag("no-video-stream", "do not make an HLS stream (default: the upstream's, which makes one)"),
       Value("metadata", "KEY=VALUE",
             "user metadata; KEY:=VALUE for a number or true/false (API v1.3)",
             /*required=*/false, /*repeated=*/true),
@@ -102,7 +102,10 @@ const std::vector<CommandSpec>& Commands() {
         Value("index", "ID",
               "also index the asset into this index in the same call (UploadAndIndex: waits "
               "for the asset to be ready, then prints the indexed asset)"),
-        Flag("no-video-stream", "with --index: no HLS stream of the indexed asset"),
+        // Unset by default, as `upload` and IndexAsset leave it: the
+        // upstream's default (no stream for an indexed asset).
+        Flag("video-stream", "with --index: make an HLS stream of the indexed asset (default: none)"),
+        Flag("no-video-stream", "with --index: ask for no HLS stream of the indexed asset"),
         Flag("watch", "then watch the asset (with --index: the indexed asset) until it is ready or failed"),
         Flag("json", "print the asset as JSON"),
     };
@@ -417,8 +420,9 @@ int CommandRun::AssetUpload() {
     // upload is then indexed; `upload --resume` has --index of its own.)
     const bool asset_command = args_.command == "asset upload";
     for (const char* option : {"type", "filename", "hls", "thumbnail", "metadata", "index", "language",
-                               "no-video-stream", "request-id"}) {
-      if (asset_command && (std::string(option) == "index" || std::string(option) == "no-video-stream")) continue;
+                               "video-stream", "no-video-stream", "request-id"}) {
+      const std::string name = option;
+      if (asset_command && (name == "index" || name == "video-stream" || name == "no-video-stream")) continue;
       if (args_.Has(option)) return Usage(absl::StrCat("--", option, " cannot go with --resume: the upload keeps the first one's"));
     }
     header.set_upload_id(args_.Get("resume"));
@@ -453,11 +457,16 @@ int CommandRun::AssetUpload() {
     }
     printer->Update(sent, total, env_.now());
   };
+  if (args_.Has("video-stream") && args_.Has("no-video-stream")) {
+    return Usage("--video-stream and --no-video-stream contradict each other");
+  }
   if (args_.command == "asset upload" && args_.Has("index")) {
     gw::UploadAndIndexHeader full;
     *full.mutable_upload() = std::move(header);
     full.set_index_id(args_.Get("index"));
-    full.set_enable_video_stream(!args_.Has("no-video-stream"));
+    // Neither flag: unset, the upstream's default, as IndexAsset callers get.
+    if (args_.Has("video-stream")) full.set_enable_video_stream(true);
+    if (args_.Has("no-video-stream")) full.set_enable_video_stream(false);
     absl::StatusOr<gw::IndexedAsset> indexed = client_->UploadAndIndexFile(path, full, progress);
     if (printer.has_value()) printer->Finish();
     if (!indexed.ok()) return Fail(indexed.status());
@@ -471,7 +480,9 @@ int CommandRun::AssetUpload() {
     request.set_indexed_asset_id(indexed->id());
     return WatchIndexed(request);
   }
-  if (args_.Has("no-video-stream")) return Usage("--no-video-stream goes with --index");
+  for (const char* flag : {"video-stream", "no-video-stream"}) {
+    if (args_.Has(flag)) return Usage(absl::StrCat("--", flag, " goes with --index"));
+  }
   absl::StatusOr<gw::Asset> asset = client_->UploadAssetFile(path, header, progress);
   if (printer.has_value()) printer->Finish();
   if (!asset.ok()) return Fail(asset.status());

@@ -218,7 +218,18 @@ TEST_F(TlctlAssetTest, BadValuesAreUsageErrorsBeforeAnyCall) {
   EXPECT_EQ(missing.code, kExitUsage);
   EXPECT_TRUE(absl::StrContains(missing.err, "Run 'tlctl asset get --help'")) << missing.err;
   EXPECT_EQ(Run({"asset", "frob"}).code, kExitUsage);
+  EXPECT_EQ(Run({"asset", "upload", "a.mp4", "--video-stream"}).code, kExitUsage) << "goes with --index";
+  Result both = Run({"asset", "upload", "a.mp4", "--index", kIndex, "--video-stream", "--no-video-stream"});
+  EXPECT_EQ(both.code, kExitUsage);
+  EXPECT_TRUE(absl::StrContains(both.err, "contradict")) << both.err;
   EXPECT_TRUE(fake_.requests().empty());
+}
+
+TEST_F(TlctlAssetTest, AssetUploadHelpNamesTheVideoStreamDefault) {
+  Result r = Run({"asset", "upload", "--help"});
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_TRUE(absl::StrContains(r.out, "--video-stream")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "(default: none)")) << r.out;
 }
 
 TEST_F(TlctlAssetTest, HelpListsTheAssetCommands) {

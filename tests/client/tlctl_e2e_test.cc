@@ -533,6 +533,13 @@ TEST_F(TlctlAssetUploadE2E, WithIndexUploadsIndexesAndWatchesToReady) {
   EXPECT_TRUE(absl::StrContains(r.out, absl::StrCat("index ", kSeedIndex))) << r.out;
   EXPECT_TRUE(absl::StrContains(r.out, "ready")) << r.out;
   EXPECT_EQ(control_->Requests("/v1.3/assets").front()["form"]["method"], "direct");
+  // Neither --video-stream nor --no-video-stream: left to the upstream's
+  // default, as IndexAsset leaves it (tlctl used to ask for a stream).
+  for (const json& req : control_->Requests(created)) {
+    if (req["method"] == "POST" && req["path"] == created) {
+      EXPECT_FALSE(req["json"].contains("enable_video_stream")) << req.dump();
+    }
+  }
 }
 
 TEST_F(TlctlAssetUploadE2E, LargeFileKilledMidwayIsResumed) {
