@@ -75,6 +75,58 @@ class AssetE2E : public E2EFixture<> {
     req.set_request_id(request_id);
     return assets_->IndexAsset(Ctx(timeout).get(), req, out);
   }
+  // The calls by id: their status, the answer in `out` when one is given.
+  grpc::Status GetAsset(const std::string& id, gw::Asset* out = nullptr) {
+    gw::GetAssetRequest req;
+    req.set_asset_id(id);
+    gw::Asset ignored;
+    return assets_->GetAsset(Ctx().get(), req, out != nullptr ? out : &ignored);
+  }
+  grpc::Status DeleteAsset(const std::string& id, bool force = false) {
+    gw::DeleteAssetRequest req;
+    req.set_asset_id(id);
+    req.set_force(force);
+    google::protobuf::Empty empty;
+    return assets_->DeleteAsset(Ctx().get(), req, &empty);
+  }
+  grpc::Status GetIndexed(const std::string& index_id, const std::string& id, gw::IndexedAsset* out = nullptr) {
+    gw::GetIndexedAssetRequest req;
+    req.set_index_id(index_id);
+    req.set_indexed_asset_id(id);
+    gw::IndexedAsset ignored;
+    return assets_->GetIndexedAsset(Ctx().get(), req, out != nullptr ? out : &ignored);
+  }
+  grpc::Status DeleteIndexed(const std::string& index_id, const std::string& id) {
+    gw::DeleteIndexedAssetRequest req;
+    req.set_index_id(index_id);
+    req.set_indexed_asset_id(id);
+    google::protobuf::Empty empty;
+    return assets_->DeleteIndexedAsset(Ctx().get(), req, &empty);
+  }
+  // Watches to the end: the stream's status, its events in `events` when given.
+  grpc::Status WatchAsset(const std::string& id, std::vector<gw::AssetEvent>* events = nullptr) {
+    gw::WatchAssetRequest req;
+    req.set_asset_id(id);
+    auto ctx = Ctx();
+    return ReadToEnd(assets_->WatchAsset(ctx.get(), req), events);
+  }
+  grpc::Status WatchIndexed(const std::string& index_id, const std::string& id, int64_t resume_after = 0,
+                            std::vector<gw::IndexedAssetEvent>* events = nullptr) {
+    gw::WatchIndexedAssetRequest req;
+    req.set_index_id(index_id);
+    req.set_indexed_asset_id(id);
+    req.set_resume_after(resume_after);
+    auto ctx = Ctx();
+    return ReadToEnd(assets_->WatchIndexedAsset(ctx.get(), req), events);
+  }
+  template <typename Event>
+  static grpc::Status ReadToEnd(std::unique_ptr<grpc::ClientReader<Event>> stream, std::vector<Event>* events) {
+    Event e;
+    while (stream->Read(&e)) {
+      if (events != nullptr) events->push_back(e);
+    }
+    return stream->Finish();
+  }
 
   static constexpr double kIntervalSeconds = 0.2;
   static constexpr double kMinIntervalSeconds = 0.1;
@@ -111,10 +163,8 @@ TEST_F(AssetE2E, CreateGetListIndexGetIndexedAndDelete) {
       << post.dump();
 
   control_->AdvanceClock(5);  // one processing stage
-  gw::GetAssetRequest get;
-  get.set_asset_id(asset.id());
   gw::Asset ready;
-  s = assets_->GetAsset(Ctx().get(), get, &ready);
+  s = GetAsset(asset.id(), &ready);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(ready.status(), gw::ASSET_STATUS_READY);
   Only("GET", "/v1.3/assets/" + asset.id());
@@ -158,11 +208,8 @@ TEST_F(AssetE2E, CreateGetListIndexGetIndexedAndDelete) {
   EXPECT_EQ(created[2]["method"], "GET");
   EXPECT_EQ(created[2]["path"], ia_path + "/" + indexed.id());
 
-  gw::GetIndexedAssetRequest get_indexed;
-  get_indexed.set_index_id(kSeedIndex);
-  get_indexed.set_indexed_asset_id(indexed.id());
   gw::IndexedAsset got;
-  s = assets_->GetIndexedAsset(Ctx().get(), get_indexed, &got);
+  s = GetIndexed(kSeedIndex, indexed.id(), &got);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(got.id(), indexed.id());
   Only("GET", ia_path + "/" + indexed.id());
@@ -180,29 +227,18 @@ TEST_F(AssetE2E, CreateGetListIndexGetIndexedAndDelete) {
   // ready one stage (2 s of the simulator's clock) each.
   control_->AdvanceClock(10);
   {
-    gw::WatchIndexedAssetRequest wreq;
-    wreq.set_index_id(kSeedIndex);
-    wreq.set_indexed_asset_id(indexed.id());
-    auto ctx = Ctx();
-    auto stream = assets_->WatchIndexedAsset(ctx.get(), wreq);
-    gw::IndexedAssetEvent last;
-    gw::IndexedAssetEvent e;
-    while (stream->Read(&e)) last = e;
-    grpc::Status end = stream->Finish();
+    std::vector<gw::IndexedAssetEvent> events;
+    grpc::Status end = WatchIndexed(kSeedIndex, indexed.id(), 0, &events);
     EXPECT_TRUE(end.ok()) << end.error_message();
-    EXPECT_EQ(last.indexed_asset().status(), gw::INDEXED_ASSET_STATUS_READY);
-    EXPECT_EQ(last.source(), gw::EVENT_SOURCE_SNAPSHOT);
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events.back().indexed_asset().status(), gw::INDEXED_ASSET_STATUS_READY);
+    EXPECT_EQ(events.back().source(), gw::EVENT_SOURCE_SNAPSHOT);
   }
   {
-    gw::WatchAssetRequest wreq;
-    wreq.set_asset_id(asset.id());
-    auto ctx = Ctx();
-    auto stream = assets_->WatchAsset(ctx.get(), wreq);
-    gw::AssetEvent e;
-    ASSERT_TRUE(stream->Read(&e));
-    EXPECT_EQ(e.asset().status(), gw::ASSET_STATUS_READY);
-    EXPECT_FALSE(stream->Read(&e));
-    EXPECT_TRUE(stream->Finish().ok());
+    std::vector<gw::AssetEvent> events;
+    EXPECT_TRUE(WatchAsset(asset.id(), &events).ok());
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].asset().status(), gw::ASSET_STATUS_READY);
   }
   json watched = control_->Requests();
   control_->ClearRequests();
@@ -212,10 +248,7 @@ TEST_F(AssetE2E, CreateGetListIndexGetIndexedAndDelete) {
 
   // Still indexed: upstream's 409 becomes FAILED_PRECONDITION saying how
   // to proceed.
-  gw::DeleteAssetRequest del;
-  del.set_asset_id(asset.id());
-  google::protobuf::Empty empty;
-  s = assets_->DeleteAsset(Ctx().get(), del, &empty);
+  s = DeleteAsset(asset.id());
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
   EXPECT_TRUE(absl::StrContains(s.error_message(), "force")) << s.error_message();
   EXPECT_TRUE(absl::StrContains(s.error_message(), std::string(kSeedIndex) + "/" + indexed.id()))
@@ -232,18 +265,15 @@ TEST_F(AssetE2E, CreateGetListIndexGetIndexedAndDelete) {
     EXPECT_EQ(blocked[1]["path"], "/v1.3/assets/" + asset.id() + "/indexed-assets");
   }
 
-  gw::DeleteIndexedAssetRequest del_indexed;
-  del_indexed.set_index_id(kSeedIndex);
-  del_indexed.set_indexed_asset_id(indexed.id());
-  s = assets_->DeleteIndexedAsset(Ctx().get(), del_indexed, &empty);
+  s = DeleteIndexed(kSeedIndex, indexed.id());
   ASSERT_TRUE(s.ok()) << s.error_message();
   Only("DELETE", ia_path + "/" + indexed.id());
 
-  s = assets_->DeleteAsset(Ctx().get(), del, &empty);
+  s = DeleteAsset(asset.id());
   ASSERT_TRUE(s.ok()) << s.error_message();
   json deleted = Only("DELETE", "/v1.3/assets/" + asset.id());
   EXPECT_FALSE(deleted["query"].contains("force")) << deleted.dump();
-  s = assets_->GetAsset(Ctx().get(), get, &ready);
+  s = GetAsset(asset.id());
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
 }
 
@@ -509,20 +539,13 @@ TEST_F(AssetE2E, DeleteWithForceAndDeleteIndexedAsset) {
   gw::IndexedAsset ia;
   ASSERT_TRUE(Index(asset, &ia).ok());
   control_->ClearRequests();
-  gw::DeleteAssetRequest del;
-  del.set_asset_id(asset);
-  del.set_force(true);
-  google::protobuf::Empty empty;
-  grpc::Status s = assets_->DeleteAsset(Ctx().get(), del, &empty);
+  grpc::Status s = DeleteAsset(asset, /*force=*/true);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(Only("DELETE", "/v1.3/assets/" + asset)["query"]["force"], json::array({"true"}));
-  gw::DeleteIndexedAssetRequest del_ia;
-  del_ia.set_index_id(kSeedIndex);
-  del_ia.set_indexed_asset_id(ia.id());
-  s = assets_->DeleteIndexedAsset(Ctx().get(), del_ia, &empty);
+  s = DeleteIndexed(kSeedIndex, ia.id());
   ASSERT_TRUE(s.ok()) << s.error_message();
   Only("DELETE", kIndexedAssets + "/" + ia.id());
-  s = assets_->DeleteIndexedAsset(Ctx().get(), del_ia, &empty);
+  s = DeleteIndexed(kSeedIndex, ia.id());
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
 }
 
@@ -555,7 +578,6 @@ TEST_F(AssetE2E, BadInputIsAnsweredBeforeAnyRequest) {
   ASSERT_NO_FATAL_FAILURE(Launch("v1.3"));
   control_->ClearRequests();
   const std::string bad_id = "not-an-id";
-  google::protobuf::Empty empty;
   std::vector<std::pair<std::string, grpc::Status>> got;
   {
     gw::CreateAssetRequest r;
@@ -566,12 +588,7 @@ TEST_F(AssetE2E, BadInputIsAnsweredBeforeAnyRequest) {
     r.set_request_id("has space");
     got.emplace_back("CreateAsset request_id", assets_->CreateAsset(Ctx().get(), r, &a));
   }
-  {
-    gw::GetAssetRequest r;
-    r.set_asset_id(bad_id);
-    gw::Asset a;
-    got.emplace_back("GetAsset", assets_->GetAsset(Ctx().get(), r, &a));
-  }
+  got.emplace_back("GetAsset", GetAsset(bad_id));
   {
     gw::ListAssetsRequest r;
     r.set_page_size(51);
@@ -581,24 +598,10 @@ TEST_F(AssetE2E, BadInputIsAnsweredBeforeAnyRequest) {
     r.set_page_token("garbage");
     got.emplace_back("ListAssets page_token", assets_->ListAssets(Ctx().get(), r, &l));
   }
-  {
-    gw::DeleteAssetRequest r;
-    r.set_asset_id(bad_id);
-    got.emplace_back("DeleteAsset", assets_->DeleteAsset(Ctx().get(), r, &empty));
-  }
-  {
-    gw::IndexAssetRequest r;
-    r.set_index_id(kSeedIndex);
-    r.set_asset_id(bad_id);
-    gw::IndexedAsset ia;
-    got.emplace_back("IndexAsset", assets_->IndexAsset(Ctx().get(), r, &ia));
-  }
-  {
-    gw::GetIndexedAssetRequest r;
-    r.set_index_id(kSeedIndex);
-    gw::IndexedAsset ia;
-    got.emplace_back("GetIndexedAsset", assets_->GetIndexedAsset(Ctx().get(), r, &ia));
-  }
+  got.emplace_back("DeleteAsset", DeleteAsset(bad_id));
+  gw::IndexedAsset ia;
+  got.emplace_back("IndexAsset", Index(bad_id, &ia));
+  got.emplace_back("GetIndexedAsset", GetIndexed(kSeedIndex, ""));
   {
     gw::ListIndexedAssetsRequest r;
     r.set_index_id(kSeedIndex);
@@ -610,34 +613,9 @@ TEST_F(AssetE2E, BadInputIsAnsweredBeforeAnyRequest) {
     (*r.mutable_user_metadata())["status"] = "x";
     got.emplace_back("ListIndexedAssets metadata", assets_->ListIndexedAssets(Ctx().get(), r, &l));
   }
-  {
-    gw::DeleteIndexedAssetRequest r;
-    r.set_index_id(bad_id);
-    r.set_indexed_asset_id(kSeedIndex);
-    got.emplace_back("DeleteIndexedAsset", assets_->DeleteIndexedAsset(Ctx().get(), r, &empty));
-  }
-  {
-    gw::WatchAssetRequest r;
-    r.set_asset_id(bad_id);
-    auto ctx = Ctx();
-    auto stream = assets_->WatchAsset(ctx.get(), r);
-    gw::AssetEvent e;
-    while (stream->Read(&e)) {
-    }
-    got.emplace_back("WatchAsset", stream->Finish());
-  }
-  {
-    gw::WatchIndexedAssetRequest r;
-    r.set_index_id(kSeedIndex);
-    r.set_indexed_asset_id(kSeedIndex);
-    r.set_resume_after(-1);
-    auto ctx = Ctx();
-    auto stream = assets_->WatchIndexedAsset(ctx.get(), r);
-    gw::IndexedAssetEvent e;
-    while (stream->Read(&e)) {
-    }
-    got.emplace_back("WatchIndexedAsset", stream->Finish());
-  }
+  got.emplace_back("DeleteIndexedAsset", DeleteIndexed(bad_id, kSeedIndex));
+  got.emplace_back("WatchAsset", WatchAsset(bad_id));
+  got.emplace_back("WatchIndexedAsset", WatchIndexed(kSeedIndex, kSeedIndex, /*resume_after=*/-1));
   for (const auto& [what, s] : got) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
         << what << ": " << s.error_message();
@@ -650,7 +628,6 @@ TEST_F(AssetE2E, OnV12EveryMethodNamesV13WithoutARequest) {
   ASSERT_NO_FATAL_FAILURE(Launch("v1.2"));
   control_->ClearRequests();
   const std::string id = "0123456789abcdef01234567";
-  google::protobuf::Empty empty;
   std::vector<std::pair<std::string, grpc::Status>> got;
   gw::Asset asset;
   gw::IndexedAsset ia;
@@ -659,65 +636,23 @@ TEST_F(AssetE2E, OnV12EveryMethodNamesV13WithoutARequest) {
     r.set_url("https://cdn.example.com/x.mp4");
     got.emplace_back("CreateAsset", assets_->CreateAsset(Ctx().get(), r, &asset));
   }
-  {
-    gw::GetAssetRequest r;
-    r.set_asset_id(id);
-    got.emplace_back("GetAsset", assets_->GetAsset(Ctx().get(), r, &asset));
-  }
+  got.emplace_back("GetAsset", GetAsset(id));
   {
     gw::ListAssetsResponse l;
     got.emplace_back("ListAssets", assets_->ListAssets(Ctx().get(), gw::ListAssetsRequest(), &l));
   }
-  {
-    gw::DeleteAssetRequest r;
-    r.set_asset_id(id);
-    got.emplace_back("DeleteAsset", assets_->DeleteAsset(Ctx().get(), r, &empty));
-  }
-  {
-    gw::IndexAssetRequest r;
-    r.set_index_id(kSeedIndex);
-    r.set_asset_id(id);
-    got.emplace_back("IndexAsset", assets_->IndexAsset(Ctx().get(), r, &ia));
-  }
-  {
-    gw::GetIndexedAssetRequest r;
-    r.set_index_id(kSeedIndex);
-    r.set_indexed_asset_id(id);
-    got.emplace_back("GetIndexedAsset", assets_->GetIndexedAsset(Ctx().get(), r, &ia));
-  }
+  got.emplace_back("DeleteAsset", DeleteAsset(id));
+  got.emplace_back("IndexAsset", Index(id, &ia));
+  got.emplace_back("GetIndexedAsset", GetIndexed(kSeedIndex, id));
   {
     gw::ListIndexedAssetsRequest r;
     r.set_index_id(kSeedIndex);
     gw::ListIndexedAssetsResponse l;
     got.emplace_back("ListIndexedAssets", assets_->ListIndexedAssets(Ctx().get(), r, &l));
   }
-  {
-    gw::DeleteIndexedAssetRequest r;
-    r.set_index_id(kSeedIndex);
-    r.set_indexed_asset_id(id);
-    got.emplace_back("DeleteIndexedAsset", assets_->DeleteIndexedAsset(Ctx().get(), r, &empty));
-  }
-  {
-    gw::WatchAssetRequest r;
-    r.set_asset_id(id);
-    auto ctx = Ctx();
-    auto stream = assets_->WatchAsset(ctx.get(), r);
-    gw::AssetEvent e;
-    while (stream->Read(&e)) {
-    }
-    got.emplace_back("WatchAsset", stream->Finish());
-  }
-  {
-    gw::WatchIndexedAssetRequest r;
-    r.set_index_id(kSeedIndex);
-    r.set_indexed_asset_id(id);
-    auto ctx = Ctx();
-    auto stream = assets_->WatchIndexedAsset(ctx.get(), r);
-    gw::IndexedAssetEvent e;
-    while (stream->Read(&e)) {
-    }
-    got.emplace_back("WatchIndexedAsset", stream->Finish());
-  }
+  got.emplace_back("DeleteIndexedAsset", DeleteIndexed(kSeedIndex, id));
+  got.emplace_back("WatchAsset", WatchAsset(id));
+  got.emplace_back("WatchIndexedAsset", WatchIndexed(kSeedIndex, id));
   for (const auto& [what, s] : got) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
         << what << ": " << s.error_message();
