@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "httplib.h"
 #include "tests/e2e/harness.h"
+#include "tests/e2e/task_subscriber.h"
 #include "tests/support/postgres_fixture.h"
 #include "twelvelabs/gateway/v1/task_service.grpc.pb.h"
 #include "twelvelabs/gateway/v1/upload_service.grpc.pb.h"
@@ -31,71 +32,6 @@ using nlohmann::json;
 
 constexpr char kSecret[] = "whsec_cluster_e2e_Hq2Vm8Rt";
 const std::vector<std::string> kLifecycle = {"validating", "pending", "queued", "indexing", "ready"};
-
-// A WatchTask stream read with the callback API.
-class Subscriber : public grpc::ClientReadReactor<gw::TaskEvent> {
- public:
-  Subscriber(gw::TaskService::Stub* stub, const std::string& task_id, int64_t resume_after = 0) {
-    req_.set_task_id(task_id);
-    req_.set_resume_after(resume_after);
-    ctx_.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(180)));
-    stub->async()->WatchTask(&ctx_, &req_, this);
-    StartRead(&event_);
-    StartCall();
-  }
-  ~Subscriber() override {
-    ctx_.TryCancel();
-    WaitDone(absl::Seconds(10));
-  }
-  void OnReadDone(bool ok) override {
-    if (!ok) return;
-    {
-      absl::MutexLock lock(&mu_);
-      events_.push_back(event_);
-    }
-    StartRead(&event_);
-  }
-  void OnDone(const grpc::Status& s) override {
-    absl::MutexLock lock(&mu_);
-    status_ = s;
-    done_ = true;
-  }
-  void Cancel() { ctx_.TryCancel(); }
-  std::vector<gw::TaskEvent> events() {
-    absl::MutexLock lock(&mu_);
-    return events_;
-  }
-  std::vector<std::string> statuses() {
-    std::vector<std::string> out;
-    for (const auto& e : events()) out.push_back(e.task().status_text());
-    return out;
-  }
-  size_t count() {
-    absl::MutexLock lock(&mu_);
-    return events_.size();
-  }
-  bool done() {
-    absl::MutexLock lock(&mu_);
-    return done_;
-  }
-  grpc::Status status() {
-    absl::MutexLock lock(&mu_);
-    return status_;
-  }
-  bool WaitDone(absl::Duration timeout = absl::Seconds(30)) {
-    absl::MutexLock lock(&mu_);
-    return mu_.AwaitWithTimeout(absl::Condition(&done_), timeout);
-  }
-
- private:
-  grpc::ClientContext ctx_;
-  gw::WatchTaskRequest req_;
-  gw::TaskEvent event_;
-  absl::Mutex mu_;
-  std::vector<gw::TaskEvent> events_ ABSL_GUARDED_BY(mu_);
-  grpc::Status status_ ABSL_GUARDED_BY(mu_);
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-};
 
 struct Replica {
   std::string id;
@@ -190,7 +126,7 @@ TEST_F(ClusterWatchE2E, AWebhookAtOneReplicaEndsStreamsOnTheOthers) {
   ASSERT_NO_FATAL_FAILURE(StartCluster({"--watch_interval_seconds=60", "--watch_min_interval_seconds=60",
                                         "--watch_max_interval_seconds=60", "--webhook_safety_interval_seconds=60"}));
   const std::string id = CreateTask(R(0));
-  Subscriber b(R(1)->tasks.get(), id), c(R(2)->tasks.get(), id);
+  TaskSubscriber b(R(1)->tasks.get(), id), c(R(2)->tasks.get(), id);
   ASSERT_TRUE(Eventually([&] { return b.count() == 1 && c.count() == 1; }, "the snapshots"));
   const int gets = GetsOf(id);
   // Straight to ready in simulated time: the simulator signs and sends
@@ -199,7 +135,7 @@ TEST_F(ClusterWatchE2E, AWebhookAtOneReplicaEndsStreamsOnTheOthers) {
   control_->AdvanceClock(10.0);
   ASSERT_TRUE(b.WaitDone(absl::Seconds(20)) && c.WaitDone(absl::Seconds(20))) << "streams on b and c did not end";
   const absl::Duration took = absl::Now() - start;
-  for (Subscriber* s : {&b, &c}) {
+  for (TaskSubscriber* s : {&b, &c}) {
     EXPECT_TRUE(s->status().ok()) << s->status().error_message();
     EXPECT_EQ(s->statuses().back(), "ready");
     EXPECT_EQ(s->events().back().source(), gw::EVENT_SOURCE_WEBHOOK);
@@ -213,7 +149,7 @@ TEST_F(ClusterWatchE2E, SubscribersOnThreeReplicasShareOnePollPerInterval) {
   ASSERT_NO_FATAL_FAILURE(StartCluster({"--watch_interval_seconds=1", "--watch_min_interval_seconds=1",
                                         "--watch_max_interval_seconds=1"}));
   const std::string id = CreateTask(R(0));
-  Subscriber a(R(0)->tasks.get(), id), b(R(1)->tasks.get(), id), c(R(2)->tasks.get(), id);
+  TaskSubscriber a(R(0)->tasks.get(), id), b(R(1)->tasks.get(), id), c(R(2)->tasks.get(), id);
   ASSERT_TRUE(Eventually([&] { return a.count() == 1 && b.count() == 1 && c.count() == 1; }, "the snapshots"));
   const int before = GetsOf(id);
   const absl::Time start = absl::Now();
@@ -229,8 +165,8 @@ TEST_F(ClusterWatchE2E, WhenThePollingReplicaIsKilledTheOthersDeliverEveryChange
   ASSERT_NO_FATAL_FAILURE(StartCluster({"--watch_interval_seconds=0.5", "--watch_min_interval_seconds=0.5",
                                         "--watch_max_interval_seconds=0.5"}));
   const std::string id = CreateTask(R(0));
-  std::vector<std::unique_ptr<Subscriber>> subs;
-  for (int i = 0; i < 3; ++i) subs.push_back(std::make_unique<Subscriber>(R(i)->tasks.get(), id));
+  std::vector<std::unique_ptr<TaskSubscriber>> subs;
+  for (int i = 0; i < 3; ++i) subs.push_back(std::make_unique<TaskSubscriber>(R(i)->tasks.get(), id));
   ASSERT_TRUE(Eventually([&] { return subs[0]->count() == 1 && subs[1]->count() == 1 && subs[2]->count() == 1; },
                          "the snapshots"));
   // The replica that polled last is the one to kill.
@@ -268,7 +204,7 @@ TEST_F(ClusterWatchE2E, ResumeOnAnotherReplicaMissesNothingAndRepeatsNothing) {
   int64_t seen = 0;
   std::vector<std::string> got;
   {
-    Subscriber a(R(0)->tasks.get(), id);
+    TaskSubscriber a(R(0)->tasks.get(), id);
     ASSERT_TRUE(Eventually([&] { return a.count() == 1; }, "the snapshot"));
     control_->AdvanceClock(2.0);
     ASSERT_TRUE(Eventually([&] { return a.count() == 2; }, "event 2 on a"));
@@ -280,7 +216,7 @@ TEST_F(ClusterWatchE2E, ResumeOnAnotherReplicaMissesNothingAndRepeatsNothing) {
   // Changes while the client is away; it comes back on b.
   control_->AdvanceClock(2.0);
   absl::SleepFor(absl::Milliseconds(500));
-  Subscriber b(R(1)->tasks.get(), id, seen);
+  TaskSubscriber b(R(1)->tasks.get(), id, seen);
   ASSERT_TRUE(Eventually([&] { return b.count() >= 1; }, "the state after what a sent"));
   for (size_t stage = 3; stage < kLifecycle.size(); ++stage) {
     control_->AdvanceClock(2.0);
@@ -301,10 +237,10 @@ TEST_F(ClusterWatchE2E, TheClusterPollBudgetHoldsAcrossReplicas) {
   ASSERT_NO_FATAL_FAILURE(StartCluster({"--watch_interval_seconds=1", "--watch_min_interval_seconds=1",
                                         "--watch_max_interval_seconds=1", "--max_polls_per_second=2"}));
   std::vector<std::string> ids;
-  std::vector<std::unique_ptr<Subscriber>> subs;
+  std::vector<std::unique_ptr<TaskSubscriber>> subs;
   for (int i = 0; i < 6; ++i) {
     ids.push_back(CreateTask(R(i % 3)));
-    subs.push_back(std::make_unique<Subscriber>(R(i % 3)->tasks.get(), ids.back()));
+    subs.push_back(std::make_unique<TaskSubscriber>(R(i % 3)->tasks.get(), ids.back()));
   }
   ASSERT_TRUE(Eventually(
       [&] {
@@ -333,8 +269,8 @@ TEST_F(ClusterWatchE2E, ADatabaseOutageGoesLocalAndBackWithoutLosingTheEnd) {
   ASSERT_NO_FATAL_FAILURE(StartCluster({"--watch_interval_seconds=0.5", "--watch_min_interval_seconds=0.5",
                                         "--watch_max_interval_seconds=0.5"}));
   const std::string id = CreateTask(R(0));
-  std::vector<std::unique_ptr<Subscriber>> subs;
-  for (int i = 0; i < 3; ++i) subs.push_back(std::make_unique<Subscriber>(R(i)->tasks.get(), id));
+  std::vector<std::unique_ptr<TaskSubscriber>> subs;
+  for (int i = 0; i < 3; ++i) subs.push_back(std::make_unique<TaskSubscriber>(R(i)->tasks.get(), id));
   ASSERT_TRUE(Eventually([&] { return subs[0]->count() == 1 && subs[1]->count() == 1 && subs[2]->count() == 1; },
                          "the snapshots"));
   ASSERT_TRUE(Metric(R(0), "tl_gateway_watch_state_shared") == 1);

@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "tests/e2e/harness.h"
+#include "tests/e2e/task_subscriber.h"
 #include "twelvelabs/gateway/v1/integration_service.grpc.pb.h"
 #include "twelvelabs/gateway/v1/task_service.grpc.pb.h"
 #include "twelvelabs/gateway/v1/upload_service.grpc.pb.h"
@@ -69,74 +70,6 @@ class IndexSubscriber {
   grpc::Status status_ ABSL_GUARDED_BY(mu_);
 };
 
-// A WatchTask stream read with the callback API, so a test can hold
-// thousands open on a few threads.
-class Subscriber : public grpc::ClientReadReactor<gw::TaskEvent> {
- public:
-  Subscriber(gw::TaskService::Stub* stub, const std::string& task_id, int64_t resume_after = 0) {
-    req_.set_task_id(task_id);
-    req_.set_resume_after(resume_after);
-    ctx_.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
-    stub->async()->WatchTask(&ctx_, &req_, this);
-    StartRead(&event_);
-    StartCall();
-  }
-  void OnReadDone(bool ok) override {
-    if (!ok) return;
-    {
-      absl::MutexLock lock(&mu_);
-      events_.push_back(event_);
-    }
-    StartRead(&event_);
-  }
-  void OnDone(const grpc::Status& s) override {
-    absl::MutexLock lock(&mu_);
-    status_ = s;
-    done_ = true;
-  }
-  void Cancel() { ctx_.TryCancel(); }
-
-  std::vector<gw::TaskEvent> events() {
-    absl::MutexLock lock(&mu_);
-    return events_;
-  }
-  std::vector<std::string> statuses() {
-    std::vector<std::string> out;
-    for (const auto& e : events()) out.push_back(e.task().status_text());
-    return out;
-  }
-  size_t count() {
-    absl::MutexLock lock(&mu_);
-    return events_.size();
-  }
-  std::string last_status() {
-    absl::MutexLock lock(&mu_);
-    return events_.empty() ? "" : events_.back().task().status_text();
-  }
-  bool done() {
-    absl::MutexLock lock(&mu_);
-    return done_;
-  }
-  grpc::Status status() {
-    absl::MutexLock lock(&mu_);
-    return status_;
-  }
-  // Waits until OnDone; false on timeout.
-  bool WaitDone(absl::Duration timeout = absl::Seconds(20)) {
-    absl::MutexLock lock(&mu_);
-    return mu_.AwaitWithTimeout(absl::Condition(&done_), timeout);
-  }
-
- private:
-  grpc::ClientContext ctx_;
-  gw::WatchTaskRequest req_;
-  gw::TaskEvent event_;
-  absl::Mutex mu_;
-  std::vector<gw::TaskEvent> events_ ABSL_GUARDED_BY(mu_);
-  grpc::Status status_ ABSL_GUARDED_BY(mu_);
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-};
-
 class WatchE2E : public E2EFixture<> {
  protected:
   void SetUp() override {
@@ -188,7 +121,7 @@ const std::vector<std::string> kLifecycle = {"validating", "pending", "queued", 
 
 TEST_F(WatchE2E, OneStreamSeesEveryStatusInOrderThenOk) {
   std::string id = CreateTask();
-  Subscriber sub(tasks_.get(), id);
+  TaskSubscriber sub(tasks_.get(), id);
   for (size_t i = 0; i < kLifecycle.size(); ++i) {
     ASSERT_TRUE(Eventually([&] { return sub.count() == i + 1; }, "event " + kLifecycle[i]));
     if (i + 1 < kLifecycle.size()) control_->AdvanceClock(2.0);
@@ -209,8 +142,8 @@ TEST_F(WatchE2E, ThousandSubscribersShareOnePollPerInterval) {
   std::string id = CreateTask();
   control_->ClearRequests();
   absl::Time start = absl::Now();
-  std::vector<std::unique_ptr<Subscriber>> subs;
-  for (int i = 0; i < kSubscribers; ++i) subs.push_back(std::make_unique<Subscriber>(tasks_.get(), id));
+  std::vector<std::unique_ptr<TaskSubscriber>> subs;
+  for (int i = 0; i < kSubscribers; ++i) subs.push_back(std::make_unique<TaskSubscriber>(tasks_.get(), id));
   for (size_t stage = 0; stage < kLifecycle.size(); ++stage) {
     ASSERT_TRUE(Eventually(
         [&] {
@@ -240,7 +173,7 @@ TEST_F(WatchE2E, ResumeAfterADisconnectSendsOnlyWhatChanged) {
   std::string id = CreateTask();
   int64_t seen;
   {
-    Subscriber first(tasks_.get(), id);
+    TaskSubscriber first(tasks_.get(), id);
     ASSERT_TRUE(Eventually([&] { return first.count() == 1; }, "snapshot"));
     seen = first.events()[0].sequence();
     first.Cancel();
@@ -248,7 +181,7 @@ TEST_F(WatchE2E, ResumeAfterADisconnectSendsOnlyWhatChanged) {
   }
   // Nothing changed: a resumed stream sends nothing until a change.
   {
-    Subscriber same(tasks_.get(), id, seen);
+    TaskSubscriber same(tasks_.get(), id, seen);
     absl::SleepFor(absl::Milliseconds(600));
     EXPECT_EQ(same.count(), 0u) << "resume_after=" << seen << " got " << same.events()[0].DebugString();
     control_->AdvanceClock(2.0);
@@ -260,7 +193,7 @@ TEST_F(WatchE2E, ResumeAfterADisconnectSendsOnlyWhatChanged) {
   }
   // Changes while away: the latest state once, not each step.
   control_->AdvanceClock(4.0);  // pending -> queued -> indexing
-  Subscriber resumed(tasks_.get(), id, seen);
+  TaskSubscriber resumed(tasks_.get(), id, seen);
   ASSERT_TRUE(Eventually([&] { return resumed.count() == 1; }, "the latest state"));
   EXPECT_EQ(resumed.last_status(), "indexing");
   EXPECT_GT(resumed.events()[0].sequence(), seen);
@@ -269,7 +202,7 @@ TEST_F(WatchE2E, ResumeAfterADisconnectSendsOnlyWhatChanged) {
   EXPECT_EQ(resumed.statuses(), (std::vector<std::string>{"indexing", "ready"}));
   int64_t terminal = resumed.events().back().sequence();
   // Resuming after the terminal event: the stream ends at once, empty.
-  Subscriber after(tasks_.get(), id, terminal);
+  TaskSubscriber after(tasks_.get(), id, terminal);
   ASSERT_TRUE(after.WaitDone());
   EXPECT_TRUE(after.status().ok());
   EXPECT_EQ(after.count(), 0u);
@@ -298,11 +231,11 @@ TEST_F(WatchE2E, SlowSubscriberGetsTheLatestStateAndTheTerminalEvent) {
 }
 
 TEST_F(WatchE2E, UnknownTaskIsNotFoundAtOnce) {
-  Subscriber sub(tasks_.get(), "bbbbbbbbbbbbbbbbbbbbbbbb");
+  TaskSubscriber sub(tasks_.get(), "bbbbbbbbbbbbbbbbbbbbbbbb");
   ASSERT_TRUE(sub.WaitDone(absl::Seconds(10)));
   EXPECT_EQ(sub.status().error_code(), grpc::StatusCode::NOT_FOUND) << sub.status().error_message();
   EXPECT_EQ(sub.count(), 0u);
-  Subscriber bad(tasks_.get(), "not-an-id");
+  TaskSubscriber bad(tasks_.get(), "not-an-id");
   ASSERT_TRUE(bad.WaitDone(absl::Seconds(10)));
   EXPECT_EQ(bad.status().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_TRUE(Eventually([&] { return Metric("tl_gateway_watch_entries{kind=\"task\"}") == 0; }, "no entries"));
@@ -310,8 +243,8 @@ TEST_F(WatchE2E, UnknownTaskIsNotFoundAtOnce) {
 
 TEST_F(WatchE2E, CancelFreesTheEntryAndStopsPolling) {
   std::string id = CreateTask();
-  std::vector<std::unique_ptr<Subscriber>> subs;
-  for (int i = 0; i < 3; ++i) subs.push_back(std::make_unique<Subscriber>(tasks_.get(), id));
+  std::vector<std::unique_ptr<TaskSubscriber>> subs;
+  for (int i = 0; i < 3; ++i) subs.push_back(std::make_unique<TaskSubscriber>(tasks_.get(), id));
   ASSERT_TRUE(Eventually([&] { return Metric("tl_gateway_watch_subscribers{kind=\"task\"}") == 3; }, "3 subscribers"));
   EXPECT_EQ(Metric("tl_gateway_watch_entries{kind=\"task\"}"), 1);
   for (auto& s : subs) s->Cancel();
@@ -329,7 +262,7 @@ TEST_F(WatchE2E, CancelFreesTheEntryAndStopsPolling) {
 
 TEST_F(WatchE2E, UpstreamOutageDuringAWatchDoesNotEndTheStream) {
   std::string id = CreateTask();
-  Subscriber sub(tasks_.get(), id);
+  TaskSubscriber sub(tasks_.get(), id);
   ASSERT_TRUE(Eventually([&] { return sub.count() == 1; }, "snapshot"));
   control_->AddFault({{"method", "GET"}, {"path_regex", "/tasks/" + id + "$"}, {"kind", "status"}, {"status", 503}, {"count", -1}});
   absl::SleepFor(absl::Seconds(2));
@@ -346,7 +279,7 @@ TEST_F(WatchE2E, UpstreamOutageDuringAWatchDoesNotEndTheStream) {
 
 TEST_F(WatchE2E, FailedTaskEndsTheStreamWithTheFailedEvent) {
   std::string id = CreateTask("https://cdn.example.com/broken.mp4");
-  Subscriber sub(tasks_.get(), id);
+  TaskSubscriber sub(tasks_.get(), id);
   ASSERT_TRUE(Eventually([&] { return sub.count() == 1; }, "snapshot"));
   // A failed task is terminal: the stream ends with it.
   control_->AdvanceClock(3.0);
