@@ -49,6 +49,17 @@ class OpsE2E : public E2EFixture<> {
     gw::Task t;
     return tasks_->GetTask(Ctx().get(), req, &t);
   }
+  // Waits until the gateway serves at least `n` calls and streams: a call
+  // started on another thread has reached it (a fixed sleep can be too
+  // short under load).
+  ::testing::AssertionResult InFlight(int n) {
+    return Eventually(
+        [&] {
+          auto text = HttpGet(gateway_.admin_port, "/metrics");
+          return text.ok() && MetricValue(*text, "tl_gateway_grpc_calls_in_flight") >= n;
+        },
+        absl::StrCat(n, " calls in flight"));
+  }
 
   std::unique_ptr<gw::UploadService::Stub> upload_;
   std::unique_ptr<gw::TaskService::Stub> tasks_;
@@ -102,7 +113,7 @@ TEST_F(OpsE2E, GracefulShutdownDrainsUnaryCallsAndEndsStreamsWithResumeAdvice) {
                       {"latency_ms", 1500}, {"count", 1}});
   grpc::Status slow;
   std::thread unary([&] { slow = Get(id); });
-  absl::SleepFor(absl::Milliseconds(400));
+  EXPECT_TRUE(InFlight(2)) << "the stream and the unary call";  // not ASSERT: `unary` must be joined
   ASSERT_EQ(kill(gateway_.process->pid(), SIGTERM), 0);
   while (reader->Read(&event)) {
   }
@@ -123,7 +134,7 @@ TEST_F(OpsE2E, ASecondSignalExitsAtOnce) {
   control_->AddFault({{"method", "GET"}, {"path_regex", "/tasks/"}, {"kind", "latency"}, {"latency_ms", 20000},
                       {"count", -1}});
   std::thread unary([&] { Get(id).error_code(); });
-  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_TRUE(InFlight(1));
   kill(gateway_.process->pid(), SIGTERM);
   absl::SleepFor(absl::Milliseconds(300));
   EXPECT_TRUE(gateway_.process->Running()) << "the first signal should drain, not exit";
