@@ -351,8 +351,14 @@ TEST_F(HardeningE2E, SigtermEndsWithinTheDrainTimeWithAHungCallAnUploadAndAWatch
     held = tasks_->GetTask(AuthCtx(kSvcToken, absl::Seconds(60)).get(), req, &t);
     held_ended = absl::Now();
   });
-  // (The simulator logs a request only once it has answered it.)
-  absl::SleepFor(absl::Milliseconds(500));
+  // All three reached the gateway (the simulator logs a request only once
+  // it has answered it, so the gateway's count says so).
+  EXPECT_TRUE(Eventually(
+      [&] {
+        auto text = HttpGet(gateway_.admin_port, "/metrics");
+        return text.ok() && MetricValue(*text, "tl_gateway_grpc_calls_in_flight") >= 3;
+      },
+      "the watch, the upload and the held call in flight"));  // not ASSERT: `unary` must be joined
   const absl::Time sent = absl::Now();
   ASSERT_EQ(kill(gateway_.process->pid(), SIGTERM), 0);
   auto status = gateway_.process->WaitExit(drain + absl::Seconds(10));
