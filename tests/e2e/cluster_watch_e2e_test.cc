@@ -11,12 +11,14 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "health.grpc.pb.h"
 #include "httplib.h"
 #include "tests/e2e/harness.h"
 #include "tests/support/postgres_fixture.h"
@@ -383,6 +385,106 @@ TEST_F(ClusterWatchE2E, ADatabaseOutageGoesLocalAndBackWithoutLosingTheEnd) {
     EXPECT_EQ(s->statuses(), kLifecycle);
     auto events = s->events();
     for (size_t i = 1; i < events.size(); ++i) EXPECT_GT(events[i].sequence(), events[i - 1].sequence());
+  }
+}
+
+// PostgreSQL frozen (SIGSTOP to every process of it: connections stay
+// open, the port accepts, nothing answers), which the server-side
+// statement_timeout cannot end. Calls that need the database answer
+// UNAVAILABLE well within their 30 s deadline, never hang; what needs no
+// database keeps working; watches go local; after SIGCONT creates with
+// request_id work again and every subscriber gets the rest of the task.
+TEST_F(ClusterWatchE2E, AFrozenDatabaseNeverHoldsACallAndRecovers) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster({"--watch_interval_seconds=0.5", "--watch_min_interval_seconds=0.5",
+                                        "--watch_max_interval_seconds=0.5"}));
+  const std::string id = CreateTask(R(0));
+  std::vector<std::unique_ptr<Subscriber>> subs;
+  for (int i = 0; i < 3; ++i) subs.push_back(std::make_unique<Subscriber>(R(i)->tasks.get(), id));
+  ASSERT_TRUE(Eventually([&] { return subs[0]->count() == 1 && subs[1]->count() == 1 && subs[2]->count() == 1; },
+                         "the snapshots"));
+  auto create = [&](Replica* r, const std::string& request_id) {
+    gw::CreateUrlTaskRequest req;
+    req.set_index_id(kSeedIndex);
+    req.set_video_url("https://cdn.example.com/" + request_id + ".mp4");
+    req.set_request_id(request_id);
+    gw::Task task;
+    return r->upload->CreateUrlTask(Ctx(absl::Seconds(30)).get(), req, &task);
+  };
+  for (int i = 0; i < 3; ++i) {  // every replica's pool holds open connections now
+    grpc::Status warm = create(R(i), absl::StrCat("warm-", i));
+    ASSERT_TRUE(warm.ok()) << warm.error_message();
+  }
+
+  ASSERT_TRUE(pg_->Freeze().ok());
+  // Two creates per replica at once, each on a gRPC thread of its own.
+  std::vector<grpc::Status> frozen(6);
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 6; ++i) {
+    callers.emplace_back([&, i] { frozen[i] = create(R(i % 3), absl::StrCat("frozen-", i)); });
+  }
+  // Meanwhile what needs no database answers.
+  for (int i = 0; i < 3; ++i) {
+    auto health = grpc::health::v1::Health::NewStub(R(i)->process.channel);
+    grpc::health::v1::HealthCheckRequest hreq;
+    grpc::health::v1::HealthCheckResponse hresp;
+    grpc::Status h = health->Check(Ctx(absl::Seconds(5)).get(), hreq, &hresp);
+    EXPECT_TRUE(h.ok()) << "replica " << R(i)->id << ": " << h.error_message();
+    EXPECT_EQ(hresp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+    auto ready = HttpGet(R(i)->process.admin_port, "/readyz", absl::Seconds(5));
+    EXPECT_TRUE(ready.ok()) << "replica " << R(i)->id << " must stay ready: " << ready.status();
+  }
+  for (auto& t : callers) t.join();
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(frozen[i].error_code(), grpc::StatusCode::UNAVAILABLE)
+        << "create " << i << " (DEADLINE_EXCEEDED means a thread waited on the database): "
+        << frozen[i].error_message();
+  }
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (int i = 0; i < 3; ++i) {
+          if (Metric(R(i), "tl_gateway_watch_state_shared") != 0) return false;
+        }
+        return true;
+      },
+      "every replica in local mode", absl::Seconds(30)));
+  control_->AdvanceClock(2.0);  // pending
+  ASSERT_TRUE(Eventually([&] { return subs[0]->count() == 2 && subs[1]->count() == 2 && subs[2]->count() == 2; },
+                         "the change, polled by each replica alone"));
+
+  ASSERT_TRUE(pg_->Thaw().ok());
+  for (int i = 0; i < 3; ++i) {
+    grpc::Status after;
+    EXPECT_TRUE(Eventually(
+        [&] {
+          after = create(R(i), absl::StrCat("thawed-", i));
+          return after.ok();
+        },
+        "a create with request_id after SIGCONT", absl::Seconds(30)))
+        << R(i)->id << ": " << after.error_message();
+  }
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (int i = 0; i < 3; ++i) {
+          if (Metric(R(i), "tl_gateway_watch_state_shared") != 1) return false;
+        }
+        return true;
+      },
+      "every replica shared again", absl::Seconds(30)));
+  for (size_t stage = 2; stage < kLifecycle.size(); ++stage) {
+    control_->AdvanceClock(2.0);
+    ASSERT_TRUE(Eventually(
+        [&] {
+          for (auto& s : subs) {
+            if (s->statuses().back() != kLifecycle[stage]) return false;
+          }
+          return true;
+        },
+        kLifecycle[stage]));
+  }
+  for (auto& s : subs) {
+    ASSERT_TRUE(s->WaitDone());
+    EXPECT_TRUE(s->status().ok()) << s->status().error_message();
+    EXPECT_EQ(s->statuses(), kLifecycle);
   }
 }
 
