@@ -224,9 +224,19 @@ absl::Status GatewayServer::StartWatches() {
   if (o.state.kind == StateStoreOptions::Kind::kPostgres) {
     // Several replicas: who polls what, the numbering and the fan-out
     // across replicas go through the watch tables (docs/cluster.md needs 3-6).
-    if (absl::Status s = PgWatchStore::Migrate(o.state.conninfo, o.state.connect_timeout + o.state.statement_timeout);
-        !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("the watch tables in PostgreSQL: ", s.message()));
+    // A schema newer than this build stops start-up. An unreachable
+    // database does not: a replica restarted during an outage comes up in
+    // local mode, and the store migrates on its first connection that
+    // works, then the coordinator goes shared (its recovery probe).
+    const absl::Status migrated =
+        PgWatchStore::Migrate(o.state.conninfo, o.state.connect_timeout + o.state.statement_timeout);
+    if (!migrated.ok() && !absl::IsUnavailable(migrated)) {
+      return absl::Status(migrated.code(), absl::StrCat("the watch tables in PostgreSQL: ", migrated.message()));
+    }
+    if (!migrated.ok()) {
+      Log(LogLevel::kWarning, "watch", "PostgreSQL is unreachable at start-up; watches start in local mode "
+                                       "and go shared once it answers",
+          {{"error", std::string(migrated.message())}});
     }
     PgWatchStoreOptions so;
     so.conninfo = o.state.conninfo;
@@ -234,7 +244,7 @@ absl::Status GatewayServer::StartWatches() {
     so.statement_timeout = o.state.statement_timeout;
     so.lock_timeout = o.state.lock_timeout;
     so.connect_timeout = o.state.connect_timeout;
-    watch_store_ = std::make_unique<PgWatchStore>(so);
+    watch_store_ = std::make_unique<PgWatchStore>(so, /*migrated=*/migrated.ok());
     SharedCoordinatorOptions co;
     co.replica = o.state.replica_id;
     co.max_polls_per_second = o.watch.max_polls_per_second;

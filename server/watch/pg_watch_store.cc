@@ -185,7 +185,8 @@ absl::Status PgWatchStore::Migrate(const std::string& conninfo, absl::Duration t
 
 // ---- Threads -----------------------------------------------------------------
 
-PgWatchStore::PgWatchStore(PgWatchStoreOptions options) : options_(std::move(options)) {
+PgWatchStore::PgWatchStore(PgWatchStoreOptions options, bool migrated)
+    : options_(std::move(options)), migrated_(migrated) {
   for (int i = 0; i < std::max(1, options_.workers); ++i) workers_.emplace_back([this] { Work(); });
 }
 
@@ -235,7 +236,17 @@ absl::Status PgWatchStore::Connect(Conn& conn) {
     if (absl::Now() < fail_fast_until_) return unreachable_;
   }
   absl::Status s = conn.Ensure();
-  if (!s.ok()) {
+  if (s.ok() && !migrated_.load()) {
+    // Started while the database was unreachable: the schema is checked
+    // (and migrated) on the first connection that works.
+    s = PgMigrate(conn.raw());
+    if (s.ok()) {
+      migrated_.store(true);
+    } else {
+      conn.Drop();
+    }
+  }
+  if (absl::IsUnavailable(s)) {
     absl::MutexLock lock(&mu_);
     fail_fast_until_ = absl::Now() + kRetryInterval;
     unreachable_ = s;

@@ -17,6 +17,7 @@
 #ifndef TL_GATEWAY_SERVER_WATCH_PG_WATCH_STORE_H_
 #define TL_GATEWAY_SERVER_WATCH_PG_WATCH_STORE_H_
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <set>
@@ -45,8 +46,10 @@ struct PgWatchStoreOptions {
 
 class PgWatchStore : public WatchStore {
  public:
-  // Starts the threads; connections are made on first use.
-  explicit PgWatchStore(PgWatchStoreOptions options);
+  // Starts the threads; connections are made on first use. Unless
+  // `migrated` (Migrate succeeded at start-up), the first connection that
+  // works migrates the schema first.
+  explicit PgWatchStore(PgWatchStoreOptions options, bool migrated = true);
   ~PgWatchStore() override;  // waits for the statement under way, fails the queued ones
   PgWatchStore(const PgWatchStore&) = delete;
   PgWatchStore& operator=(const PgWatchStore&) = delete;
@@ -106,6 +109,7 @@ class PgWatchStore : public WatchStore {
   std::string listen_replica_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<absl::AnyInvocable<void(const std::string&, int64_t)>> on_hint_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<absl::AnyInvocable<void(bool)>> on_channel_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> migrated_;
   std::vector<std::thread> workers_;
   std::thread listener_;
 };

@@ -488,5 +488,61 @@ TEST_F(ClusterWatchE2E, AFrozenDatabaseNeverHoldsACallAndRecovers) {
   }
 }
 
+// A replica started while PostgreSQL is down comes up degraded (plain
+// calls served, watches local, both modes 0 on /metrics) and goes shared
+// once the database answers (migrating it then): a create with request_id
+// works and the subscriber it had gets the task to its end.
+TEST_F(ClusterWatchE2E, AReplicaStartedWhileTheDatabaseIsDownGoesSharedWhenItAnswers) {
+  ASSERT_TRUE(pg_->Stop().ok());
+  GatewayArgs args;
+  args.upstream_url = sim_.Url("v1.3");
+  args.state_store = "postgres:" + conninfo_;
+  args.extra_args = {"--replica_id=late", "--watch_interval_seconds=0.5", "--watch_min_interval_seconds=0.5",
+                     "--watch_max_interval_seconds=0.5"};
+  auto g = StartGateway(args);
+  ASSERT_TRUE(g.ok()) << "a replica must start while the database is down: " << g.status();
+  auto r = std::make_unique<Replica>();
+  r->id = "late";
+  r->process = std::move(*g);
+  r->tasks = gw::TaskService::NewStub(r->process.channel);
+  r->upload = gw::UploadService::NewStub(r->process.channel);
+  replicas_.push_back(std::move(r));
+  const std::string id = CreateTask(R(0));  // a plain create needs no shared state
+  ASSERT_FALSE(id.empty());
+  Subscriber sub(R(0)->tasks.get(), id);
+  ASSERT_TRUE(Eventually([&] { return sub.count() == 1; }, "the snapshot, polled locally"));
+  EXPECT_EQ(Metric(R(0), "tl_gateway_state_store_up"), 0);
+  EXPECT_TRUE(Eventually([&] { return Metric(R(0), "tl_gateway_watch_state_shared") == 0; }, "local mode"));
+  auto ready = HttpGet(R(0)->process.admin_port, "/readyz");
+  EXPECT_TRUE(ready.ok()) << "ready while degraded: " << ready.status();
+
+  ASSERT_TRUE(pg_->Start().ok()) << pg_->LogTail();
+  gw::CreateUrlTaskRequest req;
+  req.set_index_id(kSeedIndex);
+  req.set_video_url("https://cdn.example.com/late.mp4");
+  req.set_request_id("late-1");
+  grpc::Status created;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        gw::Task task;
+        created = R(0)->upload->CreateUrlTask(Ctx().get(), req, &task);
+        return created.ok();
+      },
+      "a create with request_id once the database answers", absl::Seconds(30)))
+      << created.error_message();
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return Metric(R(0), "tl_gateway_state_store_up") == 1 && Metric(R(0), "tl_gateway_watch_state_shared") == 1;
+      },
+      "shared mode", absl::Seconds(30)));
+  for (size_t stage = 1; stage < kLifecycle.size(); ++stage) {
+    control_->AdvanceClock(2.0);
+    ASSERT_TRUE(Eventually([&] { return sub.statuses().back() == kLifecycle[stage]; }, kLifecycle[stage]));
+  }
+  ASSERT_TRUE(sub.WaitDone());
+  EXPECT_TRUE(sub.status().ok()) << sub.status().error_message();
+  EXPECT_EQ(sub.statuses(), kLifecycle);
+}
+
 }  // namespace
 }  // namespace tltest
