@@ -654,8 +654,10 @@ void GatewayServer::Shutdown() {
   // transport is going.
   if (webhooks_ != nullptr) webhooks_->Stop();
   // Another replica takes this one's polls at its next claim round, not
-  // after the lease; its interest goes with it.
-  if (watch_coordinator_ != nullptr) watch_coordinator_->Stop(absl::Milliseconds(500));
+  // after the lease; its interest goes with it. Asked for now, waited for
+  // below: calls drain meanwhile, whatever the database does.
+  const absl::Time stop_started = absl::Now();
+  if (watch_coordinator_ != nullptr) watch_coordinator_->Stop();
   if (!servers.empty()) {
     for (grpc::Server* server : servers) server->GetHealthCheckService()->Shutdown();
     // Streams never finish by themselves: end them now, telling clients to
@@ -682,6 +684,11 @@ void GatewayServer::Shutdown() {
     transport_->Stop();
     absl::Time finish_by = absl::Now() + kShutdownMargin / 2;
     while (calls_.in_flight() > 0 && absl::Now() < finish_by) absl::SleepFor(absl::Milliseconds(5));
+    // A call still waiting on PostgreSQL (one that stopped answering)
+    // answers UNAVAILABLE now rather than at its statement timeout; calls
+    // that finished upstream have had the half margin above to record it.
+    if (housekeeper_ != nullptr) housekeeper_->RequestStop();
+    if (pg_store_ != nullptr) pg_store_->pool()->Shutdown();
     // Cancels what is left and disconnects idle clients, which gRPC would
     // otherwise wait for until the deadline.
     for (grpc::Server* server : servers) grpc_server_cancel_all_calls(server->c_server());
@@ -698,6 +705,13 @@ void GatewayServer::Shutdown() {
   // deliver what is queued while the streams' state is still alive.
   if (fanout_ != nullptr) fanout_->Shutdown();
   if (admin_ != nullptr) admin_->Stop();
+  // The hand back asked for above: confirmed by now unless the database
+  // does not answer, then given what is left of half a second, within the
+  // margin (the watch store's destructor cuts the statement).
+  if (watch_coordinator_ != nullptr) {
+    watch_coordinator_->AwaitHandBack(
+        std::min(stop_started + absl::Milliseconds(500), deadline + kShutdownMargin - absl::Milliseconds(250)));
+  }
   // Last, once nothing completes a create any more: the database threads
   // (rate-limit sync, housekeeping) then stop at once even when the
   // database host is unreachable, so SIGTERM keeps its bound.
