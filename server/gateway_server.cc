@@ -240,6 +240,7 @@ absl::Status GatewayServer::StartWatches() {
     }
     PgWatchStoreOptions so;
     so.conninfo = o.state.conninfo;
+    so.application_name = "tl-gateway " + o.state.replica_id;
     so.listen = o.state.notify == StateNotify::kListen;
     so.statement_timeout = o.state.statement_timeout;
     so.lock_timeout = o.state.lock_timeout;

@@ -82,7 +82,7 @@ class PgWatchStore::Conn {
     // bounded connects, and keepalives so a silently dead peer is noticed.
     const char* keys[] = {"dbname", "connect_timeout", "keepalives", "keepalives_idle",
                           "keepalives_interval", "keepalives_count", "application_name", nullptr};
-    const char* values[] = {o_.conninfo.c_str(), timeout.c_str(), "1", "10", "5", "3", "tl-gateway", nullptr};
+    const char* values[] = {o_.conninfo.c_str(), timeout.c_str(), "1", "10", "5", "3", o_.application_name.c_str(), nullptr};
     // Non-blocking, like the pool's: shutdown cuts an attempt under way.
     c_ = PQconnectStartParams(keys, values, /*expand_dbname=*/1);
     absl::Status s = PgConnectPoll(c_, std::max(absl::Seconds(2), o_.connect_timeout),

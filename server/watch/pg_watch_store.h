@@ -36,6 +36,8 @@ namespace tlgw {
 
 struct PgWatchStoreOptions {
   std::string conninfo;  // a libpq conninfo or URI; never logged
+  // In pg_stat_activity: the gateway's replica id, like the pool's.
+  std::string application_name = "tl-gateway";
   bool listen = true;    // false: no LISTEN connection (PgBouncer in transaction mode)
   int workers = 2;
   size_t max_queued = 10000;
