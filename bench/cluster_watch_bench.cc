@@ -266,7 +266,7 @@ int Failover(const std::string& dir, tltest::PostgresServer* pg) {
     return 1;
   }
   absl::SleepFor(absl::Seconds(3));  // claims settle
-  std::printf("database sessions per replica (the watch store's connections are named \"tl-gateway\" without the replica id) (pg_stat_activity, %d streams open):\n\n| application_name | sessions |\n|---|---:|\n",
+  std::printf("database sessions per replica (pg_stat_activity, %d streams open):\n\n| application_name | sessions |\n|---|---:|\n",
               static_cast<int>(streams.size()));
   for (const auto& row : Query(conninfo,
                                "SELECT application_name, count(*) FROM pg_stat_activity WHERE application_name LIKE "

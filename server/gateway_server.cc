@@ -224,17 +224,28 @@ absl::Status GatewayServer::StartWatches() {
   if (o.state.kind == StateStoreOptions::Kind::kPostgres) {
     // Several replicas: who polls what, the numbering and the fan-out
     // across replicas go through the watch tables (docs/cluster.md needs 3-6).
-    if (absl::Status s = PgWatchStore::Migrate(o.state.conninfo, o.state.connect_timeout + o.state.statement_timeout);
-        !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("the watch tables in PostgreSQL: ", s.message()));
+    // A schema newer than this build stops start-up. An unreachable
+    // database does not: a replica restarted during an outage comes up in
+    // local mode, and the store migrates on its first connection that
+    // works, then the coordinator goes shared (its recovery probe).
+    const absl::Status migrated =
+        PgWatchStore::Migrate(o.state.conninfo, o.state.connect_timeout + o.state.statement_timeout);
+    if (!migrated.ok() && !absl::IsUnavailable(migrated)) {
+      return absl::Status(migrated.code(), absl::StrCat("the watch tables in PostgreSQL: ", migrated.message()));
+    }
+    if (!migrated.ok()) {
+      Log(LogLevel::kWarning, "watch", "PostgreSQL is unreachable at start-up; watches start in local mode "
+                                       "and go shared once it answers",
+          {{"error", std::string(migrated.message())}});
     }
     PgWatchStoreOptions so;
     so.conninfo = o.state.conninfo;
+    so.application_name = "tl-gateway " + o.state.replica_id;
     so.listen = o.state.notify == StateNotify::kListen;
     so.statement_timeout = o.state.statement_timeout;
     so.lock_timeout = o.state.lock_timeout;
     so.connect_timeout = o.state.connect_timeout;
-    watch_store_ = std::make_unique<PgWatchStore>(so);
+    watch_store_ = std::make_unique<PgWatchStore>(so, /*migrated=*/migrated.ok());
     SharedCoordinatorOptions co;
     co.replica = o.state.replica_id;
     co.max_polls_per_second = o.watch.max_polls_per_second;
@@ -644,8 +655,10 @@ void GatewayServer::Shutdown() {
   // transport is going.
   if (webhooks_ != nullptr) webhooks_->Stop();
   // Another replica takes this one's polls at its next claim round, not
-  // after the lease; its interest goes with it.
-  if (watch_coordinator_ != nullptr) watch_coordinator_->Stop(absl::Milliseconds(500));
+  // after the lease; its interest goes with it. Asked for now, waited for
+  // below: calls drain meanwhile, whatever the database does.
+  const absl::Time stop_started = absl::Now();
+  if (watch_coordinator_ != nullptr) watch_coordinator_->Stop();
   if (!servers.empty()) {
     for (grpc::Server* server : servers) server->GetHealthCheckService()->Shutdown();
     // Streams never finish by themselves: end them now, telling clients to
@@ -672,6 +685,11 @@ void GatewayServer::Shutdown() {
     transport_->Stop();
     absl::Time finish_by = absl::Now() + kShutdownMargin / 2;
     while (calls_.in_flight() > 0 && absl::Now() < finish_by) absl::SleepFor(absl::Milliseconds(5));
+    // A call still waiting on PostgreSQL (one that stopped answering)
+    // answers UNAVAILABLE now rather than at its statement timeout; calls
+    // that finished upstream have had the half margin above to record it.
+    if (housekeeper_ != nullptr) housekeeper_->RequestStop();
+    if (pg_store_ != nullptr) pg_store_->pool()->Shutdown();
     // Cancels what is left and disconnects idle clients, which gRPC would
     // otherwise wait for until the deadline.
     for (grpc::Server* server : servers) grpc_server_cancel_all_calls(server->c_server());
@@ -688,6 +706,13 @@ void GatewayServer::Shutdown() {
   // deliver what is queued while the streams' state is still alive.
   if (fanout_ != nullptr) fanout_->Shutdown();
   if (admin_ != nullptr) admin_->Stop();
+  // The hand back asked for above: confirmed by now unless the database
+  // does not answer, then given what is left of half a second, within the
+  // margin (the watch store's destructor cuts the statement).
+  if (watch_coordinator_ != nullptr) {
+    watch_coordinator_->AwaitHandBack(
+        std::min(stop_started + absl::Milliseconds(500), deadline + kShutdownMargin - absl::Milliseconds(250)));
+  }
   // Last, once nothing completes a create any more: the database threads
   // (rate-limit sync, housekeeping) then stop at once even when the
   // database host is unreachable, so SIGTERM keeps its bound.

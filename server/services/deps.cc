@@ -85,12 +85,14 @@ std::string OwnerOf(const std::map<std::string, std::string>& owners, const twel
 
 }  // namespace
 
-bool TaskVisible(const ServiceDeps& deps, const CallIdentity& who, const twelvelabs::gateway::v1::Task& task) {
+absl::StatusOr<bool> TaskVisible(const ServiceDeps& deps, const CallIdentity& who,
+                                 const twelvelabs::gateway::v1::Task& task) {
   if (who.alone) return true;
   std::vector<std::string> ids;
   OwnerKeys(task, &ids);
   auto owners = deps.owners->Owners(ids);
-  return owners.ok() && OwnerVisible(who, OwnerOf(*owners, task));  // fail closed
+  if (!owners.ok()) return StateStoreUnavailable(owners.status());  // fail closed, and say so
+  return OwnerVisible(who, OwnerOf(*owners, task));
 }
 
 absl::StatusOr<std::vector<bool>> TasksVisible(

@@ -87,9 +87,10 @@ absl::Status CheckOwnedIdVisible(const ServiceDeps& deps, const CallIdentity& wh
                                  absl::Status not_found);
 // CheckOwnedIdVisible for a task, with TaskNotFound.
 absl::Status CheckTaskVisible(const ServiceDeps& deps, const CallIdentity& who, const std::string& task_id);
-// Whether `who` may see `task`, read from upstream (false if the store
-// cannot answer: a watch event is dropped rather than shown on a guess).
-bool TaskVisible(const ServiceDeps& deps, const CallIdentity& who, const twelvelabs::gateway::v1::Task& task);
+// Whether `who` may see `task`, read from upstream; StateStoreUnavailable
+// when the store cannot answer (neither shown nor hidden on a guess).
+absl::StatusOr<bool> TaskVisible(const ServiceDeps& deps, const CallIdentity& who,
+                                 const twelvelabs::gateway::v1::Task& task);
 // The answer for a state-store failure: UNAVAILABLE, reason
 // STATE_STORE_UNAVAILABLE, retry after a second.
 absl::Status StateStoreUnavailable(const absl::Status& store_error);

@@ -188,7 +188,7 @@ grpc::ServerWriteReactor<gw::TaskEvent>* TaskServiceImpl::WatchIndexTasks(
   // index's tasks come back from the tenant's key, which may show other
   // users' tasks of the account. Whether the tenant is a declared sole
   // user is read at each event, so a reload applies to open streams.
-  o.filter = [deps, statuses, who = call->who](const WatchEvent& e) {
+  o.filter = [deps, statuses, who = call->who](const WatchEvent& e) -> absl::StatusOr<bool> {
     const auto& task = static_cast<const gw::Task&>(*e.value);
     if (!statuses.empty() && statuses.count(task.status()) == 0) return false;
     CallIdentity now = who;

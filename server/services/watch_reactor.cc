@@ -1,5 +1,6 @@
 #include "server/services/watch_reactor.h"
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <optional>
@@ -67,6 +68,22 @@ class WatchReactor : public grpc::ServerWriteReactor<Event> {
           "GATEWAY_SHUTTING_DOWN", kGatewayDomain, {{"resume_after", absl::StrCat(last)}})));
     }
 
+    // The filter could not judge the event of `sequence` (the ownership
+    // store is unreachable): showing it could leak another tenant's task,
+    // dropping it would lose a change. Ends the stream with the filter's
+    // error and the resume_after below the oldest event not yet sent.
+    void EndUndecided(const absl::Status& error, int64_t sequence) {
+      int64_t resume = sequence - 1;
+      for (const auto& [item, e] : pending) resume = std::min(resume, e->sequence - 1);
+      pending.clear();
+      absl::Status ended(error.code(), absl::StrCat(error.message(), "; reconnect with resume_after=", resume,
+                                                    " to continue where this stream stopped"));
+      ended = WithErrorInfo(ended, ErrorReason(error).value_or("STATE_STORE_UNAVAILABLE"), kGatewayDomain,
+                            {{"resume_after", absl::StrCat(resume)}});
+      if (auto delay = RetryDelay(error)) ended = WithRetryDelay(ended, *delay);
+      End(ToGrpcStatus(ended));
+    }
+
     // Keeps the engine's event (shared by every subscriber of the change)
     // rather than a copy: no per-stream copy of a change, and an idle
     // stream holds only a pointer to the last one.
@@ -99,9 +116,16 @@ class WatchReactor : public grpc::ServerWriteReactor<Event> {
           return;
         }
       }
-      if (options.filter && !options.filter(event)) {
-        pending.erase(id);  // an unsent older state no longer matches
-        return;
+      if (options.filter) {
+        absl::StatusOr<bool> keep = options.filter(event);
+        if (!keep.ok()) {
+          EndUndecided(keep.status(), event.sequence);
+          return;
+        }
+        if (!*keep) {
+          pending.erase(id);  // an unsent older state no longer matches
+          return;
+        }
       }
       pending[id] = shared;  // replaces an unsent older state of the item
       MaybeWrite();

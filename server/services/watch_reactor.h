@@ -15,6 +15,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "google/protobuf/message.h"
 #include "server/common/stream_registry.h"
 #include "server/watch/watch_engine.h"
@@ -32,8 +33,11 @@ struct WatchStreamOptions {
   bool end_on_terminal = false;
   // When set, events it refuses are not sent (another tenant's task, a
   // status the caller did not ask for); an unsent older state of the item
-  // is dropped too.
-  std::function<bool(const WatchEvent&)> filter;
+  // is dropped too. When it cannot decide (an error: the ownership store
+  // is unreachable), the event is neither sent nor dropped: the stream
+  // ends with that error, its ErrorInfo carrying the resume_after that
+  // brings this event and every unsent one again on reconnect.
+  std::function<absl::StatusOr<bool>(const WatchEvent&)> filter;
   // When set, an event it refuses ends the stream with its status.
   std::function<absl::Status(const WatchEvent&)> admit;
   // When set, rewrites an engine error before it ends the stream.

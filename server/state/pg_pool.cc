@@ -4,14 +4,18 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <utility>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "postgresql/libpq-events.h"
 #include "postgresql/libpq-fe.h"
 #include "server/common/log.h"
 
@@ -53,16 +57,132 @@ bool Transient(absl::string_view sqlstate) {
 
 }  // namespace
 
-absl::StatusOr<PgResult> PgExec(PGconn* conn, const char* what, const char* sql,
-                                const std::vector<std::string>& params) {
+namespace {
+
+constexpr char kTimeoutPayload[] = "tlgw.pg/client-timeout";
+
+// Holds each connection's client timeout (ms) as libpq instance data: it
+// lives and dies with the PGconn, whoever opened it.
+int ClientTimeoutEvents(PGEventId, void*, void*) { return 1; }
+
+absl::Duration ClientTimeout(const PGconn* conn) {
+  void* v = PQinstanceData(conn, ClientTimeoutEvents);
+  if (v == nullptr) return kPgDefaultClientTimeout;
+  return absl::Milliseconds(reinterpret_cast<intptr_t>(v));
+}
+
+// Waits for `events` on the connection's socket until `deadline`: false
+// when the deadline passed first.
+bool WaitSocket(PGconn* conn, short events, absl::Time deadline) {
+  while (true) {
+    const int fd = PQsocket(conn);
+    if (fd < 0) return true;  // closed: the caller sees the error
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return false;
+    pollfd p{fd, events, 0};
+    const int n = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(left) + 1, 60000)));
+    if (n > 0) return true;
+    if (n < 0 && errno != EINTR) return true;  // let libpq report it
+  }
+}
+
+// Makes libpq see the connection as lost (CONNECTION_BAD), so that
+// PQisBusy is false and PQgetResult returns at once from then on.
+void Close(PGconn* conn) {
+  if (PQstatus(conn) == CONNECTION_BAD) return;
+  if (const int fd = PQsocket(conn); fd >= 0) ::shutdown(fd, SHUT_RDWR);
+  // Reads what was buffered, then the end of the stream (never waits: the
+  // socket is shut down).
+  for (int i = 0; i < 1000 && PQstatus(conn) != CONNECTION_BAD; ++i) {
+    if (PQconsumeInput(conn) == 0) break;
+  }
+}
+
+}  // namespace
+
+void PgSetClientTimeout(PGconn* conn, absl::Duration timeout) {
+  if (conn == nullptr) return;
+  (void)PQregisterEventProc(conn, ClientTimeoutEvents, "tlgw-client-timeout", nullptr);  // false: already there
+  const intptr_t ms = std::max<intptr_t>(1, static_cast<intptr_t>(absl::ToInt64Milliseconds(timeout)));
+  PQsetInstanceData(conn, ClientTimeoutEvents, reinterpret_cast<void*>(ms));
+}
+
+PgResult PgExecBounded(PGconn* conn, const char* sql, const std::vector<std::string>& params, bool* timed_out) {
+  *timed_out = false;
+  const absl::Time deadline = absl::Now() + ClientTimeout(conn);
+  // Non-blocking: PQsendQuery* and PQflush never wait on the socket. (Any
+  // PQexec elsewhere would still block: it ignores this mode.)
+  if (PQisnonblocking(conn) == 0) PQsetnonblocking(conn, 1);
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p.c_str());
   // Without parameters, the simple protocol, which also takes several
   // statements at once (migrations).
-  PgResult res(values.empty() ? PQexec(conn, sql)
-                              : PQexecParams(conn, sql, static_cast<int>(values.size()), nullptr, values.data(),
-                                             nullptr, nullptr, 0));
+  const int sent = values.empty() ? PQsendQuery(conn, sql)
+                                  : PQsendQueryParams(conn, sql, static_cast<int>(values.size()), nullptr,
+                                                      values.data(), nullptr, nullptr, 0);
+  if (sent == 0) return PgResult();  // the message is in PQerrorMessage
+  bool in_time = true;
+  // Send all of it (the socket buffer may take only part), reading while
+  // waiting so the server is never blocked writing to us.
+  while (in_time) {
+    const int f = PQflush(conn);
+    if (f <= 0) break;  // sent, or failed (the results say so)
+    in_time = WaitSocket(conn, POLLOUT | POLLIN, deadline);
+    if (in_time && PQconsumeInput(conn) == 0) {
+      Close(conn);
+      break;
+    }
+  }
+  PgResult last;
+  while (in_time) {
+    while (PQisBusy(conn) != 0) {
+      in_time = WaitSocket(conn, POLLIN, deadline);
+      if (!in_time) break;
+      if (PQconsumeInput(conn) == 0) Close(conn);  // then not busy any more
+    }
+    if (!in_time) break;
+    // Not busy: PQgetResult returns without waiting (also once the
+    // connection is lost, with an error result).
+    PGresult* r = PQgetResult(conn);
+    if (r == nullptr) break;
+    const ExecStatusType st = PQresultStatus(r);
+    const bool error = last.get() != nullptr && PQresultStatus(last.get()) == PGRES_FATAL_ERROR;
+    if (error) {
+      PQclear(r);  // like PQexec: the first error is the answer
+    } else {
+      last = PgResult(r);
+    }
+    if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) break;  // not used here
+  }
+  if (in_time) return last;
+  // No answer in time: the connection is in an unknown state, so it goes.
+  // A cancel request would need the server that is not answering; the
+  // server ends the statement itself (statement_timeout, or the closed
+  // socket).
+  *timed_out = true;
+  Close(conn);
+  while (PQisBusy(conn) == 0) {
+    PGresult* r = PQgetResult(conn);
+    if (r == nullptr) break;
+    PQclear(r);
+  }
+  return PgResult();
+}
+
+bool PgClientTimedOut(const absl::Status& s) { return s.GetPayload(kTimeoutPayload).has_value(); }
+
+absl::StatusOr<PgResult> PgExec(PGconn* conn, const char* what, const char* sql,
+                                const std::vector<std::string>& params) {
+  bool timed_out = false;
+  PgResult res = PgExecBounded(conn, sql, params, &timed_out);
+  if (timed_out) {
+    absl::Status s = absl::UnavailableError(
+        absl::StrCat("state store: ", what, ": PostgreSQL did not answer within ",
+                     absl::FormatDuration(ClientTimeout(conn)), " (the connection was dropped)"));
+    s.SetPayload(kTimeoutPayload, absl::Cord("1"));
+    return s;
+  }
   const ExecStatusType st = res.get() == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(res.get());
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return res;
   std::string message =
@@ -112,7 +232,8 @@ bool PgPool::down() const {
   return down_;
 }
 
-absl::Status PgPool::ConnectPoll(PGconn* pg, absl::Duration per_host) {
+absl::Status PgConnectPoll(PGconn* pg, absl::Duration per_host, absl::Duration client_timeout,
+                           absl::FunctionRef<bool()> stop) {
   auto failed = [pg](absl::string_view why) {
     return absl::UnavailableError(absl::StrCat("state store: cannot connect to PostgreSQL: ", why));
   };
@@ -124,11 +245,11 @@ absl::Status PgPool::ConnectPoll(PGconn* pg, absl::Duration per_host) {
     if (PQstatus(pg) == CONNECTION_BAD || state == PGRES_POLLING_FAILED) {
       return failed(absl::StripAsciiWhitespace(PQerrorMessage(pg)));
     }
-    if (state == PGRES_POLLING_OK) return absl::OkStatus();
-    {
-      absl::MutexLock lock(&mu_);
-      if (shut_down_) return absl::UnavailableError("state store: the gateway is shutting down");
+    if (state == PGRES_POLLING_OK) {
+      PgSetClientTimeout(pg, client_timeout);
+      return absl::OkStatus();
     }
+    if (stop()) return absl::UnavailableError("state store: the gateway is shutting down");
     if (PQsocket(pg) != socket) {  // libpq moved on to the next host
       socket = PQsocket(pg);
       deadline = absl::Now() + per_host;
@@ -136,7 +257,7 @@ absl::Status PgPool::ConnectPoll(PGconn* pg, absl::Duration per_host) {
     const absl::Time now = absl::Now();
     if (now >= deadline) return failed("timeout expired");
     pollfd p{socket, static_cast<short>(state == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
-    // Short slices: Shutdown() is noticed within one.
+    // Short slices: `stop` is noticed within one.
     const int slice_ms = static_cast<int>(std::min<int64_t>(50, absl::ToInt64Milliseconds(deadline - now) + 1));
     if (::poll(&p, 1, slice_ms) > 0) state = PQconnectPoll(pg);
   }
@@ -157,7 +278,10 @@ absl::StatusOr<std::unique_ptr<PgPool::Conn>> PgPool::Connect() {
   // not be interrupted). The timeout applies to each host of the conninfo.
   auto conn = std::make_unique<Conn>(PQconnectStartParams(keys, values, /*expand_dbname=*/1));
   const absl::Duration per_host = std::max(absl::Seconds(2), options_.connect_timeout);
-  absl::Status s = ConnectPoll(conn->pg, per_host);
+  absl::Status s = PgConnectPoll(conn->pg, per_host, options_.statement_timeout + kPgClientMargin, [this] {
+    absl::MutexLock lock(&mu_);
+    return shut_down_;
+  });
   if (s.ok()) {
     absl::MutexLock lock(&mu_);
     // Its session settings and migration can be cut by Shutdown() too.
@@ -172,9 +296,9 @@ absl::StatusOr<std::unique_ptr<PgPool::Conn>> PgPool::Connect() {
     // which PgBouncer refuses.
     const std::string set = absl::StrCat("SET statement_timeout = ", absl::ToInt64Milliseconds(options_.statement_timeout),
                                          "; SET lock_timeout = ", absl::ToInt64Milliseconds(options_.lock_timeout));
-    PgResult r(PQexec(conn->pg, set.c_str()));
-    if (r.get() == nullptr || PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
-      s = absl::UnavailableError(absl::StrCat("state store: session settings: ", PQerrorMessage(conn->pg)));
+    auto r = PgExec(conn->pg, "session settings", set.c_str());
+    if (!r.ok()) {
+      s = absl::UnavailableError(r.status().message());
     } else if (on_connect_) {
       s = on_connect_(conn->pg);
     }
@@ -277,7 +401,7 @@ void PgPool::Return(std::unique_ptr<Conn> conn) {
   if (keep) {
     const PGTransactionStatusType t = PQtransactionStatus(conn->pg);
     if (t == PQTRANS_INTRANS || t == PQTRANS_INERROR) {
-      PgResult r(PQexec(conn->pg, "ROLLBACK"));
+      (void)PgExec(conn->pg, "rollback", "ROLLBACK");
       keep = PQtransactionStatus(conn->pg) == PQTRANS_IDLE;
     } else {
       keep = t == PQTRANS_IDLE;
@@ -305,9 +429,28 @@ absl::Status PgPool::Run(absl::FunctionRef<absl::Status(PGconn*)> fn) {
     const bool lost = PQstatus((*conn)->pg) != CONNECTION_OK;
     const bool reused = (*conn)->reused;
     Return(*std::move(conn));
+    if (PgClientTimedOut(s)) {
+      // The database is there but does not answer (stopped, or a path that
+      // drops packets): the idle connections lead to it too, so they go,
+      // and callers fail fast until a fresh connection answers again.
+      Unresponsive(s.message());
+      return s;
+    }
     if (!s.ok() && lost && reused && attempt == 0) continue;  // a stale idle connection
     return s;
   }
+}
+
+void PgPool::Unresponsive(absl::string_view why) {
+  std::vector<std::unique_ptr<Conn>> idle;
+  {
+    absl::MutexLock lock(&mu_);
+    idle.swap(idle_);
+    open_ -= static_cast<int>(idle.size());
+    fail_fast_until_ = absl::Now() + options_.retry_interval;
+  }
+  idle.clear();  // PQfinish only queues a Terminate message: never waits
+  SetDown(true, why);
 }
 
 absl::Status PgPool::Probe() {

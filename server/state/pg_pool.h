@@ -4,8 +4,13 @@
 // callback and completion threads): every wait is bounded, so a slow or
 // unreachable database costs a caller at most about `connect_timeout` (a
 // fresh connection) or `statement_timeout` (a statement), then UNAVAILABLE.
-// After a failed connection attempt, callers fail at once for
-// `retry_interval` instead of each waiting out its own connect timeout;
+// Every statement is bounded on this side too (PgExec: statement_timeout
+// plus kPgClientMargin), so a database that stops answering without
+// closing its connections (a stopped process, a path that drops packets)
+// costs a caller that much, never a blocked thread.
+// After a failed connection attempt or a statement that got no answer,
+// callers fail at once for `retry_interval` instead of each waiting out
+// its own timeout;
 // the next caller after that tries again, so the pool reconnects by itself
 // when the database is back. Connections get TCP keepalives and
 // tcp_user_timeout, so a peer that vanished without a FIN is noticed too.
@@ -46,18 +51,55 @@ class PgResult {
   std::string text(int row, int col) const;
   int64_t integer(int row, int col) const;  // 0 when not a number
   PGresult* get() const { return r_; }
+  PGresult* release() {
+    PGresult* r = r_;
+    r_ = nullptr;
+    return r;
+  }
 
  private:
   PGresult* r_ = nullptr;
 };
 
+// How long a statement on `conn` may wait for its answer on this side
+// (set it to the session's statement_timeout plus a margin). The server's
+// statement_timeout cannot end a wait on a server that is stopped or
+// behind a path that drops packets after the kernel acknowledged them, so
+// every statement here also has a client-side deadline. Without a call,
+// kPgDefaultClientTimeout.
+inline constexpr absl::Duration kPgDefaultClientTimeout = absl::Seconds(30);
+// What the gateway's connections allow beyond their statement_timeout.
+inline constexpr absl::Duration kPgClientMargin = absl::Seconds(2);
+void PgSetClientTimeout(PGconn* conn, absl::Duration timeout);
+
+// The one way the gateway runs a statement (the pool's callers and the
+// watch store alike): like PQexec / PQexecParams (without parameters, the
+// simple protocol, so `sql` may hold several statements; the last result,
+// or the first error), but never waiting past the connection's client
+// timeout. On that timeout, or when another thread shuts the socket down
+// (shutdown), the connection is closed (PQstatus is then CONNECTION_BAD),
+// the result is null and `*timed_out` says whether the deadline did it.
+PgResult PgExecBounded(PGconn* conn, const char* sql, const std::vector<std::string>& params, bool* timed_out);
+
 // Runs one statement with text parameters on `conn` (without parameters,
-// `sql` may hold several statements). Errors: UNAVAILABLE
-// for a lost connection, a timeout, a lock wait, a serialization failure
-// or a server shutting down (retry later); INTERNAL for anything else
-// (a bug). `what` names the statement in the message.
+// `sql` may hold several statements), through PgExecBounded. Errors:
+// UNAVAILABLE for a lost connection, a timeout (either side's), a lock
+// wait, a serialization failure or a server shutting down (retry later);
+// INTERNAL for anything else (a bug). `what` names the statement in the
+// message.
 absl::StatusOr<PgResult> PgExec(PGconn* conn, const char* what, const char* sql,
                                 const std::vector<std::string>& params = {});
+// Whether `s` is PgExec's client-side timeout (the database did not
+// answer at all; the connection was dropped).
+bool PgClientTimedOut(const absl::Status& s);
+// Drives a connection begun with PQconnectStartParams to the end without
+// ever blocking: each host of the conninfo gets `per_host`, and `stop` is
+// asked every 50 ms (shutdown need not wait out a connect timeout).
+// UNAVAILABLE when it fails. Then sets the client timeout (above) to
+// `client_timeout`.
+absl::Status PgConnectPoll(PGconn* pg, absl::Duration per_host, absl::Duration client_timeout,
+                           absl::FunctionRef<bool()> stop);
+
 // A text[] literal ('{"a","b"}') of `values`, for `= ANY($1::text[])`.
 std::string PgTextArray(const std::vector<std::string>& values);
 
@@ -102,8 +144,9 @@ class PgPool {
   absl::StatusOr<std::unique_ptr<Conn>> Acquire() ABSL_LOCKS_EXCLUDED(mu_);
   void Return(std::unique_ptr<Conn> conn) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::unique_ptr<Conn>> Connect() ABSL_LOCKS_EXCLUDED(mu_);
-  // Drives a PQconnectStart connection to the end, a host at a time.
-  absl::Status ConnectPoll(PGconn* pg, absl::Duration per_host) ABSL_LOCKS_EXCLUDED(mu_);
+  // After a statement got no answer at all: drops the idle connections
+  // and makes callers fail fast for `retry_interval`.
+  void Unresponsive(absl::string_view why) ABSL_LOCKS_EXCLUDED(mu_);
   // Records the mode and logs a change of it.
   void SetDown(bool down, absl::string_view why) ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -88,7 +88,7 @@ const std::vector<PgMigration>& PgMigrations() {
 absl::Status PgMigrate(PGconn* conn, const std::vector<PgMigration>& migrations) {
   auto exec = [conn](const char* what, const std::string& sql) { return PgExec(conn, what, sql.c_str()).status(); };
   auto fail = [&](absl::Status s) {
-    PgResult r(PQexec(conn, "ROLLBACK"));
+    (void)PgExec(conn, "rollback migration", "ROLLBACK");
     return s;
   };
   if (auto s = exec("begin migration", "BEGIN"); !s.ok()) return s;

@@ -1,10 +1,12 @@
 #include "server/watch/pg_watch_store.h"
 
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -14,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "postgresql/libpq-fe.h"
 #include "server/common/log.h"
+#include "server/state/pg_pool.h"
 #include "server/state/pg_schema.h"
 
 namespace tlgw {
@@ -65,22 +68,27 @@ absl::Time Epoch(double seconds) { return absl::FromUnixMicros(static_cast<int64
 // One connection, used by one thread at a time.
 class PgWatchStore::Conn {
  public:
-  explicit Conn(const PgWatchStoreOptions& o) : o_(o) {}
+  // `stop` ends a connection attempt under way (shutdown).
+  Conn(const PgWatchStoreOptions& o, std::function<bool()> stop) : o_(o), stop_(std::move(stop)) {}
   ~Conn() { Drop(); }
 
+  bool ready() const { return c_ != nullptr && !broken_ && PQstatus(c_) == CONNECTION_OK; }
+
   absl::Status Ensure() {
-    if (c_ != nullptr && PQstatus(c_) == CONNECTION_OK) return absl::OkStatus();
+    if (ready()) return absl::OkStatus();
     Drop();
-    const std::string timeout = absl::StrCat(std::max<int64_t>(1, absl::ToInt64Seconds(o_.connect_timeout)));
+    const std::string timeout = absl::StrCat(std::max<int64_t>(2, absl::ToInt64Seconds(o_.connect_timeout)));
     // The conninfo first (expanded), then what the gateway insists on:
     // bounded connects, and keepalives so a silently dead peer is noticed.
     const char* keys[] = {"dbname", "connect_timeout", "keepalives", "keepalives_idle",
                           "keepalives_interval", "keepalives_count", "application_name", nullptr};
-    const char* values[] = {o_.conninfo.c_str(), timeout.c_str(), "1", "10", "5", "3", "tl-gateway", nullptr};
-    c_ = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
-    if (PQstatus(c_) != CONNECTION_OK) {
+    const char* values[] = {o_.conninfo.c_str(), timeout.c_str(), "1", "10", "5", "3", o_.application_name.c_str(), nullptr};
+    // Non-blocking, like the pool's: shutdown cuts an attempt under way.
+    c_ = PQconnectStartParams(keys, values, /*expand_dbname=*/1);
+    absl::Status s = PgConnectPoll(c_, std::max(absl::Seconds(2), o_.connect_timeout),
+                                   o_.statement_timeout + kPgClientMargin, [this] { return stop_ && stop_(); });
+    if (!s.ok()) {
       // libpq's message names host and port, never the password.
-      absl::Status s = absl::UnavailableError(absl::StrCat("cannot reach PostgreSQL: ", PQerrorMessage(c_)));
       Drop();
       return s;
     }
@@ -97,23 +105,29 @@ class PgWatchStore::Conn {
   void Drop() {
     if (c_ != nullptr) PQfinish(c_);
     c_ = nullptr;
+    broken_ = false;
   }
   PGconn* raw() { return c_; }
 
-  // Runs `sql` with text parameters ($1...). A failure of the connection
-  // itself drops it, so the next call reconnects.
+  // Runs `sql` with text parameters ($1...), within statement_timeout plus
+  // a margin on this side too (PgExecBounded). A failure of the connection
+  // itself marks it broken, so the next job reconnects (it is closed then,
+  // not here: its socket may be in the store's busy set).
   absl::StatusOr<Result> Exec(const std::string& sql, const std::vector<std::string>& params) {
-    if (c_ == nullptr) return absl::UnavailableError("not connected to PostgreSQL");
-    std::vector<const char*> p;
-    for (const auto& s : params) p.push_back(s.c_str());
-    Result r(params.empty() ? PQexec(c_, sql.c_str())
-                            : PQexecParams(c_, sql.c_str(), static_cast<int>(p.size()), nullptr, p.data(),
-                                           nullptr, nullptr, 0),
-             &PQclear);
+    if (c_ == nullptr || broken_) return absl::UnavailableError("not connected to PostgreSQL");
+    bool timed_out = false;
+    PgResult bounded = PgExecBounded(c_, sql.c_str(), params, &timed_out);
+    if (timed_out) {
+      broken_ = true;
+      return absl::UnavailableError(absl::StrCat("PostgreSQL did not answer within ",
+                                                 absl::FormatDuration(o_.statement_timeout + kPgClientMargin),
+                                                 " (the connection was dropped)"));
+    }
+    Result r(bounded.release(), &PQclear);
     const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
     absl::Status s = ErrorOf(r.get());
-    if (absl::IsUnavailable(s)) Drop();
+    if (absl::IsUnavailable(s)) broken_ = true;
     return s;
   }
 
@@ -127,7 +141,7 @@ class PgWatchStore::Conn {
     if (absl::Status s = Run("BEGIN"); !s.ok()) return s;
     absl::Status s = body();
     if (s.ok()) return Run("COMMIT");
-    if (c_ != nullptr) (void)Run("ROLLBACK");
+    if (ready()) (void)Run("ROLLBACK");
     return s;
   }
 
@@ -149,7 +163,9 @@ class PgWatchStore::Conn {
   }
 
   const PgWatchStoreOptions& o_;
+  const std::function<bool()> stop_;
   PGconn* c_ = nullptr;
+  bool broken_ = false;
 };
 
 // ---- Schema ------------------------------------------------------------------
@@ -160,7 +176,7 @@ absl::Status PgWatchStore::Migrate(const std::string& conninfo, absl::Duration t
   o.connect_timeout = timeout;
   o.statement_timeout = timeout;
   o.lock_timeout = timeout;
-  Conn conn(o);
+  Conn conn(o, nullptr);
   if (absl::Status s = conn.Ensure(); !s.ok()) return s;
   // The shared schema's versioned migrations (server/state/pg_schema.cc;
   // the watch tables are version 10).
@@ -169,7 +185,8 @@ absl::Status PgWatchStore::Migrate(const std::string& conninfo, absl::Duration t
 
 // ---- Threads -----------------------------------------------------------------
 
-PgWatchStore::PgWatchStore(PgWatchStoreOptions options) : options_(std::move(options)) {
+PgWatchStore::PgWatchStore(PgWatchStoreOptions options, bool migrated)
+    : options_(std::move(options)), migrated_(migrated) {
   for (int i = 0; i < std::max(1, options_.workers); ++i) workers_.emplace_back([this] { Work(); });
 }
 
@@ -178,6 +195,11 @@ PgWatchStore::~PgWatchStore() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    // A statement under way ends now (its socket is shut down; the thread
+    // closes the connection), even when the database does not answer.
+    for (PGconn* c : busy_) {
+      if (const int fd = PQsocket(c); fd >= 0) ::shutdown(fd, SHUT_RDWR);
+    }
   }
   for (auto& t : workers_) t.join();
   if (listener_.joinable()) listener_.join();
@@ -200,8 +222,51 @@ void PgWatchStore::Enqueue(Job job) {
   job(nullptr, absl::UnavailableError("too many watch-store statements queued"));
 }
 
+bool PgWatchStore::Stopping() {
+  absl::MutexLock lock(&mu_);
+  return stopping_;
+}
+
+absl::Status PgWatchStore::Connect(Conn& conn) {
+  if (conn.ready()) return absl::OkStatus();
+  {
+    // Right after a failed attempt, jobs fail at once instead of each
+    // waiting out a connect timeout of its own.
+    absl::MutexLock lock(&mu_);
+    if (absl::Now() < fail_fast_until_) return unreachable_;
+  }
+  absl::Status s = conn.Ensure();
+  if (s.ok() && !migrated_.load()) {
+    // Started while the database was unreachable: the schema is checked
+    // (and migrated) on the first connection that works.
+    s = PgMigrate(conn.raw());
+    if (s.ok()) {
+      migrated_.store(true);
+    } else {
+      conn.Drop();
+    }
+  }
+  if (absl::IsUnavailable(s)) {
+    absl::MutexLock lock(&mu_);
+    fail_fast_until_ = absl::Now() + kRetryInterval;
+    unreachable_ = s;
+  }
+  return s;
+}
+
+bool PgWatchStore::MarkBusy(PGconn* c, bool busy) {
+  absl::MutexLock lock(&mu_);
+  if (!busy) {
+    busy_.erase(c);
+    return true;
+  }
+  if (stopping_) return false;
+  busy_.insert(c);
+  return true;
+}
+
 void PgWatchStore::Work() {
-  Conn conn(options_);
+  Conn conn(options_, [this] { return Stopping(); });
   while (true) {
     Job job;
     {
@@ -212,8 +277,14 @@ void PgWatchStore::Work() {
       job = std::move(queue_.front());
       queue_.pop_front();
     }
-    absl::Status s = conn.Ensure();
+    absl::Status s = Connect(conn);
+    PGconn* raw = s.ok() ? conn.raw() : nullptr;
+    if (raw != nullptr && !MarkBusy(raw, true)) {
+      s = absl::UnavailableError("the watch store is shutting down");
+      raw = nullptr;
+    }
     job(s.ok() ? &conn : nullptr, s);
+    if (raw != nullptr) MarkBusy(raw, false);
   }
 }
 
@@ -230,7 +301,7 @@ void PgWatchStore::Listen(const std::string& replica,
 }
 
 void PgWatchStore::ListenLoop() {
-  Conn conn(options_);
+  Conn conn(options_, [this] { return Stopping(); });
   std::shared_ptr<absl::AnyInvocable<void(const std::string&, int64_t)>> on_hint;
   std::shared_ptr<absl::AnyInvocable<void(bool)>> on_channel;
   {
@@ -248,8 +319,11 @@ void PgWatchStore::ListenLoop() {
     // LISTEN first, then tell the coordinator to read again what it may
     // have missed while the channel was down.
     absl::Status s = conn.Ensure();
+    PGconn* raw = s.ok() ? conn.raw() : nullptr;
+    if (raw != nullptr && !MarkBusy(raw, true)) break;  // shutting down
     if (s.ok()) s = conn.Run(absl::StrCat("LISTEN ", kChannel));
     if (!s.ok()) {
+      if (raw != nullptr) MarkBusy(raw, false);
       if (up) (*on_channel)(false);
       up = false;
       stopping(absl::Seconds(1));
@@ -272,6 +346,7 @@ void PgWatchStore::ListenLoop() {
       }
       if (PQstatus(conn.raw()) != CONNECTION_OK) break;
     }
+    MarkBusy(raw, false);
     conn.Drop();
     if (up) (*on_channel)(false);
     up = false;

@@ -140,10 +140,26 @@ void SharedCoordinator::Stop(absl::Duration wait) {
     }
   }
   for (const auto& [key, token] : local) local_.Unwatch(key, token);
-  if (!shared) return;
   auto handed = std::make_shared<absl::Notification>();
+  {
+    absl::MutexLock lock(&mu_);
+    handed_back_ = handed;
+  }
+  if (!shared) {
+    handed->Notify();  // nothing this replica holds is in the store's hands
+    return;
+  }
   store_->HandBack(options_.replica, [handed](absl::Status) { handed->Notify(); });
   handed->WaitForNotificationWithTimeout(wait);
+}
+
+bool SharedCoordinator::AwaitHandBack(absl::Time deadline) {
+  std::shared_ptr<absl::Notification> handed;
+  {
+    absl::MutexLock lock(&mu_);
+    handed = handed_back_;
+  }
+  return handed != nullptr && handed->WaitForNotificationWithDeadline(deadline);
 }
 
 void SharedCoordinator::AddListener(const std::string& kind, WatchListener* listener) {

@@ -35,6 +35,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "server/common/clock.h"
 #include "server/watch/local_coordinator.h"
 #include "server/watch/poll_budget.h"
@@ -79,6 +80,10 @@ class SharedCoordinator : public WatchCoordinator {
   // `wait` for the store to confirm. Afterwards the coordinator calls no
   // listener and starts no store call: the store may be destroyed first.
   void Stop(absl::Duration wait = absl::ZeroDuration()) ABSL_LOCKS_EXCLUDED(mu_);
+  // After Stop: waits until `deadline` for the store to confirm the hand
+  // back (so a shutdown can drain calls meanwhile instead of first waiting
+  // on a database that may not answer). True when it did.
+  bool AwaitHandBack(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
 
   void AddListener(const std::string& kind, WatchListener* listener) override ABSL_LOCKS_EXCLUDED(mu_);
   void RemoveListener(const std::string& kind) override ABSL_LOCKS_EXCLUDED(mu_);
@@ -151,6 +156,7 @@ class SharedCoordinator : public WatchCoordinator {
   bool shared_ ABSL_GUARDED_BY(mu_) = true;
   bool recovering_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<absl::Notification> handed_back_ ABSL_GUARDED_BY(mu_);  // set by Stop
   int replicas_ ABSL_GUARDED_BY(mu_) = 1;  // live replicas, as last seen
   uint64_t next_local_token_ ABSL_GUARDED_BY(mu_) = 1;
   std::set<std::string> hinted_ ABSL_GUARDED_BY(mu_);  // keys to read at the batch's end

@@ -11,12 +11,14 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "health.grpc.pb.h"
 #include "httplib.h"
 #include "tests/e2e/harness.h"
 #include "tests/e2e/task_subscriber.h"
@@ -320,6 +322,162 @@ TEST_F(ClusterWatchE2E, ADatabaseOutageGoesLocalAndBackWithoutLosingTheEnd) {
     auto events = s->events();
     for (size_t i = 1; i < events.size(); ++i) EXPECT_GT(events[i].sequence(), events[i - 1].sequence());
   }
+}
+
+// PostgreSQL frozen (SIGSTOP to every process of it: connections stay
+// open, the port accepts, nothing answers), which the server-side
+// statement_timeout cannot end. Calls that need the database answer
+// UNAVAILABLE well within their 30 s deadline, never hang; what needs no
+// database keeps working; watches go local; after SIGCONT creates with
+// request_id work again and every subscriber gets the rest of the task.
+TEST_F(ClusterWatchE2E, AFrozenDatabaseNeverHoldsACallAndRecovers) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster({"--watch_interval_seconds=0.5", "--watch_min_interval_seconds=0.5",
+                                        "--watch_max_interval_seconds=0.5"}));
+  const std::string id = CreateTask(R(0));
+  std::vector<std::unique_ptr<Subscriber>> subs;
+  for (int i = 0; i < 3; ++i) subs.push_back(std::make_unique<Subscriber>(R(i)->tasks.get(), id));
+  ASSERT_TRUE(Eventually([&] { return subs[0]->count() == 1 && subs[1]->count() == 1 && subs[2]->count() == 1; },
+                         "the snapshots"));
+  auto create = [&](Replica* r, const std::string& request_id) {
+    gw::CreateUrlTaskRequest req;
+    req.set_index_id(kSeedIndex);
+    req.set_video_url("https://cdn.example.com/" + request_id + ".mp4");
+    req.set_request_id(request_id);
+    gw::Task task;
+    return r->upload->CreateUrlTask(Ctx(absl::Seconds(30)).get(), req, &task);
+  };
+  for (int i = 0; i < 3; ++i) {  // every replica's pool holds open connections now
+    grpc::Status warm = create(R(i), absl::StrCat("warm-", i));
+    ASSERT_TRUE(warm.ok()) << warm.error_message();
+  }
+
+  ASSERT_TRUE(pg_->Freeze().ok());
+  // Two creates per replica at once, each on a gRPC thread of its own.
+  std::vector<grpc::Status> frozen(6);
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 6; ++i) {
+    callers.emplace_back([&, i] { frozen[i] = create(R(i % 3), absl::StrCat("frozen-", i)); });
+  }
+  // Meanwhile what needs no database answers.
+  for (int i = 0; i < 3; ++i) {
+    auto health = grpc::health::v1::Health::NewStub(R(i)->process.channel);
+    grpc::health::v1::HealthCheckRequest hreq;
+    grpc::health::v1::HealthCheckResponse hresp;
+    grpc::Status h = health->Check(Ctx(absl::Seconds(5)).get(), hreq, &hresp);
+    EXPECT_TRUE(h.ok()) << "replica " << R(i)->id << ": " << h.error_message();
+    EXPECT_EQ(hresp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+    auto ready = HttpGet(R(i)->process.admin_port, "/readyz", absl::Seconds(5));
+    EXPECT_TRUE(ready.ok()) << "replica " << R(i)->id << " must stay ready: " << ready.status();
+  }
+  for (auto& t : callers) t.join();
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(frozen[i].error_code(), grpc::StatusCode::UNAVAILABLE)
+        << "create " << i << " (DEADLINE_EXCEEDED means a thread waited on the database): "
+        << frozen[i].error_message();
+  }
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (int i = 0; i < 3; ++i) {
+          if (Metric(R(i), "tl_gateway_watch_state_shared") != 0) return false;
+        }
+        return true;
+      },
+      "every replica in local mode", absl::Seconds(30)));
+  control_->AdvanceClock(2.0);  // pending
+  ASSERT_TRUE(Eventually([&] { return subs[0]->count() == 2 && subs[1]->count() == 2 && subs[2]->count() == 2; },
+                         "the change, polled by each replica alone"));
+
+  ASSERT_TRUE(pg_->Thaw().ok());
+  for (int i = 0; i < 3; ++i) {
+    grpc::Status after;
+    EXPECT_TRUE(Eventually(
+        [&] {
+          after = create(R(i), absl::StrCat("thawed-", i));
+          return after.ok();
+        },
+        "a create with request_id after SIGCONT", absl::Seconds(30)))
+        << R(i)->id << ": " << after.error_message();
+  }
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (int i = 0; i < 3; ++i) {
+          if (Metric(R(i), "tl_gateway_watch_state_shared") != 1) return false;
+        }
+        return true;
+      },
+      "every replica shared again", absl::Seconds(30)));
+  for (size_t stage = 2; stage < kLifecycle.size(); ++stage) {
+    control_->AdvanceClock(2.0);
+    ASSERT_TRUE(Eventually(
+        [&] {
+          for (auto& s : subs) {
+            if (s->statuses().back() != kLifecycle[stage]) return false;
+          }
+          return true;
+        },
+        kLifecycle[stage]));
+  }
+  for (auto& s : subs) {
+    ASSERT_TRUE(s->WaitDone());
+    EXPECT_TRUE(s->status().ok()) << s->status().error_message();
+    EXPECT_EQ(s->statuses(), kLifecycle);
+  }
+}
+
+// A replica started while PostgreSQL is down comes up degraded (plain
+// calls served, watches local, both modes 0 on /metrics) and goes shared
+// once the database answers (migrating it then): a create with request_id
+// works and the subscriber it had gets the task to its end.
+TEST_F(ClusterWatchE2E, AReplicaStartedWhileTheDatabaseIsDownGoesSharedWhenItAnswers) {
+  ASSERT_TRUE(pg_->Stop().ok());
+  GatewayArgs args;
+  args.upstream_url = sim_.Url("v1.3");
+  args.state_store = "postgres:" + conninfo_;
+  args.extra_args = {"--replica_id=late", "--watch_interval_seconds=0.5", "--watch_min_interval_seconds=0.5",
+                     "--watch_max_interval_seconds=0.5"};
+  auto g = StartGateway(args);
+  ASSERT_TRUE(g.ok()) << "a replica must start while the database is down: " << g.status();
+  auto r = std::make_unique<Replica>();
+  r->id = "late";
+  r->process = std::move(*g);
+  r->tasks = gw::TaskService::NewStub(r->process.channel);
+  r->upload = gw::UploadService::NewStub(r->process.channel);
+  replicas_.push_back(std::move(r));
+  const std::string id = CreateTask(R(0));  // a plain create needs no shared state
+  ASSERT_FALSE(id.empty());
+  Subscriber sub(R(0)->tasks.get(), id);
+  ASSERT_TRUE(Eventually([&] { return sub.count() == 1; }, "the snapshot, polled locally"));
+  EXPECT_EQ(Metric(R(0), "tl_gateway_state_store_up"), 0);
+  EXPECT_TRUE(Eventually([&] { return Metric(R(0), "tl_gateway_watch_state_shared") == 0; }, "local mode"));
+  auto ready = HttpGet(R(0)->process.admin_port, "/readyz");
+  EXPECT_TRUE(ready.ok()) << "ready while degraded: " << ready.status();
+
+  ASSERT_TRUE(pg_->Start().ok()) << pg_->LogTail();
+  gw::CreateUrlTaskRequest req;
+  req.set_index_id(kSeedIndex);
+  req.set_video_url("https://cdn.example.com/late.mp4");
+  req.set_request_id("late-1");
+  grpc::Status created;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        gw::Task task;
+        created = R(0)->upload->CreateUrlTask(Ctx().get(), req, &task);
+        return created.ok();
+      },
+      "a create with request_id once the database answers", absl::Seconds(30)))
+      << created.error_message();
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return Metric(R(0), "tl_gateway_state_store_up") == 1 && Metric(R(0), "tl_gateway_watch_state_shared") == 1;
+      },
+      "shared mode", absl::Seconds(30)));
+  for (size_t stage = 1; stage < kLifecycle.size(); ++stage) {
+    control_->AdvanceClock(2.0);
+    ASSERT_TRUE(Eventually([&] { return sub.statuses().back() == kLifecycle[stage]; }, kLifecycle[stage]));
+  }
+  ASSERT_TRUE(sub.WaitDone());
+  EXPECT_TRUE(sub.status().ok()) << sub.status().error_message();
+  EXPECT_EQ(sub.statuses(), kLifecycle);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <signal.h>
 
+#include <functional>
 #include <iostream>
 #include <regex>
 #include <thread>
@@ -17,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "tests/e2e/harness.h"
 #include "tests/support/grpc_details.h"
+#include "tests/support/postgres_fixture.h"
 #include "twelvelabs/gateway/v1/integration_service.grpc.pb.h"
 #include "twelvelabs/gateway/v1/task_service.grpc.pb.h"
 #include "twelvelabs/gateway/v1/upload_service.grpc.pb.h"
@@ -82,7 +84,8 @@ class HardeningE2E : public E2EFixture<> {
     }
   }
 
-  void StartGatewayWith(std::vector<std::string> extra = {}, std::string upstream = "") {
+  void StartGatewayWith(std::vector<std::string> extra = {}, std::string upstream = "",
+                        std::string state_store = "") {
     json config = {
         {"tenants",
          // media is its account's only user: the tests read tasks it did not
@@ -109,10 +112,101 @@ class HardeningE2E : public E2EFixture<> {
     args.config_json = config.dump();
     args.env = {{"TL_KEY_MEDIA_NEW", kNewKey}, {"TL_KEY_MEDIA_OLD", kOldKey}, {"TL_KEY_NEWS", kNewsKey}};
     args.extra_args = std::move(extra);
+    args.state_store = std::move(state_store);
     ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
     upload_ = gw::UploadService::NewStub(gateway_.channel);
     tasks_ = gw::TaskService::NewStub(gateway_.channel);
     integrations_ = gw::IntegrationService::NewStub(gateway_.channel);
+  }
+
+  static std::string LogTail(const std::string& log) {
+    return log.size() > 6000 ? log.substr(log.size() - 6000) : log;
+  }
+
+  // SIGTERM with a watch stream, an upload and a held call open: the
+  // process exits within the drain time plus the documented 1 s margin
+  // (plus `slack` for the process's own exit on a loaded machine).
+  // `before_sigterm` runs last before the signal.
+  void SigtermEndsWithinTheDrainTime(absl::Duration drain, absl::Duration slack, std::string state_store = "",
+                                     std::function<void()> before_sigterm = nullptr) {
+    ASSERT_NO_FATAL_FAILURE(StartGatewayWith({absl::StrCat("--drain_seconds=", absl::ToDoubleSeconds(drain))}, "",
+                                             std::move(state_store)));
+    // A watch stream, an upload waiting for its next chunk, and a read the
+    // upstream holds far longer than the drain.
+    auto wctx = AuthCtx(kSvcToken, absl::Seconds(60));
+    auto watch = tasks_->WatchIndexTasks(wctx.get(), [] {
+      gw::WatchIndexTasksRequest r;
+      r.set_index_id(kSeedIndex);
+      return r;
+    }());
+    // And a task's watch (a claimed poll, in Postgres mode, to hand back).
+    gw::CreateUrlTaskRequest create;
+    create.set_index_id(kSeedIndex);
+    create.set_video_url("https://cdn.example.com/drain.mp4");
+    gw::Task task;
+    grpc::Status created = upload_->CreateUrlTask(AuthCtx(kSvcToken).get(), create, &task);
+    ASSERT_TRUE(created.ok()) << Describe(created);
+    gw::WatchTaskRequest wt;
+    wt.set_task_id(task.id());
+    auto tctx = AuthCtx(kSvcToken, absl::Seconds(60));
+    auto task_watch = tasks_->WatchTask(tctx.get(), wt);
+    gw::TaskEvent first;
+    ASSERT_TRUE(task_watch->Read(&first));
+    gw::Task uploaded;
+    auto uctx = AuthCtx(kSvcToken, absl::Seconds(60));
+    auto upload = upload_->UploadVideoFile(uctx.get(), &uploaded);
+    gw::UploadVideoFileRequest h;
+    h.mutable_header()->set_index_id(kSeedIndex);
+    h.mutable_header()->set_filename("held.mp4");
+    h.mutable_header()->set_size_bytes(1 << 20);
+    ASSERT_TRUE(upload->Write(h));
+    gw::UploadVideoFileRequest c;
+    c.set_chunk(std::string(1000, 'x'));
+    ASSERT_TRUE(upload->Write(c));
+    control_->AddFault({{"method", "GET"}, {"path_regex", absl::StrCat("/tasks/", kMissingTask)},
+                        {"kind", "latency"}, {"latency_ms", 30000}, {"count", -1}});
+    grpc::Status held;
+    absl::Time held_ended;
+    std::thread unary([&] {
+      gw::GetTaskRequest req;
+      req.set_task_id(kMissingTask);
+      gw::Task t;
+      held = tasks_->GetTask(AuthCtx(kSvcToken, absl::Seconds(60)).get(), req, &t);
+      held_ended = absl::Now();
+    });
+    // All four reached the gateway (the simulator logs a request only once
+    // it has answered it, so the gateway's count says so).
+    EXPECT_TRUE(Eventually(
+        [&] {
+          auto text = HttpGet(gateway_.admin_port, "/metrics");
+          return text.ok() && MetricValue(*text, "tl_gateway_grpc_calls_in_flight") >= 4;
+        },
+        "the two watches, the upload and the held call in flight"));  // not ASSERT: `unary` must be joined
+    if (before_sigterm) before_sigterm();
+    const absl::Time sent = absl::Now();
+    ASSERT_EQ(kill(gateway_.process->pid(), SIGTERM), 0);
+    auto status = gateway_.process->WaitExit(drain + absl::Seconds(10));
+    const absl::Duration took = absl::Now() - sent;
+    ASSERT_TRUE(status.has_value()) << "still running 11 s after SIGTERM";
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+    // The documented margin is 1 s; half a second more for the process's own
+    // exit and a loaded machine. (Before the fix: drain + 2 s and more.)
+    EXPECT_LT(took, drain + absl::Seconds(1) + slack) << "SIGTERM took " << took << " with a drain of " << drain << "; the log ends:\n"
+        << LogTail(gateway_.process->Log());
+    std::cout << "SIGTERM to exit: " << took << " (drain " << drain << ")\n";
+    unary.join();
+    EXPECT_FALSE(held.ok());
+    EXPECT_NE(held.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << "the held call hung: " << Describe(held);
+    EXPECT_LT(held_ended - sent, drain + absl::Seconds(2)) << Describe(held);
+    gw::TaskEvent e;
+    while (watch->Read(&e)) {
+    }
+    EXPECT_EQ(watch->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+    while (task_watch->Read(&e)) {
+    }
+    EXPECT_EQ(task_watch->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+    upload->WritesDone();
+    EXPECT_FALSE(upload->Finish().ok());
   }
 
   std::unique_ptr<gw::UploadService::Stub> upload_;
@@ -319,66 +413,44 @@ TEST_F(HardeningE2E, NonAsciiFileNamesArriveIntact) {
 }
 
 TEST_F(HardeningE2E, SigtermEndsWithinTheDrainTimeWithAHungCallAnUploadAndAWatchOpen) {
-  const absl::Duration drain = absl::Seconds(1);
-  StartGatewayWith({"--drain_seconds=1"});
-  // A watch stream, an upload waiting for its next chunk, and a read the
-  // upstream holds far longer than the drain.
-  auto wctx = AuthCtx(kSvcToken, absl::Seconds(60));
-  auto watch = tasks_->WatchIndexTasks(wctx.get(), [] {
-    gw::WatchIndexTasksRequest r;
-    r.set_index_id(kSeedIndex);
-    return r;
-  }());
-  gw::Task uploaded;
-  auto uctx = AuthCtx(kSvcToken, absl::Seconds(60));
-  auto upload = upload_->UploadVideoFile(uctx.get(), &uploaded);
-  gw::UploadVideoFileRequest h;
-  h.mutable_header()->set_index_id(kSeedIndex);
-  h.mutable_header()->set_filename("held.mp4");
-  h.mutable_header()->set_size_bytes(1 << 20);
-  ASSERT_TRUE(upload->Write(h));
-  gw::UploadVideoFileRequest c;
-  c.set_chunk(std::string(1000, 'x'));
-  ASSERT_TRUE(upload->Write(c));
-  control_->AddFault({{"method", "GET"}, {"path_regex", absl::StrCat("/tasks/", kMissingTask)},
-                      {"kind", "latency"}, {"latency_ms", 30000}, {"count", -1}});
-  grpc::Status held;
-  absl::Time held_ended;
-  std::thread unary([&] {
-    gw::GetTaskRequest req;
-    req.set_task_id(kMissingTask);
-    gw::Task t;
-    held = tasks_->GetTask(AuthCtx(kSvcToken, absl::Seconds(60)).get(), req, &t);
-    held_ended = absl::Now();
+  SigtermEndsWithinTheDrainTime(absl::Seconds(1), absl::Milliseconds(500));
+}
+
+// The same with the shared PostgreSQL store (its watch store's threads,
+// the claims handed back, the pool): the same bound, with no drain.
+TEST_F(HardeningE2E, SigtermEndsWithinTheDrainTimeInPostgresMode) {
+  auto pg = PostgresServer::Shared();
+  ASSERT_TRUE(pg.ok()) << pg.status();
+  auto db = (*pg)->CreateDatabase("shutdown");
+  ASSERT_TRUE(db.ok()) << db.status();
+  SigtermEndsWithinTheDrainTime(absl::ZeroDuration(), absl::Milliseconds(500), "postgres:" + *db);
+}
+
+// And with the database frozen (SIGSTOP: connections open, no answers)
+// while a create with request_id waits on it: shutdown cuts the wait.
+TEST_F(HardeningE2E, SigtermEndsWithinTheDrainTimeWithThePostgresDatabaseFrozen) {
+  auto pg = PostgresServer::Create();
+  ASSERT_TRUE(pg.ok()) << pg.status();
+  auto db = (*pg)->CreateDatabase("frozen");
+  ASSERT_TRUE(db.ok()) << db.status();
+  grpc::Status waiting;
+  std::thread create;
+  SigtermEndsWithinTheDrainTime(absl::ZeroDuration(), absl::Milliseconds(500), "postgres:" + *db, [&] {
+    ASSERT_TRUE((*pg)->Freeze().ok());
+    create = std::thread([&] {
+      gw::CreateUrlTaskRequest req;
+      req.set_index_id(kSeedIndex);
+      req.set_video_url("https://cdn.example.com/frozen.mp4");
+      req.set_request_id("frozen-1");
+      gw::Task t;
+      waiting = upload_->CreateUrlTask(AuthCtx(kSvcToken, absl::Seconds(60)).get(), req, &t);
+    });
+    absl::SleepFor(absl::Milliseconds(300));  // the create reaches the database
   });
-  // All three reached the gateway (the simulator logs a request only once
-  // it has answered it, so the gateway's count says so).
-  EXPECT_TRUE(Eventually(
-      [&] {
-        auto text = HttpGet(gateway_.admin_port, "/metrics");
-        return text.ok() && MetricValue(*text, "tl_gateway_grpc_calls_in_flight") >= 3;
-      },
-      "the watch, the upload and the held call in flight"));  // not ASSERT: `unary` must be joined
-  const absl::Time sent = absl::Now();
-  ASSERT_EQ(kill(gateway_.process->pid(), SIGTERM), 0);
-  auto status = gateway_.process->WaitExit(drain + absl::Seconds(10));
-  const absl::Duration took = absl::Now() - sent;
-  ASSERT_TRUE(status.has_value()) << "still running 11 s after SIGTERM";
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
-  // The documented margin is 1 s; half a second more for the process's own
-  // exit and a loaded machine. (Before the fix: drain + 2 s and more.)
-  EXPECT_LT(took, drain + absl::Milliseconds(1500)) << "SIGTERM took " << took << " with a drain of " << drain;
-  std::cout << "SIGTERM to exit: " << took << " (drain " << drain << ")\n";
-  unary.join();
-  EXPECT_FALSE(held.ok());
-  EXPECT_NE(held.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << "the held call hung: " << Describe(held);
-  EXPECT_LT(held_ended - sent, drain + absl::Seconds(2)) << Describe(held);
-  gw::TaskEvent e;
-  while (watch->Read(&e)) {
-  }
-  EXPECT_EQ(watch->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
-  upload->WritesDone();
-  EXPECT_FALSE(upload->Finish().ok());
+  if (create.joinable()) create.join();
+  EXPECT_FALSE(waiting.ok());
+  EXPECT_NE(waiting.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << Describe(waiting);
+  ASSERT_TRUE((*pg)->Thaw().ok());
 }
 
 }  // namespace

@@ -14,10 +14,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 #include <mutex>
 #include <vector>
 
 #include "absl/base/call_once.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "postgresql/libpq-fe.h"
@@ -238,6 +242,7 @@ absl::Status PostgresServer::WaitReady(absl::Duration timeout) {
 
 absl::Status PostgresServer::Stop() {
   if (process_ == nullptr) return absl::OkStatus();
+  if (frozen_) Thaw().IgnoreError();  // a stopped process ignores SIGINT
   // SIGINT is the fast shutdown: sessions are ended, not waited for.
   kill(process_->pid(), SIGINT);
   absl::Status result = absl::OkStatus();
@@ -248,6 +253,39 @@ absl::Status PostgresServer::Stop() {
   }
   process_.reset();
   return result;
+}
+
+absl::Status PostgresServer::SignalAll(int signal) {
+  if (process_ == nullptr) return absl::FailedPreconditionError("the server is not running");
+  const pid_t postmaster = process_->pid();
+  if (kill(postmaster, signal) != 0) return absl::InternalError(absl::StrCat("kill: ", strerror(errno)));
+  // Its children (backends, background workers): field 4 of /proc/PID/stat
+  // is the parent (the name before it is in parentheses, maybe with spaces).
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    pid_t pid = 0;
+    if (!absl::SimpleAtoi(name, &pid)) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 1));
+    std::string state;
+    pid_t parent = 0;
+    rest >> state >> parent;
+    if (parent == postmaster) kill(pid, signal);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PostgresServer::Freeze() {
+  frozen_ = true;
+  return SignalAll(SIGSTOP);
+}
+absl::Status PostgresServer::Thaw() {
+  frozen_ = false;
+  return SignalAll(SIGCONT);
 }
 
 std::string PostgresServer::ConnInfo(const std::string& dbname) const {

@@ -51,6 +51,12 @@ class PostgresServer {
   // Starts it again on the same port and data directory; ready when it
   // returns (PQping).
   absl::Status Start();
+  // SIGSTOP to the server and every process of it (the postmaster first,
+  // so it forks no more): a database that keeps its connections open and
+  // its port accepting (the kernel does both) but never answers. Thaw()
+  // sends SIGCONT. A running server only.
+  absl::Status Freeze();
+  absl::Status Thaw();
 
   // A fresh database, named `prefix` plus a counter; returns its libpq
   // conninfo ("host=127.0.0.1 port=... dbname=... user=postgres ...").
@@ -63,11 +69,13 @@ class PostgresServer {
  private:
   PostgresServer(std::string dir, int port) : dir_(std::move(dir)), port_(port) {}
   absl::Status WaitReady(absl::Duration timeout);
+  absl::Status SignalAll(int signal);
 
   const std::string dir_;  // holds data/ and postgres.log
   const int port_;
   std::unique_ptr<ChildProcess> process_;
   std::atomic<int> next_db_{0};
+  bool frozen_ = false;
 };
 
 }  // namespace tltest

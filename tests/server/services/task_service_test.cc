@@ -7,6 +7,7 @@
 #include <set>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "server/common/status_details.h"
@@ -1117,6 +1118,39 @@ TEST_F(IsolatedTaskServiceTest, OwnerLookupsFailUnavailableWhileTheStateStoreIsD
     return r;
   }(), &task);
   EXPECT_TRUE(again.ok()) << Describe(again);
+}
+
+// WatchIndexTasks for a tenant that needs owner lookups, with the store
+// down when a change comes: the change is neither shown on a guess nor
+// dropped. The stream ends UNAVAILABLE (STATE_STORE_UNAVAILABLE, RetryInfo)
+// with the resume_after that brings the change once the store answers.
+TEST_F(IsolatedTaskServiceTest, WatchIndexTasksEndsResumablyInsteadOfDroppingAChangeWhileTheStoreIsDown) {
+  Put(kTask2, "news", 1767225602);
+  auto watch = WatchIndex(kNewsToken, kIndexA);
+  auto snapshot = watch->Next();
+  ASSERT_TRUE(snapshot.has_value());
+  ASSERT_EQ(snapshot->task().id(), kTask2);
+  h_.SetStateStoreDown(true);
+  SetStatus(kTask2, gw::TASK_STATUS_READY, 1767229002);
+  h_.clock().Advance(absl::Seconds(60));
+  auto ended = watch->Finish();
+  ASSERT_TRUE(ended.has_value()) << "the stream stayed open: the change was dropped";
+  EXPECT_EQ(ended->error_code(), grpc::StatusCode::UNAVAILABLE) << Describe(*ended);
+  ASSERT_TRUE(ErrorInfoOf(*ended).has_value());
+  EXPECT_EQ(ErrorInfoOf(*ended)->reason(), "STATE_STORE_UNAVAILABLE");
+  EXPECT_TRUE(RetryDelayOf(*ended).has_value());
+  const auto info = ErrorInfoOf(*ended);
+  ASSERT_TRUE(info->metadata().count("resume_after")) << Describe(*ended);
+  int64_t resume_after = -1;
+  ASSERT_TRUE(absl::SimpleAtoi(info->metadata().at("resume_after"), &resume_after));
+  EXPECT_GE(resume_after, snapshot->sequence()) << "the snapshot would come again";
+  h_.SetStateStoreDown(false);
+  ASSERT_TRUE(Harness::AwaitSubscribers(h_.index_watches(), 0));
+  auto resumed = WatchIndex(kNewsToken, kIndexA, resume_after);
+  auto change = resumed->Next();
+  ASSERT_TRUE(change.has_value()) << "the change was lost";
+  EXPECT_EQ(change->task().id(), kTask2);
+  EXPECT_EQ(change->task().status(), gw::TASK_STATUS_READY);
 }
 
 }  // namespace

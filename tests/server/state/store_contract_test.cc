@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "server/common/clock.h"
@@ -321,6 +322,78 @@ TEST_P(StoreContractTest, DatabaseDownIsUnavailableAndRecoversAfterRestart) {
 
 INSTANTIATE_TEST_SUITE_P(Stores, StoreContractTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
+
+// PostgreSQL frozen (SIGSTOP: its connections stay open and its port
+// accepts, but nothing answers; the server's statement_timeout cannot
+// fire). A call on an open connection answers UNAVAILABLE at the client
+// bound (statement_timeout + 2 s) instead of waiting for good, later calls
+// fail fast, and after SIGCONT the same handle works again. Shutdown cuts
+// a call that is waiting.
+TEST(PostgresStoreFrozen, CallsAreUnavailableAtTheClientBoundAndRecover) {
+  auto server = tltest::PostgresServer::Create();  // its own: frozen here only
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto db = (*server)->CreateDatabase("frozen");
+  ASSERT_TRUE(db.ok()) << db.status();
+  PostgresStoreOptions o;
+  o.pool.conninfo = *db;
+  o.pool.connect_timeout = absl::Seconds(2);
+  o.pool.statement_timeout = absl::Seconds(1);
+  o.pool.lock_timeout = absl::Milliseconds(500);
+  o.pool.retry_interval = absl::Milliseconds(100);
+  o.replica_id = "a";
+  auto store = PostgresStateStore::Open(o, &real_clock, /*require_database=*/true);
+  ASSERT_TRUE(store.ok()) << store.status();
+  RequestStore* requests = store->get();
+  ASSERT_TRUE((*store)->RecordOwner("before", "t1").ok());  // a pooled connection, open and idle
+  ASSERT_TRUE((*server)->Freeze().ok());
+  std::atomic<bool> returned{false};
+  absl::Status first;
+  std::thread caller([&] {
+    first = (*store)->RecordOwner("frozen", "t1");
+    returned = true;
+  });
+  // Generous: the bound is 3 s; without it the call never returns.
+  for (int i = 0; i < 300 && !returned; ++i) absl::SleepFor(absl::Milliseconds(100));
+  ASSERT_TRUE(returned.load()) << "a call waited 30 s on a frozen database";
+  caller.join();
+  EXPECT_EQ(first.code(), absl::StatusCode::kUnavailable) << first;
+  EXPECT_TRUE(absl::StrContains(first.message(), "did not answer")) << first;
+  EXPECT_TRUE((*store)->pool()->down());
+  auto attempt = [] {
+    const absl::Time now = absl::Now();
+    return Attempt{"idx1", "clip.mp4", now, now + absl::Minutes(1)};
+  };
+  auto claim = requests->Claim("s", "frozen", "fp", attempt());
+  EXPECT_EQ(claim.status().code(), absl::StatusCode::kUnavailable) << claim.status();
+  ASSERT_TRUE((*server)->Thaw().ok());
+  for (int i = 0; i < 100; ++i) {
+    claim = requests->Claim("s", "thawed", "fp", attempt());
+    if (claim.ok()) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(claim.ok()) << claim.status();
+  EXPECT_FALSE((*store)->pool()->down());
+  // Frozen again, with a call waiting (client bound 12 s): Shutdown ends
+  // it long before.
+  o.pool.statement_timeout = absl::Seconds(10);
+  o.replica_id = "b";
+  auto slow = PostgresStateStore::Open(o, &real_clock, /*require_database=*/true);
+  ASSERT_TRUE(slow.ok()) << slow.status();
+  ASSERT_TRUE((*slow)->RecordOwner("before-b", "t1").ok());
+  ASSERT_TRUE((*server)->Freeze().ok());
+  returned = false;
+  std::thread waiting([&] {
+    first = (*slow)->RecordOwner("cut", "t1");
+    returned = true;
+  });
+  absl::SleepFor(absl::Milliseconds(300));
+  (*slow)->pool()->Shutdown();
+  for (int i = 0; i < 60 && !returned; ++i) absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_TRUE(returned.load()) << "Shutdown left a call waiting on the database";
+  waiting.join();
+  EXPECT_EQ(first.code(), absl::StatusCode::kUnavailable) << first;
+  ASSERT_TRUE((*server)->Thaw().ok());
+}
 
 }  // namespace
 }  // namespace tlgw
