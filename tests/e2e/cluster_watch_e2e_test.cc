@@ -334,8 +334,8 @@ TEST_F(ClusterWatchE2E, AFrozenDatabaseNeverHoldsACallAndRecovers) {
   ASSERT_NO_FATAL_FAILURE(StartCluster({"--watch_interval_seconds=0.5", "--watch_min_interval_seconds=0.5",
                                         "--watch_max_interval_seconds=0.5"}));
   const std::string id = CreateTask(R(0));
-  std::vector<std::unique_ptr<Subscriber>> subs;
-  for (int i = 0; i < 3; ++i) subs.push_back(std::make_unique<Subscriber>(R(i)->tasks.get(), id));
+  std::vector<std::unique_ptr<TaskSubscriber>> subs;
+  for (int i = 0; i < 3; ++i) subs.push_back(std::make_unique<TaskSubscriber>(R(i)->tasks.get(), id));
   ASSERT_TRUE(Eventually([&] { return subs[0]->count() == 1 && subs[1]->count() == 1 && subs[2]->count() == 1; },
                          "the snapshots"));
   auto create = [&](Replica* r, const std::string& request_id) {
@@ -445,7 +445,7 @@ TEST_F(ClusterWatchE2E, AReplicaStartedWhileTheDatabaseIsDownGoesSharedWhenItAns
   replicas_.push_back(std::move(r));
   const std::string id = CreateTask(R(0));  // a plain create needs no shared state
   ASSERT_FALSE(id.empty());
-  Subscriber sub(R(0)->tasks.get(), id);
+  TaskSubscriber sub(R(0)->tasks.get(), id);
   ASSERT_TRUE(Eventually([&] { return sub.count() == 1; }, "the snapshot, polled locally"));
   EXPECT_EQ(Metric(R(0), "tl_gateway_state_store_up"), 0);
   EXPECT_TRUE(Eventually([&] { return Metric(R(0), "tl_gateway_watch_state_shared") == 0; }, "local mode"));
