@@ -58,14 +58,29 @@ class WatchReactor : public grpc::ServerWriteReactor<Event> {
       if (reg != 0) options.registry->Remove(reg);
     }
 
+    // The resume_after to end with: the newest sequence this stream dealt
+    // with (sent, filtered out, or seen before the reconnect), but below
+    // every state it holds unsent, so a reconnect brings each of them
+    // again. `last_sequence` counts an event once accepted, before it is
+    // written: on its own it would skip what a slow reader never got. A
+    // write in flight counts as sent: the end waits for it, and its status
+    // follows the message on the stream (if the write fails, the call is
+    // gone and the status with it). Pending is written oldest first, so
+    // what was sent lies below it and does not come twice.
+    int64_t ResumePoint() const {
+      int64_t resume = options.resume_after;
+      for (const auto& [item, seq] : last_sequence) resume = std::max(resume, seq);
+      for (const auto& [item, e] : pending) resume = std::min(resume, e->sequence - 1);
+      return resume;
+    }
+
     // Tells the client how to carry on where it left off.
     void EndForShutdown() {
-      int64_t last = options.resume_after;
-      for (const auto& [item, seq] : last_sequence) last = std::max(last, seq);
+      const int64_t resume = ResumePoint();
       End(ToGrpcStatus(WithErrorInfo(
           absl::UnavailableError(absl::StrCat("the gateway is shutting down; reconnect with resume_after=",
-                                              last, " to continue where this stream stopped")),
-          "GATEWAY_SHUTTING_DOWN", kGatewayDomain, {{"resume_after", absl::StrCat(last)}})));
+                                              resume, " to continue where this stream stopped")),
+          "GATEWAY_SHUTTING_DOWN", kGatewayDomain, {{"resume_after", absl::StrCat(resume)}})));
     }
 
     // The filter could not judge the event of `sequence` (the ownership
@@ -73,8 +88,7 @@ class WatchReactor : public grpc::ServerWriteReactor<Event> {
     // dropping it would lose a change. Ends the stream with the filter's
     // error and the resume_after below the oldest event not yet sent.
     void EndUndecided(const absl::Status& error, int64_t sequence) {
-      int64_t resume = sequence - 1;
-      for (const auto& [item, e] : pending) resume = std::min(resume, e->sequence - 1);
+      const int64_t resume = std::min(ResumePoint(), sequence - 1);
       pending.clear();
       absl::Status ended(error.code(), absl::StrCat(error.message(), "; reconnect with resume_after=", resume,
                                                     " to continue where this stream stopped"));

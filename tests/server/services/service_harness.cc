@@ -112,7 +112,7 @@ ServiceHarness::ServiceHarness(GatewayConfig config, WatchOptions watch, ApiVers
   deps_.owners = store_switch_.get();
   deps_.auth = auth_.get();
   deps_.audit = nullptr;
-  deps_.streams = &streams_;
+  deps_.streams = streams_.get();
   deps_.task_watches = task_watches_.get();
   deps_.index_watches = index_watches_.get();
   deps_.import_watches = import_watches_.get();
@@ -150,10 +150,17 @@ ServiceHarness::ServiceHarness(GatewayConfig config, WatchOptions watch, ApiVers
 ServiceHarness::~ServiceHarness() {
   // Open streams end first (as at a gateway shutdown), then the server
   // waits for every call; only then may the engines and fakes go.
-  streams_.EndAll();
+  streams_->EndAll();
   server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
   server_->Wait();
   clock_->CancelAll();
+}
+
+void ServiceHarness::EndStreams() {
+  streams_->EndAll();
+  ended_streams_.push_back(std::move(streams_));
+  streams_ = std::make_unique<StreamRegistry>();
+  deps_.streams = streams_.get();  // read by each new call
 }
 
 std::unique_ptr<grpc::ClientContext> ServiceHarness::Ctx(const std::string& token, absl::Duration timeout) {

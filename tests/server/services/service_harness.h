@@ -135,6 +135,11 @@ class ServiceHarness {
   absl::StatusOr<std::string> Reload(const GatewayConfig& config);
   std::shared_ptr<const GatewayConfig> config() const ABSL_LOCKS_EXCLUDED(config_mu_);
 
+  // What a gateway shutdown does to the open streams (StreamRegistry::
+  // EndAll). Streams opened afterwards register afresh, as with the gateway
+  // that takes over, so a test can resume what was ended.
+  void EndStreams();
+
   // Waits (bounded) until `engine` has `n` subscribers: the server side of a
   // cancelled stream unsubscribes on a gRPC thread, after the client's
   // Finish() has returned.
@@ -190,7 +195,10 @@ class ServiceHarness {
   std::unique_ptr<IndexedAssetWatchKind> indexed_asset_kind_;
   std::unique_ptr<WatchEngine> task_watches_, index_watches_, import_watches_, asset_watches_,
       indexed_asset_watches_;
-  StreamRegistry streams_;
+  // The registries EndStreams() ended, kept until the server is gone: the
+  // streams they ended still remove themselves on their way out.
+  std::vector<std::unique_ptr<StreamRegistry>> ended_streams_;
+  std::unique_ptr<StreamRegistry> streams_ = std::make_unique<StreamRegistry>();
   ServiceDeps deps_;
   std::unique_ptr<TaskServiceImpl> task_service_;
   std::unique_ptr<UploadServiceImpl> upload_service_;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -1081,6 +1082,74 @@ TEST_F(TaskServiceTest, WatchIndexTasksResumedAfterTheLastSubscriberLeftResendsN
   EXPECT_EQ(changed->task().status(), gw::TASK_STATUS_FAILED);
   EXPECT_GT(changed->sequence(), missed->sequence());
   EXPECT_EQ(watch->unread(), 0u);
+}
+
+// Shutdown ending the stream of a reader that fell behind: the states it
+// never got (held unsent by the stream, one being written) must come on a
+// reconnect with the resume_after the end gives, and what it got must not
+// come twice. (The end once named the newest state the stream had taken
+// in, sent or not.)
+TEST_F(TaskServiceTest, WatchIndexTasksEndedByShutdownResumesWithEveryStateASlowReaderDidNotGet) {
+  h_.api().PutTask(MakeTask(kTask1, kIndexA, gw::TASK_STATUS_READY, 1767225601));
+  // A client of its own that stops reading: without BDP probing its stream
+  // window stays at 64 KiB, so the server's writes back up once it is full.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  auto stub = gw::TaskService::NewStub(grpc::CreateCustomChannel(
+      absl::StrCat("127.0.0.1:", h_.port()), grpc::InsecureChannelCredentials(), args));
+  auto ctx = Harness::Ctx(kMediaToken, absl::Seconds(30));
+  gw::WatchIndexTasksRequest req;
+  req.set_index_id(kIndexA);
+  auto stream = stub->WatchIndexTasks(ctx.get(), req);
+  gw::TaskEvent event;
+  ASSERT_TRUE(stream->Read(&event)) << "no snapshot";  // the stream is subscribed
+  std::map<std::string, int64_t> received = {{event.task().id(), event.sequence()}};
+
+  // One poll finds 40 new tasks of 100 KiB each: 4 MiB of events, handed
+  // to the stream before Advance() returns, while nobody reads.
+  std::set<std::string> added;
+  for (int i = 0; i < 40; ++i) {
+    gw::Task t = MakeTask(absl::StrFormat("b%023x", i), kIndexA, gw::TASK_STATUS_INDEXING, 1767226000 + i);
+    t.mutable_system_metadata()->set_filename(std::string(100 * 1024, 'f'));
+    h_.api().PutTask(t);
+    added.insert(t.id());
+  }
+  h_.clock().Advance(absl::Seconds(30));
+  h_.EndStreams();  // the gateway shuts down
+
+  while (stream->Read(&event)) {
+    EXPECT_FALSE(received.count(event.task().id())) << "sent twice: " << event.task().id();
+    received[event.task().id()] = event.sequence();
+  }
+  const grpc::Status ended = stream->Finish();
+  ASSERT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE) << Describe(ended);
+  const auto info = ErrorInfoOf(ended);
+  ASSERT_TRUE(info.has_value()) << Describe(ended);
+  EXPECT_EQ(info->reason(), "GATEWAY_SHUTTING_DOWN");
+  int64_t resume_after = -1;
+  ASSERT_TRUE(info->metadata().count("resume_after")) << Describe(ended);
+  ASSERT_TRUE(absl::SimpleAtoi(info->metadata().at("resume_after"), &resume_after));
+  std::set<std::string> missing;
+  for (const auto& id : added) {
+    if (!received.count(id)) missing.insert(id);
+  }
+  ASSERT_FALSE(missing.empty()) << "every state was sent before the end: the writes did not back up";
+  for (const auto& [id, sequence] : received) {
+    EXPECT_LE(sequence, resume_after) << id << " was received yet would come again";
+  }
+
+  auto resumed = WatchIndex(kMediaToken, kIndexA, resume_after);
+  std::set<std::string> brought;
+  while (brought.size() < missing.size()) {
+    auto next = resumed->Next();
+    ASSERT_TRUE(next.has_value()) << missing.size() - brought.size() << " of " << missing.size()
+                                  << " states the client never got were lost (resume_after=" << resume_after
+                                  << ")";
+    EXPECT_TRUE(missing.count(next->task().id())) << "sent twice: " << next->task().id();
+    EXPECT_GT(next->sequence(), resume_after);
+    brought.insert(next->task().id());
+  }
+  EXPECT_EQ(brought, missing);
 }
 
 }  // namespace
