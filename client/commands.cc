@@ -103,6 +103,9 @@ const std::vector<CommandSpec>& Commands() {
               "also index the asset into this index in the same call (UploadAndIndex: waits "
               "for the asset to be ready, then prints the indexed asset)"),
         Flag("no-video-stream", "with --index: no HLS stream of the indexed asset"),
+        Value("request-id", "ID",
+              "idempotency key (1-128 of A-Z a-z 0-9 _ -): a repeat with the same options returns the "
+              "first asset (with --index: indexed asset) without uploading again; not with --resume"),
         Flag("watch", "then watch the asset (with --index: the indexed asset) until it is ready or failed"),
         Flag("json", "print the asset as JSON"),
     };
@@ -436,6 +439,7 @@ int CommandRun::AssetUpload() {
       return Usage(absl::StrCat("--type must be video, audio or image, not '", args_.Get("type"), "'"));
     }
     header.set_filename(args_.Get("filename"));
+    header.set_request_id(args_.Get("request-id"));
     if (args_.Has("hls")) header.set_enable_hls(true);
     if (args_.Has("thumbnail")) header.set_enable_thumbnail(true);
     if (absl::Status s = ParseMetadata(header.mutable_user_metadata()); !s.ok()) {

@@ -90,8 +90,8 @@ void RecordOwner(const ServiceDeps& deps, const std::string& id, const std::stri
 class Flow : public AssetUploadFlow, public std::enable_shared_from_this<Flow> {
  public:
   Flow(const ServiceDeps* deps, Admitted call, std::string method, Io io)
-      : deps_(deps), who_(std::move(call.who)), opts_(std::move(call.opts)), method_(std::move(method)),
-        io_(std::move(io)) {}
+      : deps_(deps), who_(std::move(call.who)), opts_(std::move(call.opts)), audit_(call.audit),
+        audit_call_(call.audit_call), method_(std::move(method)), io_(std::move(io)) {}
 
   void Start() override {
     Post([s = shared_from_this()] {
@@ -157,6 +157,14 @@ class Flow : public AssetUploadFlow, public std::enable_shared_from_this<Flow> {
     }
     have_header_ = true;
     header_ = std::move(whole.upload);
+    if (audit_ != nullptr) {
+      // The call's audit line names what the header names, as other
+      // methods' lines name their request's ids.
+      std::map<std::string, std::string> ids = std::move(whole.audit_ids);
+      if (!header_.filename().empty()) ids["filename"] = header_.filename();
+      if (!header_.upload_id().empty()) ids["upload_id"] = header_.upload_id();
+      audit_->AddResources(audit_call_, ids);
+    }
     expected_ = header_.size_bytes() - header_.resume_offset();
     if (!header_.upload_id().empty()) {
       if (auto v = CheckOwnedIdVisible(*deps_, who_, header_.upload_id(), UploadNotFound(header_.upload_id()));
@@ -425,6 +433,8 @@ class Flow : public AssetUploadFlow, public std::enable_shared_from_this<Flow> {
   const ServiceDeps* const deps_;
   const CallIdentity who_;
   const CallOptions opts_;
+  AuditLog* const audit_;
+  const void* const audit_call_;
   const std::string method_;
   Io io_;
   gw::UploadAssetHeader header_;
@@ -456,7 +466,9 @@ grpc::ServerReadReactor<gw::UploadAssetRequest>* NewUploadAssetReactor(const Ser
                                                                        gw::Asset* response) {
   return new AssetUploadReactor<gw::UploadAssetRequest, gw::Asset>(
       deps, std::move(call), "UploadAsset", response,
-      [](const gw::UploadAssetRequest& m) -> absl::StatusOr<UploadHeader> { return UploadHeader{m.header(), nullptr}; },
+      [](const gw::UploadAssetRequest& m) -> absl::StatusOr<UploadHeader> {
+        return UploadHeader{m.header(), nullptr, {}};
+      },
       [](absl::StatusOr<gw::Asset> asset, gw::Asset* out, absl::AnyInvocable<void(absl::Status)> finish) {
         if (asset.ok()) *out = *std::move(asset);
         finish(asset.status());
@@ -494,7 +506,7 @@ class UploadAndIndexReactor : public AssetUploadReactor<gw::UploadAndIndexReques
               // options too.
               auto covered = std::make_shared<gw::UploadAndIndexHeader>(m.header());
               covered->mutable_upload()->clear_request_id();
-              return UploadHeader{m.header().upload(), std::move(covered)};
+              return UploadHeader{m.header().upload(), std::move(covered), {{"index_id", m.header().index_id()}}};
             },
             [deps, call, index, slot](absl::StatusOr<gw::Asset> asset, gw::IndexedAsset* out,
                                       absl::AnyInvocable<void(absl::Status)> finish) mutable {

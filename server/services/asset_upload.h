@@ -27,6 +27,7 @@
 #define TL_GATEWAY_SERVER_SERVICES_ASSET_UPLOAD_H_
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -58,6 +59,9 @@ absl::Status ValidateUploadAssetHeader(const twelvelabs::gateway::v1::UploadAsse
 struct UploadHeader {
   twelvelabs::gateway::v1::UploadAssetHeader upload;
   std::shared_ptr<const google::protobuf::Message> covered;
+  // Ids for the call's audit line besides the upload's own (filename,
+  // upload_id): UploadAndIndex's index_id.
+  std::map<std::string, std::string> audit_ids;
 };
 
 class AssetUploadFlow {
