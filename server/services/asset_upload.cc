@@ -212,10 +212,11 @@ class Flow : public AssetUploadFlow, public std::enable_shared_from_this<Flow> {
     };
     // Upstream makes no asset of a file whose bytes did not all arrive (a
     // direct POST is cut short; a session is never completed): such a
-    // failure releases the request_id at once. Runs on the queue.
+    // failure releases the request_id at once. Runs on the queue, or (the
+    // flow gone, so nothing was uploaded) from `start`.
     create.may_have_created = [weak](const absl::Status& failure) {
       auto s = weak.lock();
-      return (s == nullptr || s->received_ == s->expected_) && MayHaveCreated(failure);
+      return s != nullptr && s->received_ == s->expected_ && MayHaveCreated(failure);
     };
     RunCreateFlow<gw::Asset>(*deps_, opts_, who_.tenant, std::move(create),
                              [weak](absl::StatusOr<gw::Asset> asset) {

@@ -743,6 +743,35 @@ TEST_F(UploadAndIndexTest, RetryAfterTheWaitEndedIndexesTheUploadedAsset) {
   EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 1);
 }
 
+// A gateway that died after upstream took the upload but before recording
+// it: the retry adopts the asset it made (FindUnansweredAsset) and indexes
+// it, uploading nothing.
+TEST_F(UploadAndIndexTest, RetryAfterACrashMidUploadAdoptsTheAssetAndIndexesIt) {
+  gw::UploadAndIndexRequest header = IndexHeader(WithId(Header(1500, "crashed.mp4"), "uai-crash"));
+  gw::UploadAndIndexHeader covered = header.header();
+  covered.mutable_upload()->clear_request_id();
+  const absl::Time t0 = h_.clock().Now();
+  auto claim = h_.store().Claim(CreateScope("media", "UploadAndIndex"), "uai-crash", RequestFingerprint(covered),
+                                RequestStore::Attempt{"", "crashed.mp4", t0, t0 + absl::Seconds(3)});
+  ASSERT_TRUE(claim.ok() && claim->outcome == RequestStore::Outcome::kNew);
+  gw::Asset made;
+  made.set_id("aaaaaaaaaaaaaaaaaaaaaa02");
+  made.set_filename("crashed.mp4");
+  made.set_status(gw::ASSET_STATUS_READY);
+  made.set_status_text("ready");
+  made.mutable_create_time()->set_seconds(absl::ToUnixSeconds(t0 + absl::Seconds(1)));
+  h_.api().PutAsset(made);
+  h_.clock().Advance(absl::Seconds(6));  // past the attempt's deadline and the store's margin
+
+  auto p = Start(header, Bytes(1500, 17));
+  p->Join();
+  ASSERT_TRUE(p->status.ok()) << Describe(p->status);
+  EXPECT_EQ(p->resp.asset_id(), made.id());
+  EXPECT_EQ(h_.api().count("UploadAssetDirect"), 0) << "adopted, not uploaded again";
+  EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 1);
+  EXPECT_EQ(*h_.store().Owner(made.id()), "media");
+}
+
 TEST_F(UploadAndIndexTest, BadIndexAndForbiddenIndexAreRefusedBeforeAnyUpstreamCall) {
   struct Case {
     std::string name;
