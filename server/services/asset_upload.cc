@@ -129,7 +129,14 @@ class Flow : public AssetUploadFlow, public std::enable_shared_from_this<Flow> {
   }
 
  private:
-  void Post(absl::AnyInvocable<void()> action) { queue_.Run(std::move(action)); }
+  // `keep` holds the flow for as long as this thread drains the queue: an
+  // action that finishes the call lets the reactor drop its reference at
+  // once, and the action's own, destroyed inside the drain, must not be
+  // the last while the queue still runs.
+  void Post(absl::AnyInvocable<void()> action) {
+    auto keep = shared_from_this();
+    queue_.Run(std::move(action));
+  }
   void Touch() {
     if (deps_->clock != nullptr) last_message_ = deps_->clock->Now();
   }

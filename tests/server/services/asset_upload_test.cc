@@ -586,6 +586,7 @@ struct PendingUploadAndIndex {
   gw::IndexedAsset resp;
   grpc::Status status;
   std::thread thread;
+  std::atomic<bool> finished{false};
   ~PendingUploadAndIndex() {
     if (thread.joinable()) thread.join();
   }
@@ -611,18 +612,36 @@ class UploadAndIndexTest : public AssetUploadTest {
       }
       writer->WritesDone();
       raw->status = writer->Finish();
+      raw->finished = true;
     });
     return p;
   }
+  // Moves the fake clock on a second at a time until the call ends (at most
+  // 8 s, inside the call's deadline), then joins it. One jump would race
+  // the watch: a poll it arms just after the jump would wait for the next.
+  void TickUntilDone(PendingUploadAndIndex* p) {
+    for (int s = 0; s < 8 && !p->finished; ++s) {
+      h_.clock().Advance(absl::Seconds(1));
+      for (int i = 0; i < 50 && !p->finished; ++i) absl::SleepFor(absl::Milliseconds(1));
+    }
+    p->Join();
+  }
+  // The asset the watch reads (its first GetAsset). The wait counts as a
+  // subscriber before that read is made: look for up to 5 s.
   std::string UploadedAssetId() {
-    for (const auto& c : h_.api().calls()) {
-      if (c.method == "GetAsset") return c.id;
+    for (int i = 0; i < 5000; ++i) {
+      for (const auto& c : h_.api().calls()) {
+        if (c.method == "GetAsset") return c.id;
+      }
+      absl::SleepFor(absl::Milliseconds(1));
     }
     return "";
   }
   void SetAssetStatus(const std::string& id, gw::AssetStatus status, const std::string& text,
                       const std::string& error = "") {
-    gw::Asset a = *h_.api().asset(id);
+    std::optional<gw::Asset> known = h_.api().asset(id);
+    ASSERT_TRUE(known.has_value()) << "no asset '" << id << "'";
+    gw::Asset a = *std::move(known);
     a.set_status(status);
     a.set_status_text(text);
     a.set_error_message(error);
@@ -641,8 +660,7 @@ TEST_F(UploadAndIndexTest, UploadsWaitsForTheAssetThenIndexesIt) {
   const std::string asset_id = UploadedAssetId();
   ASSERT_FALSE(asset_id.empty());
   SetAssetStatus(asset_id, gw::ASSET_STATUS_READY, "ready");
-  h_.clock().Advance(absl::Seconds(10));
-  p->Join();
+  TickUntilDone(p.get());
   ASSERT_TRUE(p->status.ok()) << Describe(p->status);
   EXPECT_EQ(p->resp.asset_id(), asset_id);
   EXPECT_EQ(p->resp.index_id(), kIndexA);
@@ -662,8 +680,7 @@ TEST_F(UploadAndIndexTest, MultipartUploadIsIndexedToo) {
   EXPECT_EQ(h_.api().count("CreateMultipartUpload"), 1);
   const std::string asset_id = UploadedAssetId();
   SetAssetStatus(asset_id, gw::ASSET_STATUS_READY, "ready");
-  h_.clock().Advance(absl::Seconds(10));
-  p->Join();
+  TickUntilDone(p.get());
   ASSERT_TRUE(p->status.ok()) << Describe(p->status);
   EXPECT_EQ(p->resp.asset_id(), asset_id);
   EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 1);
@@ -673,8 +690,7 @@ TEST_F(UploadAndIndexTest, FailedAssetIsFailedPrecondition) {
   auto p = Start(IndexHeader(Header(1500)), Bytes(1500, 5));
   ASSERT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 1));
   SetAssetStatus(UploadedAssetId(), gw::ASSET_STATUS_FAILED, "failed", "unsupported codec");
-  h_.clock().Advance(absl::Seconds(10));
-  p->Join();
+  TickUntilDone(p.get());
   EXPECT_EQ(p->status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << Describe(p->status);
   EXPECT_EQ(Reason(p->status), "ASSET_FAILED");
   EXPECT_EQ(h_.api().count("CreateIndexedAsset"), 0);
@@ -696,8 +712,7 @@ TEST_F(UploadAndIndexTest, RepeatWithTheRequestIdAnswersTheFirstIndexedAsset) {
   auto p = Start(header, file);
   ASSERT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 1));
   SetAssetStatus(UploadedAssetId(), gw::ASSET_STATUS_READY, "ready");
-  h_.clock().Advance(absl::Seconds(10));
-  p->Join();
+  TickUntilDone(p.get());
   ASSERT_TRUE(p->status.ok()) << Describe(p->status);
 
   auto ctx = Harness::Ctx(kMediaToken);
@@ -736,7 +751,7 @@ TEST_F(UploadAndIndexTest, RetryAfterTheWaitEndedIndexesTheUploadedAsset) {
   const std::string asset_id = UploadedAssetId();
   SetAssetStatus(asset_id, gw::ASSET_STATUS_READY, "ready");
   auto p = Start(header, file);
-  p->Join();
+  TickUntilDone(p.get());
   ASSERT_TRUE(p->status.ok()) << Describe(p->status);
   EXPECT_EQ(p->resp.asset_id(), asset_id);
   EXPECT_EQ(h_.api().count("UploadAssetDirect"), 1);
@@ -764,7 +779,7 @@ TEST_F(UploadAndIndexTest, RetryAfterACrashMidUploadAdoptsTheAssetAndIndexesIt) 
   h_.clock().Advance(absl::Seconds(6));  // past the attempt's deadline and the store's margin
 
   auto p = Start(header, Bytes(1500, 17));
-  p->Join();
+  TickUntilDone(p.get());
   ASSERT_TRUE(p->status.ok()) << Describe(p->status);
   EXPECT_EQ(p->resp.asset_id(), made.id());
   EXPECT_EQ(h_.api().count("UploadAssetDirect"), 0) << "adopted, not uploaded again";
@@ -805,8 +820,7 @@ TEST_F(UploadAndIndexTest, BadIndexAndForbiddenIndexAreRefusedBeforeAnyUpstreamC
   auto p = Start(IndexHeader(Header(1500), kIndexA), Bytes(1500, 8), kIndexerToken);
   ASSERT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 1));
   SetAssetStatus(UploadedAssetId(), gw::ASSET_STATUS_READY, "ready");
-  h_.clock().Advance(absl::Seconds(10));
-  p->Join();
+  TickUntilDone(p.get());
   EXPECT_TRUE(p->status.ok()) << Describe(p->status);
 }
 
