@@ -106,6 +106,9 @@ const std::vector<CommandSpec>& Commands() {
         // upstream's default (no stream for an indexed asset).
         Flag("video-stream", "with --index: make an HLS stream of the indexed asset (default: none)"),
         Flag("no-video-stream", "with --index: ask for no HLS stream of the indexed asset"),
+        Value("request-id", "ID",
+              "idempotency key (1-128 of A-Z a-z 0-9 _ -): a repeat with the same options returns the "
+              "first asset (with --index: indexed asset) without uploading again; not with --resume"),
         Flag("watch", "then watch the asset (with --index: the indexed asset) until it is ready or failed"),
         Flag("json", "print the asset as JSON"),
     };
@@ -440,6 +443,7 @@ int CommandRun::AssetUpload() {
       return Usage(absl::StrCat("--type must be video, audio or image, not '", args_.Get("type"), "'"));
     }
     header.set_filename(args_.Get("filename"));
+    header.set_request_id(args_.Get("request-id"));
     if (args_.Has("hls")) header.set_enable_hls(true);
     if (args_.Has("thumbnail")) header.set_enable_thumbnail(true);
     if (absl::Status s = ParseMetadata(header.mutable_user_metadata()); !s.ok()) {

@@ -86,6 +86,13 @@ void AuditLog::Attach(const void* call, Record record) {
   records_[call] = std::move(record);
 }
 
+void AuditLog::AddResources(const void* call, const std::map<std::string, std::string>& resources) {
+  absl::MutexLock lock(&mu_);
+  auto it = records_.find(call);
+  if (it == records_.end()) return;  // written already: never a record no line will take
+  for (const auto& [name, value] : resources) it->second.resources[name] = value;
+}
+
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> AuditLog::Factory() {
   return std::make_unique<AuditFactory>(this);
 }

@@ -39,6 +39,10 @@ class AuditLog {
 
   // Attaches the caller's details to the call whose ServerContext is `call`.
   void Attach(const void* call, Record record) ABSL_LOCKS_EXCLUDED(mu_);
+  // Adds resource ids a handler learns after Attach (a client stream's
+  // header). Nothing happens once the call's line is written.
+  void AddResources(const void* call, const std::map<std::string, std::string>& resources)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // A factory to hand to ServerBuilder; `this` must outlive the server.
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> Factory();
 

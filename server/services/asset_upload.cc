@@ -7,6 +7,7 @@
 #include "server/common/log.h"
 #include "server/auth/authenticator.h"
 #include "server/common/serial_queue.h"
+#include "server/services/create_flow.h"
 #include "server/services/index_when_ready.h"
 #include "server/services/multipart_uploader.h"
 #include "server/services/upload_pipe.h"
@@ -35,10 +36,18 @@ absl::Status ValidateUploadAssetHeader(const gw::UploadAssetHeader& h, const std
     }
     // The session keeps the first header's fields.
     if (!h.filename().empty() || h.type() != gw::ASSET_TYPE_UNSPECIFIED || h.has_enable_hls() ||
-        h.has_enable_thumbnail() || h.has_user_metadata() || !h.request_id().empty()) {
+        h.has_enable_thumbnail() || h.has_user_metadata()) {
       return FieldError(field,
                         "a continuation (upload_id set) carries only upload_id, size_bytes and resume_offset: "
                         "the session keeps the first upload's filename, type and options");
+    }
+    if (!h.request_id().empty()) {
+      // The session already names the one asset a continuation completes:
+      // repeating a continuation cannot make a second one.
+      return FieldError(f("request_id"),
+                        "is not taken with upload_id: a continuation completes the one asset its session "
+                        "reserved, so repeating it is safe without one; to retry the whole upload instead, "
+                        "send its first header again with its request_id");
     }
     return absl::OkStatus();
   }
@@ -61,16 +70,7 @@ absl::Status ValidateUploadAssetHeader(const gw::UploadAssetHeader& h, const std
   if (h.has_user_metadata()) {
     if (auto s = UserMetadataJson(h.user_metadata(), f("user_metadata")).status(); !s.ok()) return s;
   }
-  if (!h.request_id().empty()) {
-    // The create flow's request_id protection (claim, recovery after a
-    // crash) does not cover asset uploads yet: refused rather than
-    // accepted without the idempotency it promises.
-    return FieldError(f("request_id"),
-                      "is not supported yet for uploads: send it without request_id and, after an unclear "
-                      "failure, look for the asset with ListAssets (or continue a multipart upload with "
-                      "GetUpload and upload_id)");
-  }
-  return absl::OkStatus();
+  return ValidateRequestId(f("request_id"), h.request_id());
 }
 
 namespace {
@@ -90,8 +90,8 @@ void RecordOwner(const ServiceDeps& deps, const std::string& id, const std::stri
 class Flow : public AssetUploadFlow, public std::enable_shared_from_this<Flow> {
  public:
   Flow(const ServiceDeps* deps, Admitted call, std::string method, Io io)
-      : deps_(deps), who_(std::move(call.who)), opts_(std::move(call.opts)), method_(std::move(method)),
-        io_(std::move(io)) {}
+      : deps_(deps), who_(std::move(call.who)), opts_(std::move(call.opts)), audit_(call.audit),
+        audit_call_(call.audit_call), method_(std::move(method)), io_(std::move(io)) {}
 
   void Start() override {
     Post([s = shared_from_this()] {
@@ -99,7 +99,7 @@ class Flow : public AssetUploadFlow, public std::enable_shared_from_this<Flow> {
       s->ReadNext();
     });
   }
-  void OnHeader(gw::UploadAssetHeader header) override {
+  void OnHeader(UploadHeader header) override {
     Post([s = shared_from_this(), header = std::move(header)]() mutable {
       s->read_pending_ = false;
       s->Touch();
@@ -129,54 +129,136 @@ class Flow : public AssetUploadFlow, public std::enable_shared_from_this<Flow> {
   }
 
  private:
-  void Post(absl::AnyInvocable<void()> action) { queue_.Run(std::move(action)); }
+  // `keep` holds the flow for as long as this thread drains the queue: an
+  // action that finishes the call lets the reactor drop its reference at
+  // once, and the action's own, destroyed inside the drain, must not be
+  // the last while the queue still runs.
+  void Post(absl::AnyInvocable<void()> action) {
+    auto keep = shared_from_this();
+    queue_.Run(std::move(action));
+  }
   void Touch() {
     if (deps_->clock != nullptr) last_message_ = deps_->clock->Now();
   }
 
   void ReadNext() {
     if (finished_ || read_pending_ || client_done_) return;
+    // After the header, nothing is read until the request_id allows the
+    // upload (a repeat is answered without reading the rest).
+    if (have_header_ && !upstream_started_) return;
     if (pipe_ != nullptr && !pipe_->HasRoom()) return;         // resumed by the pipe's on_room
     if (uploader_ != nullptr && !uploader_->HasRoom()) return;  // resumed by the uploader's on_room
     read_pending_ = true;
     io_.read();
   }
 
-  void Header(gw::UploadAssetHeader header) {
+  void Header(UploadHeader whole) {
+    if (finished_) return;
     if (have_header_) {
       Fail(FieldError("header", "was sent twice; send it once, first, then only chunks"));
       return;
     }
-    if (auto s = ValidateUploadAssetHeader(header); !s.ok()) {
+    if (auto s = ValidateUploadAssetHeader(whole.upload); !s.ok()) {
       Fail(s);
       return;
     }
     have_header_ = true;
-    header_ = std::move(header);
+    header_ = std::move(whole.upload);
+    if (audit_ != nullptr) {
+      // The call's audit line names what the header names, as other
+      // methods' lines name their request's ids.
+      std::map<std::string, std::string> ids = std::move(whole.audit_ids);
+      if (!header_.filename().empty()) ids["filename"] = header_.filename();
+      if (!header_.upload_id().empty()) ids["upload_id"] = header_.upload_id();
+      audit_->AddResources(audit_call_, ids);
+    }
     expected_ = header_.size_bytes() - header_.resume_offset();
-    std::weak_ptr<Flow> weak = shared_from_this();
-    auto on_room = [weak] {
-      if (auto s = weak.lock()) s->Post([s] { s->ReadNext(); });
-    };
-    auto self = shared_from_this();
-    const bool resume = !header_.upload_id().empty();
-    if (resume) {
+    if (!header_.upload_id().empty()) {
       if (auto v = CheckOwnedIdVisible(*deps_, who_, header_.upload_id(), UploadNotFound(header_.upload_id()));
           !v.ok()) {
         Fail(v);
         return;
       }
     }
+    // The create, as CreateAsset's: the request_id (if any) is claimed
+    // first, and only then does `start` begin the upload.
+    const ServiceDeps* d = deps_;
+    const CallOptions opts = opts_;
+    std::weak_ptr<Flow> weak = shared_from_this();
+    CreateFlow<gw::Asset> create;
+    create.method = method_;
+    create.what = "asset";
+    create.request = whole.covered != nullptr ? whole.covered.get() : &header_;  // fingerprinted at once
+    create.request_id = header_.request_id();  // validated: never with upload_id
+    create.target.source = header_.filename();
+    create.target.streamed = true;
+    // May run later, on an upstream thread (after a look-up for an earlier
+    // attempt's asset): the queue orders it with the reads, and an upload
+    // that ended meanwhile never starts.
+    create.start = [weak](TwelveLabsApi::Done<gw::Asset> created) {
+      auto s = weak.lock();
+      if (s == nullptr) {
+        created(absl::CancelledError("the upload ended before it could start"));
+        return;
+      }
+      s->Post([s, created = std::move(created)]() mutable { s->BeginUpload(std::move(created)); });
+    };
+    create.read = [d, opts](gw::Asset known, TwelveLabsApi::Done<gw::Asset> done) {
+      if (!known.status_text().empty()) {  // the upload's answer is the whole asset
+        done(std::move(known));
+        return;
+      }
+      // A repeat of a completed upload: read it fresh.
+      d->api->GetAsset(opts, known.id(), [known, done = std::move(done)](absl::StatusOr<gw::Asset> a) mutable {
+        done(a.ok() ? std::move(a) : absl::StatusOr<gw::Asset>(std::move(known)));
+      });
+    };
+    create.find = [d, opts](const RequestStore::Attempt& attempt,
+                            TwelveLabsApi::Done<std::optional<gw::Asset>> done) {
+      FindUnansweredAsset(*d, opts, attempt, std::move(done));
+    };
+    // Upstream makes no asset of a file whose bytes did not all arrive (a
+    // direct POST is cut short; a session is never completed): such a
+    // failure releases the request_id at once. Runs on the queue, or (the
+    // flow gone, so nothing was uploaded) from `start`.
+    create.may_have_created = [weak](const absl::Status& failure) {
+      auto s = weak.lock();
+      return s != nullptr && s->received_ == s->expected_ && MayHaveCreated(failure);
+    };
+    RunCreateFlow<gw::Asset>(*deps_, opts_, who_.tenant, std::move(create),
+                             [weak](absl::StatusOr<gw::Asset> asset) {
+                               if (auto s = weak.lock()) {
+                                 s->Post([s, asset = std::move(asset)]() mutable { s->Answer(std::move(asset)); });
+                               }
+                             });
+  }
+
+  // The request_id allows the upload (or there is none): starts it.
+  void BeginUpload(TwelveLabsApi::Done<gw::Asset> created) {
+    if (finished_) {
+      created(absl::CancelledError("the upload ended before it could start"));
+      return;
+    }
+    created_ = std::move(created);
+    std::weak_ptr<Flow> weak = shared_from_this();
+    auto on_room = [weak] {
+      if (auto s = weak.lock()) s->Post([s] { s->ReadNext(); });
+    };
+    auto on_done = [weak](absl::StatusOr<gw::Asset> asset) {
+      if (auto s = weak.lock()) {
+        s->Post([s, asset = std::move(asset)]() mutable { s->UpstreamDone(std::move(asset)); });
+      }
+    };
+    const bool resume = !header_.upload_id().empty();
     const int64_t direct_limit =
         header_.type() == gw::ASSET_TYPE_IMAGE ? kMaxImageAssetBytes : deps_->asset_direct_max_bytes;
+    upstream_started_ = true;
     if (!resume && header_.size_bytes() <= direct_limit) {
       pipe_ = std::make_shared<UploadPipe>(kUploadHighWater, on_room);
-      upstream_started_ = true;
-      deps_->api->UploadAssetDirect(opts_, header_, pipe_, [self](absl::StatusOr<gw::Asset> asset) {
-        self->Post([self, asset = std::move(asset)]() mutable {
-          if (asset.ok()) RecordOwner(*self->deps_, asset->id(), self->who_.tenant, "asset");
-          self->UpstreamDone(std::move(asset));
-        });
+      // Holds the flow until upstream answers, so even a late answer is
+      // seen (UpstreamDone).
+      deps_->api->UploadAssetDirect(opts_, header_, pipe_, [self = shared_from_this()](absl::StatusOr<gw::Asset> asset) {
+        self->Post([self, asset = std::move(asset)]() mutable { self->UpstreamDone(std::move(asset)); });
       });
       ReadNext();
       return;
@@ -191,12 +273,9 @@ class Flow : public AssetUploadFlow, public std::enable_shared_from_this<Flow> {
       RecordOwner(*deps, upload_id, tenant, "upload");
       RecordOwner(*deps, asset_id, tenant, "asset");
     };
-    hooks.on_done = [weak](absl::StatusOr<gw::Asset> asset) {
-      if (auto s = weak.lock()) s->Post([s, asset = std::move(asset)]() mutable { s->UpstreamDone(std::move(asset)); });
-    };
+    hooks.on_done = on_done;
     uploader_ = std::make_shared<MultipartUploader>(deps_->api, deps_->clock, opts_, deps_->asset_upload,
                                                     std::move(hooks));
-    upstream_started_ = true;
     if (resume) {
       uploader_->StartResume(header_.upload_id(), header_.size_bytes(), header_.resume_offset());
     } else {
@@ -206,6 +285,7 @@ class Flow : public AssetUploadFlow, public std::enable_shared_from_this<Flow> {
   }
 
   void Chunk(std::string bytes) {
+    if (finished_) return;
     if (!have_header_) {
       Fail(FieldError("chunk", "arrived before the header; the first message must be the header"));
       return;
@@ -254,22 +334,55 @@ class Flow : public AssetUploadFlow, public std::enable_shared_from_this<Flow> {
     if (uploader_ != nullptr) uploader_->EndOfInput();
   }
 
+  // The upload's upstream outcome: to the create flow, which records it
+  // under the request_id and then answers (Answer). After Fail the create
+  // flow has had its outcome already.
   void UpstreamDone(absl::StatusOr<gw::Asset> asset) {
+    if (created_ == nullptr) {
+      // A direct POST's asset that came after the upload failed on the
+      // gateway's side (after every byte went out). Without request_id it
+      // is recorded as the tenant's, as any upload's; with one it is left
+      // unowned, so the retry's look-up (FindUnansweredAsset) adopts it.
+      if (asset.ok() && pipe_ != nullptr && header_.request_id().empty()) {
+        RecordOwner(*deps_, asset->id(), who_.tenant, "asset");
+      }
+      return;
+    }
+    auto created = std::move(created_);
+    created_ = nullptr;
+    created(std::move(asset));
+  }
+
+  // The call's answer: the asset (new, or a repeat's recorded one), or why not.
+  void Answer(absl::StatusOr<gw::Asset> asset) {
     if (finished_) return;
     finished_ = true;
-    if (!asset.ok() && pipe_ != nullptr) pipe_->Abort();
-    io_.done(std::move(asset));
+    Abandon(asset.ok() ? absl::OkStatus() : asset.status());
+    auto done = std::move(io_.done);
+    done(std::move(asset));
   }
 
   void Fail(const absl::Status& status) {
     if (finished_) return;
     finished_ = true;
-    // Aborting the pipe fails the direct POST, so no half-uploaded asset
-    // is left; the multipart uploader reports what arrived so a
-    // continuation skips it.
-    if (pipe_ != nullptr) pipe_->Abort();
-    if (uploader_ != nullptr) uploader_->Abort(status);
-    io_.done(status);
+    Abandon(status);
+    // The create flow hears of the failure before the client does: a
+    // retry then finds the request_id released (or reopened).
+    UpstreamDone(status);
+    auto done = std::move(io_.done);
+    done(status);
+  }
+
+  // Ends everything the upload holds once the call is answered: no read
+  // starts, the reactor is never called again (a pending read's outcome
+  // and the idle timer find `finished_`), a direct POST that has not sent
+  // every byte is aborted (so no half-uploaded asset is left), and the
+  // multipart uploader starts no PUT and drops its chunks once those in
+  // flight end (reporting what arrived, so a continuation skips it).
+  void Abandon(const absl::Status& why) {
+    io_.read = nullptr;
+    if (!why.ok() && pipe_ != nullptr) pipe_->Abort();
+    if (uploader_ != nullptr) uploader_->Abort(why.ok() ? absl::CancelledError("the upload was answered") : why);
   }
 
   // The idle timer, as UploadVideoFile's (upload_reactor.cc): one pending
@@ -328,11 +441,16 @@ class Flow : public AssetUploadFlow, public std::enable_shared_from_this<Flow> {
   const ServiceDeps* const deps_;
   const CallIdentity who_;
   const CallOptions opts_;
+  AuditLog* const audit_;
+  const void* const audit_call_;
   const std::string method_;
   Io io_;
   gw::UploadAssetHeader header_;
   std::shared_ptr<UploadPipe> pipe_;
   std::shared_ptr<MultipartUploader> uploader_;
+  // The create flow's callback for the upload's outcome: set once the
+  // upload starts, called once (UpstreamDone), by the upload or by Fail.
+  TwelveLabsApi::Done<gw::Asset> created_;
   int64_t expected_ = 0;  // bytes the stream must carry after the header
   int64_t received_ = 0;
   absl::Time last_message_;
@@ -356,7 +474,9 @@ grpc::ServerReadReactor<gw::UploadAssetRequest>* NewUploadAssetReactor(const Ser
                                                                        gw::Asset* response) {
   return new AssetUploadReactor<gw::UploadAssetRequest, gw::Asset>(
       deps, std::move(call), "UploadAsset", response,
-      [](const gw::UploadAssetRequest& m) -> absl::StatusOr<gw::UploadAssetHeader> { return m.header(); },
+      [](const gw::UploadAssetRequest& m) -> absl::StatusOr<UploadHeader> {
+        return UploadHeader{m.header(), nullptr, {}};
+      },
       [](absl::StatusOr<gw::Asset> asset, gw::Asset* out, absl::AnyInvocable<void(absl::Status)> finish) {
         if (asset.ok()) *out = *std::move(asset);
         finish(asset.status());
@@ -387,10 +507,14 @@ class UploadAndIndexReactor : public AssetUploadReactor<gw::UploadAndIndexReques
                         std::shared_ptr<gw::UploadAndIndexHeader> index, std::shared_ptr<CancelSlot> slot)
       : Base(
             deps, call, "UploadAndIndex", response,
-            [who = call.who, index](const gw::UploadAndIndexRequest& m) -> absl::StatusOr<gw::UploadAssetHeader> {
+            [who = call.who, index](const gw::UploadAndIndexRequest& m) -> absl::StatusOr<UploadHeader> {
               if (absl::Status s = ValidateIndexPart(who, m.header()); !s.ok()) return s;
               if (index->index_id().empty()) *index = m.header();  // a second header is refused by the flow
-              return m.header().upload();
+              // The request_id covers the whole header: the index and its
+              // options too.
+              auto covered = std::make_shared<gw::UploadAndIndexHeader>(m.header());
+              covered->mutable_upload()->clear_request_id();
+              return UploadHeader{m.header().upload(), std::move(covered), {{"index_id", m.header().index_id()}}};
             },
             [deps, call, index, slot](absl::StatusOr<gw::Asset> asset, gw::IndexedAsset* out,
                                       absl::AnyInvocable<void(absl::Status)> finish) mutable {
@@ -403,6 +527,13 @@ class UploadAndIndexReactor : public AssetUploadReactor<gw::UploadAndIndexReques
               req.set_asset_id(asset->id());
               if (index->has_enable_video_stream()) req.set_enable_video_stream(index->enable_video_stream());
               if (index->has_index_user_metadata()) *req.mutable_user_metadata() = index->index_user_metadata();
+              // IndexAsset's protection for the index step, under a name no
+              // client's IndexAsset request_id can take (':' is refused
+              // there). A repeat indexes the same asset with the same
+              // fields, so it finds this step's record too.
+              if (const std::string& rid = index->upload().request_id(); !rid.empty()) {
+                req.set_request_id(absl::StrCat("UploadAndIndex:", rid));
+              }
               // The gRPC deadline is on the system clock, the wait on the
               // gateway's (as IndexAsset): carry over the time left.
               absl::Time deadline = absl::InfiniteFuture();

@@ -8,6 +8,15 @@
 // method that does more after the upload (UploadAndIndex: wait for ready,
 // index) plugs in there.
 //
+// With a `request_id` the upload is a create like CreateAsset
+// (RunCreateFlow): the header is fingerprinted, the request_id claimed,
+// and the upload itself starts only once the claim allows it. A repeat of
+// a completed upload answers the first asset at once, without reading the
+// rest of the stream (so a client's later writes fail); a repeat while the
+// first runs answers ABORTED (REQUEST_IN_PROGRESS), one with other fields
+// INVALID_ARGUMENT. An upload that ends without an asset before upstream
+// had every byte releases its request_id at once, so a retry runs.
+//
 // The flow is independent of the gRPC message types: a reactor (the
 // template AssetUploadReactor below) reads messages and hands the flow the
 // header, each chunk and the end of the stream; the flow asks it to read
@@ -18,6 +27,7 @@
 #define TL_GATEWAY_SERVER_SERVICES_ASSET_UPLOAD_H_
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -25,6 +35,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "google/protobuf/message.h"
 #include "server/common/status_details.h"
 #include "server/services/deps.h"
 #include "twelvelabs/gateway/v1/asset_service.pb.h"
@@ -42,6 +53,17 @@ inline constexpr int64_t kMaxMultipartAssetBytes = 10'000'000'000;
 absl::Status ValidateUploadAssetHeader(const twelvelabs::gateway::v1::UploadAssetHeader& h,
                                        const std::string& field = "header");
 
+// A header as the flow takes it: the upload part, and the message its
+// request_id covers (UploadAndIndex: the whole header, request_id cleared;
+// null: the upload part itself).
+struct UploadHeader {
+  twelvelabs::gateway::v1::UploadAssetHeader upload;
+  std::shared_ptr<const google::protobuf::Message> covered;
+  // Ids for the call's audit line besides the upload's own (filename,
+  // upload_id): UploadAndIndex's index_id.
+  std::map<std::string, std::string> audit_ids;
+};
+
 class AssetUploadFlow {
  public:
   struct Io {
@@ -54,14 +76,15 @@ class AssetUploadFlow {
   };
   virtual ~AssetUploadFlow() = default;
 
-  // `method` names the gRPC method in messages ("UploadAsset").
+  // `method` names the gRPC method in messages and the request_id scope
+  // ("UploadAsset").
   static std::shared_ptr<AssetUploadFlow> Create(const ServiceDeps* deps, Admitted call, std::string method,
                                                  Io io);
 
   // Arms the idle timer and reads the first message.
   virtual void Start() = 0;
   // The outcome of a read (any thread).
-  virtual void OnHeader(twelvelabs::gateway::v1::UploadAssetHeader header) = 0;
+  virtual void OnHeader(UploadHeader header) = 0;
   virtual void OnChunk(std::string bytes) = 0;
   virtual void OnEnd() = 0;  // the client closed its side
   // Ends the upload with `status` (a bad message, a cancel).
@@ -76,7 +99,7 @@ class AssetUploadFlow {
 template <typename Request, typename Response>
 class AssetUploadReactor : public grpc::ServerReadReactor<Request> {
  public:
-  using HeaderOf = std::function<absl::StatusOr<twelvelabs::gateway::v1::UploadAssetHeader>(const Request&)>;
+  using HeaderOf = std::function<absl::StatusOr<UploadHeader>(const Request&)>;
   using FinishWith = std::function<void(absl::StatusOr<twelvelabs::gateway::v1::Asset>, Response* response,
                                         absl::AnyInvocable<void(absl::Status)> finish)>;
 
@@ -100,7 +123,7 @@ class AssetUploadReactor : public grpc::ServerReadReactor<Request> {
       return;
     }
     if (message_.payload_case() == Request::kHeader) {
-      absl::StatusOr<twelvelabs::gateway::v1::UploadAssetHeader> h = header_of_(message_);
+      absl::StatusOr<UploadHeader> h = header_of_(message_);
       if (!h.ok()) {
         flow_->OnError(h.status());
       } else {
@@ -126,7 +149,13 @@ grpc::ServerReadReactor<twelvelabs::gateway::v1::UploadAssetRequest>* NewUploadA
     const ServiceDeps* deps, Admitted call, twelvelabs::gateway::v1::Asset* response);
 
 // UploadAndIndex's reactor: UploadAsset's stream, then (in `finish_with`)
-// IndexWhenReady on the uploaded asset within the call's deadline. The
+// IndexWhenReady on the uploaded asset within the call's deadline. With a
+// request_id, the upload is claimed under "UploadAndIndex" (the whole
+// header fingerprinted), and the index step under IndexAsset's scope as
+// "UploadAndIndex:<request_id>" (a name no client request_id can take):
+// a repeat finds the recorded asset, then the recorded indexed asset, and
+// a gateway that died between the steps leaves the retry the asset to
+// index rather than a second upload. The
 // header's index part (index_id, the client's right to the index, the
 // indexed asset's metadata) is checked with the rest of the header, before
 // any upstream request; a cancel reaches the upload or, after it, the wait.

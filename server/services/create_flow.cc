@@ -368,6 +368,8 @@ void RunCreateFlow(const ServiceDeps& deps, const CallOptions& opts, const std::
   const ServiceDeps* d = &deps;
   auto read = std::move(flow.read);
   auto find = std::move(flow.find);
+  std::function<bool(const absl::Status&)> may_have_created =
+      flow.may_have_created ? std::move(flow.may_have_created) : MayHaveCreated;
   // Records `tenant` as the owner: before anything else, so no tenant can
   // ever see the resource unowned.
   auto own = [d, tenant, what](const std::string& id) {
@@ -384,9 +386,9 @@ void RunCreateFlow(const ServiceDeps& deps, const CallOptions& opts, const std::
     }
   };
   // What runs once the request_id allows a create.
-  auto create = [d, scope, request_id, attempt, own, answer](
+  auto create = [d, scope, request_id, attempt, own, answer, may_have_created](
                     absl::AnyInvocable<void(TwelveLabsApi::Done<Resource>)> start, Done done) {
-    start([d, scope, request_id, attempt, own, answer,
+    start([d, scope, request_id, attempt, own, answer, may_have_created,
            done = std::move(done)](absl::StatusOr<Resource> created) mutable {
       if (created.ok()) own(created->id());
       if (!request_id.empty()) {
@@ -397,7 +399,7 @@ void RunCreateFlow(const ServiceDeps& deps, const CallOptions& opts, const std::
         RequestStore::Attempt ended = attempt;
         ended.deadline = std::min(ended.deadline, d->clock->Now());
         LogIfFailed(created.ok() ? d->requests->Complete(scope, request_id, created->id())
-                    : MayHaveCreated(created.status())
+                    : may_have_created(created.status())
                         ? d->requests->Reopen(scope, request_id, ended)
                         : d->requests->Release(scope, request_id),
                     "request_id record not updated");

@@ -90,6 +90,11 @@ struct CreateFlow {
   // upstream offers no look-up: a retry after a crash then creates again.
   std::function<void(const RequestStore::Attempt&, TwelveLabsApi::Done<std::optional<Resource>>)>
       find;
+  // Whether a create that failed with `failure` may still have made its
+  // resource upstream (its claim is then reopened, not released). Unset:
+  // MayHaveCreated. An upload knows better: one whose bytes did not all
+  // arrive cannot have made its asset, whatever the error.
+  std::function<bool(const absl::Status& failure)> may_have_created;
 };
 
 // RunCreate for any kind: the created (or adopted) resource is recorded

@@ -19,6 +19,8 @@ absl::StatusOr<Admitted> Admit(const ServiceDeps& deps, grpc::CallbackServerCont
   }
   if (deps.audit != nullptr) deps.audit->Attach(ctx, std::move(record));
   if (!who.ok()) return who.status();
+  out.audit = deps.audit;
+  out.audit_call = ctx;
   out.who = *std::move(who);
   auto deadline = ctx->deadline();
   out.opts.deadline = deadline == std::chrono::system_clock::time_point::max() ? absl::InfiniteFuture()

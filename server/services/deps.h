@@ -62,6 +62,10 @@ struct ServiceDeps {
 struct Admitted {
   CallIdentity who;
   CallOptions opts;
+  // The call's audit record, for ids learnt later (AuditLog::AddResources):
+  // null when there is no audit trail.
+  AuditLog* audit = nullptr;
+  const void* audit_call = nullptr;
 };
 
 // Authenticates the call and authorizes `method` ("TaskService.GetTask"),

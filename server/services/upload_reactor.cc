@@ -68,7 +68,13 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
     State(UploadReactor* r, const ServiceDeps* d, Admitted call, gw::Task* resp)
         : reactor(r), deps(d), who(std::move(call.who)), opts(std::move(call.opts)), response(resp) {}
 
-    void Post(absl::AnyInvocable<void()> action) { queue.Run(std::move(action)); }
+    // `keep`: the state outlives the drain this thread may run (an action
+    // that finishes the call can drop every other reference; see
+    // asset_upload.cc's Post).
+    void Post(absl::AnyInvocable<void()> action) {
+      auto keep = shared_from_this();
+      queue.Run(std::move(action));
+    }
 
     void ReadNext() {
       if (finished || read_pending) return;

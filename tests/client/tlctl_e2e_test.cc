@@ -510,6 +510,26 @@ TEST_F(TlctlAssetUploadE2E, SmallFileAsJsonThenWithWatch) {
   EXPECT_TRUE(absl::EndsWith(r.out, "  ready\n")) << r.out;
 }
 
+// --request-id: the second run is answered with the first asset, and the
+// simulator sees one POST /assets.
+TEST_F(TlctlAssetUploadE2E, RequestIdMakesARepeatReturnTheFirstAsset) {
+  std::string path = SparseFile("once.mp4", 3 << 20);
+  CliResult first = Cli({"asset", "upload", path, "--json", "--request-id", "tlctl-once-1"}, Env()).Wait();
+  ASSERT_EQ(first.exit_code, 0) << Describe(first);
+  CliResult again = Cli({"asset", "upload", path, "--json", "--request-id", "tlctl-once-1"}, Env()).Wait();
+  ASSERT_EQ(again.exit_code, 0) << Describe(again);
+  json a = json::parse(first.out, nullptr, false);
+  json b = json::parse(again.out, nullptr, false);
+  ASSERT_FALSE(a.is_discarded() || b.is_discarded()) << first.out << again.out;
+  EXPECT_EQ(a["id"], b["id"]);
+  int posts = 0;
+  for (const json& r : control_->Requests("/v1.3/assets")) posts += r["method"] == "POST" && r["path"] == "/v1.3/assets";
+  EXPECT_EQ(posts, 1);
+  CliResult resumed = Cli({"asset", "upload", path, "--resume", "6a0000000000000000000001", "--request-id", "x"},
+                          Env()).Wait();
+  EXPECT_NE(resumed.exit_code, 0) << "--request-id does not go with --resume";
+}
+
 // --index runs UploadAndIndex: the asset is waited for, indexed, and with
 // --watch the indexed asset is followed to ready.
 TEST_F(TlctlAssetUploadE2E, WithIndexUploadsIndexesAndWatchesToReady) {

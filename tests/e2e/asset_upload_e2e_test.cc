@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include "absl/strings/escaping.h"
@@ -318,6 +319,95 @@ TEST_F(AssetUploadE2E, SmallFileTakesTheDirectPostIntact) {
   EXPECT_EQ(post["files"]["file"]["sha256"], absl::BytesToHexString(Sha256(file.Bytes(0, file.size()))));
 }
 
+// request_id: the first upload creates; a repeat (same header, same
+// request_id) is answered with the recorded asset after its header alone,
+// the stream left unread; the same request_id with another header is
+// refused; an upload cut short releases its request_id for the retry.
+int CountRequests(SimControl* control, const std::string& method, const std::string& path,
+                  int status = 0) {
+  int n = 0;
+  for (const json& r : control->Requests(path)) {
+    n += r["method"] == method && r["path"] == path && (status == 0 || r["status"] == status);
+  }
+  return n;
+}
+
+TEST_F(AssetUploadE2E, RequestIdUploadsOnceAndARepeatIsAnsweredFromItsHeader) {
+  struct Case {
+    int64_t size;
+    std::string request_id;
+    std::string create_path;  // the upstream create a second upload would repeat
+  };
+  for (const Case& c : {Case{5 * kMiB + 3, "e2e-direct-once", "/v1.3/assets"},
+                        Case{kSmallMultipart, "e2e-multipart-once", "/v1.3/assets/multipart-uploads"}}) {
+    SCOPED_TRACE(c.request_id);
+    control_->ClearRequests();
+    const File file(c.size, 21);
+    gw::UploadAssetRequest header = Header(file.size(), "once.mp4");
+    header.mutable_header()->set_request_id(c.request_id);
+    gw::Asset first;
+    grpc::Status s = Stream(header, file, 0, &first);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_EQ(CountRequests(control_.get(), "POST", c.create_path), 1);
+
+    // The repeat sends its header and nothing more.
+    auto ctx = Ctx(absl::Seconds(30));
+    gw::Asset again;
+    auto writer = assets_->UploadAsset(ctx.get(), &again);
+    ASSERT_TRUE(writer->Write(header));
+    s = writer->Finish();
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(again.id(), first.id());
+    EXPECT_EQ(CountRequests(control_.get(), "POST", "/v1.3/assets"), c.create_path == "/v1.3/assets" ? 1 : 0);
+    EXPECT_EQ(CountRequests(control_.get(), "POST", "/v1.3/assets/multipart-uploads"),
+              c.create_path == "/v1.3/assets" ? 0 : 1);
+
+    // The same request_id for another file is refused, before any request.
+    const int before = static_cast<int>(control_->Requests().size());
+    gw::UploadAssetRequest other = Header(file.size(), "other.mp4");
+    other.mutable_header()->set_request_id(c.request_id);
+    gw::Asset refused;
+    s = Stream(other, File(file.size() < kSmallMultipart ? file.size() : 10, 22), 0, &refused);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "request_id")) << s.error_message();
+    EXPECT_EQ(static_cast<int>(control_->Requests().size()), before) << control_->Requests().dump();
+  }
+}
+
+TEST_F(AssetUploadE2E, UploadCutShortReleasesItsRequestIdAndTheRetryUploadsOnce) {
+  const File file(6 * kMiB + 5, 23);
+  gw::UploadAssetRequest header = Header(file.size(), "retry.mp4");
+  header.mutable_header()->set_request_id("e2e-retry-after-cut");
+  gw::Asset asset;
+  // The client's stream ends after 3 MiB: the POST is aborted.
+  auto ctx = Ctx(absl::Seconds(30));
+  auto writer = assets_->UploadAsset(ctx.get(), &asset);
+  ASSERT_TRUE(writer->Write(header));
+  for (int64_t at = 0; at < 3 * kMiB; at += kMessage) ASSERT_TRUE(writer->Write(Chunk(file.Bytes(at, kMessage))));
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+
+  // The retry with the same request_id runs at once, and uploads.
+  s = Stream(header, file, 0, &asset);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(CountRequests(control_.get(), "POST", "/v1.3/assets", 201), 1) << control_->Requests("/assets").dump();
+  EXPECT_EQ(CountRequests(control_.get(), "GET", "/v1.3/assets"), 0) << "no look-up: the bytes never all arrived";
+  json posts = control_->Requests("/v1.3/assets");
+  bool intact = false;
+  for (const json& r : posts) {
+    if (r["status"] == 201) {
+      intact = r["files"]["file"]["sha256"] == absl::BytesToHexString(Sha256(file.Bytes(0, file.size())));
+    }
+  }
+  EXPECT_TRUE(intact) << posts.dump();
+  // And is what a repeat answers.
+  gw::Asset again;
+  ASSERT_TRUE(Stream(header, file, 0, &again).ok());
+  EXPECT_EQ(again.id(), asset.id());
+  EXPECT_EQ(CountRequests(control_.get(), "POST", "/v1.3/assets", 201), 1);
+}
+
 TEST_F(AssetUploadE2E, BadStreamsAreRefusedBeforeAnyRequestReachesTheSimulator) {
   struct Case {
     std::string name;
@@ -365,8 +455,9 @@ class UploadAndIndexE2E : public AssetUploadE2E {
     ASSERT_NO_FATAL_FAILURE(LaunchSimulator({absl::StrCat("--multipart_chunk_bytes=", kServerChunk)}));
     GatewayArgs args;
     args.upstream_url = sim_.Url("v1.3");
+    audit_path_ = TempPath("upload-and-index-audit.jsonl");
     args.extra_args = {"--asset_upload_chunks_in_flight=4", "--watch_interval_seconds=0.2",
-                       "--watch_min_interval_seconds=0.1"};
+                       "--watch_min_interval_seconds=0.1", "--audit_log=" + audit_path_};
     ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
     assets_ = gw::AssetService::NewStub(gateway_.channel);
   }
@@ -394,6 +485,16 @@ class UploadAndIndexE2E : public AssetUploadE2E {
     for (const auto& r : control_->Requests(path)) n += r["method"] == method && r["path"] == path;
     return n;
   }
+  // The audit lines written so far.
+  std::vector<json> AuditLines() {
+    std::vector<json> out;
+    std::ifstream in(audit_path_);
+    std::string line;
+    while (std::getline(in, line)) out.push_back(json::parse(line, nullptr, false));
+    return out;
+  }
+
+  std::string audit_path_;
 };
 
 TEST_F(UploadAndIndexE2E, UploadWaitsForReadyIndexesAndIsWatchedToReady) {
@@ -452,6 +553,53 @@ TEST_F(UploadAndIndexE2E, UploadWaitsForReadyIndexesAndIsWatchedToReady) {
   grpc::Status end = stream->Finish();
   EXPECT_TRUE(end.ok()) << end.error_message();
   EXPECT_EQ(last.indexed_asset().status(), gw::INDEXED_ASSET_STATUS_READY);
+}
+
+TEST_F(UploadAndIndexE2E, RequestIdUploadsAndIndexesOnce) {
+  const File file(2 * kMiB + 1, 24);
+  gw::UploadAndIndexRequest header = IndexHeader(Header(file.size(), "indexed-once.mp4"));
+  header.mutable_header()->mutable_upload()->set_request_id("e2e-upload-and-index-once");
+  gw::IndexedAsset first;
+  grpc::Status s;
+  std::thread call([&] { s = StreamAndIndex(header, file, &first); });
+  ASSERT_TRUE(Eventually([&] { return Count("POST", "/v1.3/assets") == 1; }, "the direct POST"));
+  control_->AdvanceClock(5);  // processing -> ready
+  call.join();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+
+  gw::IndexedAsset again;
+  s = StreamAndIndex(header, file, &again);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(again.id(), first.id());
+  EXPECT_EQ(again.asset_id(), first.asset_id());
+  const std::string indexed_path = std::string("/v1.3/indexes/") + kSeedIndex + "/indexed-assets";
+  EXPECT_EQ(Count("POST", "/v1.3/assets"), 1);
+  EXPECT_EQ(Count("POST", indexed_path), 1);
+
+  // The audit lines name the index and the file.
+  std::vector<json> lines;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        lines.clear();
+        for (json& j : AuditLines()) {
+          if (j.is_object() && j["method"] == "/twelvelabs.gateway.v1.AssetService/UploadAndIndex") lines.push_back(j);
+        }
+        return lines.size() >= 2;
+      },
+      "two UploadAndIndex audit lines"));
+  for (const json& j : lines) {
+    EXPECT_EQ(j["code"], "OK") << j.dump();
+    EXPECT_EQ(j["resources"]["index_id"], kSeedIndex) << j.dump();
+    EXPECT_EQ(j["resources"]["filename"], "indexed-once.mp4") << j.dump();
+  }
+
+  // Another index under the same request_id is refused.
+  gw::UploadAndIndexRequest other = header;
+  other.mutable_header()->set_enable_video_stream(true);
+  s = StreamAndIndex(other, file, &again);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_EQ(Count("POST", "/v1.3/assets"), 1);
+  EXPECT_EQ(Count("POST", indexed_path), 1);
 }
 
 TEST_F(UploadAndIndexE2E, BadIndexIsRefusedBeforeAnyRequestReachesTheSimulator) {
