@@ -165,10 +165,10 @@ class Flow : public AssetUploadFlow, public std::enable_shared_from_this<Flow> {
     have_header_ = true;
     header_ = std::move(whole.upload);
     if (audit_ != nullptr) {
-      // The call's audit line names what the header names, as other
-      // methods' lines name their request's ids.
+      // The call's audit line names the ids the header names, as other
+      // methods' lines do. Not the filename: the audit keeps ids only,
+      // never client text (a filename can carry a person's name).
       std::map<std::string, std::string> ids = std::move(whole.audit_ids);
-      if (!header_.filename().empty()) ids["filename"] = header_.filename();
       if (!header_.upload_id().empty()) ids["upload_id"] = header_.upload_id();
       audit_->AddResources(audit_call_, ids);
     }
