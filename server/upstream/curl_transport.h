@@ -34,6 +34,8 @@ struct CurlTransportOptions {
   size_t max_response_bytes = 64 << 20;
   // libcurl's upload buffer: larger means fewer read callbacks per MiB.
   long upload_buffer_bytes = 512 * 1024;
+  // The same for a chunk PUT (HttpRequest::cord_body).
+  long put_buffer_bytes = 512 * 1024;
 };
 
 class CurlTransport : public HttpTransport {
