@@ -32,10 +32,11 @@ struct CurlTransportOptions {
   absl::Duration connect_timeout = absl::Seconds(10);
   // A response body larger than this fails (protects gateway memory).
   size_t max_response_bytes = 64 << 20;
-  // libcurl's upload buffer: larger means fewer read callbacks per MiB.
+  // libcurl's upload buffer for streamed bodies and chunk PUTs: larger
+  // means fewer read callbacks per MiB (2 MiB, curl's most, measured no
+  // less CPU for chunk PUTs and ~6 MiB more gateway memory at 3 in flight:
+  // bench/RESULTS.md).
   long upload_buffer_bytes = 512 * 1024;
-  // The same for a chunk PUT (HttpRequest::cord_body).
-  long put_buffer_bytes = 512 * 1024;
 };
 
 class CurlTransport : public HttpTransport {
