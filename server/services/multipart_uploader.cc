@@ -532,13 +532,15 @@ void MultipartUploader::WindDown() {
 }
 
 void MultipartUploader::UpdateRoom() {
-  // While every slot is busy, the next chunk is filled only half way: when
-  // a PUT ends the rest arrives quickly, and the upload holds the chunks in
-  // flight plus half a chunk, not plus two.
+  // While every slot is busy, the next chunk is filled only a quarter of
+  // the way: when a PUT ends the rest arrives quickly (the other PUTs keep
+  // going meanwhile), and the upload holds the chunks in flight plus a
+  // quarter of a chunk, not plus two. (Half measured ~2 MiB more peak
+  // memory for the same CPU and throughput, bench/RESULTS.md.)
   const bool slots_busy = static_cast<int>(active_.size()) >= in_flight_limit_;
-  const bool half_full = next_index_ <= total_chunks_ && !skip_current_ &&
-                         filled_ * 2 >= ChunkLength(next_index_);
-  const bool room = opened_ && !stopped_ && ready_.empty() && !(slots_busy && half_full);
+  const bool started = next_index_ <= total_chunks_ && !skip_current_ &&
+                       filled_ * 4 >= ChunkLength(next_index_);
+  const bool room = opened_ && !stopped_ && ready_.empty() && !(slots_busy && started);
   const bool was = room_.exchange(room);
   // Also when the caller found no room only because a push was queued.
   if (room && queued_bytes_.load() == 0 && (!was || asked_while_full_.exchange(false)) && hooks_.on_room) {

@@ -41,9 +41,10 @@ struct MultipartLimits {
   int chunks_in_flight = 3;
   // Chunk bytes held at once, at most (--asset_upload_max_buffer_mib): the
   // chunks in flight are cut down so that they, one chunk waiting for a
-  // slot and one being filled fit (in steady state the next chunk waits
-  // half filled, so the chunks in flight and a half are held). A server chunk size over a third of this
-  // fails the upload rather than the gateway's memory.
+  // slot and one being filled fit (in steady state the next chunk waits a
+  // quarter filled, so the chunks in flight and a quarter are held). A
+  // server chunk size over a third of this fails the upload rather than
+  // the gateway's memory.
   int64_t max_buffer_bytes = int64_t{48} << 20;
   // Attempts per chunk PUT (and per URL fetch), the first included.
   int put_attempts = 4;

@@ -298,7 +298,7 @@ void CurlTransport::Loop() {
         curl_easy_setopt(easy, CURLOPT_READDATA, t.get());
         curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, &Transfer::OnCordSeek);
         curl_easy_setopt(easy, CURLOPT_SEEKDATA, t.get());
-        curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, options_.upload_buffer_bytes);
+        curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, options_.put_buffer_bytes);
       } else if (r.method == "POST" || r.method == "PUT" || r.method == "PATCH") {
         // The request lives as long as the transfer.
         curl_easy_setopt(easy, CURLOPT_POSTFIELDS, r.body.data());

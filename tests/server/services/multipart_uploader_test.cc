@@ -196,5 +196,35 @@ TEST(MultipartUploaderTest, AMessageCutAtAChunkBoundaryIsCountedForTheMemoryItKe
   EXPECT_EQ(up->buffered(), 0) << "every byte counted in is counted out";
 }
 
+TEST(MultipartUploaderTest, WhileEverySlotIsBusyTheNextChunkIsReadAQuarterOfTheWay) {
+  FakeTwelveLabsApi api;
+  api.set_multipart(kChunk, 10);
+  api.hold(true);
+  FakeClock clock;
+  MultipartLimits limits;
+  limits.chunks_in_flight = 3;
+  Outcome out;
+  auto up = Make(&api, &clock, limits, &out);
+  up->StartNew(Header(10 * kChunk));
+  ASSERT_TRUE(api.CompleteNext());  // CreateMultipartUpload
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(up->HasRoom());
+    up->Push(std::string(kChunk, 'a'));
+  }
+  EXPECT_EQ(api.held(), 3u) << "three PUTs under way";
+  int64_t read_ahead = 0;
+  while (up->HasRoom() && read_ahead < kChunk) {
+    up->Push(std::string(100, 'b'));
+    read_ahead += 100;
+  }
+  EXPECT_EQ(read_ahead, kChunk / 4 + 50) << "reading stops once a quarter of the next chunk is in";
+  EXPECT_EQ(up->buffered(), 3 * kChunk + read_ahead);
+  ASSERT_TRUE(api.CompleteNext());  // a PUT ends: the slot frees, reading goes on
+  EXPECT_TRUE(up->HasRoom());
+  up->Abort(absl::CancelledError("done"));
+  while (api.CompleteNext(absl::ZeroDuration())) {
+  }
+}
+
 }  // namespace
 }  // namespace tlgw
