@@ -74,6 +74,10 @@ ABSL_FLAG(std::string, gateway_bin, "", "gateway binary (default: //server:gatew
 ABSL_FLAG(std::string, sim_bin, "", "simulator binary (default: //sim:twelvelabs_sim from the runfiles)");
 ABSL_FLAG(std::string, gateway_extra_args, "",
           "more gateway flags, comma-separated (e.g. --grpc_stream_window_kib=4096)");
+ABSL_FLAG(double, link_mbps, 0,
+          "when > 0, the simulator takes presigned PUT bodies through one link of this many Mbit/s shared by "
+          "every connection (--presigned_link_mbps), as an upload over a WAN: the upload is then bound by the "
+          "link, not by CPU, and the ratio says whether the gateway keeps the link busy");
 ABSL_FLAG(bool, keep_logs, false, "keep the temporary directory with the servers' logs");
 
 namespace {
@@ -419,6 +423,14 @@ int Main(int argc, char** argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   std::vector<std::string> sim_argv = tlbench::SimulatorArgv(sim_bin, kApiKey, absl::GetFlag(FLAGS_sim_threads));
   sim_argv.push_back(absl::StrCat("--multipart_chunk_bytes=", sim_chunk));
+  const double link_mbps = absl::GetFlag(FLAGS_link_mbps);
+  if (link_mbps > 0) {
+    sim_argv.push_back(absl::StrCat("--presigned_link_mbps=", link_mbps));
+    std::printf("link:    presigned PUTs share one %.0f Mbit/s link (%.1f MiB/s)\n", link_mbps,
+                link_mbps * 1e6 / 8 / (1 << 20));
+  } else {
+    std::printf("link:    none (the simulator takes PUTs as fast as it can: CPU-bound)\n");
+  }
   auto sim = tlbench::StartServer(sim_argv, {}, *dir, "sim");
   if (!sim.ok()) {
     std::fprintf(stderr, "%s\n", sim.status().ToString().c_str());
@@ -502,6 +514,24 @@ int Main(int argc, char** argv) {
     results.push_back(r);
   }
 
+  // CPU seconds per GiB of each process, by path: [gateway, simulator, client].
+  std::map<std::string, std::vector<double>> cpu_per_gib;
+  std::map<std::string, int> runs_of;
+  for (const RunResult& r : results) {
+    std::vector<double>& c = cpu_per_gib[r.path];
+    c.resize(3);
+    const double gib = size_mib / 1024.0;
+    c[0] += r.gw_cpu / gib;
+    c[1] += r.sim_cpu / gib;
+    c[2] += r.client_cpu / gib;
+    ++runs_of[r.path];
+  }
+  std::printf("\n| path | CPU s/GiB: gateway | simulator | client | all |\n|---|---:|---:|---:|---:|\n");
+  for (const auto& [path, c] : cpu_per_gib) {
+    const double n = runs_of[path];
+    std::printf("| %s | %.2f | %.2f | %.2f | %.2f |\n", path.c_str(), c[0] / n, c[1] / n, c[2] / n,
+                (c[0] + c[1] + c[2]) / n);
+  }
   double gw_sum = 0, direct_sum = 0, gw_cpu = 0;
   int gw_n = 0, direct_n = 0;
   int64_t peak = 0;
@@ -525,6 +555,11 @@ int Main(int argc, char** argv) {
     std::printf("| %.1f | %.1f | %.2fx %s | %s MiB %s | %d | %.2f |\n", gw_sum / gw_n, direct_sum / direct_n, ratio,
                 ratio >= 0.9 ? "met" : "MISSED", Mib(peak).c_str(), peak <= 64 * 1024 ? "met" : "MISSED", in_flight,
                 gw_cpu / gw_n);
+    if (link_mbps > 0) {
+      const double link_mib_s = link_mbps * 1e6 / 8 / (1 << 20);
+      std::printf("\nlink use: gateway %.0f%%, direct %.0f%% of %.1f MiB/s\n", 100 * gw_sum / gw_n / link_mib_s,
+                  100 * direct_sum / direct_n / link_mib_s, link_mib_s);
+    }
   }
   tlbench::RemoveOrKeepLogs(*dir, all_ok, absl::GetFlag(FLAGS_keep_logs));
   return all_ok ? 0 : 1;

@@ -46,6 +46,9 @@ ABSL_FLAG(int64_t, multipart_chunk_bytes, int64_t{5} << 20,
 ABSL_FLAG(int, multipart_initial_urls, 10,
           "presigned chunk URLs in a new multipart session's answer; the rest via presigned-urls");
 ABSL_FLAG(double, presigned_url_ttl_seconds, 3600, "lifetime of a presigned chunk URL");
+ABSL_FLAG(double, presigned_link_mbps, 0,
+          "bandwidth in Mbit/s of one link shared by every presigned chunk PUT's body, as an uploader's WAN "
+          "uplink (for benchmarks); 0 = no limit");
 ABSL_FLAG(int64_t, max_asset_file_bytes, 200'000'000,
           "POST /assets method=direct files larger than this are refused");
 ABSL_FLAG(int, empty_success_status, 200,
@@ -99,6 +102,7 @@ int main(int argc, char** argv) {
       static_cast<uint64_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_multipart_chunk_bytes)));
   options.multipart_initial_urls = absl::GetFlag(FLAGS_multipart_initial_urls);
   options.presigned_url_ttl_seconds = absl::GetFlag(FLAGS_presigned_url_ttl_seconds);
+  options.presigned_link_mbps = absl::GetFlag(FLAGS_presigned_link_mbps);
   options.max_asset_file_bytes =
       static_cast<uint64_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_max_asset_file_bytes)));
   options.empty_success_status = absl::GetFlag(FLAGS_empty_success_status);

@@ -32,6 +32,7 @@
 #include "sim/clock.h"
 #include "sim/common.h"
 #include "sim/faults.h"
+#include "sim/link_shaper.h"
 #include "sim/model.h"
 #include "sim/multipart.h"
 #include "sim/rest_api.h"
@@ -177,6 +178,8 @@ class Simulator::Impl {
   bool scanner_stop_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time next_transition_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   absl::BitGen rng_ ABSL_GUARDED_BY(mu_);  // event ids
+  // The presigned PUTs' shared link, when limited (thread-safe itself).
+  std::unique_ptr<LinkShaper> link_;
 };
 
 namespace {
@@ -206,7 +209,9 @@ Simulator::Impl::Impl(const SimulatorOptions& options)
     : options_(options),
       clock_(options.manual_clock),
       api_(ToRestApiOptions(options), clock_.Now()),
-      webhooks_(WebhookSenderOptions()) {}
+      webhooks_(WebhookSenderOptions()),
+      link_(options.presigned_link_mbps > 0 ? std::make_unique<LinkShaper>(options.presigned_link_mbps * 1e6)
+                                            : nullptr) {}
 
 absl::Status Simulator::Impl::Start() {
   const SimulatorOptions& o = options_;
@@ -217,10 +222,10 @@ absl::Status Simulator::Impl::Start() {
         "be >= 0; rate_window_seconds and num_threads > 0");
   }
   if (o.multipart_chunk_bytes == 0 || o.multipart_initial_urls < 0 ||
-      o.presigned_url_ttl_seconds <= 0 ||
+      o.presigned_url_ttl_seconds <= 0 || !(o.presigned_link_mbps >= 0) ||
       (o.empty_success_status != 200 && o.empty_success_status != 204)) {
     return absl::InvalidArgumentError(
-        "multipart_chunk_bytes and presigned_url_ttl_seconds must be > 0, "
+        "multipart_chunk_bytes and presigned_url_ttl_seconds must be > 0, presigned_link_mbps >= 0, "
         "multipart_initial_urls >= 0, empty_success_status 200 or 204");
   }
   for (const std::string* id : {&o.seed_index_id, &o.seed_integration_id}) {
@@ -959,6 +964,7 @@ void Simulator::Impl::HandlePresigned(const httplib::Request& req, httplib::Resp
   // broke off.
   auto read = [&](bool keep) {
     auto take = [&](const char* data, size_t n) {
+      if (link_ != nullptr) link_->Take(n);
       size += n;
       if (keep) hash.Update(data, n);
       return true;

@@ -53,6 +53,10 @@ struct SimulatorOptions {
   uint64_t multipart_chunk_bytes = uint64_t{5} << 20;  // the server's chunk_size
   int multipart_initial_urls = 10;  // presigned URLs in a new session's answer
   double presigned_url_ttl_seconds = 3600;
+  // The bandwidth, in megabits per second, of one link that every
+  // presigned chunk PUT's body shares (as an uploader's WAN uplink); 0: no
+  // limit. For benchmarks (see link_shaper.h).
+  double presigned_link_mbps = 0;
   uint64_t max_asset_file_bytes = 200'000'000;  // POST /assets method=direct
   // Successful DELETE/PATCH answers: 200 (newest API doc) or 204 (older).
   int empty_success_status = 200;

@@ -27,6 +27,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
 #include "absl/time/time.h"
 #include "server/common/clock.h"
 #include "server/common/serial_queue.h"
@@ -40,9 +41,10 @@ struct MultipartLimits {
   int chunks_in_flight = 3;
   // Chunk bytes held at once, at most (--asset_upload_max_buffer_mib): the
   // chunks in flight are cut down so that they, one chunk waiting for a
-  // slot and one being filled fit (in steady state the next chunk waits
-  // half filled, so the chunks in flight and a half are held). A server chunk size over a third of this
-  // fails the upload rather than the gateway's memory.
+  // slot and one being filled fit (in steady state the next chunk waits a
+  // quarter filled, so the chunks in flight and a quarter are held). A
+  // server chunk size over a third of this fails the upload rather than
+  // the gateway's memory.
   int64_t max_buffer_bytes = int64_t{48} << 20;
   // Attempts per chunk PUT (and per URL fetch), the first included.
   int put_attempts = 4;
@@ -111,7 +113,12 @@ class MultipartUploader : public std::enable_shared_from_this<MultipartUploader>
 
  private:
   struct Chunk {
-    std::shared_ptr<std::string> bytes;
+    // The pieces as they arrived (client messages, never joined): what the
+    // PUT sends, kept for a retry until upstream has them.
+    absl::Cord bytes;
+    // Memory they keep alive: their size, plus the part of a message cut
+    // at a chunk boundary that the other side of the cut still uses.
+    int64_t held = 0;
     int attempts = 0;
     bool putting = false;  // a PUT of it is under way
   };
@@ -120,6 +127,7 @@ class MultipartUploader : public std::enable_shared_from_this<MultipartUploader>
   void Opened(const std::string& upload_id, const std::string& asset_id, int64_t chunk_size, int total_chunks,
               int64_t size, int first_index);
   void Consume(std::string data);
+  void Hold(absl::Cord piece, int64_t held);
   void BeginChunk();
   void CompleteChunk();
   void Pump();
@@ -168,10 +176,8 @@ class MultipartUploader : public std::enable_shared_from_this<MultipartUploader>
   int next_index_ = 1;              // the chunk being filled
   bool skip_current_ = false;       // it is one upstream has: its bytes are dropped
   int64_t filled_ = 0;              // its bytes so far
-  std::string assembling_;
-  // Buffers of chunks upstream has, kept for the next chunks (at most the
-  // chunks in flight + 2): a fresh 5 MiB buffer costs a page fault per 4 KiB.
-  std::vector<std::string> pool_;
+  absl::Cord assembling_;
+  int64_t assembling_held_ = 0;  // as Chunk::held
   std::deque<std::pair<int, Chunk>> ready_;  // complete, waiting for a slot
   std::map<int, Chunk> active_;              // dispatched: waiting for a URL, PUT, or backoff
   int putting_ = 0;                          // PUTs under way

@@ -21,6 +21,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "absl/strings/cord.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/twelvelabs/api_version.h"
@@ -151,14 +152,15 @@ class TwelveLabsApi {
   // and resume offset filled in).
   virtual void GetUpload(const CallOptions& opts, const std::string& upload_id,
                          Done<twelvelabs::gateway::v1::Upload> done) = 0;
-  // `PUT` of `body` to a presigned `url` (absolute, as upstream gave it),
+  // `PUT` of `body` (a chunk, in the pieces it arrived in) to a presigned
+  // `url` (absolute, as upstream gave it),
   // with no key and no header but the content type; answers the ETag with
   // its quotes stripped. Never retried here. Failures: PERMISSION_DENIED
   // (the URL was refused: expired, used, bad signature), NOT_FOUND (the
   // session takes no more chunks), UNAVAILABLE (5xx, a reset, a timeout,
   // or a 2xx without an ETag), RESOURCE_EXHAUSTED (throttled).
   virtual void PutChunk(const CallOptions& opts, const std::string& url,
-                        std::shared_ptr<const std::string> body, Done<std::string> done) = 0;
+                        absl::Cord body, Done<std::string> done) = 0;
 };
 
 }  // namespace tlgw

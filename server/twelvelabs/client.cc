@@ -624,7 +624,7 @@ absl::Status PutFailure(int http, const std::string& body) {
 }  // namespace
 
 void TwelveLabsClient::PutChunk(const CallOptions& opts, const std::string& url,
-                                std::shared_ptr<const std::string> body, Done<std::string> done) {
+                                absl::Cord body, Done<std::string> done) {
   const absl::Duration left = opts.deadline - clock_->Now();
   if (left <= absl::ZeroDuration()) {
     Complete<std::string>(std::move(done),
@@ -642,9 +642,9 @@ void TwelveLabsClient::PutChunk(const CallOptions& opts, const std::string& url,
   // Long enough for a slow link (1 MiB/s) on top of the attempt timeout;
   // never past the caller's deadline.
   const absl::Duration transfer =
-      options_.attempt_timeout + absl::Seconds(static_cast<double>(body->size()) / (1 << 20));
+      options_.attempt_timeout + absl::Seconds(static_cast<double>(body.size()) / (1 << 20));
   req.timeout = std::min(left, transfer);
-  req.shared_body = std::move(body);
+  req.cord_body = std::move(body);
   ++stats_.requests;
   if (opts.upstream_requests != nullptr) ++*opts.upstream_requests;
   transport_->Send(std::move(req), [this, done = std::move(done)](absl::StatusOr<HttpResponse> r) mutable {

@@ -140,7 +140,7 @@ class TwelveLabsClient : public TwelveLabsApi {
   void ReportChunks(const CallOptions& opts, const std::string& upload_id,
                     std::vector<CompletedChunk> chunks, Done<ChunkReport> done) override;
   void GetUpload(const CallOptions& opts, const std::string& upload_id, Done<gw::Upload> done) override;
-  void PutChunk(const CallOptions& opts, const std::string& url, std::shared_ptr<const std::string> body,
+  void PutChunk(const CallOptions& opts, const std::string& url, absl::Cord body,
                 Done<std::string> done) override;
 
   enum class Safety {

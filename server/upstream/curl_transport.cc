@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 
@@ -95,6 +96,19 @@ struct CurlTransport::Transfer {
       return CURL_READFUNC_ABORT;
     }
     return static_cast<size_t>(got);
+  }
+
+  // The body of a chunk PUT (HttpRequest::cord_body).
+  std::optional<CordReader> cord_reader;
+
+  static size_t OnCordRead(char* buf, size_t size, size_t n, void* self) {
+    return static_cast<Transfer*>(self)->cord_reader->Read(buf, size * n);
+  }
+
+  static int OnCordSeek(void* self, curl_off_t offset, int origin) {
+    auto* t = static_cast<Transfer*>(self);
+    if (origin != SEEK_SET || offset < 0) return CURL_SEEKFUNC_CANTSEEK;
+    return t->cord_reader->Seek(static_cast<size_t>(offset)) ? CURL_SEEKFUNC_OK : CURL_SEEKFUNC_FAIL;
   }
 
   static size_t OnHeader(char* data, size_t size, size_t n, void* self) {
@@ -272,13 +286,23 @@ void CurlTransport::Loop() {
         if (!t->streamed.empty()) {
           curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, options_.upload_buffer_bytes);
         }
+      } else if (!r.cord_body.empty()) {
+        // A chunk PUT: curl pulls the pieces straight into its upload
+        // buffer (the request, and so the Cord, lives as long as the
+        // transfer), and seeks back when it must send them again (a reused
+        // connection that turned out closed).
+        t->cord_reader.emplace(&r.cord_body);
+        curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(r.cord_body.size()));
+        curl_easy_setopt(easy, CURLOPT_READFUNCTION, &Transfer::OnCordRead);
+        curl_easy_setopt(easy, CURLOPT_READDATA, t.get());
+        curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, &Transfer::OnCordSeek);
+        curl_easy_setopt(easy, CURLOPT_SEEKDATA, t.get());
+        curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, options_.put_buffer_bytes);
       } else if (r.method == "POST" || r.method == "PUT" || r.method == "PATCH") {
-        // The request (and so the shared body) lives as long as the transfer.
-        const std::string& body = r.shared_body != nullptr ? *r.shared_body : r.body;
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.data());
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-        // A large body (a chunk PUT) goes in fewer, larger writes.
-        if (body.size() > (64u << 10)) curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, options_.upload_buffer_bytes);
+        // The request lives as long as the transfer.
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, r.body.data());
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
       }
       if (r.method != "GET" && r.method != "POST") {
         curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, r.method.c_str());

@@ -32,8 +32,14 @@ struct CurlTransportOptions {
   absl::Duration connect_timeout = absl::Seconds(10);
   // A response body larger than this fails (protects gateway memory).
   size_t max_response_bytes = 64 << 20;
-  // libcurl's upload buffer: larger means fewer read callbacks per MiB.
+  // libcurl's upload buffer for streamed bodies: larger means fewer read
+  // callbacks per MiB.
   long upload_buffer_bytes = 512 * 1024;
+  // The same for chunk PUTs (HttpRequest::cord_body), one per PUT in
+  // flight: 256 KiB measured the same CPU as 512 KiB (with the uploader's
+  // quarter-chunk read-ahead) and as 2 MiB (curl's most), for 0.75 and
+  // ~5 MiB less gateway memory at 3 PUTs in flight (bench/RESULTS.md).
+  long put_buffer_bytes = 256 * 1024;
 };
 
 class CurlTransport : public HttpTransport {

@@ -59,6 +59,24 @@ class BodySource {
   virtual bool aborted() const { return false; }
 };
 
+// Reads a Cord front to back into caller buffers, walking its pieces
+// without joining them; Seek() moves anywhere (a rewind before a retry on a
+// fresh connection is Seek(0)). Not thread-safe; the Cord must outlive it.
+class CordReader {
+ public:
+  explicit CordReader(const absl::Cord* cord) : cord_(cord), it_(cord->char_begin()) {}
+  // Copies up to `max` bytes to `buf`: the count, 0 at the end.
+  size_t Read(char* buf, size_t max);
+  // False (and nothing moves) past the end.
+  bool Seek(size_t offset);
+  size_t offset() const { return offset_; }
+
+ private:
+  const absl::Cord* cord_;
+  absl::Cord::CharIterator it_;
+  size_t offset_ = 0;
+};
+
 // One part of a multipart/form-data body.
 struct FormPart {
   std::string name;
@@ -77,9 +95,10 @@ struct HttpRequest {
   // Extra headers (x-api-key, content-type of `body`, ...).
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  // When set, the body instead: shared, so a large chunk kept for a retry
-  // is not copied for each attempt.
-  std::shared_ptr<const std::string> shared_body;
+  // When non-empty, the body instead (a chunk PUT): the received pieces as
+  // they are, never joined; a Cord, so the copy a request holds shares the
+  // chunk kept for a retry. The transport reads it through a CordReader.
+  absl::Cord cord_body;
   // When non-empty, the body is multipart/form-data made of these parts and
   // `body` is ignored.
   std::vector<FormPart> form;

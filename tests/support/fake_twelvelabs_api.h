@@ -11,6 +11,7 @@
 #define TL_GATEWAY_TESTS_SUPPORT_FAKE_TWELVELABS_API_H_
 
 #include <algorithm>
+#include <iterator>
 #include <deque>
 #include <map>
 #include <optional>
@@ -22,6 +23,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -512,6 +514,11 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
     }
     return out;
   }
+  // The most pieces a PUT body was made of (1: the chunk was joined).
+  size_t most_put_pieces() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return most_put_pieces_;
+  }
   // The largest PUT body seen so far.
   size_t largest_put() const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
@@ -648,10 +655,13 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
   }
   // Answers PERMISSION_DENIED for a used or expired URL, UNAVAILABLE
   // without ETag never; keeps the body.
-  void PutChunk(const CallOptions& opts, const std::string& url, std::shared_ptr<const std::string> body,
+  void PutChunk(const CallOptions& opts, const std::string& url, absl::Cord cord,
                 Done<std::string> done) override {
-    Answer(Call{"PutChunk", url, "", static_cast<int>(body->size()), opts, nullptr}, std::move(done),
-           [this, url, body]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<std::string> {
+    Answer(Call{"PutChunk", url, "", static_cast<int>(cord.size()), opts, nullptr}, std::move(done),
+           [this, url, cord]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<std::string> {
+             // Read the way the transport reads it: piece by piece.
+             auto body = std::make_shared<std::string>();
+             for (absl::string_view piece : cord.Chunks()) body->append(piece.data(), piece.size());
              // https://uploads.fake/{upload_id}/{index}?sig={n}
              const std::string rest = url.substr(std::string("https://uploads.fake/").size());
              const std::string upload_id = rest.substr(0, rest.find('/'));
@@ -669,6 +679,7 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
                return absl::InternalError(absl::StrCat("chunk ", index, " has ", body->size(), " bytes, not ", want));
              }
              largest_put_ = std::max(largest_put_, body->size());
+             most_put_pieces_ = std::max<size_t>(most_put_pieces_, std::distance(cord.Chunks().begin(), cord.Chunks().end()));
              fs.stored[index] = *body;
              fs.etags[index] = absl::StrCat("etag-", index, "-", body->size());
              return fs.etags[index];
@@ -861,6 +872,7 @@ class FakeTwelveLabsApi : public TwelveLabsApi {
   int64_t chunk_size_ ABSL_GUARDED_BY(mu_) = 1000;
   int initial_urls_ ABSL_GUARDED_BY(mu_) = 2;
   size_t largest_put_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t most_put_pieces_ ABSL_GUARDED_BY(mu_) = 0;
   bool hold_ ABSL_GUARDED_BY(mu_) = false;
   int next_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "tests/support/fake_clock.h"
 #include "tests/support/fake_twelvelabs_api.h"
 
@@ -124,6 +127,103 @@ TEST(MultipartUploaderTest, AbortReportsWhatArrivedAndFreesTheRest) {
   ASSERT_TRUE(s.has_value());
   EXPECT_EQ(s->reported.size(), 3u);
   EXPECT_EQ(up->buffered(), 0);
+}
+
+// A chunk goes out as the messages it was pushed in, never joined: what
+// upstream stores is exactly the file, a retried PUT sends the same bytes,
+// and a message cut at a chunk boundary is counted for the memory it keeps.
+TEST(MultipartUploaderTest, ChunksGoOutAsThePushedPiecesAndRetriesResendTheSameBytes) {
+  FakeTwelveLabsApi api;
+  const int64_t chunk = 4096;
+  api.set_multipart(chunk, 10);
+  FakeClock clock;
+  MultipartLimits limits;
+  limits.max_buffer_bytes = 10 * chunk;
+  Outcome out;
+  auto up = Make(&api, &clock, limits, &out);
+  std::string file;
+  for (int i = 0; i < 5 * chunk + 123; ++i) file += static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+  up->StartNew(Header(static_cast<int64_t>(file.size())));
+  api.FailNext("PutChunk", absl::UnavailableError("the store failed"));
+  api.FailNext("PutChunk", absl::UnavailableError("the store failed"));
+  // Messages of 1 KiB, then sizes that cut across chunk boundaries.
+  const std::vector<size_t> sizes = {1024, 1024, 1024, 1024, 1024, 3000, 700, 5000, 2600, 1500};
+  size_t at = 0;
+  for (size_t n : sizes) {
+    up->Push(file.substr(at, n));
+    at += n;
+  }
+  up->Push(file.substr(at));
+  up->EndOfInput();
+  for (int i = 0; i < 20 && !out.done.has_value(); ++i) clock.Advance(absl::Seconds(10));  // the backoffs
+  ASSERT_TRUE(out.done.has_value());
+  ASSERT_TRUE(out.done->ok()) << out.done->status();
+  EXPECT_EQ(api.assembled(out.upload_id), file) << "exact bytes, the retried chunks included";
+  EXPECT_EQ(api.count("PutChunk"), 6 + 2);
+  EXPECT_GE(api.most_put_pieces(), 4u) << "the first chunk is its four 1 KiB messages, not a joined copy";
+  EXPECT_EQ(up->buffered(), 0);
+}
+
+TEST(MultipartUploaderTest, AMessageCutAtAChunkBoundaryIsCountedForTheMemoryItKeeps) {
+  FakeTwelveLabsApi api;
+  api.set_multipart(kChunk, 10);
+  api.hold(true);
+  FakeClock clock;
+  MultipartLimits limits;
+  Outcome out;
+  auto up = Make(&api, &clock, limits, &out);
+  up->StartNew(Header(3 * kChunk));
+  ASSERT_TRUE(api.CompleteNext());  // CreateMultipartUpload
+  up->Push(std::string(400, 'a'));
+  up->Push(std::string(400, 'b'));
+  EXPECT_EQ(up->buffered(), 800);
+  // 200 bytes finish chunk 1, 600 start chunk 2: the smaller head is
+  // copied, the tail keeps the message's 800-byte buffer.
+  up->Push(std::string(800, 'c'));
+  EXPECT_EQ(up->buffered(), 400 + 400 + 200 + 800);
+  // 400 bytes finish chunk 2, 100 start chunk 3: the smaller tail is
+  // copied, the head keeps the message's 500-byte buffer.
+  up->Push(std::string(500, 'd'));
+  EXPECT_EQ(up->buffered(), 1000 + (800 + 500) + 100);
+  up->Push(std::string(900, 'e'));
+  EXPECT_EQ(up->buffered(), 1000 + 1300 + 1000);
+  up->EndOfInput();
+  while (!out.done.has_value()) ASSERT_TRUE(api.CompleteNext());
+  ASSERT_TRUE(out.done->ok()) << out.done->status();
+  EXPECT_EQ(api.assembled(out.upload_id), std::string(400, 'a') + std::string(400, 'b') + std::string(800, 'c') +
+                                              std::string(500, 'd') + std::string(900, 'e'));
+  EXPECT_EQ(up->peak_buffered(), 3300);
+  EXPECT_EQ(up->buffered(), 0) << "every byte counted in is counted out";
+}
+
+TEST(MultipartUploaderTest, WhileEverySlotIsBusyTheNextChunkIsReadAQuarterOfTheWay) {
+  FakeTwelveLabsApi api;
+  api.set_multipart(kChunk, 10);
+  api.hold(true);
+  FakeClock clock;
+  MultipartLimits limits;
+  limits.chunks_in_flight = 3;
+  Outcome out;
+  auto up = Make(&api, &clock, limits, &out);
+  up->StartNew(Header(10 * kChunk));
+  ASSERT_TRUE(api.CompleteNext());  // CreateMultipartUpload
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(up->HasRoom());
+    up->Push(std::string(kChunk, 'a'));
+  }
+  EXPECT_EQ(api.held(), 3u) << "three PUTs under way";
+  int64_t read_ahead = 0;
+  while (up->HasRoom() && read_ahead < kChunk) {
+    up->Push(std::string(100, 'b'));
+    read_ahead += 100;
+  }
+  EXPECT_EQ(read_ahead, kChunk / 4 + 50) << "reading stops once a quarter of the next chunk is in";
+  EXPECT_EQ(up->buffered(), 3 * kChunk + read_ahead);
+  ASSERT_TRUE(api.CompleteNext());  // a PUT ends: the slot frees, reading goes on
+  EXPECT_TRUE(up->HasRoom());
+  up->Abort(absl::CancelledError("done"));
+  while (api.CompleteNext(absl::ZeroDuration())) {
+  }
 }
 
 }  // namespace

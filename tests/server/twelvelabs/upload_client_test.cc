@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <iterator>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -134,7 +135,11 @@ TEST_F(UploadClientTest, SessionWithoutChunkSizeOrWithAForeignUrlIsMalformed) {
 
 TEST_F(UploadClientTest, PutChunkSendsOnlyTheBytesToTheAbsoluteUrlAndStripsTheEtag) {
   transport_.script.push_back(Http(200, "", {{"etag", "\"9b2cf535f27731c974343645a3985328\""}}));
-  auto body = std::make_shared<const std::string>("chunk bytes");
+  // Two pieces, as two client messages: large enough that the Cord keeps
+  // them apart rather than copying them into one flat piece.
+  absl::Cord body;
+  body.Append(std::string(1000, 'a'));
+  body.Append(std::string(1000, 'b'));
   absl::StatusOr<std::string> etag = absl::InternalError("not called");
   client_->PutChunk(opts_, "https://s3.example/u/1?X-Amz-Signature=abc", body,
                     [&](absl::StatusOr<std::string> r) { etag = std::move(r); });
@@ -144,7 +149,10 @@ TEST_F(UploadClientTest, PutChunkSendsOnlyTheBytesToTheAbsoluteUrlAndStripsTheEt
   const HttpRequest& r = transport_.sent[0];
   EXPECT_EQ(r.method, "PUT");
   EXPECT_EQ(r.url, "https://s3.example/u/1?X-Amz-Signature=abc") << "as upstream gave it, not under the base URL";
-  EXPECT_EQ(r.shared_body, body) << "the kept chunk, not a copy";
+  EXPECT_EQ(r.cord_body, body);
+  EXPECT_EQ(std::distance(r.cord_body.Chunks().begin(), r.cord_body.Chunks().end()), 2) << "not joined";
+  EXPECT_EQ(r.cord_body.Chunks().begin()->data(), body.Chunks().begin()->data()) << "the kept chunk, not a copy";
+  EXPECT_TRUE(r.body.empty());
   ASSERT_EQ(r.headers.size(), 1u) << "the key, accept and user-agent are the API's, not the bucket's";
   EXPECT_EQ(r.headers[0].first, "content-type");
   EXPECT_EQ(r.headers[0].second, "application/octet-stream");
@@ -173,7 +181,7 @@ TEST_F(UploadClientTest, PutChunkFailures) {
     transport_.script.push_back(c.response);
     absl::StatusOr<std::string> etag = absl::InternalError("not called");
     client_->PutChunk(opts_, "https://s3.example/u/1?X-Amz-Signature=secretsig",
-                      std::make_shared<const std::string>("x"), [&](absl::StatusOr<std::string> r) { etag = std::move(r); });
+                      absl::Cord("x"), [&](absl::StatusOr<std::string> r) { etag = std::move(r); });
     EXPECT_EQ(etag.status().code(), c.code) << c.reason << ": " << etag.status();
     EXPECT_EQ(ErrorReason(etag.status()).value_or(""), c.reason);
     EXPECT_FALSE(absl::StrContains(etag.status().message(), "secretsig")) << "the URL is a credential";
