@@ -63,7 +63,7 @@
 ABSL_FLAG(int64_t, size_mib, 4096, "file size in MiB (201..9536: over the 200 MB direct limit, up to 10 GB)");
 ABSL_FLAG(int, chunk_kib, 1024, "UploadAsset message size in KiB (at most 4096)");
 ABSL_FLAG(int, sim_chunk_mib, 5, "the simulator's multipart chunk size in MiB");
-ABSL_FLAG(int, in_flight, 3, "chunk PUTs at once, for the gateway (--asset_upload_chunks_in_flight) and direct");
+ABSL_FLAG(int, in_flight, 2, "chunk PUTs at once, for the gateway (--asset_upload_chunks_in_flight) and direct");
 ABSL_FLAG(int, gateway_buffer_mib, 48, "the gateway's --asset_upload_max_buffer_mib");
 ABSL_FLAG(std::string, runs, "gateway,direct,gateway,direct", "the uploads, in order");
 ABSL_FLAG(double, upload_timeout_seconds, 3600, "deadline of each upload");

@@ -123,7 +123,7 @@ struct GatewayOptions {
   absl::Duration upload_idle_timeout = absl::Seconds(60);
   // UploadAsset's multipart uploads: chunk PUTs at once, and the chunk
   // bytes one upload may hold (MultipartLimits).
-  int asset_upload_chunks_in_flight = 3;
+  int asset_upload_chunks_in_flight = 2;
   int64_t asset_upload_max_buffer_bytes = int64_t{48} << 20;
 };
 

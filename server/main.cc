@@ -103,7 +103,7 @@ ABSL_FLAG(int, memory_quota_mib, 256,
 ABSL_FLAG(double, upload_idle_timeout_seconds, 60,
           "an upload whose client sends no chunk for this long ends DEADLINE_EXCEEDED; one whose upstream "
           "takes no byte (or, after the last, gives no answer) for this long ends UNAVAILABLE");
-ABSL_FLAG(int, asset_upload_chunks_in_flight, 3,
+ABSL_FLAG(int, asset_upload_chunks_in_flight, 2,
           "UploadAsset's multipart uploads: chunk PUTs under way at once per upload (1..64)");
 ABSL_FLAG(int, asset_upload_max_buffer_mib, 48,
           "UploadAsset's multipart uploads: chunk bytes one upload may hold (8..4096); fewer chunks fly "

@@ -38,7 +38,7 @@ namespace tlgw {
 
 struct MultipartLimits {
   // Chunk PUTs at once (--asset_upload_chunks_in_flight).
-  int chunks_in_flight = 3;
+  int chunks_in_flight = 2;
   // Chunk bytes held at once, at most (--asset_upload_max_buffer_mib): the
   // chunks in flight are cut down so that they, one chunk waiting for a
   // slot and one being filled fit (in steady state the next chunk waits a
