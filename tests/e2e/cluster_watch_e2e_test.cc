@@ -118,6 +118,39 @@ class ClusterWatchE2E : public E2EFixture<> {
     auto text = HttpGet(r->process.admin_port, "/metrics");
     return text.ok() ? MetricValue(*text, name) : -1;
   }
+  // After an outage: every replica back in shared mode.
+  bool AllSharedAgain() {
+    return Eventually(
+        [&] {
+          for (int i = 0; i < 3; ++i) {
+            if (Metric(R(i), "tl_gateway_watch_state_shared") != 1) return false;
+          }
+          return true;
+        },
+        "every replica shared again", absl::Seconds(30));
+  }
+  // Moves the task through the rest of its lifecycle, each stage seen by
+  // every subscriber, which then ends OK with the whole lifecycle in order.
+  void DriveToTheEnd(const std::vector<std::unique_ptr<TaskSubscriber>>& subs) {
+    for (size_t stage = 2; stage < kLifecycle.size(); ++stage) {
+      control_->AdvanceClock(2.0);
+      ASSERT_TRUE(Eventually(
+          [&] {
+            for (auto& s : subs) {
+              if (s->statuses().back() != kLifecycle[stage]) return false;
+            }
+            return true;
+          },
+          kLifecycle[stage]));
+    }
+    for (auto& s : subs) {
+      ASSERT_TRUE(s->WaitDone());
+      EXPECT_TRUE(s->status().ok()) << s->status().error_message();
+      EXPECT_EQ(s->statuses(), kLifecycle);
+      auto events = s->events();
+      for (size_t i = 1; i < events.size(); ++i) EXPECT_GT(events[i].sequence(), events[i - 1].sequence());
+    }
+  }
 
   std::unique_ptr<PostgresServer> pg_;
   std::string conninfo_;
@@ -296,32 +329,8 @@ TEST_F(ClusterWatchE2E, ADatabaseOutageGoesLocalAndBackWithoutLosingTheEnd) {
                          "the change, polled by each replica alone"));
   absl::SleepFor(absl::Seconds(5) - (absl::Now() - stopped));
   ASSERT_TRUE(pg_->Start().ok());
-  ASSERT_TRUE(Eventually(
-      [&] {
-        for (int i = 0; i < 3; ++i) {
-          if (Metric(R(i), "tl_gateway_watch_state_shared") != 1) return false;
-        }
-        return true;
-      },
-      "every replica shared again", absl::Seconds(30)));
-  for (size_t stage = 2; stage < kLifecycle.size(); ++stage) {
-    control_->AdvanceClock(2.0);
-    ASSERT_TRUE(Eventually(
-        [&] {
-          for (auto& s : subs) {
-            if (s->statuses().back() != kLifecycle[stage]) return false;
-          }
-          return true;
-        },
-        kLifecycle[stage]));
-  }
-  for (auto& s : subs) {
-    ASSERT_TRUE(s->WaitDone());
-    EXPECT_TRUE(s->status().ok()) << s->status().error_message();
-    EXPECT_EQ(s->statuses(), kLifecycle);
-    auto events = s->events();
-    for (size_t i = 1; i < events.size(); ++i) EXPECT_GT(events[i].sequence(), events[i - 1].sequence());
-  }
+  ASSERT_TRUE(AllSharedAgain());
+  DriveToTheEnd(subs);
 }
 
 // PostgreSQL frozen (SIGSTOP to every process of it: connections stay
@@ -398,30 +407,8 @@ TEST_F(ClusterWatchE2E, AFrozenDatabaseNeverHoldsACallAndRecovers) {
         "a create with request_id after SIGCONT", absl::Seconds(30)))
         << R(i)->id << ": " << after.error_message();
   }
-  ASSERT_TRUE(Eventually(
-      [&] {
-        for (int i = 0; i < 3; ++i) {
-          if (Metric(R(i), "tl_gateway_watch_state_shared") != 1) return false;
-        }
-        return true;
-      },
-      "every replica shared again", absl::Seconds(30)));
-  for (size_t stage = 2; stage < kLifecycle.size(); ++stage) {
-    control_->AdvanceClock(2.0);
-    ASSERT_TRUE(Eventually(
-        [&] {
-          for (auto& s : subs) {
-            if (s->statuses().back() != kLifecycle[stage]) return false;
-          }
-          return true;
-        },
-        kLifecycle[stage]));
-  }
-  for (auto& s : subs) {
-    ASSERT_TRUE(s->WaitDone());
-    EXPECT_TRUE(s->status().ok()) << s->status().error_message();
-    EXPECT_EQ(s->statuses(), kLifecycle);
-  }
+  ASSERT_TRUE(AllSharedAgain());
+  DriveToTheEnd(subs);
 }
 
 // A replica started while PostgreSQL is down comes up degraded (plain

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <set>
@@ -108,13 +109,21 @@ TEST_F(OpsE2E, GracefulShutdownDrainsUnaryCallsAndEndsStreamsWithResumeAdvice) {
   auto reader = tasks_->WatchTask(stream_ctx.get(), wreq);
   gw::TaskEvent event;
   ASSERT_TRUE(reader->Read(&event));
-  // A unary call that will still be waiting on upstream when SIGTERM comes.
-  control_->AddFault({{"method", "GET"}, {"path_regex", "/tasks/" + id + "$"}, {"kind", "latency"},
+  // A unary call that will still be waiting on upstream when SIGTERM comes:
+  // a read of another task, so that the watch's own polls cannot take the
+  // one slow answer.
+  const std::string other = CreateTask();
+  control_->AddFault({{"method", "GET"}, {"path_regex", "/tasks/" + other + "$"}, {"kind", "latency"},
                       {"latency_ms", 1500}, {"count", 1}});
   grpc::Status slow;
-  std::thread unary([&] { slow = Get(id); });
+  std::atomic<bool> unary_done{false};
+  std::thread unary([&] {
+    slow = Get(other);
+    unary_done = true;
+  });
   EXPECT_TRUE(InFlight(2)) << "the stream and the unary call";  // not ASSERT: `unary` must be joined
   ASSERT_EQ(kill(gateway_.process->pid(), SIGTERM), 0);
+  EXPECT_FALSE(unary_done.load()) << "the unary call ended before SIGTERM: the drain was not exercised";
   while (reader->Read(&event)) {
   }
   grpc::Status ended = reader->Finish();
