@@ -288,6 +288,8 @@ absl::Status GatewayServer::StartServices() {
   deps_.upload_idle_timeout = options_.upload_idle_timeout;
   deps_.asset_upload.chunks_in_flight = options_.asset_upload_chunks_in_flight;
   deps_.asset_upload.max_buffer_bytes = options_.asset_upload_max_buffer_bytes;
+  upload_budget_ = std::make_unique<UploadBudget>(options_.upload_memory_bytes);
+  deps_.upload_budget = upload_budget_.get();
   deps_.request_timeout = options_.client.default_deadline;
   deps_.config = [this] { return config(); };
   return absl::OkStatus();
@@ -579,6 +581,16 @@ std::string GatewayServer::MetricsText() {
   }
   Metric(&out, "tl_gateway_asset_upload_chunk_bytes_buffered", "gauge",
          "Bytes of multipart asset-upload chunks held until upstream has them.", MultipartBufferedBytes());
+  if (upload_budget_ != nullptr) {
+    Metric(&out, "tl_gateway_upload_memory_reserved_bytes", "gauge",
+           "Upload memory reserved by the uploads in progress (at most --upload_memory_mib).",
+           upload_budget_->reserved());
+    Metric(&out, "tl_gateway_upload_memory_limit_bytes", "gauge", "The upload memory budget (--upload_memory_mib).",
+           upload_budget_->capacity());
+    Metric(&out, "tl_gateway_upload_capacity_refusals_total", "counter",
+           "Uploads refused at their header because the upload memory budget was spent (UPLOAD_CAPACITY).",
+           upload_budget_->refusals());
+  }
   metrics_.Render(&out);
   if (watch_coordinator_ != nullptr) {
     const SharedCoordinator::Stats ws = watch_coordinator_->stats();

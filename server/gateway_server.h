@@ -35,6 +35,7 @@
 #include "server/services/integration_service.h"
 #include "server/services/asset_service.h"
 #include "server/services/task_service.h"
+#include "server/services/upload_budget.h"
 #include "server/services/upload_service.h"
 #include "server/state/housekeeper.h"
 #include "server/state/request_store.h"
@@ -125,6 +126,11 @@ struct GatewayOptions {
   // bytes one upload may hold (MultipartLimits).
   int asset_upload_chunks_in_flight = 2;
   int64_t asset_upload_max_buffer_bytes = int64_t{48} << 20;
+  // Upload bytes all callers' uploads together may hold in the gateway's
+  // own buffers, outside gRPC's quota (UploadBudget): an upload that does
+  // not fit is refused at its header, RESOURCE_EXHAUSTED UPLOAD_CAPACITY.
+  // At least asset_upload_max_buffer_bytes, or no multipart upload starts.
+  int64_t upload_memory_bytes = int64_t{256} << 20;
 };
 
 class GatewayServer {
@@ -232,6 +238,8 @@ class GatewayServer {
   std::unique_ptr<WatchEngine> import_watches_;
   std::unique_ptr<WatchEngine> asset_watches_;
   std::unique_ptr<WatchEngine> indexed_asset_watches_;
+  // Declared before deps_, which points at it.
+  std::unique_ptr<UploadBudget> upload_budget_;
   ServiceDeps deps_;
   RequestMetrics metrics_{&ServedMethod};
   CallCounter calls_{&metrics_};

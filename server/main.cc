@@ -108,6 +108,10 @@ ABSL_FLAG(int, asset_upload_chunks_in_flight, 2,
 ABSL_FLAG(int, asset_upload_max_buffer_mib, 48,
           "UploadAsset's multipart uploads: chunk bytes one upload may hold (8..4096); fewer chunks fly "
           "when the server's chunks are large, and a chunk size over a third of this is refused");
+ABSL_FLAG(int, upload_memory_mib, 256,
+          "upload bytes all uploads together may hold in the gateway's own buffers, outside "
+          "--memory_quota_mib (8..65536, at least --asset_upload_max_buffer_mib); an upload that does not "
+          "fit is refused at its header with RESOURCE_EXHAUSTED (UPLOAD_CAPACITY)");
 ABSL_FLAG(int, http_max_connections, 256,
           "connections open at once on each of the webhook and admin HTTP ports; one more closes the "
           "least useful (lingering, idle, then slowest) (1..100000)");
@@ -305,6 +309,13 @@ int main(int argc, char** argv) {
   const int buffer_mib = absl::GetFlag(FLAGS_asset_upload_max_buffer_mib);
   if (buffer_mib < 8 || buffer_mib > 4096) return Fail("--asset_upload_max_buffer_mib: must be 8..4096");
   options.asset_upload_max_buffer_bytes = int64_t{buffer_mib} << 20;
+  const int upload_mib = absl::GetFlag(FLAGS_upload_memory_mib);
+  if (upload_mib < 8 || upload_mib > 65536) return Fail("--upload_memory_mib: must be 8..65536");
+  if (upload_mib < buffer_mib) {
+    return Fail(absl::StrCat("--upload_memory_mib: must be at least --asset_upload_max_buffer_mib (", buffer_mib,
+                             "): a multipart upload reserves that much when it starts"));
+  }
+  options.upload_memory_bytes = int64_t{upload_mib} << 20;
   tlgw::HttpLimits& http = options.http_limits;
   http.max_connections = absl::GetFlag(FLAGS_http_max_connections);
   if (http.max_connections < 1 || http.max_connections > 100000) {

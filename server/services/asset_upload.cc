@@ -180,6 +180,18 @@ class Flow : public AssetUploadFlow, public std::enable_shared_from_this<Flow> {
         return;
       }
     }
+    // The upload's bytes are reserved before the request_id is claimed or
+    // anything asked of upstream, so one that does not fit leaves no
+    // trace: a direct POST its pipe's, a multipart upload the most one may
+    // hold (its chunk size is not known yet; shrunk once it is).
+    auto reserved =
+        deps_->upload_budget->Reserve(Direct() ? PipeReservation(header_.size_bytes())
+                                               : deps_->asset_upload.max_buffer_bytes);
+    if (!reserved.ok()) {
+      Fail(reserved.status());
+      return;
+    }
+    reservation_ = *std::move(reserved);
     // The create, as CreateAsset's: the request_id (if any) is claimed
     // first, and only then does `start` begin the upload.
     const ServiceDeps* d = deps_;
@@ -250,10 +262,8 @@ class Flow : public AssetUploadFlow, public std::enable_shared_from_this<Flow> {
       }
     };
     const bool resume = !header_.upload_id().empty();
-    const int64_t direct_limit =
-        header_.type() == gw::ASSET_TYPE_IMAGE ? kMaxImageAssetBytes : deps_->asset_direct_max_bytes;
     upstream_started_ = true;
-    if (!resume && header_.size_bytes() <= direct_limit) {
+    if (Direct()) {
       pipe_ = std::make_shared<UploadPipe>(kUploadHighWater, on_room);
       // Holds the flow until upstream answers, so even a late answer is
       // seen (UpstreamDone).
@@ -274,8 +284,10 @@ class Flow : public AssetUploadFlow, public std::enable_shared_from_this<Flow> {
       RecordOwner(*deps, asset_id, tenant, "asset");
     };
     hooks.on_done = on_done;
+    // The uploader holds the reservation from here: its chunks outlive the
+    // call while PUTs under way at an abort finish.
     uploader_ = std::make_shared<MultipartUploader>(deps_->api, deps_->clock, opts_, deps_->asset_upload,
-                                                    std::move(hooks));
+                                                    std::move(hooks), std::move(reservation_));
     if (resume) {
       uploader_->StartResume(header_.upload_id(), header_.size_bytes(), header_.resume_offset());
     } else {
@@ -383,6 +395,16 @@ class Flow : public AssetUploadFlow, public std::enable_shared_from_this<Flow> {
     io_.read = nullptr;
     if (!why.ok() && pipe_ != nullptr) pipe_->Abort();
     if (uploader_ != nullptr) uploader_->Abort(why.ok() ? absl::CancelledError("the upload was answered") : why);
+    // The pipe holds nothing now (upstream answered, or it is aborted);
+    // nor does an upload that never started.
+    reservation_.Release();
+  }
+
+  // Whether the upload is one direct POST (else a multipart session).
+  bool Direct() const {
+    const int64_t direct_limit =
+        header_.type() == gw::ASSET_TYPE_IMAGE ? kMaxImageAssetBytes : deps_->asset_direct_max_bytes;
+    return header_.upload_id().empty() && header_.size_bytes() <= direct_limit;
   }
 
   // The idle timer, as UploadVideoFile's (upload_reactor.cc): one pending
@@ -448,6 +470,9 @@ class Flow : public AssetUploadFlow, public std::enable_shared_from_this<Flow> {
   gw::UploadAssetHeader header_;
   std::shared_ptr<UploadPipe> pipe_;
   std::shared_ptr<MultipartUploader> uploader_;
+  // The upload's share of the upload budget, from its header until it
+  // ends (a multipart upload's passes to its uploader).
+  UploadBudget::Reservation reservation_;
   // The create flow's callback for the upload's outcome: set once the
   // upload starts, called once (UpstreamDone), by the upload or by Fail.
   TwelveLabsApi::Done<gw::Asset> created_;

@@ -22,6 +22,7 @@
 #include "server/state/request_store.h"
 #include "server/common/clock.h"
 #include "server/services/multipart_uploader.h"
+#include "server/services/upload_budget.h"
 #include "server/twelvelabs/api.h"
 #include "server/watch/watch_engine.h"
 
@@ -54,6 +55,9 @@ struct ServiceDeps {
   int64_t asset_direct_max_bytes = 200'000'000;
   // Chunks in flight and memory of each multipart upload.
   MultipartLimits asset_upload;
+  // The bytes all uploads together may hold outside gRPC's buffers
+  // (--upload_memory_mib): each reserves its share at its header. Required.
+  UploadBudget* upload_budget = nullptr;
   // The configuration in force (it can be reloaded).
   std::function<std::shared_ptr<const GatewayConfig>()> config;
 };

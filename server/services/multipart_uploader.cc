@@ -34,9 +34,15 @@ bool Retryable(const absl::Status& s) {
 
 int64_t MultipartBufferedBytes() { return g_buffered.load(); }
 
+int64_t WorkingSetBytes(const MultipartLimits& limits, int64_t chunk_size, int in_flight) {
+  const int64_t steady = chunk_size * in_flight + (chunk_size + 3) / 4;
+  return std::min(limits.max_buffer_bytes, steady + limits.max_push_bytes);
+}
+
 MultipartUploader::MultipartUploader(TwelveLabsApi* api, Clock* clock, CallOptions opts, MultipartLimits limits,
-                                     Hooks hooks)
-    : api_(api), clock_(clock), opts_(std::move(opts)), limits_(limits), hooks_(std::move(hooks)) {}
+                                     Hooks hooks, UploadBudget::Reservation reservation)
+    : api_(api), clock_(clock), opts_(std::move(opts)), limits_(limits), hooks_(std::move(hooks)),
+      reservation_(std::move(reservation)) {}
 
 MultipartUploader::~MultipartUploader() { g_buffered -= buffered_.load(); }
 
@@ -150,6 +156,9 @@ void MultipartUploader::Opened(const std::string& upload_id, const std::string& 
   in_flight_limit_ = static_cast<int>(
       std::clamp<int64_t>(limits_.max_buffer_bytes / chunk_size_ - 2, 1, std::max(1, limits_.chunks_in_flight)));
   limit_ = in_flight_limit_;
+  // Taken whole before the size was known; what the session needs is
+  // given back to the other uploads now.
+  reservation_.ShrinkTo(WorkingSetBytes(limits_, chunk_size_, in_flight_limit_));
   opened_ = true;
   next_index_ = first_index;
   BeginChunk();
@@ -378,6 +387,7 @@ void MultipartUploader::OnPut(int index, absl::StatusOr<std::string> etag) {
     Account(-it->second.held);
     active_.erase(it);
     if (stopped_) {
+      MaybeReleaseBudget();
       CheckFinish();
       return;
     }
@@ -390,6 +400,7 @@ void MultipartUploader::OnPut(int index, absl::StatusOr<std::string> etag) {
   if (stopped_) {
     Account(-it->second.held);
     active_.erase(it);
+    MaybeReleaseBudget();
     CheckFinish();
     return;
   }
@@ -483,6 +494,8 @@ void MultipartUploader::CheckFinish() {
       self->done_ = true;
       self->stopped_ = true;
       self->UpdateRoom();
+      // Every chunk is gone: the budget is free before the caller hears.
+      self->MaybeReleaseBudget();
       if (!asset.ok()) {
         // The file arrived: answer what is known rather than an error
         // that would make the caller upload it again.
@@ -502,8 +515,14 @@ void MultipartUploader::CheckFinish() {
 void MultipartUploader::Fail(absl::Status why) {
   if (done_) return;
   done_ = true;
-  if (hooks_.on_done) hooks_.on_done(std::move(why));
+  // Wound down first, so that without a PUT under way the budget is free
+  // before the caller hears (and a retry that follows fits).
   WindDown();
+  if (hooks_.on_done) hooks_.on_done(std::move(why));
+}
+
+void MultipartUploader::MaybeReleaseBudget() {
+  if (done_ && active_.empty() && ready_.empty() && early_.empty()) reservation_.Release();
 }
 
 void MultipartUploader::WindDown() {
@@ -528,6 +547,7 @@ void MultipartUploader::WindDown() {
   }
   url_waiters_.clear();
   Account(-freed);
+  MaybeReleaseBudget();
   if (opened_) CheckFinish();
 }
 

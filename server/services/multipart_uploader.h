@@ -31,6 +31,7 @@
 #include "absl/time/time.h"
 #include "server/common/clock.h"
 #include "server/common/serial_queue.h"
+#include "server/services/upload_budget.h"
 #include "server/twelvelabs/api.h"
 #include "twelvelabs/gateway/v1/asset_service.pb.h"
 
@@ -57,7 +58,16 @@ struct MultipartLimits {
   // upstream's expires_at, which another clock wrote; an older one is
   // replaced before use, and one refused anyway (403) is replaced then.
   absl::Duration url_lifetime = absl::Minutes(55);
+  // The largest push (one client message, kMaxUploadChunkBytes): the
+  // upload's working set counts one arriving just as it reaches its steady
+  // state (WorkingSetBytes).
+  int64_t max_push_bytes = int64_t{4} << 20;
 };
+
+// What one upload may hold once its session is open: the chunks in flight
+// and a quarter of the next (the steady state, UpdateRoom), plus one push
+// taken just below that; never over limits.max_buffer_bytes.
+int64_t WorkingSetBytes(const MultipartLimits& limits, int64_t chunk_size, int in_flight);
 
 // Bytes held by every multipart upload of the process (for the metrics).
 int64_t MultipartBufferedBytes();
@@ -75,7 +85,13 @@ class MultipartUploader : public std::enable_shared_from_this<MultipartUploader>
     absl::AnyInvocable<void(absl::StatusOr<twelvelabs::gateway::v1::Asset>)> on_done;
   };
 
-  MultipartUploader(TwelveLabsApi* api, Clock* clock, CallOptions opts, MultipartLimits limits, Hooks hooks);
+  // `reservation`: the upload's share of the process's upload budget
+  // (taken by the caller before the upload starts, usually
+  // limits.max_buffer_bytes). It is shrunk to WorkingSetBytes once the
+  // session is open, and released once the upload ended and holds no
+  // chunk any more (PUTs under way at an abort still hold theirs).
+  MultipartUploader(TwelveLabsApi* api, Clock* clock, CallOptions opts, MultipartLimits limits, Hooks hooks,
+                    UploadBudget::Reservation reservation = {});
   ~MultipartUploader();
 
   // One of the two, first. A new session for `header` (validated); or the
@@ -143,6 +159,7 @@ class MultipartUploader : public std::enable_shared_from_this<MultipartUploader>
   void WindDown();
   void UpdateRoom();
   void Account(int64_t delta);
+  void MaybeReleaseBudget();
   int64_t ChunkLength(int index) const;
   absl::Duration Backoff(int attempt) const;
 
@@ -151,6 +168,7 @@ class MultipartUploader : public std::enable_shared_from_this<MultipartUploader>
   const CallOptions opts_;
   const MultipartLimits limits_;
   Hooks hooks_;
+  UploadBudget::Reservation reservation_;
   SerialQueue queue_;
 
   std::atomic<bool> room_{false};

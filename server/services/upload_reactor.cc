@@ -124,6 +124,14 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
                            "INDEX_NOT_ALLOWED", kGatewayDomain));
         return;
       }
+      // The pipe's bytes are reserved before anything is claimed or asked
+      // of upstream: an upload that does not fit leaves no trace.
+      auto reserved = deps->upload_budget->Reserve(PipeReservation(message.header().size_bytes()));
+      if (!reserved.ok()) {
+        Fail(reserved.status());
+        return;
+      }
+      reservation = *std::move(reserved);
       have_header = true;
       header = message.header();
       std::weak_ptr<State> weak = shared_from_this();
@@ -187,8 +195,11 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
         Log(LogLevel::kWarning, "upload", "upstream answered before the whole file was sent");
       }
       finished = true;
+      // The pipe holds nothing more: upstream answered (so it read every
+      // byte, or the pipe is aborted now).
+      if (!task.ok() && pipe != nullptr) pipe->Abort();
+      reservation.Release();
       if (!task.ok()) {
-        if (pipe != nullptr) pipe->Abort();
         reactor->Finish(ToGrpcStatus(task.status()));
         return;
       }
@@ -264,6 +275,7 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
       // Aborting the pipe fails the upstream request, so no half-uploaded
       // task is left behind.
       if (pipe != nullptr) pipe->Abort();
+      reservation.Release();
       reactor->Finish(ToGrpcStatus(status));
     }
 
@@ -276,6 +288,7 @@ class UploadReactor : public grpc::ServerReadReactor<gw::UploadVideoFileRequest>
     gw::UploadVideoFileRequest message;
     gw::UploadVideoFileHeader header;
     std::shared_ptr<UploadPipe> pipe;
+    UploadBudget::Reservation reservation;  // the pipe's share of the upload budget
     int64_t received = 0;
     absl::Time last_message;   // the client's last message (or the call's start)
     absl::Time last_upstream;  // when the pipe's read count last moved

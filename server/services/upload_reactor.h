@@ -29,6 +29,14 @@ inline constexpr int kMaxReceiveMessageBytes = 8 << 20;
 // 2 MiB keeps curl's 512 KiB upload buffer fed (a 2 GiB upload ran at the
 // direct upload's rate with 2 MiB as with 4 MiB, bench/RESULTS.md).
 inline constexpr size_t kUploadHighWater = 2 << 20;
+// What a pipe may hold: just under the high water, plus the message that
+// took it over (ServiceDeps::upload_budget reserves this per upload).
+inline constexpr int64_t kUploadPipeMaxBytes = int64_t{kUploadHighWater} + int64_t{kMaxUploadChunkBytes};
+// An upload's reservation for its pipe: a file smaller than the pipe's
+// bound needs only its size.
+inline int64_t PipeReservation(int64_t file_size) {
+  return file_size < kUploadPipeMaxBytes ? file_size : kUploadPipeMaxBytes;
+}
 
 // Creates the reactor for one call; it deletes itself when the call ends.
 grpc::ServerReadReactor<twelvelabs::gateway::v1::UploadVideoFileRequest>* NewUploadReactor(

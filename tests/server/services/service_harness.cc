@@ -119,6 +119,7 @@ ServiceHarness::ServiceHarness(GatewayConfig config, WatchOptions watch, ApiVers
   deps_.asset_watches = asset_watches_.get();
   deps_.indexed_asset_watches = indexed_asset_watches_.get();
   deps_.clock = clock_.get();
+  deps_.upload_budget = upload_budget_.get();
   deps_.config = [this] { return this->config(); };
   task_service_ = std::make_unique<TaskServiceImpl>(&deps_);
   upload_service_ = std::make_unique<UploadServiceImpl>(&deps_);

@@ -35,6 +35,7 @@
 #include "server/services/deps.h"
 #include "server/services/integration_service.h"
 #include "server/services/task_service.h"
+#include "server/services/upload_budget.h"
 #include "server/services/upload_service.h"
 #include "server/state/request_store.h"
 #include "server/watch/poll_budget.h"
@@ -118,6 +119,13 @@ class ServiceHarness {
   // The services' dependencies, for a test to change limits before its
   // first call (e.g. asset_direct_max_bytes).
   ServiceDeps& deps() { return deps_; }
+  // The upload budget the services use (256 MiB, as the gateway's
+  // default); SetUploadBudget() replaces it before a test's first call.
+  UploadBudget& upload_budget() { return *upload_budget_; }
+  void SetUploadBudget(int64_t bytes) {
+    upload_budget_ = std::make_unique<UploadBudget>(bytes);
+    deps_.upload_budget = upload_budget_.get();
+  }
 
   gw::TaskService::Stub* tasks() { return tasks_.get(); }
   gw::UploadService::Stub* uploads() { return uploads_.get(); }
@@ -199,6 +207,7 @@ class ServiceHarness {
   // streams they ended still remove themselves on their way out.
   std::vector<std::unique_ptr<StreamRegistry>> ended_streams_;
   std::unique_ptr<StreamRegistry> streams_ = std::make_unique<StreamRegistry>();
+  std::unique_ptr<UploadBudget> upload_budget_ = std::make_unique<UploadBudget>(int64_t{256} << 20);
   ServiceDeps deps_;
   std::unique_ptr<TaskServiceImpl> task_service_;
   std::unique_ptr<UploadServiceImpl> upload_service_;
