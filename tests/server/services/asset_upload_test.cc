@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/common/status_details.h"
 #include "server/services/create_flow.h"
+#include "server/services/multipart_uploader.h"
 #include "tests/server/services/service_harness.h"
 
 namespace tlgw::testing {
@@ -822,6 +823,158 @@ TEST_F(UploadAndIndexTest, BadIndexAndForbiddenIndexAreRefusedBeforeAnyUpstreamC
   SetAssetStatus(UploadedAssetId(), gw::ASSET_STATUS_READY, "ready");
   TickUntilDone(p.get());
   EXPECT_TRUE(p->status.ok()) << Describe(p->status);
+}
+
+// ---- The upload memory budget (--upload_memory_mib) ---------------------------
+
+// Waits (bounded) until no upload holds any of the budget: a chunk PUT
+// under way when an upload ended holds its chunk until it answers.
+bool BudgetDrains(Harness& h) {
+  for (int i = 0; i < 500 && h.upload_budget().reserved() != 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+  return h.upload_budget().reserved() == 0;
+}
+
+void ExpectUploadCapacity(const grpc::Status& s) {
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << Describe(s);
+  EXPECT_EQ(Reason(s), "UPLOAD_CAPACITY") << Describe(s);
+  ASSERT_TRUE(RetryDelayOf(s).has_value());
+  EXPECT_GE(*RetryDelayOf(s), absl::Seconds(1));
+}
+
+TEST_F(AssetUploadTest, MultipartUploadOverTheBudgetIsRefusedBeforeUpstreamAndRunsOnceTheFirstEnds) {
+  constexpr int64_t kCap = int64_t{8} << 20;
+  h_.deps().asset_upload.max_buffer_bytes = kCap;
+  // One multipart upload's cap fits, two do not (nor one's working set and
+  // another's cap).
+  h_.SetUploadBudget(kCap + (kCap / 4));
+  const std::string a = Bytes(4500, 31), b = Bytes(4500, 32);
+
+  h_.api().hold(true);
+  gw::Asset first;
+  grpc::Status first_status;
+  std::thread upload([&] { first_status = Upload(a, &first); });
+  ASSERT_TRUE(h_.api().AwaitHeld(1));  // its session, not opened yet
+  EXPECT_EQ(h_.upload_budget().reserved(), kCap) << "the cap, before the chunk size is known";
+
+  gw::Asset second;
+  std::vector<gw::UploadAssetRequest> m = {WithId(Header(4500), "budget-second")};
+  for (auto& c : Pieces(b, 700)) m.push_back(std::move(c));
+  grpc::Status s = Send(m, &second);
+  ExpectUploadCapacity(s);
+  EXPECT_EQ(h_.api().count("CreateMultipartUpload"), 1) << "the refused upload reached upstream";
+  // UploadAndIndex's upload is refused alike, before its index is touched.
+  {
+    auto ctx = Harness::Ctx(kMediaToken);
+    gw::IndexedAsset ia;
+    auto writer = h_.assets()->UploadAndIndex(ctx.get(), &ia);
+    gw::UploadAndIndexRequest header;
+    *header.mutable_header()->mutable_upload() = Header(4500).header();
+    header.mutable_header()->set_index_id(kIndexA);
+    writer->Write(header);
+    writer->WritesDone();
+    ExpectUploadCapacity(writer->Finish());
+  }
+  EXPECT_EQ(h_.api().count("CreateMultipartUpload"), 1);
+  EXPECT_EQ(h_.upload_budget().refusals(), 2);
+
+  // Once open, the first keeps only its working set; another upload's cap
+  // still does not fit beside it.
+  ASSERT_TRUE(h_.api().CompleteNext());
+  const int64_t working_set = WorkingSetBytes(h_.deps().asset_upload, kChunk, 2);
+  EXPECT_LT(working_set, kCap);
+  for (int i = 0; i < 500 && h_.upload_budget().reserved() != working_set; ++i) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_EQ(h_.upload_budget().reserved(), working_set);
+  ExpectUploadCapacity(Send(m, &second));
+
+  h_.api().hold(false);
+  while (h_.api().held() > 0 || h_.api().count("GetAsset") == 0) {
+    h_.api().CompleteAll();
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  upload.join();
+  ASSERT_TRUE(first_status.ok()) << Describe(first_status);
+  EXPECT_EQ(h_.upload_budget().reserved(), 0) << "released before the answer";
+
+  // Nothing was claimed for the refused one: the retry uploads.
+  s = Send(m, &second);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(h_.api().count("CreateMultipartUpload"), 2);
+  EXPECT_EQ(h_.api().assembled(UploadIdOf(second.id())), b);
+  EXPECT_TRUE(BudgetDrains(h_));
+}
+
+TEST_F(AssetUploadTest, DirectUploadOverTheBudgetIsRefusedBeforeUpstream) {
+  h_.SetUploadBudget(2000);  // one 1500-byte direct upload's pipe
+  const std::string a = Bytes(1500, 33);
+  auto ctx = Harness::Ctx(kMediaToken);
+  gw::Asset first;
+  auto writer = h_.assets()->UploadAsset(ctx.get(), &first);
+  ASSERT_TRUE(writer->Write(Header(1500)));
+  ASSERT_TRUE(writer->Write(Chunk(a.substr(0, 700))));
+  for (int i = 0; i < 500 && h_.api().count("UploadAssetDirect") == 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_EQ(h_.api().count("UploadAssetDirect"), 1);
+  EXPECT_EQ(h_.upload_budget().reserved(), 1500);
+  gw::Asset second;
+  ExpectUploadCapacity(Send({Header(1500), Chunk(a)}, &second));
+  EXPECT_EQ(h_.api().count("UploadAssetDirect"), 1);
+  ASSERT_TRUE(writer->Write(Chunk(a.substr(700))));
+  writer->WritesDone();
+  ASSERT_TRUE(writer->Finish().ok());
+  EXPECT_EQ(h_.upload_budget().reserved(), 0);
+  ASSERT_TRUE(Send({Header(1500), Chunk(a)}, &second).ok());
+  EXPECT_TRUE(BudgetDrains(h_));
+}
+
+TEST_F(AssetUploadTest, UploadMemoryIsGivenBackAfterSuccessFailureCancelAndARepeat) {
+  Ticker ticker(&h_.clock());
+  for (int64_t size : {int64_t{1500}, int64_t{4500}}) {  // direct, then multipart
+    SCOPED_TRACE(size);
+    const bool direct = size == 1500;
+    const std::string file = Bytes(size, 34);
+    gw::Asset asset;
+    ASSERT_TRUE(Upload(file, &asset).ok());
+    EXPECT_EQ(h_.upload_budget().reserved(), 0) << "success";
+    // Upstream refuses.
+    h_.api().FailNext(direct ? "UploadAssetDirect" : "PutChunk", absl::InvalidArgumentError("refused"));
+    EXPECT_FALSE(Upload(file, &asset).ok());
+    EXPECT_TRUE(BudgetDrains(h_)) << "failure: " << h_.upload_budget().reserved();
+    // The stream ends early.
+    EXPECT_EQ(Send({Header(size), Chunk(file.substr(0, 1200))}, &asset).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_TRUE(BudgetDrains(h_)) << "cut short: " << h_.upload_budget().reserved();
+    // The client cancels.
+    {
+      auto ctx = Harness::Ctx(kMediaToken);
+      auto writer = h_.assets()->UploadAsset(ctx.get(), &asset);
+      ASSERT_TRUE(writer->Write(Header(size)));
+      ASSERT_TRUE(writer->Write(Chunk(file.substr(0, 700))));
+      ctx->TryCancel();
+      EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::CANCELLED);
+    }
+    EXPECT_TRUE(BudgetDrains(h_)) << "cancel: " << h_.upload_budget().reserved();
+    // A repeat answered from its request_id, without reading the stream.
+    const std::string rid = absl::StrCat("budget-repeat-", size);
+    std::vector<gw::UploadAssetRequest> m = {WithId(Header(size), rid)};
+    for (auto& c : Pieces(file, 700)) m.push_back(std::move(c));
+    gw::Asset first, again;
+    ASSERT_TRUE(Send(m, &first).ok());
+    ASSERT_TRUE(Send({m[0]}, &again).ok());
+    EXPECT_EQ(again.id(), first.id());
+    EXPECT_TRUE(BudgetDrains(h_)) << "repeat: " << h_.upload_budget().reserved();
+  }
+}
+
+TEST_F(UploadAndIndexTest, TheWaitAfterTheUploadHoldsNoUploadMemory) {
+  const std::string file = Bytes(4500, 35);  // multipart
+  auto p = Start(IndexHeader(Header(4500)), file);
+  ASSERT_TRUE(Harness::AwaitSubscribers(h_.asset_watches(), 1)) << "waits on the asset's shared watch";
+  EXPECT_EQ(h_.upload_budget().reserved(), 0) << "the upload is done; its chunks are gone";
+  const std::string asset_id = UploadedAssetId();
+  ASSERT_FALSE(asset_id.empty());
+  SetAssetStatus(asset_id, gw::ASSET_STATUS_READY, "ready");
+  TickUntilDone(p.get());
+  ASSERT_TRUE(p->status.ok()) << Describe(p->status);
+  EXPECT_EQ(h_.upload_budget().reserved(), 0);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "server/common/status_details.h"
 #include "server/services/create_flow.h"
+#include "server/services/upload_reactor.h"
 #include "tests/server/services/service_harness.h"
 
 namespace tlgw::testing {
@@ -339,6 +340,90 @@ TEST_F(UploadServiceTest, ChunksOfExactlyFourMiBAreAccepted) {
   ASSERT_TRUE(s.ok()) << Describe(s);
   ASSERT_EQ(h_.api().uploaded().size(), 1u);
   EXPECT_TRUE(h_.api().uploaded()[0] == data);
+}
+
+// Waits (bounded) until no upload holds any of the budget: a call's
+// server side may finish after its client has the answer.
+bool BudgetDrains(Harness& h) {
+  for (int i = 0; i < 500 && h.upload_budget().reserved() != 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+  return h.upload_budget().reserved() == 0;
+}
+
+TEST_F(UploadServiceTest, UploadOverTheUploadMemoryBudgetIsRefusedBeforeUpstreamAndRunsOnceTheFirstEnds) {
+  // Room for one 3000-byte upload's pipe, not two.
+  h_.SetUploadBudget(5000);
+  const std::string a = Bytes(3000, 21), b = Bytes(3000, 22);
+  auto ctx = Harness::Ctx(kMediaToken);
+  gw::Task first;
+  auto writer = h_.uploads()->UploadVideoFile(ctx.get(), &first);
+  ASSERT_TRUE(writer->Write(Header(a.size(), "a.mp4")));
+  ASSERT_TRUE(writer->Write(Chunk(a.substr(0, 1000))));  // the rest later: the upload stays open
+  for (int i = 0; i < 500 && h_.api().count("UploadVideoFile") == 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_EQ(h_.api().count("UploadVideoFile"), 1);
+  EXPECT_EQ(h_.upload_budget().reserved(), 3000) << "a small file reserves its size, not the whole pipe";
+
+  gw::UploadVideoFileRequest second_header = Header(b.size(), "b.mp4");
+  second_header.mutable_header()->set_request_id("second-upload");
+  gw::Task second;
+  grpc::Status s = Send({second_header, Chunk(b)}, &second);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << Describe(s);
+  auto info = ErrorInfoOf(s);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->reason(), "UPLOAD_CAPACITY");
+  EXPECT_EQ(info->domain(), "tl-gateway");
+  ASSERT_TRUE(RetryDelayOf(s).has_value());
+  EXPECT_GE(*RetryDelayOf(s), absl::Seconds(1));
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "retry")) << s.error_message();
+  EXPECT_EQ(h_.api().count("UploadVideoFile"), 1) << "the refused upload reached upstream";
+  EXPECT_EQ(h_.upload_budget().refusals(), 1);
+
+  ASSERT_TRUE(writer->Write(Chunk(a.substr(1000))));
+  writer->WritesDone();
+  s = writer->Finish();
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(h_.upload_budget().reserved(), 0) << "released before the answer";
+
+  // Its request_id was never claimed: the retry uploads.
+  s = Send({second_header, Chunk(b)}, &second);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  EXPECT_EQ(h_.api().count("UploadVideoFile"), 2);
+  ASSERT_EQ(h_.api().uploaded().size(), 2u);
+  EXPECT_TRUE(h_.api().uploaded()[1] == b);
+  EXPECT_TRUE(BudgetDrains(h_));
+}
+
+TEST_F(UploadServiceTest, UploadMemoryIsGivenBackAfterFailureCancelAndARepeat) {
+  const std::string data = Bytes(7 * kMiB, 23);  // over the pipe's bound
+  std::vector<gw::UploadVideoFileRequest> messages = {Header(data.size())};
+  for (size_t at = 0; at < data.size(); at += kMiB) messages.push_back(Chunk(data.substr(at, kMiB)));
+  gw::Task task;
+  // Upstream refuses the file.
+  h_.api().FailNext("UploadVideoFile", absl::InvalidArgumentError("bad file"));
+  EXPECT_FALSE(Send(messages, &task).ok());
+  EXPECT_TRUE(BudgetDrains(h_)) << h_.upload_budget().reserved();
+  // The client's stream ends early.
+  EXPECT_EQ(Send({messages[0], messages[1]}, &task).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(BudgetDrains(h_)) << h_.upload_budget().reserved();
+  // The client cancels mid-stream.
+  {
+    auto ctx = Harness::Ctx(kMediaToken);
+    auto writer = h_.uploads()->UploadVideoFile(ctx.get(), &task);
+    ASSERT_TRUE(writer->Write(messages[0]));
+    ASSERT_TRUE(writer->Write(messages[1]));
+    for (int i = 0; i < 500 && h_.upload_budget().reserved() == 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+    EXPECT_EQ(h_.upload_budget().reserved(), kUploadPipeMaxBytes) << "a large file reserves the pipe's bound";
+    ctx->TryCancel();
+    EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  EXPECT_TRUE(BudgetDrains(h_)) << h_.upload_budget().reserved();
+  // A success, then a repeat of it answered from its request_id.
+  messages[0].mutable_header()->set_request_id("budget-repeat");
+  ASSERT_TRUE(Send(messages, &task).ok());
+  EXPECT_EQ(h_.upload_budget().reserved(), 0);
+  gw::Task again;
+  ASSERT_TRUE(Send({messages[0]}, &again).ok());
+  EXPECT_EQ(again.id(), task.id());
+  EXPECT_TRUE(BudgetDrains(h_)) << h_.upload_budget().reserved();
 }
 
 TEST_F(UploadServiceTest, BadStreamsFailWithTheRightCodeAndLeaveNoTask) {
