@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
+#include <atomic>
 #include <cstring>
 #include <fstream>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "tests/e2e/attacks.h"
 #include "tests/e2e/harness.h"
+#include "tests/support/grpc_details.h"
 #include "twelvelabs/gateway/v1/asset_service.grpc.pb.h"
 
 namespace tltest {
@@ -449,6 +451,120 @@ TEST_F(AssetUploadE2E, BadStreamsAreRefusedBeforeAnyRequestReachesTheSimulator) 
 // ---- UploadAndIndex ----------------------------------------------------------------
 
 // As AssetUploadE2E, with watches polling every 0.1 to 0.2 s.
+// --upload_memory_mib: multipart uploads reserve their cap (8 MiB here) at
+// the header and keep their working set once the session is open (two
+// 1 MiB chunks in flight, a quarter chunk and one 4 MiB message: 6.25 MiB).
+// With a 16 MiB budget two uploads run; more are refused at their header,
+// before the simulator sees a session, and the reserved bytes never pass
+// the budget. Once the two end, a new upload runs through.
+class UploadBudgetE2E : public AssetUploadE2E {
+ protected:
+  static constexpr int64_t kSimChunk = kMiB;
+  static constexpr int64_t kBudget = 16 * kMiB;
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(LaunchSimulator({absl::StrCat("--multipart_chunk_bytes=", kSimChunk)}));
+    GatewayArgs args;
+    args.upstream_url = sim_.Url("v1.3");
+    args.extra_args = {"--upload_memory_mib=16", "--asset_upload_max_buffer_mib=8"};
+    ASSERT_NO_FATAL_FAILURE(LaunchGateway(args));
+    assets_ = gw::AssetService::NewStub(gateway_.channel);
+  }
+  double Metric(const std::string& name) {
+    auto text = HttpGet(gateway_.admin_port, "/metrics");
+    return text.ok() ? MetricValue(*text, name) : -1;
+  }
+  int Sessions() { return CountRequests(control_.get(), "POST", "/v1.3/assets/multipart-uploads"); }
+};
+
+TEST_F(UploadBudgetE2E, UploadsOverTheBudgetAreRefusedBeforeUpstreamAndTheBudgetHolds) {
+  // The first PUTs stall, so the uploads hold chunks in flight.
+  control_->AddFault({{"method", "PUT"}, {"path_regex", "/uploads/"}, {"kind", "latency"}, {"latency_ms", 2000},
+                      {"count", 2}});
+  std::atomic<bool> stop{false};
+  std::atomic<double> max_reserved{0}, max_buffered{0};
+  std::thread sampler([&] {
+    while (!stop) {
+      auto text = HttpGet(gateway_.admin_port, "/metrics");
+      if (text.ok()) {
+        const double r = MetricValue(*text, "tl_gateway_upload_memory_reserved_bytes");
+        const double b = MetricValue(*text, "tl_gateway_asset_upload_chunk_bytes_buffered") +
+                         MetricValue(*text, "tl_gateway_upload_bytes_buffered");
+        if (r > max_reserved) max_reserved = r;
+        if (b > max_buffered) max_buffered = b;
+      }
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  });
+  const File file(kSmallMultipart, 7);
+  const double working_set = 2 * kSimChunk + kSimChunk / 4 + 4 * kMiB;
+  EXPECT_EQ(Metric("tl_gateway_upload_memory_limit_bytes"), kBudget);
+
+  // Two uploads open their sessions and send 2 MiB, then pause.
+  struct Open {
+    std::unique_ptr<grpc::ClientContext> ctx = Ctx(absl::Minutes(2));
+    gw::Asset asset;
+    std::unique_ptr<grpc::ClientWriter<gw::UploadAssetRequest>> writer;
+  };
+  std::vector<std::unique_ptr<Open>> open;
+  for (int i = 0; i < 2; ++i) {
+    auto o = std::make_unique<Open>();
+    o->writer = assets_->UploadAsset(o->ctx.get(), &o->asset);
+    ASSERT_TRUE(o->writer->Write(Header(file.size(), absl::StrCat("held-", i, ".mp4"))));
+    ASSERT_TRUE(o->writer->Write(Chunk(file.Bytes(0, kMiB))));
+    ASSERT_TRUE(o->writer->Write(Chunk(file.Bytes(kMiB, kMiB))));
+    ASSERT_TRUE(Eventually([&] { return Metric("tl_gateway_upload_memory_reserved_bytes") == (i + 1) * working_set; },
+                           "the session opened and its reservation shrank to its working set"));
+    open.push_back(std::move(o));
+  }
+  EXPECT_EQ(Sessions(), 2);
+
+  // Three more at once: none fits (12.5 MiB reserved, each needs 8).
+  std::vector<grpc::Status> refused(3);
+  std::vector<std::thread> more;
+  for (int i = 0; i < 3; ++i) {
+    more.emplace_back([&, i] {
+      gw::Asset asset;
+      gw::UploadAssetRequest header = Header(file.size(), absl::StrCat("extra-", i, ".mp4"));
+      header.mutable_header()->set_request_id(absl::StrCat("budget-extra-", i));
+      refused[i] = Stream(header, file, 0, &asset, [](int64_t at, grpc::ClientContext*) { return at < 2 * kMiB; });
+    });
+  }
+  for (auto& t : more) t.join();
+  for (const grpc::Status& s : refused) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+    auto info = tlgw::ErrorInfoOf(s);
+    EXPECT_TRUE(info.has_value() && info->reason() == "UPLOAD_CAPACITY") << s.error_message();
+    EXPECT_TRUE(tlgw::RetryDelayOf(s).has_value());
+  }
+  EXPECT_EQ(Sessions(), 2) << "a refused upload reached the simulator";
+  EXPECT_EQ(Metric("tl_gateway_upload_capacity_refusals_total"), 3);
+
+  // The two end (cancelled; their stalled PUTs finish): the budget is free.
+  for (auto& o : open) {
+    o->ctx->TryCancel();
+    EXPECT_EQ(o->writer->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  ASSERT_TRUE(Eventually([&] { return Metric("tl_gateway_upload_memory_reserved_bytes") == 0; },
+                         "every reservation given back"));
+
+  // A refused one retried now runs through, with its request_id.
+  gw::UploadAssetRequest header = Header(file.size(), "extra-0.mp4");
+  header.mutable_header()->set_request_id("budget-extra-0");
+  gw::Asset asset;
+  grpc::Status s = Stream(header, file, 0, &asset);
+  ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  EXPECT_EQ(asset.method(), gw::ASSET_METHOD_MULTIPART);
+  EXPECT_EQ(Sessions(), 3);
+  EXPECT_EQ(Metric("tl_gateway_upload_memory_reserved_bytes"), 0);
+  stop = true;
+  sampler.join();
+  std::cout << "most reserved " << max_reserved / kMiB << " MiB, most held " << max_buffered / kMiB
+            << " MiB, budget " << kBudget / kMiB << " MiB\n";
+  EXPECT_LE(max_reserved, kBudget);
+  EXPECT_GT(max_reserved, 0);
+  EXPECT_LE(max_buffered, kBudget) << "the uploads held more than the budget";
+}
+
 class UploadAndIndexE2E : public AssetUploadE2E {
  protected:
   void SetUp() override {
