@@ -108,6 +108,59 @@ TEST(MultipartUploaderTest, FewerChunksFlyWhenTheyAreLargeAndTooLargeIsRefused) 
   EXPECT_FALSE(refused.upload_id.empty()) << "the session was still reported, to be owned";
 }
 
+// The upload budget's reservation: the cap until the session is open, the
+// working set after, and back once an aborted upload's last PUT under way
+// answered (its chunk is held till then); all of it once one succeeds.
+TEST(MultipartUploaderTest, ReservationShrinksWhenOpenAndIsReleasedOnceNoChunkIsHeld) {
+  FakeTwelveLabsApi api;
+  api.set_multipart(kChunk, 10);
+  api.hold(true);
+  FakeClock clock;
+  MultipartLimits limits;
+  limits.chunks_in_flight = 2;
+  limits.max_buffer_bytes = 40 * kChunk;
+  limits.max_push_bytes = kChunk;
+  UploadBudget budget(100 * kChunk);
+  const int64_t working_set = 2 * kChunk + kChunk / 4 + kChunk;
+  EXPECT_EQ(WorkingSetBytes(limits, kChunk, 2), working_set);
+  EXPECT_EQ(WorkingSetBytes(limits, 13 * kChunk, 3), limits.max_buffer_bytes) << "never over the cap";
+
+  for (bool abort : {true, false}) {
+    SCOPED_TRACE(abort ? "aborted" : "completed");
+    Outcome out;
+    MultipartUploader::Hooks hooks;
+    hooks.on_open = [&out](const std::string& id, const std::string&, int64_t) { out.upload_id = id; };
+    hooks.on_done = [&out](absl::StatusOr<gw::Asset> a) { out.done = std::move(a); };
+    auto reserved = budget.Reserve(limits.max_buffer_bytes);
+    ASSERT_TRUE(reserved.ok());
+    auto up = std::make_shared<MultipartUploader>(&api, &clock, CallOptions(), limits, std::move(hooks),
+                                                  *std::move(reserved));
+    up->StartNew(Header(4 * kChunk));
+    EXPECT_EQ(budget.reserved(), limits.max_buffer_bytes);
+    ASSERT_TRUE(api.CompleteNext());  // CreateMultipartUpload
+    EXPECT_EQ(budget.reserved(), working_set);
+    up->Push(std::string(2 * kChunk, 'x'));  // two PUTs, held
+    ASSERT_TRUE(api.AwaitHeld(2));
+    if (abort) {
+      up->Abort(absl::CancelledError("the client cancelled"));
+      ASSERT_TRUE(out.done.has_value());
+      EXPECT_EQ(budget.reserved(), working_set) << "the PUTs under way still hold their chunks";
+      ASSERT_TRUE(api.CompleteNext());
+      EXPECT_EQ(budget.reserved(), working_set);
+      ASSERT_TRUE(api.CompleteNext());
+      EXPECT_EQ(budget.reserved(), 0) << "the last PUT answered";
+      api.CompleteAll();  // the wind-down's report
+    } else {
+      up->Push(std::string(2 * kChunk, 'y'));
+      up->EndOfInput();
+      while (!out.done.has_value()) ASSERT_TRUE(api.CompleteNext());
+      ASSERT_TRUE(out.done->ok()) << out.done->status();
+      EXPECT_EQ(budget.reserved(), 0);
+    }
+  }
+  EXPECT_EQ(budget.reserved(), 0);
+}
+
 TEST(MultipartUploaderTest, AbortReportsWhatArrivedAndFreesTheRest) {
   FakeTwelveLabsApi api;
   api.set_multipart(kChunk, 10);
