@@ -887,7 +887,7 @@ TEST_F(AssetUploadTest, MultipartUploadOverTheBudgetIsRefusedBeforeUpstreamAndRu
   ExpectUploadCapacity(Send(m, &second));
 
   h_.api().hold(false);
-  while (h_.api().held() > 0 || h_.api().count("GetAsset") == 0) {
+  for (int i = 0; i < 2500 && (h_.api().held() > 0 || h_.api().count("GetAsset") == 0); ++i) {
     h_.api().CompleteAll();
     absl::SleepFor(absl::Milliseconds(2));
   }
