@@ -50,6 +50,12 @@ TEST(Startup, UpstreamUrlMustNameTheVersion) {
 TEST(Startup, OutOfRangeTuningFlagsAreRefused) {
   ExpectRefusal({"--grpc_stream_window_kib=1"}, {{"TWELVELABS_API_KEY", "k"}}, "--grpc_stream_window_kib");
   ExpectRefusal({"--max_polls_per_second=0"}, {{"TWELVELABS_API_KEY", "k"}}, "--max_polls_per_second");
+  ExpectRefusal({"--asset_upload_chunks_in_flight=0"}, {{"TWELVELABS_API_KEY", "k"}},
+                "--asset_upload_chunks_in_flight: must be 1..64");
+  ExpectRefusal({"--upload_memory_mib=4"}, {{"TWELVELABS_API_KEY", "k"}}, "--upload_memory_mib: must be 8..65536");
+  // A budget below one multipart upload's cap could never start one.
+  ExpectRefusal({"--upload_memory_mib=32", "--asset_upload_max_buffer_mib=48"}, {{"TWELVELABS_API_KEY", "k"}},
+                "--upload_memory_mib: must be at least --asset_upload_max_buffer_mib");
 }
 
 TEST(Startup, BadStateStoreFlagsAreRefused) {
