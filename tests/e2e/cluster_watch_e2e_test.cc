@@ -163,7 +163,22 @@ TEST_F(ClusterWatchE2E, AWebhookAtOneReplicaEndsStreamsOnTheOthers) {
   const std::string id = CreateTask(R(0));
   TaskSubscriber b(R(1)->tasks.get(), id), c(R(2)->tasks.get(), id);
   ASSERT_TRUE(Eventually([&] { return b.count() == 1 && c.count() == 1; }, "the snapshots"));
-  const int gets = GetsOf(id);
+  // A replica's first read can still be under way when both snapshots have
+  // arrived (one replica's read served both; the simulator logs a request
+  // once it has answered it). With a 60 s interval nothing else reads the
+  // task, so the count holding still for a second means none is under way.
+  int gets = GetsOf(id);
+  absl::Time still_since = absl::Now();
+  ASSERT_TRUE(Eventually(
+      [&] {
+        const int now = GetsOf(id);
+        if (now != gets) {
+          gets = now;
+          still_since = absl::Now();
+        }
+        return absl::Now() - still_since >= absl::Seconds(1);
+      },
+      "no read of the task under way"));
   // Straight to ready in simulated time: the simulator signs and sends
   // index.task.ready to a; the next poll is a minute away.
   const absl::Time start = absl::Now();
