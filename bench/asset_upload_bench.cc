@@ -56,6 +56,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "bench/bench_support.h"
+#include "bench/upload_files.h"
 #include "bench/bench_util.h"
 #include "twelvelabs/gateway/v1/asset_service.grpc.pb.h"
 #include <nlohmann/json.hpp>
@@ -83,100 +84,11 @@ ABSL_FLAG(bool, keep_logs, false, "keep the temporary directory with the servers
 namespace {
 
 namespace gw = ::twelvelabs::gateway::v1;
+using tlbench::FileBytes;
+using tlbench::RssSampler;
 using nlohmann::json;
 
 constexpr char kApiKey[] = "tlk_bench_As9sT4uP7lQ2";
-constexpr size_t kBlock = 1 << 20;
-constexpr int kDistinctBlocks = 8;
-
-class FileBytes {
- public:
-  FileBytes(int64_t size, uint64_t seed) : size_(size), seed_(seed), blocks_(kDistinctBlocks) {
-    uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
-    for (auto& b : blocks_) {
-      b.resize(kBlock);
-      for (size_t i = 0; i < kBlock; i += 8) {
-        uint64_t z = (x += 0x9E3779B97F4A7C15ULL);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-        z ^= z >> 31;
-        std::memcpy(&b[i], &z, 8);
-      }
-    }
-  }
-  int64_t size() const { return size_; }
-  void Fill(int64_t offset, char* out, size_t n) const {
-    while (n > 0) {
-      const int64_t block = offset / static_cast<int64_t>(kBlock);
-      const size_t in_block = static_cast<size_t>(offset % static_cast<int64_t>(kBlock));
-      const size_t take = std::min(n, kBlock - in_block);
-      const std::string& src = blocks_[static_cast<size_t>(block * 5 + 3) % kDistinctBlocks];
-      std::memcpy(out, src.data() + in_block, take);
-      if (in_block < 16) {
-        char stamp[16];
-        const uint64_t b = static_cast<uint64_t>(block);
-        std::memcpy(stamp, &b, 8);
-        std::memcpy(stamp + 8, &seed_, 8);
-        std::memcpy(out, stamp + in_block, std::min(take, 16 - in_block));
-      }
-      out += take;
-      offset += static_cast<int64_t>(take);
-      n -= take;
-    }
-  }
-  // SHA-256 over each `chunk`-byte piece's binary SHA-256 (the simulator's
-  // digest of an assembled multipart upload).
-  std::string ChunkDigestHex(int64_t chunk) const {
-    EVP_MD_CTX* outer = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(outer, EVP_sha256(), nullptr);
-    std::string buf(static_cast<size_t>(chunk), '\0');
-    for (int64_t off = 0; off < size_; off += chunk) {
-      const size_t n = static_cast<size_t>(std::min<int64_t>(chunk, size_ - off));
-      Fill(off, buf.data(), n);
-      unsigned char d[EVP_MAX_MD_SIZE];
-      unsigned int len = 0;
-      EVP_Digest(buf.data(), n, d, &len, EVP_sha256(), nullptr);
-      EVP_DigestUpdate(outer, d, len);
-    }
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(outer, digest, &len);
-    EVP_MD_CTX_free(outer);
-    return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), len));
-  }
-
- private:
-  const int64_t size_;
-  const uint64_t seed_;
-  std::vector<std::string> blocks_;
-};
-
-class RssSampler {
- public:
-  RssSampler(pid_t pid, int every_ms) : pid_(pid) {
-    thread_ = std::thread([this, every_ms] {
-      while (!stop_.load()) {
-        int64_t kib = tlbench::ProcStatusKib(pid_, "VmRSS");
-        if (kib > max_.load()) max_.store(kib);
-        std::this_thread::sleep_for(std::chrono::milliseconds(every_ms));
-      }
-    });
-  }
-  ~RssSampler() { Stop(); }
-  void Stop() {
-    if (thread_.joinable()) {
-      stop_ = true;
-      thread_.join();
-    }
-  }
-  int64_t max_kib() const { return max_.load(); }
-
- private:
-  const pid_t pid_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int64_t> max_{-1};
-  std::thread thread_;
-};
 
 struct RunResult {
   std::string path;

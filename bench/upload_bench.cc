@@ -62,6 +62,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "bench/bench_support.h"
+#include "bench/upload_files.h"
 #include "bench/bench_util.h"
 #include "twelvelabs/gateway/v1/upload_service.grpc.pb.h"
 #include <nlohmann/json.hpp>
@@ -84,107 +85,12 @@ ABSL_FLAG(bool, keep_logs, false, "keep the temporary directory with the servers
 namespace {
 
 namespace gw = ::twelvelabs::gateway::v1;
+using tlbench::FileBytes;
+using tlbench::RssSampler;
 
 constexpr char kApiKey[] = "tlk_bench_Up5fR7nW3kZ8";
 constexpr char kIndexId[] = "0123456789abcdef01234567";
-constexpr size_t kBlock = 1 << 20;
-constexpr int kDistinctBlocks = 8;
 constexpr int64_t kMaxBytes = int64_t{2} << 30;
-
-// The file: byte i is a function of i (see the top of this file).
-class FileBytes {
- public:
-  FileBytes(int64_t size, uint64_t seed) : size_(size), seed_(seed), blocks_(kDistinctBlocks) {
-    uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
-    for (auto& b : blocks_) {
-      b.resize(kBlock);
-      for (size_t i = 0; i < kBlock; i += 8) {
-        // splitmix64
-        uint64_t z = (x += 0x9E3779B97F4A7C15ULL);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-        z ^= z >> 31;
-        std::memcpy(&b[i], &z, 8);
-      }
-    }
-  }
-  int64_t size() const { return size_; }
-
-  // Copies bytes [offset, offset + n) of the file to `out`.
-  void Fill(int64_t offset, char* out, size_t n) const {
-    while (n > 0) {
-      const int64_t block = offset / static_cast<int64_t>(kBlock);
-      const size_t in_block = static_cast<size_t>(offset % static_cast<int64_t>(kBlock));
-      const size_t take = std::min(n, kBlock - in_block);
-      const std::string& src = blocks_[static_cast<size_t>(block * 5 + 3) % kDistinctBlocks];
-      std::memcpy(out, src.data() + in_block, take);
-      // The block's own first 16 bytes: its index and the seed.
-      if (in_block < 16) {
-        char stamp[16];
-        const uint64_t b = static_cast<uint64_t>(block);
-        std::memcpy(stamp, &b, 8);
-        std::memcpy(stamp + 8, &seed_, 8);
-        const size_t k = std::min(take, 16 - in_block);
-        std::memcpy(out, stamp + in_block, k);
-      }
-      out += take;
-      offset += static_cast<int64_t>(take);
-      n -= take;
-    }
-  }
-
-  std::string Sha256Hex() const {
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-    std::string buf(kBlock, '\0');
-    for (int64_t off = 0; off < size_; off += static_cast<int64_t>(kBlock)) {
-      const size_t n = static_cast<size_t>(std::min<int64_t>(kBlock, size_ - off));
-      Fill(off, buf.data(), n);
-      EVP_DigestUpdate(ctx, buf.data(), n);
-    }
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx, digest, &len);
-    EVP_MD_CTX_free(ctx);
-    return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), len));
-  }
-
- private:
-  const int64_t size_;
-  const uint64_t seed_;
-  std::vector<std::string> blocks_;
-};
-
-// Samples a process's VmRSS until stopped; keeps the largest.
-class RssSampler {
- public:
-  RssSampler(pid_t pid, int every_ms) : pid_(pid) {
-    thread_ = std::thread([this, every_ms] {
-      while (!stop_.load()) {
-        int64_t kib = tlbench::ProcStatusKib(pid_, "VmRSS");
-        if (kib > max_.load()) max_.store(kib);
-        ++samples_;
-        std::this_thread::sleep_for(std::chrono::milliseconds(every_ms));
-      }
-    });
-  }
-  ~RssSampler() { Stop(); }
-  void Stop() {
-    if (thread_.joinable()) {
-      stop_ = true;
-      thread_.join();
-    }
-  }
-  int64_t max_kib() const { return max_.load(); }
-  int samples() const { return samples_.load(); }
-
- private:
-  const pid_t pid_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int64_t> max_{-1};
-  std::atomic<int> samples_{0};
-  std::thread thread_;
-};
 
 struct RunResult {
   std::string path;
