@@ -118,6 +118,12 @@ class ClusterWatchE2E : public E2EFixture<> {
     auto text = HttpGet(r->process.admin_port, "/metrics");
     return text.ok() ? MetricValue(*text, name) : -1;
   }
+  // One WatchTask of `id` on each replica.
+  std::vector<std::unique_ptr<TaskSubscriber>> SubscribeOnEach(const std::string& id) {
+    std::vector<std::unique_ptr<TaskSubscriber>> subs;
+    for (int i = 0; i < 3; ++i) subs.push_back(std::make_unique<TaskSubscriber>(R(i)->tasks.get(), id));
+    return subs;
+  }
   // After an outage: every replica back in shared mode.
   bool AllSharedAgain() {
     return Eventually(
@@ -215,8 +221,7 @@ TEST_F(ClusterWatchE2E, WhenThePollingReplicaIsKilledTheOthersDeliverEveryChange
   ASSERT_NO_FATAL_FAILURE(StartCluster({"--watch_interval_seconds=0.5", "--watch_min_interval_seconds=0.5",
                                         "--watch_max_interval_seconds=0.5"}));
   const std::string id = CreateTask(R(0));
-  std::vector<std::unique_ptr<TaskSubscriber>> subs;
-  for (int i = 0; i < 3; ++i) subs.push_back(std::make_unique<TaskSubscriber>(R(i)->tasks.get(), id));
+  std::vector<std::unique_ptr<TaskSubscriber>> subs = SubscribeOnEach(id);
   ASSERT_TRUE(Eventually([&] { return subs[0]->count() == 1 && subs[1]->count() == 1 && subs[2]->count() == 1; },
                          "the snapshots"));
   // The replica that polled last is the one to kill.
@@ -319,8 +324,7 @@ TEST_F(ClusterWatchE2E, ADatabaseOutageGoesLocalAndBackWithoutLosingTheEnd) {
   ASSERT_NO_FATAL_FAILURE(StartCluster({"--watch_interval_seconds=0.5", "--watch_min_interval_seconds=0.5",
                                         "--watch_max_interval_seconds=0.5"}));
   const std::string id = CreateTask(R(0));
-  std::vector<std::unique_ptr<TaskSubscriber>> subs;
-  for (int i = 0; i < 3; ++i) subs.push_back(std::make_unique<TaskSubscriber>(R(i)->tasks.get(), id));
+  std::vector<std::unique_ptr<TaskSubscriber>> subs = SubscribeOnEach(id);
   ASSERT_TRUE(Eventually([&] { return subs[0]->count() == 1 && subs[1]->count() == 1 && subs[2]->count() == 1; },
                          "the snapshots"));
   ASSERT_TRUE(Metric(R(0), "tl_gateway_watch_state_shared") == 1);
@@ -358,8 +362,7 @@ TEST_F(ClusterWatchE2E, AFrozenDatabaseNeverHoldsACallAndRecovers) {
   ASSERT_NO_FATAL_FAILURE(StartCluster({"--watch_interval_seconds=0.5", "--watch_min_interval_seconds=0.5",
                                         "--watch_max_interval_seconds=0.5"}));
   const std::string id = CreateTask(R(0));
-  std::vector<std::unique_ptr<TaskSubscriber>> subs;
-  for (int i = 0; i < 3; ++i) subs.push_back(std::make_unique<TaskSubscriber>(R(i)->tasks.get(), id));
+  std::vector<std::unique_ptr<TaskSubscriber>> subs = SubscribeOnEach(id);
   ASSERT_TRUE(Eventually([&] { return subs[0]->count() == 1 && subs[1]->count() == 1 && subs[2]->count() == 1; },
                          "the snapshots"));
   auto create = [&](Replica* r, const std::string& request_id) {
