@@ -18,16 +18,6 @@ namespace {
 
 using Harness = ServiceHarness;
 
-std::string Bytes(size_t n, uint32_t seed) {
-  std::string out(n, '\0');
-  uint32_t x = seed * 2654435761u + 1;
-  for (size_t i = 0; i < n; ++i) {
-    x = x * 1664525u + 1013904223u;
-    out[i] = static_cast<char>(x >> 24);
-  }
-  return out;
-}
-
 gw::UploadAssetRequest Header(int64_t size, const std::string& filename = "clip.mp4",
                               gw::AssetType type = gw::ASSET_TYPE_VIDEO) {
   gw::UploadAssetRequest r;

@@ -213,4 +213,14 @@ gw::Task MakeTask(const std::string& id, const std::string& index_id, gw::TaskSt
   return t;
 }
 
+std::string Bytes(size_t n, uint32_t seed) {
+  std::string out(n, '\0');
+  uint32_t x = seed * 2654435761u + 1;
+  for (size_t i = 0; i < n; ++i) {
+    x = x * 1664525u + 1013904223u;
+    out[i] = static_cast<char>(x >> 24);
+  }
+  return out;
+}
+
 }  // namespace tlgw::testing

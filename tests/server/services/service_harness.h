@@ -52,6 +52,9 @@
 
 namespace tlgw::testing {
 
+// Deterministic bytes that differ at every offset of a chunk (upload tests).
+std::string Bytes(size_t n, uint32_t seed);
+
 // The default configuration's tenants, clients and resources.
 //
 //   tenant "media" (key kMediaKey):
