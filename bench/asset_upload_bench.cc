@@ -305,13 +305,7 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "--chunk_kib 1..4096, --in_flight 1..64, --sim_chunk_mib > 0\n");
     return 2;
   }
-  std::vector<std::string> runs = absl::StrSplit(absl::GetFlag(FLAGS_runs), ',', absl::SkipEmpty());
-  for (const auto& r : runs) {
-    if (r != "gateway" && r != "direct") {
-      std::fprintf(stderr, "--runs: '%s' is neither gateway nor direct\n", r.c_str());
-      return 2;
-    }
-  }
+  const std::vector<std::string> runs = tlbench::GatewayOrDirectRunsOrExit(absl::GetFlag(FLAGS_runs));
   const std::string gateway_bin = tlbench::BinaryOrExit(absl::GetFlag(FLAGS_gateway_bin), "server/gateway", argv[0]);
   const std::string sim_bin = tlbench::BinaryOrExit(absl::GetFlag(FLAGS_sim_bin), "sim/twelvelabs_sim", argv[0]);
   auto dir = tlbench::MakeTempDir("tl-asset-upload-bench");

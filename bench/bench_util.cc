@@ -70,6 +70,17 @@ std::string BinaryOrExit(const std::string& flag, const std::string& path, const
   return *found;
 }
 
+std::vector<std::string> GatewayOrDirectRunsOrExit(const std::string& flag) {
+  std::vector<std::string> runs = absl::StrSplit(flag, ',', absl::SkipEmpty());
+  for (const auto& r : runs) {
+    if (r != "gateway" && r != "direct") {
+      std::fprintf(stderr, "--runs: '%s' is neither gateway nor direct\n", r.c_str());
+      std::exit(2);
+    }
+  }
+  return runs;
+}
+
 absl::StatusOr<Server> StartServer(std::vector<std::string> argv, const std::map<std::string, std::string>& env,
                                    const std::string& dir, const std::string& name) {
   const std::string port_file = absl::StrCat(dir, "/", name, ".port");

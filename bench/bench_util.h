@@ -38,6 +38,10 @@ absl::StatusOr<std::string> Runfile(const std::string& path, const char* argv0);
 // exits with status 2 when neither is there.
 std::string BinaryOrExit(const std::string& flag, const std::string& path, const char* argv0);
 
+// The comma-separated paths of the upload benchmarks' --runs, each
+// "gateway" or "direct"; prints why and exits with status 2 otherwise.
+std::vector<std::string> GatewayOrDirectRunsOrExit(const std::string& flag);
+
 // A server started as a child process on port 0.
 struct Server {
   std::unique_ptr<ChildProcess> process;

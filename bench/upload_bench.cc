@@ -245,13 +245,7 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "--chunk_kib must be 1..4096\n");
     return 2;
   }
-  std::vector<std::string> runs = absl::StrSplit(absl::GetFlag(FLAGS_runs), ',', absl::SkipEmpty());
-  for (const auto& r : runs) {
-    if (r != "gateway" && r != "direct") {
-      std::fprintf(stderr, "--runs: '%s' is neither gateway nor direct\n", r.c_str());
-      return 2;
-    }
-  }
+  const std::vector<std::string> runs = tlbench::GatewayOrDirectRunsOrExit(absl::GetFlag(FLAGS_runs));
   const double timeout_s = absl::GetFlag(FLAGS_upload_timeout_seconds);
   const int parallel = absl::GetFlag(FLAGS_parallel);
   if (parallel < 1 || parallel > 64) {
